@@ -1,0 +1,1 @@
+"""localcrew: a CrewAI crew on local models pinned to GPUs."""

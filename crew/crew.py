@@ -1,0 +1,73 @@
+"""The crew: agents and tasks from the top-level YAML, each agent's LLM bound to its planned server.
+
+One sequential CrewAI crew holds the whole workflow — specify → implement → write_tests → fix_code →
+document → report — so `crewai replay -t <task_id>` and `crewai log-tasks-outputs` work on it. The test–fix
+loop is CrewAI's own guardrail retry: fix_code's guardrail runs pytest and, while tests fail and rounds are
+left, sends the real failure back to the developer. fix_code is a ConditionalTask that is skipped when the
+first test run already passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from crewai import Agent, Crew, Process, Task
+from crewai.llms.base_llm import BaseLLM
+from crewai.tasks.conditional_task import ConditionalTask
+
+from crew.config import ProjectConfig
+from crew.state import RunState
+
+
+class LocalCrew:
+    """Builds the crew for one run. `llms` maps agent name → its bound LLM."""
+
+    def __init__(self, project: ProjectConfig, llms: Mapping[str, BaseLLM], state: RunState, *,
+                 verbose: bool = False) -> None:
+        self.project = project
+        self.llms = llms
+        self.state = state
+        self.verbose = verbose
+
+    def agents(self) -> dict[str, Agent]:
+        agents = {}
+        for name, cfg in self.project.agents.items():
+            agents[name] = Agent(
+                role=cfg.role, goal=cfg.goal, backstory=cfg.backstory, llm=self.llms[name],
+                allow_delegation=False, verbose=self.verbose, max_iter=3, cache=False,
+            )
+        return agents
+
+    def tasks(self, agents: Mapping[str, Agent]) -> list[Task]:
+        cfg = self.project.tasks.tasks
+        state = self.state
+        guards = {
+            "implement": state.implement_guard,
+            "write_tests": state.tests_guard,
+            "fix_code": state.fix_guard,
+            "document": state.docs_guard,
+        }
+        built: dict[str, Task] = {}
+        for name, tc in cfg.items():
+            kwargs = dict(
+                name=name, description=tc.description, expected_output=tc.expected_output,
+                agent=agents[tc.agent], context=[built[c] for c in tc.context],
+            )
+            if name in guards:
+                kwargs["guardrail"] = guards[name]
+                # fix_code's guardrail decides itself when the rounds are spent; CrewAI must not give up first.
+                kwargs["guardrail_max_retries"] = state.max_fix_rounds + 1 if name == "fix_code" else 1
+            task: Task
+            if name == "fix_code":
+                task = ConditionalTask(condition=state.needs_fix, **kwargs)
+            else:
+                task = Task(**kwargs)
+            built[name] = task
+        return list(built.values())
+
+    def crew(self) -> Crew:
+        agents = self.agents()
+        return Crew(
+            name="localcrew", agents=list(agents.values()), tasks=self.tasks(agents),
+            process=Process.sequential, verbose=self.verbose, memory=False, cache=False,
+        )

@@ -1,0 +1,80 @@
+"""The one module of error types.
+
+Every error a user can cause carries three things: what is wrong, where (file and key, or the model/port
+involved) and how to fix it. Only the CLI entry points turn these into exit codes and one-line messages;
+library code raises, and never prints.
+"""
+
+from __future__ import annotations
+
+
+class LocalcrewError(Exception):
+    """Base class. `exit_code` is what the CLI exits with; 2 means bad input from the user."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None) -> None:
+        self.what = what
+        self.where = where
+        self.fix = fix
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        parts = [f"{self.where}: {self.what}" if self.where else self.what]
+        if self.fix:
+            parts.append(f"fix: {self.fix}")
+        return " — ".join(parts)
+
+
+class ConfigError(LocalcrewError):
+    """A YAML file is malformed, has an unknown key, a missing key or a wrong type."""
+
+    exit_code = 2
+
+
+class UsageError(LocalcrewError):
+    """A command-line argument is wrong."""
+
+    exit_code = 2
+
+
+class ModelError(LocalcrewError):
+    """A model reference cannot be resolved, or its file cannot be read."""
+
+    exit_code = 2
+
+
+class SettingsError(LocalcrewError):
+    """Run settings are impossible (e.g. quantized KV cache without flash attention)."""
+
+    exit_code = 2
+
+
+class HardwareError(LocalcrewError):
+    """The GPU inventory cannot be read in a way the user must act on."""
+
+    exit_code = 2
+
+
+class InfeasiblePlanError(LocalcrewError):
+    """No placement exists for some agent; the plan object carries the explanations."""
+
+    exit_code = 1
+
+
+class ServingError(LocalcrewError):
+    """A model server could not be started, became unhealthy, or a port is taken."""
+
+    exit_code = 1
+
+
+class WorkflowError(LocalcrewError):
+    """The crew's run failed for a reason other than failing tests (those are reported, not raised)."""
+
+    exit_code = 1
+
+
+class WorkspaceError(LocalcrewError):
+    """A file operation would leave the run's workspace or break its limits (reported to the agent)."""
+
+    exit_code = 2

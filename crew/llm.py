@@ -1,0 +1,55 @@
+"""CrewAI LLM objects bound to our own model servers.
+
+Each agent gets its own instance so tokens and wall time are counted per agent. The context window CrewAI
+assumes is the one the server was started with (not CrewAI's guess from the model name), so CrewAI's
+summarisation kicks in before the server would truncate. We never pass `num_ctx`: the server enforces it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from crewai.llms.providers.openai.completion import OpenAICompletion
+from pydantic import PrivateAttr
+
+# CrewAI keeps 15 % of a window free for its own overhead (crewai.llms.context_window).
+_USABLE_RATIO = 0.85
+
+
+class ServedLLM(OpenAICompletion):
+    """An OpenAI-compatible client pinned to one local server and one model alias."""
+
+    server_ctx_tokens: int = 8192
+    agent_name: str = ""
+    device: str = "cpu"
+    _wall_s: float = PrivateAttr(default=0.0)
+    _calls: int = PrivateAttr(default=0)
+
+    def get_context_window_size(self) -> int:
+        return int(self.server_ctx_tokens * _USABLE_RATIO)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return super().call(*args, **kwargs)
+        finally:
+            self._wall_s += time.monotonic() - started
+            self._calls += 1
+
+    @property
+    def wall_s(self) -> float:
+        return self._wall_s
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+
+def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,
+               max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2) -> ServedLLM:
+    return ServedLLM(
+        model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
+        temperature=0.2, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
+        server_ctx_tokens=ctx_tokens, agent_name=agent, device=device,
+    )

@@ -1,0 +1,201 @@
+"""Start, health-check and stop model servers (the process adapter over LaunchSpec).
+
+Servers run in their own session (process group) so one signal stops a server and everything it spawned,
+and with PR_SET_PDEATHSIG so that even a kill -9 of localcrew takes its servers down: no orphans on any
+exit path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from crew.errors import ServingError
+from crew.serving.spec import LOOPBACK, LaunchSpec
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(start: int, *, taken: set[int] | None = None, limit: int = 200) -> int:
+    """The first bindable loopback port at or above `start` (skipping ports we already handed out)."""
+    for port in range(start, min(start + limit, 65535)):
+        if (taken is None or port not in taken) and port_is_free(port):
+            return port
+    raise ServingError(f"no free port in {start}..{start + limit - 1}", where="gpu_layout.yaml: base_port",
+                       fix="choose another base_port")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class RunningServer:
+    spec: LaunchSpec
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    started_s: float
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
+    """Start one server (no waiting). Its log and config live in state_dir."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not port_is_free(spec.port, spec.host):
+        raise ServingError(f"port {spec.port} is already in use", where=f"server {spec.server_id}",
+                           fix="stop what listens there (plan-gpus down) or change base_port in gpu_layout.yaml")
+    if spec.config_json is not None:
+        (state_dir / f"{spec.server_id}.json").write_text(spec.config_json, encoding="utf-8")
+    log_path = state_dir / spec.log_name
+    env = {**os.environ, **spec.env}
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.Popen(spec.argv, cwd=state_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=_die_with_parent)
+        except FileNotFoundError:
+            raise ServingError(f"cannot run {spec.argv[0]!r}", where=f"server {spec.server_id}",
+                               fix="install it, or switch `backend:` in gpu_layout.yaml") from None
+    return RunningServer(spec=spec, process=proc, log_path=log_path, started_s=time.monotonic())
+
+
+def http_json(url: str, *, payload: dict[str, object] | None = None, timeout_s: float = 5.0) -> object:
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - loopback only
+        return json.loads(resp.read().decode() or "null")
+
+
+def healthy(spec: LaunchSpec, timeout_s: float = 2.0) -> bool:
+    """The server answers its model list (llama.cpp: /v1/models; Ollama: /api/tags)."""
+    path = "/api/tags" if spec.backend == "ollama" else "/v1/models"
+    try:
+        http_json(spec.base_url + path, timeout_s=timeout_s)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return True
+
+
+def wait_healthy(server: RunningServer, *, timeout_s: float = 120.0,
+                 on_wait: Callable[[float], None] | None = None) -> float:
+    """Block until the server answers; return seconds taken. A dead or silent server raises with its log."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise ServingError(
+                f"server exited with code {server.process.returncode} while starting",
+                where=f"server {server.spec.server_id} (log {server.log_path})",
+                fix=f"read its log; last lines:\n{tail(server.log_path)}")
+        if healthy(server.spec, timeout_s=1.0):
+            return time.monotonic() - server.started_s
+        if on_wait is not None:
+            on_wait(time.monotonic() - server.started_s)
+        time.sleep(0.2)
+    stop(server)
+    raise ServingError(f"server not healthy within {timeout_s:.0f} s",
+                       where=f"server {server.spec.server_id} (log {server.log_path})",
+                       fix=f"check the model and memory; last lines:\n{tail(server.log_path)}")
+
+
+def stop(server: RunningServer, *, grace_s: float = 5.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL what is left after grace_s."""
+    if server.process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        server.process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=grace_s)
+
+
+class Supervisor:
+    """Owns the servers of one run: starts them, restarts once on death, stops them on every exit path."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.servers: dict[str, RunningServer] = {}
+        self.restarts: dict[str, int] = {}
+
+    def start_all(self, specs: list[LaunchSpec], *, timeout_s: float = 120.0,
+                  on_ready: Callable[[RunningServer, float], None] | None = None) -> None:
+        # Start every process first, then wait: servers on different GPUs load their models in parallel.
+        for spec in specs:
+            self.servers[spec.server_id] = start(spec, self.state_dir)
+        for server in list(self.servers.values()):
+            took = wait_healthy(server, timeout_s=timeout_s)
+            if on_ready is not None:
+                on_ready(server, took)
+
+    def ensure_alive(self, server_id: str, *, timeout_s: float = 120.0) -> bool:
+        """Restart a dead server once. Returns False when it had already been restarted (caller fails over)."""
+        server = self.servers[server_id]
+        if server.alive() and healthy(server.spec):
+            return True
+        if self.restarts.get(server_id, 0) >= 1:
+            return False
+        self.restarts[server_id] = self.restarts.get(server_id, 0) + 1
+        stop(server)
+        fresh = start(replace(server.spec), self.state_dir)
+        self.servers[server_id] = fresh
+        wait_healthy(fresh, timeout_s=timeout_s)
+        return True
+
+    def stop_all(self) -> None:
+        for server in self.servers.values():
+            stop(server)
+
+    @contextlib.contextmanager
+    def running(self, specs: list[LaunchSpec], **kw: object) -> Iterator[Supervisor]:
+        """Servers up for the block; down on return, exception, Ctrl-C or SIGTERM."""
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, on_term)
+        try:
+            self.start_all(specs, **kw)  # type: ignore[arg-type]
+            yield self
+        finally:
+            self.stop_all()
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,179 @@
+"""One run of the crew: plan → serve → crew with the test–fix loop → report.
+
+`execute` is the crew part alone (tests drive it with a scripted LLM); `run` wraps it with the plan and the
+model servers, whose lifetime is exactly the run's (stopped on return, error, Ctrl-C and SIGTERM).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crew.config import ProjectConfig
+from crew.errors import InfeasiblePlanError, WorkflowError
+from crew.report import AgentUsage, files_on_disk, render_report
+from crew.state import RunState
+from crew.tools.sandbox import SandboxLimits
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    ok: bool
+    rounds: int
+    report_path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+
+def derive_module(task: str) -> str:
+    """The module file the code goes into: a `name.py` the task mentions, else its first function name."""
+    if m := re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)\.py\b", task):
+        return f"{m.group(1)}.py"
+    if m := re.search(r"`([A-Za-z_][A-Za-z0-9_]*)\(", task):
+        return f"{m.group(1)}.py"
+    return "solution.py"
+
+
+def slug(text: str, n: int = 40) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[:n].rstrip("-") or "task"
+
+
+def new_run_dir(root: Path, task: str) -> Path:
+    """runs/<timestamp>-<slug>/, never an existing folder (a suffix is added on a clash)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = root / f"{stamp}-{slug(task)}"
+    candidate, i = base, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            i += 1
+            candidate = base.with_name(f"{base.name}-{i}")
+
+
+def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) -> dict[str, str]:
+    inputs = dict(project.tasks.inputs)
+    if task:
+        inputs["project_task"] = task.strip()
+        if not module:
+            inputs["module"] = derive_module(task)
+    if module:
+        inputs["module"] = module
+    if not inputs.get("project_task"):
+        raise WorkflowError("no project task given", where="tasks.yaml: inputs.project_task",
+                            fix="set inputs.project_task, LOCALCREW_TASK, or pass --task")
+    inputs.setdefault("module", derive_module(inputs["project_task"]))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", inputs["module"]):
+        raise WorkflowError(f"{inputs['module']!r} is not a Python module file name", where="module",
+                            fix="use a name like calc.py")
+    inputs["module_name"] = inputs["module"][:-3]
+    return inputs
+
+
+# ------------------------------------------------------------------------------------------ the crew
+
+
+def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, inputs: dict[str, str], *,
+            verbose: bool = False, replay_task_id: str | None = None) -> Any:
+    """Kick off (or replay) the crew. Test verdicts land in state.rounds; every step in state.log."""
+    from crew.crew import LocalCrew
+    from crew.progress import task_progress
+
+    crew = LocalCrew(project, llms, state, verbose=verbose).crew()
+    state.log.append("kickoff" if replay_task_id is None else "replay", inputs=inputs, task_id=replay_task_id)
+    with task_progress(state):
+        if replay_task_id is None:
+            out = crew.kickoff(inputs=inputs)
+        else:
+            out = crew.replay(task_id=replay_task_id, inputs=inputs)
+    for task in crew.tasks:
+        if task.output is not None:
+            state.log.append("task_output", task=task.name, task_id=str(task.id), agent=task.output.agent,
+                             raw=task.output.raw)
+    return crew
+
+
+def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dict[str, str],
+                 usage: list[AgentUsage], notes: list[str]) -> Path:
+    outputs = {t.name: (t.output.raw if t.output is not None else "") for t in crew.tasks}
+    text = render_report(
+        project_task=inputs["project_task"], spec=outputs.get("specify", ""), summary=outputs.get("report", ""),
+        files=files_on_disk(state.code_dir), rounds=state.rounds, usage=usage,
+        max_fix_rounds=state.max_fix_rounds, notes=notes,
+    )
+    path = state.run_dir / "report.md"
+    path.write_text(text, encoding="utf-8")
+    state.log.append("report", path=str(path), ok=bool(state.last and state.last.ok), rounds=len(state.rounds))
+    return path
+
+
+def usage_of(llms: Mapping[str, Any], where: Mapping[str, tuple[str, str, str]]) -> list[AgentUsage]:
+    """Per agent: model, device, server, tokens, calls, wall time (from each agent's own LLM object)."""
+    rows = []
+    for name, llm in llms.items():
+        summary = llm.get_token_usage_summary()
+        model, device, server = where.get(name, (str(getattr(llm, "model", "?")), "?", "?"))
+        rows.append(AgentUsage(name=name, model=model, device=device, server=server,
+                               prompt_tokens=summary.prompt_tokens, completion_tokens=summary.completion_tokens,
+                               calls=int(getattr(llm, "calls", summary.successful_requests)),
+                               wall_s=float(getattr(llm, "wall_s", 0.0))))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+
+def run(project: ProjectConfig, *, task: str | None = None, module: str | None = None,
+        verbose: bool = False, say: Say = print, plan_file: Path | None = None) -> RunResult:
+    from crew.serving.bind import bind_agents, plan_for_run, prepare_specs
+    from crew.serving.process import Supervisor
+
+    inputs = run_inputs(project, task=task, module=module)
+    plan = plan_for_run(project, plan_file)
+    if not plan.feasible:
+        from crew.planner.render import explain_unplaced
+
+        raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
+                                  fix=explain_unplaced(plan))
+    wf = project.tasks.workflow
+    run_dir = new_run_dir(project.root / wf.workspace_root, inputs["project_task"])
+    inputs["workspace"] = str(run_dir / "code")
+    state = RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
+                     limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say)
+    state.log.append("plan", source=plan.source, simulated=plan.simulated,
+                     agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
+                                      "num_ctx": a.num_ctx} for a in plan.agents})
+    say(f"[bold]localcrew[/] run folder: {run_dir}")
+    specs = prepare_specs(plan, project)
+    supervisor = Supervisor(run_dir / "servers")
+    started = time.monotonic()
+
+    def ready(server: Any, took: float) -> None:
+        models = ", ".join(m.alias for m in server.spec.models)
+        sim = " (simulated)" if server.spec.simulated else ""
+        say(f"  server {server.spec.server_id}{sim} ready on {server.spec.base_url} in {took:.1f} s — {models}")
+        state.log.append("server_ready", server=server.spec.server_id, pid=server.pid, port=server.spec.port,
+                         models=[m.alias for m in server.spec.models], seconds=round(took, 2))
+
+    notes: list[str] = []
+    with supervisor.running(specs, on_ready=ready):
+        state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
+        llms, where = bind_agents(plan, specs, project)
+        crew = execute(project, llms, state, inputs, verbose=verbose)
+        usage = usage_of(llms, where)
+    report = write_report(project, crew, state, inputs, usage, notes)
+    ok = bool(state.last and state.last.ok)
+    say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
+    return RunResult(run_dir=run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)
