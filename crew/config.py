@@ -125,12 +125,16 @@ class _Section:
                               fix=f"give `{key}` keys such as {', '.join(allowed[:3])}")
         unknown = sorted(set(data) - set(allowed))
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r}", where=f"{file}: {key}.{unknown[0]}",
+            raise ConfigError(f"unknown key {unknown[0]!r}", where=self._at(file, key, unknown[0]),
                               fix=f"use one of: {', '.join(allowed)}")
         self.file, self.key, self.data = file, key, data
 
+    @staticmethod
+    def _at(file: str, key: str, name: str) -> str:
+        return f"{file}: {key}.{name}" if key else f"{file}: {name}"
+
     def where(self, name: str) -> str:
-        return f"{self.file}: {self.key}.{name}" if self.key else f"{self.file}: {name}"
+        return self._at(self.file, self.key, name)
 
     def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., *, fix: str = "") -> Any:
         if name not in self.data or self.data[name] is None:
@@ -148,8 +152,8 @@ class _Section:
                               where=self.where(name), fix=fix or f"set `{name}` to a {want}")
         return value
 
-    def text(self, name: str, default: Any = ...) -> Any:
-        value = self.get(name, str, default)
+    def text(self, name: str, default: Any = ..., *, fix: str = "") -> Any:
+        value = self.get(name, str, default, fix=fix)
         return value.strip() if isinstance(value, str) else value
 
     def positive_int(self, name: str, default: Any = ..., *, low: int = 1, high: int = 10**9) -> int:

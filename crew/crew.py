@@ -9,7 +9,8 @@ first test run already passed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from crewai import Agent, Crew, Process, Task
 from crewai.llms.base_llm import BaseLLM
@@ -53,6 +54,7 @@ class LocalCrew:
                 name=name, description=tc.description, expected_output=tc.expected_output,
                 agent=agents[tc.agent], context=[built[c] for c in tc.context],
             )
+            kwargs["callback"] = _done(state, name)
             if name in guards:
                 kwargs["guardrail"] = guards[name]
                 # fix_code's guardrail decides itself when the rounds are spent; CrewAI must not give up first.
@@ -71,3 +73,7 @@ class LocalCrew:
             name="localcrew", agents=list(agents.values()), tasks=self.tasks(agents),
             process=Process.sequential, verbose=self.verbose, memory=False, cache=False,
         )
+
+
+def _done(state: RunState, name: str) -> Callable[[Any], None]:
+    return lambda output: state.task_done(name, output)

@@ -7,7 +7,7 @@ same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,35 @@ class RunState:
     def needs_fix(self, _previous: Any = None) -> bool:
         return self.max_fix_rounds > 0 and self.last is not None and not self.last.ok
 
+    def task_done(self, name: str, output: Any) -> None:
+        """Logged as each task finishes, so an interrupted run resumes after its last finished task."""
+        self.log.append("task_done", task=name, agent=getattr(output, "agent", ""),
+                        description=getattr(output, "description", ""), raw=getattr(output, "raw", ""))
+
+    def restore(self, *, before_task: str | None = None) -> list[dict[str, Any]]:
+        """Rebuild rounds and written files from the log (for resume/replay); return finished tasks.
+
+        With `before_task`, only what happened before that task counts: replaying write_tests forgets every
+        test round, replaying fix_code forgets the fix rounds.
+        """
+        from crew.config import TASK_NAMES
+
+        cut = TASK_NAMES.index(before_task) if before_task in TASK_NAMES else len(TASK_NAMES)
+        self.rounds.clear()
+        for rec in self.log.of("tests"):
+            task = rec.get("task") or "write_tests"
+            if task in TASK_NAMES and TASK_NAMES.index(task) >= cut:
+                continue
+            n = len(self.rounds) + 1
+            out_file = self.run_dir / f"pytest-round-{rec.get('round', n)}.txt"
+            output = out_file.read_text(encoding="utf-8") if out_file.exists() else ""
+            self.rounds.append(report_from_dict(rec["report"], output))
+        done = [r for r in self.log.of("task_done") if r.get("task") in TASK_NAMES
+                and TASK_NAMES.index(r["task"]) < cut]
+        # Later records win: a task replayed twice keeps its newest output.
+        latest = {r["task"]: r for r in done}
+        return [latest[t] for t in TASK_NAMES if t in latest]
+
     # ------------------------------------------------------------------------------------ files
 
     def write_files(self, agent: str, text: str, *, keep: Callable[[CodeFile], CodeFile | None],
@@ -89,7 +118,7 @@ class RunState:
 
     # ------------------------------------------------------------------------------------ tests
 
-    def run_tests(self, label: str) -> TestReport:
+    def run_tests(self, label: str, task: str) -> TestReport:
         self.progress(f"  running pytest ({label}) …")
         import_errors = check_modules(self.code_dir)
         report = run_pytest(self.code_dir, limits=self.limits)
@@ -98,10 +127,9 @@ class RunState:
         self.rounds.append(report)
         n = len(self.rounds)
         (self.run_dir / f"pytest-round-{n}.txt").write_text(report.output, encoding="utf-8")
+        fields = {k: v for k, v in asdict(report).items() if k != "output"}
         self.log.append("tests", round=n, label=label, ok=report.ok, summary=report.summary(),
-                        collected=report.collected, passed=report.passed, failed=report.failed,
-                        errors=report.errors, skipped=report.skipped, timed_out=report.timed_out,
-                        failures=[f.name for f in report.failures], import_errors=list(report.import_errors))
+                        task=task, report=fields)
         colour = "green" if report.ok else "red"
         self.progress(f"  [{colour}]round {n}: {report.summary()}[/]")
         return report
@@ -125,13 +153,13 @@ class RunState:
         if not saved and self._once_more("write_tests"):
             return False, (f"No test file was found in your answer. Answer with one fenced code block whose "
                            f"first line is `# file: {self.test_file}`.")
-        report = self.run_tests("tests written")
+        report = self.run_tests("tests written", "write_tests")
         return True, f"{output.raw}\n\nREAL PYTEST RESULT (round {len(self.rounds)}):\n{report.feedback()}"
 
     def fix_guard(self, output: Any) -> tuple[bool, Any]:
         self.write_files("developer", output.raw, keep=self._code_only, default_name=self.module)
         fix_round = len(self.rounds)  # rounds so far include the first test run
-        report = self.run_tests(f"fix round {fix_round}")
+        report = self.run_tests(f"fix round {fix_round}", "fix_code")
         if report.ok or fix_round >= self.max_fix_rounds:
             return True, f"{output.raw}\n\nREAL PYTEST RESULT (round {len(self.rounds)}):\n{report.feedback()}"
         self.progress(f"  [yellow]tests still fail — developer revises (round {fix_round + 1} of "
@@ -146,6 +174,15 @@ class RunState:
             self.written["README.md"] = "documentation"
             self.log.append("files_written", agent="documentation", paths=["README.md"], note="raw answer")
         return True, output.raw
+
+
+def report_from_dict(d: dict[str, Any], output: str) -> TestReport:
+    from crew.tools.sandbox import TestFailure
+
+    fields = dict(d)
+    fields["failures"] = tuple(TestFailure(**f) for f in fields.get("failures", ()))
+    fields["import_errors"] = tuple(fields.get("import_errors", ()))
+    return TestReport(**fields, output=output)
 
 
 def _with_import_errors(report: TestReport, errors: tuple[str, ...]) -> TestReport:

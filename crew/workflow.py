@@ -85,23 +85,23 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
 # ------------------------------------------------------------------------------------------ the crew
 
 
+Start = Callable[[Any], Any]  # given the built Crew, kick it off (or replay/resume it)
+
+
+def kickoff(inputs: dict[str, str]) -> Start:
+    return lambda crew: crew.kickoff(inputs=inputs)
+
+
 def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, inputs: dict[str, str], *,
-            verbose: bool = False, replay_task_id: str | None = None) -> Any:
-    """Kick off (or replay) the crew. Test verdicts land in state.rounds; every step in state.log."""
+            verbose: bool = False, start: Start | None = None, label: str = "kickoff") -> Any:
+    """Build the crew and start it. Test verdicts land in state.rounds; every step in state.log."""
     from crew.crew import LocalCrew
     from crew.progress import task_progress
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
-    state.log.append("kickoff" if replay_task_id is None else "replay", inputs=inputs, task_id=replay_task_id)
+    state.log.append(label, inputs=inputs)
     with task_progress(state):
-        if replay_task_id is None:
-            out = crew.kickoff(inputs=inputs)
-        else:
-            out = crew.replay(task_id=replay_task_id, inputs=inputs)
-    for task in crew.tasks:
-        if task.output is not None:
-            state.log.append("task_output", task=task.name, task_id=str(task.id), agent=task.output.agent,
-                             raw=task.output.raw)
+        (start or kickoff(inputs))(crew)
     return crew
 
 
@@ -137,27 +137,47 @@ def usage_of(llms: Mapping[str, Any], where: Mapping[str, tuple[str, str, str]])
 
 def run(project: ProjectConfig, *, task: str | None = None, module: str | None = None,
         verbose: bool = False, say: Say = print, plan_file: Path | None = None) -> RunResult:
-    from crew.serving.bind import bind_agents, plan_for_run, prepare_specs
-    from crew.serving.process import Supervisor
-
+    """A fresh run: new run folder, servers up, the crew from its first task, report."""
     inputs = run_inputs(project, task=task, module=module)
+    wf = project.tasks.workflow
+    plan = feasible_plan(project, plan_file)
+    run_dir = new_run_dir(project.root / wf.workspace_root, inputs["project_task"])
+    inputs["workspace"] = str(run_dir / "code")
+    state = open_state(project, run_dir, inputs, say)
+    say(f"[bold]localcrew[/] run folder: {run_dir}")
+    return serve_and_execute(project, state, inputs, plan=plan, say=say, verbose=verbose,
+                             start=kickoff(inputs), label="kickoff")
+
+
+def feasible_plan(project: ProjectConfig, plan_file: Path | None = None) -> Any:
+    from crew.serving.bind import plan_for_run
+
     plan = plan_for_run(project, plan_file)
     if not plan.feasible:
         from crew.planner.render import explain_unplaced
 
         raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
                                   fix=explain_unplaced(plan))
+    return plan
+
+
+def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], say: Say) -> RunState:
     wf = project.tasks.workflow
-    run_dir = new_run_dir(project.root / wf.workspace_root, inputs["project_task"])
-    inputs["workspace"] = str(run_dir / "code")
-    state = RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
-                     limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say)
+    return RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
+                    limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say)
+
+
+def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str, str], *, plan: Any, say: Say,
+                      verbose: bool, start: Start, label: str) -> RunResult:
+    """Servers up for exactly the crew's work (down on return, error, Ctrl-C, SIGTERM), then the report."""
+    from crew.serving.bind import bind_agents, prepare_specs
+    from crew.serving.process import Supervisor
+
     state.log.append("plan", source=plan.source, simulated=plan.simulated,
                      agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
                                       "num_ctx": a.num_ctx} for a in plan.agents})
-    say(f"[bold]localcrew[/] run folder: {run_dir}")
     specs = prepare_specs(plan, project)
-    supervisor = Supervisor(run_dir / "servers")
+    supervisor = Supervisor(state.run_dir / "servers")
     started = time.monotonic()
 
     def ready(server: Any, took: float) -> None:
@@ -171,9 +191,9 @@ def run(project: ProjectConfig, *, task: str | None = None, module: str | None =
     with supervisor.running(specs, on_ready=ready):
         state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
         llms, where = bind_agents(plan, specs, project)
-        crew = execute(project, llms, state, inputs, verbose=verbose)
+        crew = execute(project, llms, state, inputs, verbose=verbose, start=start, label=label)
         usage = usage_of(llms, where)
     report = write_report(project, crew, state, inputs, usage, notes)
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
-    return RunResult(run_dir=run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)
+    return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)

@@ -37,6 +37,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # Servers (uvicorn, ollama) bind with SO_REUSEADDR, so a port in TIME_WAIT is free for them too.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

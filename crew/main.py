@@ -1,0 +1,153 @@
+"""Entry points the crewai CLI calls through `uv run` (run_crew, replay, test, train) and `localcrew`.
+
+`crewai run` → `uv run run_crew`; `crewai replay -t ID` → `uv run replay ID`; `crewai test N MODEL` →
+`uv run test N MODEL`; `crewai train N FILE` → `uv run train N FILE`. crewai's `run` refuses `--inputs` for
+classic crews, so the project task comes from LOCALCREW_TASK / LOCALCREW_TASK_FILE, `run_crew --task`, or
+tasks.yaml's `inputs.project_task`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from crew.errors import LocalcrewError, UsageError
+from crew.offline import go_offline
+
+
+def _console_say() -> Callable[[str], None]:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    return lambda text: console.print(text)
+
+
+def _guard(prog: str, body: Callable[[], int]) -> int:
+    """User mistakes become one line and their exit code; Ctrl-C is 130; servers are already down."""
+    try:
+        return body()
+    except LocalcrewError as err:
+        print(f"{prog}: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted — servers stopped; the run log keeps every finished step", file=sys.stderr)
+        return 130
+
+
+def _task_from(args: argparse.Namespace) -> str | None:
+    if args.task:
+        return str(args.task)
+    file = args.task_file or os.environ.get("LOCALCREW_TASK_FILE")
+    if file:
+        path = Path(file)
+        if not path.is_file():
+            raise UsageError(f"task file not found: {path}", where="--task-file / LOCALCREW_TASK_FILE",
+                             fix="give the path of a text file that describes the task")
+        return path.read_text(encoding="utf-8")
+    return os.environ.get("LOCALCREW_TASK") or None
+
+
+def _run_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Run the crew on a project task (embedded model "
+                                "on CPU when no GPU is present).")
+    p.add_argument("--task", help="the project task (else LOCALCREW_TASK, LOCALCREW_TASK_FILE, tasks.yaml)")
+    p.add_argument("--task-file", help="read the project task from this file")
+    p.add_argument("--module", help="module file the code goes into (default: derived from the task)")
+    p.add_argument("--project", default=".", help="project folder with the three YAML files (default: .)")
+    p.add_argument("--plan", help="apply a plan saved by `plan-gpus --save` (else LOCALCREW_PLAN)")
+    p.add_argument("--verbose", action="store_true", help="show CrewAI's own verbose output")
+    p.add_argument("--strict", action="store_true", help="exit 3 when the final tests do not pass")
+    return p
+
+
+def _do_run(args: argparse.Namespace, prog: str) -> int:
+    from crew.config import load_project
+
+    project = load_project(Path(args.project).resolve())  # config mistakes surface before heavy imports
+    from crew.workflow import run
+
+    verbose = args.verbose or os.environ.get("LOCALCREW_VERBOSE") == "1"
+    result = run(project, task=_task_from(args), module=args.module, verbose=verbose, say=_console_say(),
+                 plan_file=Path(args.plan) if args.plan else None)
+    return 3 if args.strict and not result.ok else 0
+
+
+def run_crew(argv: Sequence[str] | None = None) -> int:
+    go_offline()
+    args = _run_parser("run_crew").parse_args(sys.argv[1:] if argv is None else argv)
+    return _guard("localcrew", lambda: _do_run(args, "run_crew"))
+
+
+def replay(argv: Sequence[str] | None = None) -> int:
+    """`crewai replay -t TASK_ID`: re-run the last kickoff from that task, on the same run folder."""
+    go_offline()
+    p = argparse.ArgumentParser(prog="replay")
+    p.add_argument("task_id")
+    p.add_argument("--project", default=".")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int:
+        from crew.config import load_project
+        from crew.resume import replay_task
+
+        replay_task(load_project(Path(args.project).resolve()), args.task_id, say=_console_say())
+        return 0
+
+    return _guard("replay", body)
+
+
+def test(argv: Sequence[str] | None = None) -> int:
+    """`crewai test N MODEL`: run the crew N times on the embedded default and print each verdict."""
+    go_offline()
+    args = list(sys.argv[1:] if argv is None else argv)
+    n = int(args[0]) if args and args[0].isdigit() else 1
+
+    def body() -> int:
+        from crew.config import load_project
+        from crew.workflow import run
+
+        project = load_project(Path(".").resolve())
+        say = _console_say()
+        passed = 0
+        for i in range(n):
+            say(f"[bold]iteration {i + 1} of {n}[/]")
+            passed += run(project, say=say).ok
+        say(f"{passed} passed, {n - passed} failed")
+        return 0
+
+    return _guard("test", body)
+
+
+def train(argv: Sequence[str] | None = None) -> int:
+    """`crewai train`: not offered — training needs human feedback per step, which local runs skip."""
+    print("train: localcrew does not support crewai train (it asks a human for feedback on every step) — "
+          "fix: use `crewai run` and edit agents.yaml/tasks.yaml instead", file=sys.stderr)
+    return 2
+
+
+def localcrew(argv: Sequence[str] | None = None) -> int:
+    """`localcrew run [...]` or `localcrew resume RUN_DIR`."""
+    go_offline()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "resume":
+        p = argparse.ArgumentParser(prog="localcrew resume",
+                                    description="Resume an interrupted run from its last completed step.")
+        p.add_argument("run_dir")
+        p.add_argument("--project", default=".")
+        ns = p.parse_args(args[1:])
+
+        def body() -> int:
+            from crew.config import load_project
+            from crew.resume import resume_run
+
+            resume_run(load_project(Path(ns.project).resolve()), Path(ns.run_dir), say=_console_say())
+            return 0
+
+        return _guard("localcrew", body)
+    if args and args[0] == "run":
+        args = args[1:]
+    ns = _run_parser("localcrew run").parse_args(args)
+    return _guard("localcrew", lambda: _do_run(ns, "localcrew"))

@@ -1,0 +1,87 @@
+"""From a plan to running endpoints: which servers to start, and each agent's LLM bound to its server."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crew.config import ProjectConfig
+from crew.errors import ConfigError, ServingError
+from crew.serving.process import free_port
+from crew.serving.spec import LaunchSpec, with_port
+
+if TYPE_CHECKING:
+    from crew.planner.plan import Plan
+
+
+def plan_for_run(project: ProjectConfig, plan_file: Path | None = None) -> Plan:
+    """A plan saved by `plan-gpus --save` (argument or LOCALCREW_PLAN), else the same plan computed now."""
+    from crew.planner.build import plan_project
+    from crew.planner.plan import plan_from_json
+
+    path = plan_file or (Path(os.environ["LOCALCREW_PLAN"]) if os.environ.get("LOCALCREW_PLAN") else None)
+    if path is None:
+        return plan_project(project)
+    try:
+        return plan_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read saved plan: {exc}", where=str(path),
+                          fix="write it again with `plan-gpus --save FILE`, or unset LOCALCREW_PLAN") from None
+
+
+def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
+    """Launch specs with model files checked and each server on a free loopback port."""
+    from crew.serving.launch import launch_specs
+
+    specs, taken = [], set()
+    for spec in launch_specs(plan, project.layout):
+        for model in spec.models:
+            if not Path(model.path).is_file():
+                raise ServingError(f"model file for {model.alias!r} not found: {model.path}",
+                                   where=f"server {spec.server_id}",
+                                   fix="pull it (`ollama pull <tag>`) or give a .gguf path in agents.yaml")
+        port = free_port(spec.port, taken=taken)
+        taken.add(port)
+        specs.append(spec if port == spec.port else with_port(spec, port))
+    return specs
+
+
+def bind_agents(plan: Plan, specs: list[LaunchSpec],
+                project: ProjectConfig) -> tuple[dict[str, Any], dict[str, tuple[str, str, str]]]:
+    """Each agent's LLM pointed at its own server; also (model, device, server) per agent for the report."""
+    from crew.llm import served_llm
+    from crew.serving.launch import agent_endpoints
+
+    endpoints = agent_endpoints(plan, specs)
+    llms: dict[str, Any] = {}
+    where: dict[str, tuple[str, str, str]] = {}
+    for placement in plan.agents:
+        if placement.placement == "api":
+            llms[placement.name] = _api_llm(project, placement.name)
+            where[placement.name] = (placement.model, "api", project.agents[placement.name].api or "?")
+            continue
+        spec, model = endpoints[placement.name]
+        device = ("cpu" if placement.placement == "cpu"
+                  else "gpu " + "+".join(str(i) for i in placement.gpu_indices))
+        if spec.simulated:
+            device += " (simulated)"
+        llms[placement.name] = served_llm(agent=placement.name, base_url=spec.base_url, model_alias=model.alias,
+                                          ctx_tokens=model.ctx_tokens, device=device)
+        where[placement.name] = (placement.model, device, f"{spec.server_id} :{spec.port}")
+    return llms, where
+
+
+def _api_llm(project: ProjectConfig, agent: str) -> Any:
+    """The declared OpenAI-compatible endpoint, reached through litellm so any provider works."""
+    from crewai import LLM
+
+    name = project.agents[agent].api
+    endpoint = project.layout.api_endpoints[name or ""]
+    key = os.environ.get(endpoint.api_key_env or "", "") if endpoint.api_key_env else ""
+    if endpoint.api_key_env and not key:
+        raise ConfigError(f"environment variable {endpoint.api_key_env} is not set",
+                          where=f"gpu_layout.yaml: api_endpoints.{name}.api_key_env",
+                          fix=f"export {endpoint.api_key_env}=... before the run")
+    return LLM(model=endpoint.model, base_url=endpoint.base_url, api_key=key or None, is_litellm=True)

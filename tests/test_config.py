@@ -1,0 +1,89 @@
+"""Config loading: the shipped files load, and every mistake is one line naming file, key and fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crew.config import AGENT_NAMES, TASK_NAMES, load_project
+from crew.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def test_shipped_files_load() -> None:
+    project = load_project(ROOT)
+    assert tuple(project.agents) == AGENT_NAMES
+    assert tuple(project.tasks.tasks) == TASK_NAMES
+    assert project.agents["developer"].candidates[0] == "ollama/qwen2.5-coder:14b"
+    assert project.agents["developer"].num_ctx == 16384
+    assert project.tasks.workflow.max_fix_rounds == 2
+    assert "slugify" in project.tasks.inputs["project_task"]
+    assert project.layout.backend == "auto" and project.layout.gpus == "detect"
+    assert project.layout.reserve_bytes == 512 * 1024**2
+
+
+def _edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+CASES = [
+    ("agents.yaml", lambda d: d.pop("tester"), "agents.yaml: tester: missing agent"),
+    ("agents.yaml", lambda d: d.update(intern={"role": "x"}), "agents.yaml: intern: unknown agent"),
+    ("agents.yaml", lambda d: d["developer"].update(temperature=1), "agents.yaml: developer.temperature: unknown key"),
+    ("agents.yaml", lambda d: d["developer"].pop("llm"), "agents.yaml: developer.llm: missing required key"),
+    ("agents.yaml", lambda d: d["developer"].update(num_ctx="big"), "agents.yaml: developer.num_ctx: expected int"),
+    ("agents.yaml", lambda d: d["developer"].update(num_ctx=True), "agents.yaml: developer.num_ctx: expected int"),
+    ("agents.yaml", lambda d: d["developer"].update(num_ctx=100), "agents.yaml: developer.num_ctx: 100 is out of range"),
+    ("agents.yaml", lambda d: d["developer"].update(fallbacks="x"), "agents.yaml: developer.fallbacks: expected list"),
+    ("agents.yaml", lambda d: d["developer"].update(api="cloud"), "agents.yaml: developer.api: API endpoint 'cloud'"),
+    ("tasks.yaml", lambda d: d.pop("fix_code"), "tasks.yaml: fix_code: missing task"),
+    ("tasks.yaml", lambda d: d["implement"].update(agent="intern"), "tasks.yaml: implement.agent: no agent named"),
+    ("tasks.yaml", lambda d: d["implement"].update(context=["report"]), "tasks.yaml: implement.context"),
+    ("tasks.yaml", lambda d: d.update(extra={"agent": "manager"}), "tasks.yaml: extra: unknown task"),
+    ("tasks.yaml", lambda d: d["workflow"].update(max_fix_rounds=-1), "tasks.yaml: workflow.max_fix_rounds"),
+    ("tasks.yaml", lambda d: d["workflow"].update(test_timeout_s=0), "tasks.yaml: workflow.test_timeout_s"),
+    ("tasks.yaml", lambda d: d.update(inputs=["x"]), "tasks.yaml: inputs"),
+    ("gpu_layout.yaml", lambda d: d.update(backend="vllm"), "gpu_layout.yaml: backend: unknown backend"),
+    ("gpu_layout.yaml", lambda d: d.update(gpus="all"), "gpu_layout.yaml: gpus"),
+    ("gpu_layout.yaml", lambda d: d.update(gpus=[1, 2]), "gpu_layout.yaml: gpus: each GPU"),
+    ("gpu_layout.yaml", lambda d: d.update(base_port=80), "gpu_layout.yaml: base_port: 80 is out of range"),
+    ("gpu_layout.yaml", lambda d: d.update(simulate="yes"), "gpu_layout.yaml: simulate: expected bool"),
+    ("gpu_layout.yaml", lambda d: d.update(colour="red"), "gpu_layout.yaml: colour: unknown key"),
+]
+
+
+@pytest.mark.parametrize(("file", "change", "expected"), CASES)
+def test_every_mistake_names_file_and_key(project_dir: Path, file: str, change, expected: str) -> None:  # type: ignore[no-untyped-def]
+    _edit(project_dir / file, change)
+    with pytest.raises(ConfigError) as info:
+        load_project(project_dir)
+    line = info.value.one_line()
+    assert line.startswith(expected), line
+    assert "fix:" in line and "\n" not in line
+
+
+def test_malformed_yaml_names_the_line(project_dir: Path) -> None:
+    (project_dir / "agents.yaml").write_text("manager:\n  role: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"agents.yaml line \d+: malformed YAML"):
+        load_project(project_dir)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_project(tmp_path)
+
+
+def test_cli_exit_2_and_one_line_no_traceback(project_dir: Path) -> None:
+    _edit(project_dir / "agents.yaml", lambda d: d["manager"].update(num_ctx="lots"))
+    proc = subprocess.run([sys.executable, "-m", "crew.main_cli", "run", "--project", str(project_dir)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "agents.yaml: manager.num_ctx" in lines[0]
+    assert "Traceback" not in proc.stderr

