@@ -8,6 +8,7 @@ summarisation kicks in before the server would truncate. We never pass `num_ctx`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from crewai.llms.providers.openai.completion import OpenAICompletion
@@ -25,6 +26,8 @@ class ServedLLM(OpenAICompletion):
     device: str = "cpu"
     _wall_s: float = PrivateAttr(default=0.0)
     _calls: int = PrivateAttr(default=0)
+    # Called when the server cannot be reached; True means "endpoint repaired or rebound: retry".
+    _on_unreachable: Callable[[ServedLLM, BaseException], bool] | None = PrivateAttr(default=None)
 
     def get_context_window_size(self) -> int:
         return int(self.server_ctx_tokens * _USABLE_RATIO)
@@ -32,10 +35,28 @@ class ServedLLM(OpenAICompletion):
     def call(self, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
         try:
+            for _attempt in range(3):
+                try:
+                    return super().call(*args, **kwargs)
+                except ConnectionError as exc:
+                    if self._on_unreachable is None or not self._on_unreachable(self, exc):
+                        raise
             return super().call(*args, **kwargs)
         finally:
             self._wall_s += time.monotonic() - started
             self._calls += 1
+
+    def on_unreachable(self, handler: Callable[[ServedLLM, BaseException], bool]) -> None:
+        self._on_unreachable = handler
+
+    def rebind(self, *, base_url: str, model_alias: str, ctx_tokens: int, device: str) -> None:
+        """Point this agent at another server (failover); clients are rebuilt on the next call."""
+        self.base_url = f"{base_url}/v1"
+        self.model = model_alias
+        self.server_ctx_tokens = ctx_tokens
+        self.device = device
+        self._client = None
+        self._async_client = None
 
     @property
     def wall_s(self) -> float:

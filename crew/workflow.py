@@ -125,6 +125,7 @@ def usage_of(llms: Mapping[str, Any], where: Mapping[str, tuple[str, str, str]])
     for name, llm in llms.items():
         summary = llm.get_token_usage_summary()
         model, device, server = where.get(name, (str(getattr(llm, "model", "?")), "?", "?"))
+        device = str(getattr(llm, "device", device))  # a failover changes it mid-run
         rows.append(AgentUsage(name=name, model=model, device=device, server=server,
                                prompt_tokens=summary.prompt_tokens, completion_tokens=summary.completion_tokens,
                                calls=int(getattr(llm, "calls", summary.successful_requests)),
@@ -170,7 +171,8 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
 def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str, str], *, plan: Any, say: Say,
                       verbose: bool, start: Start, label: str) -> RunResult:
     """Servers up for exactly the crew's work (down on return, error, Ctrl-C, SIGTERM), then the report."""
-    from crew.serving.bind import bind_agents, prepare_specs
+    from crew.serving.bind import bind_agents, cpu_fallback_model, prepare_specs
+    from crew.serving.failover import Router
     from crew.serving.process import Supervisor
 
     state.log.append("plan", source=plan.source, simulated=plan.simulated,
@@ -190,10 +192,21 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     notes: list[str] = []
     with supervisor.running(specs, on_ready=ready):
         state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
-        llms, where = bind_agents(plan, specs, project)
-        crew = execute(project, llms, state, inputs, verbose=verbose, start=start, label=label)
-        usage = usage_of(llms, where)
+        bound = bind_agents(plan, specs, project)
+        router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
+                        cpu_fallback=lambda agent: cpu_fallback_model(project, agent))
+        for llm in bound.llms.values():
+            if hasattr(llm, "on_unreachable"):
+                llm.on_unreachable(router)
+        crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
+        usage = usage_of(bound.llms, bound.where)
+        notes += [_plain(e) for e in router.events]
     report = write_report(project, crew, state, inputs, usage, notes)
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)
+
+
+def _plain(text: str) -> str:
+    """Rich markup off, for the Markdown report."""
+    return re.sub(r"\[/?[a-z ]*\]", "", text)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crew.config import ProjectConfig
 from crew.errors import ConfigError, ServingError
 from crew.serving.process import free_port
-from crew.serving.spec import LaunchSpec, with_port
+from crew.serving.spec import LaunchSpec, ServedModel, with_port
 
 if TYPE_CHECKING:
     from crew.planner.plan import Plan
@@ -48,15 +49,21 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
     return specs
 
 
-def bind_agents(plan: Plan, specs: list[LaunchSpec],
-                project: ProjectConfig) -> tuple[dict[str, Any], dict[str, tuple[str, str, str]]]:
-    """Each agent's LLM pointed at its own server; also (model, device, server) per agent for the report."""
+@dataclass
+class Bound:
+    llms: dict[str, Any]                       # agent -> its CrewAI LLM
+    where: dict[str, tuple[str, str, str]]     # agent -> (model, device, server) for the report
+    binding: dict[str, tuple[str, str]]        # agent -> (server_id, model alias) for failover
+
+
+def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> Bound:
+    """Each agent's LLM pointed at its own server."""
     from crew.llm import served_llm
     from crew.serving.launch import agent_endpoints
 
     endpoints = agent_endpoints(plan, specs)
-    llms: dict[str, Any] = {}
-    where: dict[str, tuple[str, str, str]] = {}
+    bound = Bound(llms={}, where={}, binding={})
+    llms, where = bound.llms, bound.where
     for placement in plan.agents:
         if placement.placement == "api":
             llms[placement.name] = _api_llm(project, placement.name)
@@ -70,7 +77,20 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec],
         llms[placement.name] = served_llm(agent=placement.name, base_url=spec.base_url, model_alias=model.alias,
                                           ctx_tokens=model.ctx_tokens, device=device)
         where[placement.name] = (placement.model, device, f"{spec.server_id} :{spec.port}")
-    return llms, where
+        bound.binding[placement.name] = (spec.server_id, model.alias)
+    return bound
+
+
+def cpu_fallback_model(project: ProjectConfig, agent: str) -> ServedModel | None:
+    """The agent's CPU model as a server model (used when its GPU server is gone for good)."""
+    from crew.models.resolve import resolve_footprint
+
+    cfg = project.agents[agent]
+    fp = resolve_footprint(cfg.cpu_model)
+    if fp.path is None:
+        return None
+    ctx = min(cfg.num_ctx, fp.n_ctx_train or cfg.num_ctx)
+    return ServedModel(alias=f"{fp.name}-cpu", path=fp.path, ctx_tokens=ctx, n_gpu_layers=0)
 
 
 def _api_llm(project: ProjectConfig, agent: str) -> Any:

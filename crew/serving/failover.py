@@ -1,0 +1,90 @@
+"""When a server dies mid-run: restart it once; if it dies again, move its agents to a fallback.
+
+The router is called by an agent's LLM when a request cannot connect. It answers whether to retry, after
+either restarting the server (same address) or rebinding the agent to another live server or a CPU server
+started on demand. Every decision is shown and logged; the interrupted LLM call is then retried, so the
+task in flight continues and nothing already written is touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crew.errors import ServingError
+from crew.runlog import RunLog
+from crew.serving.process import Supervisor, free_port
+from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
+
+
+@dataclass
+class Router:
+    supervisor: Supervisor
+    log: RunLog
+    say: Callable[[str], None]
+    # agent -> (server_id, model alias)
+    binding: dict[str, tuple[str, str]]
+    # model to run on the CPU when an agent's server is gone for good
+    cpu_fallback: Callable[[str], ServedModel | None]
+    events: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, llm: Any, exc: BaseException) -> bool:
+        agent = str(getattr(llm, "agent_name", ""))
+        if agent not in self.binding:
+            return False
+        with self._lock:
+            server_id, alias = self.binding[agent]
+            try:
+                if self.supervisor.ensure_alive(server_id):
+                    self._note(f"server {server_id} was down and has been restarted; {agent} retries its request",
+                               agent=agent, server=server_id, action="restarted")
+                    return True
+            except ServingError as err:
+                self._note(f"server {server_id} could not be restarted: {err.what}", agent=agent,
+                           server=server_id, action="restart_failed")
+            target = self._fallback(agent, server_id, alias)
+            if target is None:
+                self._note(f"no fallback for {agent}: its server {server_id} is gone", agent=agent,
+                           server=server_id, action="no_fallback")
+                return False
+            spec, model = target
+            self._rebind(llm, agent, spec, model)
+            return True
+
+    def _fallback(self, agent: str, dead: str, alias: str) -> tuple[LaunchSpec, ServedModel] | None:
+        # 1. another live server that already hosts the same model (shares its weights, costs no memory)
+        for sid, server in self.supervisor.servers.items():
+            if sid != dead and server.alive():
+                for m in server.spec.models:
+                    if m.alias == alias:
+                        return server.spec, m
+        # 2. the agent's CPU model, on a CPU server started now (one for all agents that fail over)
+        model = self.cpu_fallback(agent)
+        if model is None:
+            return None
+        cpu = self.supervisor.servers.get("cpu-fallback")
+        if cpu is None or not cpu.alive():
+            taken = {s.spec.port for s in self.supervisor.servers.values()}
+            spec = llamacpp_spec("cpu-fallback", (model,), free_port(max(taken, default=11500) + 1, taken=taken),
+                                 env={"CUDA_VISIBLE_DEVICES": ""})
+            self.say(f"[yellow]starting a CPU fallback server for {agent} ({model.alias})[/]")
+            self.supervisor.start_all([spec])
+            cpu = self.supervisor.servers["cpu-fallback"]
+        return cpu.spec, cpu.spec.models[0]
+
+    def _rebind(self, llm: Any, agent: str, spec: LaunchSpec, model: ServedModel) -> None:
+        old = self.binding[agent]
+        self.binding[agent] = (spec.server_id, model.alias)
+        llm.rebind(base_url=spec.base_url, model_alias=model.alias, ctx_tokens=model.ctx_tokens,
+                   device=f"{'cpu' if spec.server_id.startswith('cpu') else spec.server_id} (failover)")
+        self._note(f"[bold yellow]failover[/]: {agent} moved from {old[0]} to {spec.server_id} ({model.alias}); "
+                   "the interrupted request is retried", agent=agent, server=spec.server_id, action="failover",
+                   previous=old[0])
+
+    def _note(self, text: str, **fields: Any) -> None:
+        self.events.append(text)
+        self.say(f"[yellow]{text}[/]")
+        self.log.append("serving_fault", **fields)
