@@ -4,8 +4,8 @@ The guardrails that write files and run pytest live here, so the crew definition
 same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: CrewAI inspects the guardrails' return annotations at
+# runtime and accepts only a real tuple[bool, Any].
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
