@@ -81,6 +81,7 @@ class LayoutConfig:
     exclude: tuple[Mapping[str, Any], ...] = ()
     api_endpoints: Mapping[str, ApiEndpoint] = field(default_factory=dict)
     keep_warm: bool = False
+    on_spill: str = "fail"          # a model partly in system RAM: "fail" the start, or "warn" and go on
     path: str = "gpu_layout.yaml"
 
 
@@ -245,7 +246,7 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
 
 
 _LAYOUT_KEYS = ("backend", "gpus", "reserve_mib", "base_port", "simulate", "allow_split", "exclude",
-                "api_endpoints", "keep_warm")
+                "api_endpoints", "keep_warm", "on_spill")
 _API_KEYS = ("model", "base_url", "api_key_env")
 
 
@@ -272,7 +273,11 @@ def load_layout(path: Path) -> LayoutConfig:
         e = _Section(file, f"api_endpoints.{name}", raw, _API_KEYS)
         endpoints[name] = ApiEndpoint(name=name, model=e.text("model"), base_url=e.text("base_url", None),
                                       api_key_env=e.text("api_key_env", None))
+    on_spill = s.text("on_spill", "fail")
+    if on_spill not in ("fail", "warn"):
+        raise ConfigError(f"unknown value {on_spill!r}", where=f"{file}: on_spill", fix="use fail or warn")
     return LayoutConfig(
+        on_spill=on_spill,
         backend=backend,
         gpus=gpus_raw if isinstance(gpus_raw, str) else tuple(gpus_raw),
         reserve_bytes=s.positive_int("reserve_mib", 512, low=0, high=1_000_000) * MIB,

@@ -98,10 +98,14 @@ def start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
     return RunningServer(spec=spec, process=proc, log_path=log_path, started_s=time.monotonic())
 
 
+# Our servers are on loopback: never route to them through the user's http_proxy.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def http_json(url: str, *, payload: dict[str, object] | None = None, timeout_s: float = 5.0) -> object:
     data = json.dumps(payload).encode() if payload is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - loopback only
+    with _NO_PROXY.open(req, timeout=timeout_s) as resp:
         return json.loads(resp.read().decode() or "null")
 
 
