@@ -1,23 +1,37 @@
-"""Run pytest on model-written code, contained. The verdict comes from pytest's junit XML, never a model.
+"""Run pytest on model-written code, contained. The verdict comes from pytest's own hooks, never a model.
 
-Containment, outermost first:
-- wall-clock timeout; on expiry the whole process tree dies (a PID namespace when we have one — killing its
-  init kills everything, even processes that called setsid — else the process group);
-- a fresh network namespace (no interfaces but a down loopback: no outbound connection) and a PID
-  namespace, via util-linux `unshare`, when we are root or unprivileged user namespaces are allowed;
-- as root, the tests run as `nobody` (setpriv), so RLIMIT_NPROC is enforced (root ignores it) and the real
-  HOME is out of reach;
-- resource limits: CPU time, address space, file size, process count;
-- a scrubbed environment: no API keys or tokens; HOME and TMPDIR inside the run's `.sandbox/`;
-- captured output capped.
-Where namespaces are unavailable the run still happens, `network_isolated` is False and the report says so.
+Threat model: code from a confused model (endless loops, fork or memory bombs, huge writes, stray deletes,
+network calls), not a determined attacker; for hostile code use a VM. Containment, outermost first:
+
+- a staging copy of the workspace in a fresh temp folder (a test can never alter the workspace itself);
+- a wall-clock timeout that kills the whole process tree: the PID namespace's init when we have one (that
+  takes everything inside, even processes that called setsid), else the process group;
+- namespaces via util-linux `unshare`: network (only a down loopback: every connection fails at once),
+  PID, and mount. With the mount namespace, /tmp, /var/tmp, /dev/shm and /run/lock become throwaway tmpfs,
+  the stage is bound back at its own path, and private folders are hidden (see `_confine_filesystem`);
+- as real root: after the mounts the child drops to uid/gid 65534 (`nobody`), so files outside are
+  read-only to it and RLIMIT_NPROC is enforced (the kernel never enforces it for root); as a normal user:
+  a user namespace, whose process count starts at zero, so RLIMIT_NPROC counts only the sandbox;
+- rlimits: CPU time, address space, file size, process count, no core files;
+- a scrubbed environment (no API keys or tokens; HOME and TMPDIR inside the stage), stdin = /dev/null,
+  and captured output capped (head and tail kept).
+
+Which of these this machine allows is probed once per interpreter and named in `TestReport.isolation`;
+where unshare is refused the tests still run, `network_isolated` is False and the report says so.
+
+This file is also the child: it copies itself into the stage and runs as `python -I boot.py config.json`,
+so the part that runs inside the sandbox needs nothing but the standard library.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import ctypes
+import json
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -25,12 +39,20 @@ import sys
 import tempfile
 import threading
 import time
-import xml.etree.ElementTree as ET
+from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-NOBODY = 65534
-_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "TERM", "TZ", "PYTHONHASHSEED")
+SANDBOX_UID = 65534                                    # nobody
+_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+_THROWAWAY_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+_SKIP_MODULES = frozenset({"conftest.py", "setup.py", "__main__.py"})
+_TRACEBACK_CHARS = 1500
+# Autoloading every installed pytest plugin costs seconds here (langsmith's imports half of langchain), so
+# autoload is off and the plugins that model-written tests plausibly need load when a test mentions them.
+_PLUGINS_ON_DEMAND = {"hypothesis": "_hypothesis_pytestplugin", "anyio": "anyio.pytest_plugin"}
 
 
 @dataclass(frozen=True)
@@ -39,12 +61,17 @@ class SandboxLimits:
     cpu_time_s: int = 60
     address_space_bytes: int = 2 * 1024**3
     file_size_bytes: int = 64 * 1024**2
-    max_processes: int = 64            # per user; enforced only for non-root, hence `nobody` when root
+    # Counted per user. As root the child becomes `nobody` (root is exempt from the limit), and as a normal
+    # user it runs in a fresh user namespace whose count starts at zero; only in the no-namespace fallback
+    # is the user's (or nobody's) current process count added, so a busy desktop session can still fork.
+    max_processes: int = 256
     output_cap_bytes: int = 64_000
+    tmpfs_bytes: int = 64 * 1024**2                    # each throwaway /tmp-like folder (costs RAM if filled)
 
 
 @dataclass(frozen=True)
 class TestFailure:
+    __test__ = False  # not a pytest test class, despite the name
     name: str
     message: str
     traceback: str
@@ -52,6 +79,7 @@ class TestFailure:
 
 @dataclass(frozen=True)
 class TestReport:
+    __test__ = False
     collected: int
     passed: int
     failed: int
@@ -64,212 +92,635 @@ class TestReport:
     duration_s: float
     network_isolated: bool
     import_errors: tuple[str, ...]
+    isolation: str = ""                                # what containment this run had, in words
+    running_at_kill: str = ""                          # the test running when the run was killed or died
 
     @property
     def ok(self) -> bool:
-        return (self.collected > 0 and self.failed == 0 and self.errors == 0 and not self.timed_out
-                and not self.import_errors)
+        # exit_code too: a pytest killed half-way (CPU limit, os._exit) has counted no failure yet.
+        return (self.exit_code == 0 and self.collected > 0 and self.failed == 0 and self.errors == 0
+                and not self.timed_out and not self.import_errors)
+
+    @property
+    def died(self) -> bool:
+        """pytest did not finish on its own: killed by a limit or a signal, or a test called os._exit()."""
+        return not self.timed_out and not 0 <= self.exit_code <= 5
 
     def summary(self) -> str:
+        """One line, e.g. "3 passed, 1 failed in 0.41 s"."""
+        parts = [f"{n} {word}" for n, word in ((self.passed, "passed"), (self.failed, "failed"),
+                                               (self.errors, "errors"), (self.skipped, "skipped")) if n]
+        counts = ", ".join(parts) or "no tests ran"
+        where = f" while running {self.running_at_kill}" if self.running_at_kill else ""
         if self.timed_out:
-            return f"timed out after {self.duration_s:.0f} s ({self.passed} passed before the kill)"
-        if self.collected == 0:
-            return "no tests collected" + (f" ({len(self.import_errors)} import errors)" if self.import_errors else "")
-        parts = [f"{self.passed} passed"]
-        parts += [f"{n} {w}" for n, w in ((self.failed, "failed"), (self.errors, "errors"),
-                                          (self.skipped, "skipped")) if n]
-        return ", ".join(parts) + f" in {self.duration_s:.2f} s"
+            return f"killed at the {self.duration_s:.0f} s time limit{where} ({counts} before that)"
+        if self.died:
+            return f"pytest died{where} ({counts} before that)"
+        if self.import_errors:
+            counts += f", {len(self.import_errors)} import errors"
+        return f"{counts} in {self.duration_s:.2f} s"
 
     def feedback(self, limit: int = 3000) -> str:
-        """What the developer sees in a fix round: verdict, import errors, each failure trimmed."""
+        """What the developer sees in a fix round: verdict, import errors, then each failure, trimmed."""
         out = [f"pytest: {self.summary()}"]
         out += [f"import error: {e}" for e in self.import_errors]
-        for f in self.failures:
-            out.append(f"FAILED {f.name}: {f.message}\n{_trim(f.traceback, 900)}")
         if self.timed_out:
-            out.append("The test run was killed at the time limit: look for an endless loop or input().")
-        if self.collected == 0 and not self.import_errors:
-            out.append(_trim(self.output, 1200))
-        return _trim("\n".join(out), limit)
+            out.append("The run was killed at the time limit: look for an endless loop, a sleep or a wait.")
+        elif self.died:
+            out.append(f"pytest itself died (exit {self.exit_code}): a test may have hit a limit "
+                       "(CPU time, memory, processes) or called os._exit().")
+        shown = self.failures[:5]
+        budget = max(300, (limit - 600) // max(1, len(shown)))
+        for f in shown:
+            out.append(f"FAILED {f.name}: {f.message[:300]}\n{_tail(f.traceback, budget)}")
+        if len(self.failures) > len(shown):
+            out.append(f"… and {len(self.failures) - len(shown)} more failures")
+        if self.collected == 0 and not self.failures and not self.import_errors:
+            out.append(_tail(self.output, 1200))
+        return _head_tail("\n".join(out), limit)
 
 
-def _trim(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit // 2] + "\n… (trimmed) …\n" + text[-limit // 2:]
+def _tail(text: str, limit: int) -> str:
+    """The end of a traceback is where the error is."""
+    return text if len(text) <= limit else "…\n" + text[-limit:]
 
 
-# ------------------------------------------------------------------------------------------ checks
+def _head_tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit // 2] + "\n… (trimmed) …\n" + text[-limit // 2 :]
 
 
-def check_modules(workspace: Path, python: str = sys.executable) -> tuple[str, ...]:
-    """Syntax errors of each produced non-test module: file, line, message — precise, for the developer."""
-    errors = []
-    for path in sorted(workspace.rglob("*.py")):
-        rel = path.relative_to(workspace)
-        if rel.name.startswith("test_") or ".sandbox" in rel.parts or "__pycache__" in rel.parts:
+# ------------------------------------------------------------------------------------------ modules
+
+
+def _produced_modules(code: Path) -> list[Path]:
+    """Non-test .py files the developer produced (tests, conftest and setup.py are not imported alone)."""
+    found = []
+    for path in sorted(code.rglob("*.py")):
+        rel = path.relative_to(code)
+        name = rel.name
+        if name.startswith("test_") or name.endswith("_test.py") or name in _SKIP_MODULES:
             continue
+        if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        found.append(rel)
+    return found
+
+
+def _syntax_errors(code: Path) -> tuple[list[str], list[Path]]:
+    """Precise syntax errors (parsed here, never executed) and the modules that parse."""
+    errors, good = [], []
+    for rel in _produced_modules(code):
         try:
-            ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(rel))
+            ast.parse((code / rel).read_text(encoding="utf-8", errors="replace"), filename=str(rel))
         except SyntaxError as exc:
-            errors.append(f"{rel}:{exc.lineno}: {exc.msg}")
-    return tuple(errors)
+            line = (exc.text or "").strip()
+            shown = f" — `{line[:120]}`" if line else ""
+            errors.append(f"{rel}:{exc.lineno}: SyntaxError: {exc.msg}{shown}")
+        else:
+            good.append(rel)
+    return errors, good
+
+
+def check_modules(workspace: Path, python: str = sys.executable, *,
+                  limits: SandboxLimits = SandboxLimits(wall_timeout_s=20)) -> tuple[str, ...]:
+    """Syntax and import errors of each produced non-test module, as "file:line: Error: message".
+
+    Importing runs the model's code, so the import check runs in the sandbox (run_pytest does the same
+    check in its own child before the tests start; call this only when you want the check without tests).
+    """
+    syntax, good = _syntax_errors(workspace.resolve())
+    if not good:
+        return tuple(syntax)
+    run = _launch(workspace.resolve(), "imports", [], limits, python, sandbox_mode(python))
+    return tuple(syntax) + run.import_errors
 
 
 # ------------------------------------------------------------------------------------------ running
 
 
-def _namespaces_available() -> list[str]:
-    """The `unshare` prefix that works here, or [] (then the run is not network-isolated)."""
-    exe = shutil.which("unshare")
-    if exe is None:
-        return []
-    base = [exe, "--net", "--pid", "--fork", "--kill-child"]
-    for prefix in (base, [exe, "--user", "--map-root-user", *base[1:]]):
-        try:
-            ok = subprocess.run([*prefix, "--", "true"], capture_output=True, timeout=10).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return prefix
-    return []
+def run_pytest(workspace: Path, *, limits: SandboxLimits = SandboxLimits(), python: str = sys.executable,
+               mode: SandboxMode | None = None) -> TestReport:
+    """Stage the workspace, check that its modules parse and import, and run pytest there, contained.
 
-
-_NS_CACHE: list[list[str]] = []
-
-
-def _ns_prefix() -> list[str]:
-    if not _NS_CACHE:
-        _NS_CACHE.append(_namespaces_available())
-    return _NS_CACHE[0]
-
-
-def _limits(limits: SandboxLimits) -> None:  # pragma: no cover - runs in the child before exec
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_time_s, limits.cpu_time_s + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _env(box: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
-    env.update(HOME=str(box / "home"), TMPDIR=str(box / "tmp"), PYTHONDONTWRITEBYTECODE="1",
-               PYTHONUNBUFFERED="1", NO_PROXY="*", no_proxy="*")
-    return env
-
-
-def _read_capped(stream: object, cap: int, sink: list[bytes]) -> None:
-    total = 0
-    while True:
-        chunk = stream.read(65536)  # type: ignore[attr-defined]
-        if not chunk:
-            return
-        if total < cap:
-            sink.append(chunk[: cap - total])
-        total += len(chunk)
-
-
-def run_pytest(workspace: Path, *, limits: SandboxLimits = SandboxLimits(),
-               python: str = sys.executable) -> TestReport:
-    """Copy the workspace into a fresh staging folder and run pytest there, contained.
-
-    Staging means a test can never alter the workspace itself, and (as root) the copy can be handed to
-    `nobody` even when the project lives under a private home folder.
+    `mode` defaults to the most contained one this machine allows (`sandbox_mode`); tests pass others.
     """
-    workspace = workspace.resolve()
+    started = time.monotonic()
+    syntax, _ = _syntax_errors(workspace.resolve())
+    args = ["-q", "-p", "no:cacheprovider", "--tb=short", "-o", "console_output_style=classic"]
+    run = _launch(workspace.resolve(), "pytest", args, limits, python, mode or sandbox_mode(python))
+    counts = _count(run.events)
+    return TestReport(
+        collected=counts["collected"], passed=counts["passed"], failed=counts["failed"],
+        errors=counts["errors"], skipped=counts["skipped"], failures=_failures(run.events),
+        timed_out=run.timed_out, exit_code=run.exit_code, output=run.output,
+        duration_s=time.monotonic() - started,
+        network_isolated=run.mode.network_isolated, import_errors=tuple(syntax) + run.import_errors,
+        isolation=run.mode.describe(), running_at_kill=run.running)
+
+
+@dataclass(frozen=True)
+class SandboxMode:
+    """One way of launching the child, from most to least contained."""
+    prefix: tuple[str, ...]
+    mount: bool
+    drop_uid: int | None
+    fresh_userns: bool
+    note: str = ""
+
+    @property
+    def network_isolated(self) -> bool:
+        return bool(self.prefix)
+
+    def describe(self) -> str:
+        parts = ["network, PID and mount namespaces" if self.mount else
+                 "NO network isolation (unshare is not allowed here)"]
+        if self.drop_uid is not None:
+            parts.append(f"runs as uid {self.drop_uid}")
+        elif os.geteuid() == 0 and not self.fresh_userns:
+            parts.append("runs as ROOT: the process-count limit is not enforced")
+        if self.fresh_userns:
+            parts.append("user namespace")
+        return "; ".join(parts) + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True)
+class _Run:
+    mode: SandboxMode
+    exit_code: int
+    timed_out: bool
+    output: str
+    events: list[dict[str, Any]]
+    import_errors: tuple[str, ...]
+    running: str
+
+
+def candidate_modes() -> list[SandboxMode]:
+    unshare = shutil.which("unshare")
+    ns = ["--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+    modes = []
+    if os.geteuid() == 0:
+        if unshare:
+            modes.append(SandboxMode((unshare, *ns), mount=True, drop_uid=SANDBOX_UID, fresh_userns=False))
+        modes += [SandboxMode((), mount=False, drop_uid=SANDBOX_UID, fresh_userns=False),
+                  SandboxMode((), mount=False, drop_uid=None, fresh_userns=False)]
+    else:
+        if unshare:
+            modes.append(SandboxMode((unshare, "--user", "--map-root-user", *ns), mount=True, drop_uid=None,
+                               fresh_userns=True))
+        modes.append(SandboxMode((), mount=False, drop_uid=None, fresh_userns=False))
+    return modes
+
+
+@lru_cache(maxsize=8)
+def sandbox_mode(python: str = sys.executable) -> SandboxMode:
+    """The most contained launch mode that works on this machine with this interpreter (probed once)."""
+    failures = []
+    for mode in candidate_modes():
+        with tempfile.TemporaryDirectory(prefix="localcrew-probe-") as tmp:
+            (Path(tmp) / "ws").mkdir()
+            try:
+                run = _launch(Path(tmp) / "ws", "probe", [], SandboxLimits(wall_timeout_s=30), python, mode)
+            except OSError as exc:
+                failures.append(f"{' '.join(mode.prefix[:1]) or 'plain'}: {exc}")
+                continue
+        if run.exit_code == 0 and not run.timed_out:
+            if failures:
+                return SandboxMode(mode.prefix, mode.mount, mode.drop_uid, mode.fresh_userns,
+                             note="better modes failed: " + "; ".join(failures)[:300])
+            return mode
+        last_line = run.output.strip().splitlines()[-1][:150] if run.output.strip() else ""
+        failures.append(last_line or f"exit {run.exit_code}")
+    raise OSError("the sandbox cannot start python at all: " + "; ".join(failures))
+
+
+def _launch(workspace: Path, task: str, args: list[str], limits: SandboxLimits, python: str,
+            mode: SandboxMode) -> _Run:
     stage = Path(tempfile.mkdtemp(prefix="localcrew-sandbox-"))
     try:
-        code = stage / "code"
-        shutil.copytree(workspace, code, ignore=shutil.ignore_patterns(".sandbox", "__pycache__", ".pytest_cache"),
-                        symlinks=True)
-        box = stage / "box"
-        for sub in ("home", "tmp"):
-            (box / sub).mkdir(parents=True)
-        return _run_staged(code, box, limits, python)
+        code, out = stage / "code", stage / "out"
+        shutil.copytree(workspace, code, symlinks=True,
+                        ignore=shutil.ignore_patterns(".sandbox", "__pycache__", ".pytest_cache", ".git"))
+        for sub in ("home", "tmp", "out"):
+            (stage / sub).mkdir()
+        shutil.copyfile(__file__, out / "boot.py")
+        # An empty config of ours: a pytest.ini or pyproject.toml the model wrote cannot change how we run.
+        (out / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        extra_nproc = 0 if mode.fresh_userns else _processes_of(
+            mode.drop_uid if mode.drop_uid is not None else os.getuid())
+        config = {
+            "task": task, "stage": str(stage), "mount": mode.mount, "drop_uid": mode.drop_uid,
+            "hide": [] if os.geteuid() == 0 else [str(Path.home())],
+            "tmpfs_bytes": limits.tmpfs_bytes, "cpu_s": limits.cpu_time_s,
+            "as_bytes": limits.address_space_bytes,
+            "fsize_bytes": limits.file_size_bytes, "nproc": limits.max_processes + extra_nproc,
+            "pytest_args": [*args, "-c", str(out / "pytest.ini"), "--rootdir", str(code), str(code)],
+        }
+        (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        if mode.drop_uid is not None:
+            os.chmod(stage, 0o755)  # mkdtemp makes it 0700; the dropped uid must reach its own stage
+            for sub in ("code", "home", "tmp"):  # out/ stays root's: the verdict is not the tests' to edit
+                _chown_tree(stage / sub, mode.drop_uid)
+        rc, timed_out, output = _supervise([*mode.prefix, python, "-I", "-B", str(out / "boot.py"),
+                                            str(out / "config.json")], stage, limits)
+        events = _read_events(out / "events.jsonl")
+        output = output.replace(str(code) + "/", "").replace(str(stage), "<stage>")
+        # The child reports pytest's own exit code; without that event it died. (unshare 2.38 turns a
+        # child's death by signal into exit 1, so its status alone would look like "tests failed".)
+        finished = [int(e["code"]) for e in events if e.get("e") == "exit"]
+        exit_code = finished[-1] if finished else (rc if rc < 0 else -1)
+        return _Run(mode=mode, exit_code=rc if task == "probe" else exit_code, timed_out=timed_out,
+                    output=output, events=events, import_errors=_import_errors(events, timed_out),
+                    running=_running(events) if timed_out or not finished else "")
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        _remove_tree(stage)
 
 
-def _run_staged(code: Path, box: Path, limits: SandboxLimits, python: str) -> TestReport:
-    junit = box / "junit.xml"
-    argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", str(junit),
-            "-o", "junit_family=xunit2", "--rootdir", str(code), str(code)]
-    prefix = _ns_prefix()
-    if os.geteuid() == 0 and (setpriv := shutil.which("setpriv")):
-        os.chmod(code.parent, 0o755)
-        _chown_tree(code.parent, NOBODY)
-        argv = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--", *argv]
-    started = time.monotonic()
-    proc = subprocess.Popen([*prefix, "--", *argv] if prefix else argv, cwd=code, env=_env(box),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=lambda: _limits(limits))
-    chunks: list[bytes] = []
-    reader = threading.Thread(target=_read_capped, args=(proc.stdout, limits.output_cap_bytes, chunks))
+def _supervise(argv: list[str], stage: Path, limits: SandboxLimits) -> tuple[int, bool, str]:
+    env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
+    env.update(HOME=str(stage / "home"), TMPDIR=str(stage / "tmp"), USER="sandbox", LOGNAME="sandbox",
+               PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    proc = subprocess.Popen(argv, cwd=stage, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    assert proc.stdout is not None
+    capture = _Capped(limits.output_cap_bytes)
+    reader = threading.Thread(target=capture.drain, args=(proc.stdout.fileno(),), daemon=True)
     reader.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=limits.wall_timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_tree(proc)
-    reader.join(timeout=10)
-    duration = time.monotonic() - started
-    output = b"".join(chunks).decode("utf-8", errors="replace").replace(str(code) + "/", "")
+    timed_out = not _wait_unreaped(proc, limits.wall_timeout_s)
+    # Also after a normal exit: without a PID namespace, background children would outlive the run. The
+    # leader is not reaped yet, so its group id cannot have been reused by an unrelated process.
+    _kill_group(proc.pid)
+    rc = proc.wait()
+    reader.join(timeout=5)
+    text = capture.text()
     if timed_out:
-        output += f"\n[localcrew] killed after {limits.wall_timeout_s:.0f} s wall-clock limit\n"
-    counts, failures = _parse_junit(junit)
-    return TestReport(collected=counts["tests"], passed=counts["passed"], failed=counts["failures"],
-                      errors=counts["errors"], skipped=counts["skipped"], failures=failures, timed_out=timed_out,
-                      exit_code=proc.returncode if proc.returncode is not None else -9,
-                      output=output, duration_s=duration, network_isolated=bool(prefix),
-                      import_errors=check_modules(code, python))
+        text += f"\n[localcrew] killed after the {limits.wall_timeout_s:g} s wall-clock limit\n"
+    return rc, timed_out, text
 
 
-def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    # With a PID namespace, killing unshare's child (the namespace's init) kills every process inside;
-    # the group kill covers the no-namespace case.
+class _Capped:
+    """Keeps the first and the last half of the cap: pytest's summary is at the end."""
+
+    def __init__(self, cap_bytes: int) -> None:
+        self.half = max(1, cap_bytes // 2)
+        self.head = bytearray()
+        self.tail: deque[bytes] = deque()
+        self.tail_bytes = 0
+        self.dropped = 0
+
+    def drain(self, fd: int) -> None:
+        while chunk := os.read(fd, 65536):
+            room = self.half - len(self.head)
+            self.head += chunk[:room]
+            rest = chunk[room:] if room > 0 else chunk
+            if rest:
+                self.tail.append(rest)
+                self.tail_bytes += len(rest)
+                while self.tail_bytes - len(self.tail[0]) >= self.half:
+                    self.dropped += len(self.tail[0])
+                    self.tail_bytes -= len(self.tail.popleft())
+
+    def text(self) -> str:
+        tail = b"".join(self.tail)
+        if self.tail_bytes > self.half:
+            self.dropped += self.tail_bytes - self.half
+            tail = tail[-self.half :]
+        cut = f"\n… ({self.dropped} bytes of output dropped) …\n".encode() if self.dropped else b""
+        return (bytes(self.head) + cut + tail).decode("utf-8", errors="replace")
+
+
+def _wait_unreaped(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait for the child to exit without reaping it (a pidfd); False on timeout."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # kernels before 5.3
+        try:
+            proc.wait(timeout=timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        return bool(select.select([pidfd], [], [], timeout_s)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _kill_group(pgid: int) -> None:
+    # With a PID namespace, killing `unshare` makes it kill its child, the namespace's init, and the kernel
+    # then kills everything inside; the group kill is what covers the no-namespace fallback.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):  # the process may be gone already
+                count += entry.stat().st_uid == uid
+    return count
 
 
 def _chown_tree(root: Path, uid: int) -> None:
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            try:
+            with contextlib.suppress(OSError):
                 os.lchown(name, uid, uid)
-            except OSError:
-                pass
 
 
-def _parse_junit(path: Path) -> tuple[dict[str, int], tuple[TestFailure, ...]]:
-    counts = {"tests": 0, "passed": 0, "failures": 0, "errors": 0, "skipped": 0}
+def _remove_tree(root: Path) -> None:
+    def make_writable(_func: Any, path: str, _exc: Any) -> None:
+        # A test may leave a folder without write permission; as a normal user rmtree needs it back.
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(root, onerror=make_writable)
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+def _read_events(path: Path, cap_bytes: int = 8 * 1024**2) -> list[dict[str, Any]]:
     if not path.exists():
-        return counts, ()
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:
-        return counts, ()
-    failures = []
-    for case in root.iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-        bad = case.find("failure")
-        err = case.find("error")
-        if bad is not None or err is not None:
-            node = bad if bad is not None else err
-            assert node is not None
-            counts["failures" if bad is not None else "errors"] += 1
-            failures.append(TestFailure(name=name, message=(node.get("message") or "").strip()[:500],
-                                        traceback=(node.text or "").strip()))
-        elif case.find("skipped") is not None:
-            counts["skipped"] += 1
-        else:
-            counts["passed"] += 1
-        counts["tests"] += 1
-    # Collection errors (a test file that does not import) appear as suite-level errors with no testcase.
-    for suite in root.iter("testsuite"):
-        suite_errors = int(suite.get("errors", "0"))
-        counted = sum(1 for c in suite.iter("testcase") if c.find("error") is not None)
-        counts["errors"] += max(0, suite_errors - counted)
-    return counts, tuple(failures)
+        return []
+    with path.open("rb") as fh:
+        raw = fh.read(cap_bytes)
+    events = []
+    for line in raw.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _count(events: list[dict[str, Any]]) -> dict[str, int]:
+    """The same bookkeeping as pytest's terminal summary: setup/teardown failures are errors."""
+    counts = {"collected": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    for e in events:
+        kind = e.get("e")
+        if kind == "collected":
+            counts["collected"] = int(e.get("n", 0))
+        elif kind == "collect_error":
+            counts["errors"] += 1
+        elif kind == "report":
+            when, outcome = e.get("when"), e.get("outcome")
+            if outcome == "skipped":
+                counts["skipped"] += 1
+            elif when == "call":
+                counts["passed" if outcome == "passed" else "failed"] += 1
+            elif outcome == "failed":
+                counts["errors"] += 1
+    return counts
+
+
+def _failures(events: list[dict[str, Any]]) -> tuple[TestFailure, ...]:
+    out = []
+    for e in events:
+        if e.get("e") == "collect_error" or (e.get("e") == "report" and e.get("outcome") == "failed"):
+            when = e.get("when", "collect")
+            name = str(e.get("nodeid", "")) + ("" if when == "call" else f" [{when}]")
+            out.append(TestFailure(name=name, message=str(e.get("message", "")),
+                                   traceback=str(e.get("longrepr", ""))))
+    return tuple(out)
+
+
+def _import_errors(events: list[dict[str, Any]], timed_out: bool) -> tuple[str, ...]:
+    errors, started, finished = [], [], set()
+    for e in events:
+        if e.get("e") == "import_start":
+            started.append(e["module"])
+        elif e.get("e") == "import_done":
+            finished.add(e["module"])
+            if e.get("error"):
+                errors.append(str(e["error"]))
+    unfinished = [m for m in started if m not in finished]
+    if unfinished:
+        why = "killed at the time limit" if timed_out else "the process died"
+        errors.append(f"{unfinished[0]}: importing it never finished ({why}): "
+                      "code at module level loops or waits")
+    return tuple(errors)
+
+
+def _running(events: list[dict[str, Any]]) -> str:
+    done = {e.get("nodeid") for e in events if e.get("e") == "report" and e.get("when") == "teardown"}
+    started = [e.get("nodeid") for e in events if e.get("e") == "start"]
+    return next((str(n) for n in reversed(started) if n not in done), "")
+
+
+# ------------------------------------------------------------------------------------------ child side
+# Everything below runs inside the sandbox, in the copy of this file (stdlib only, no package imports).
+
+_MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 32, 4096, 16384, 1 << 18
+_MNT_DETACH = 2
+_PR_SET_PDEATHSIG = 1
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    enc = [s.encode() if s is not None else None for s in (source, target, fstype, data)]
+    if libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _umount(target: str) -> None:
+    ctypes.CDLL(None, use_errno=True).umount2(target.encode(), _MNT_DETACH)
+
+
+def _confine_filesystem(stage: str, hide: list[str], tmpfs_bytes: int, dropping: bool) -> None:
+    """Throwaway tmpfs over the world-writable folders, the stage bound back, private folders hidden."""
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount may propagate to the host
+    os.chdir(stage)  # keeps a handle on the stage while /tmp is covered
+    tmpfs = f"size={tmpfs_bytes},mode=1777"
+    for d in _THROWAWAY_DIRS:
+        if os.path.isdir(d) and not os.path.islink(d):
+            _mount("tmpfs", d, "tmpfs", _MS_NOSUID | _MS_NODEV, tmpfs)
+    os.makedirs(stage, exist_ok=True)
+    _mount(".", stage, None, _MS_BIND | _MS_REC)  # "." is still the real stage: bind it back, same path
+    os.chdir(stage)
+    needed = _interpreter_paths()
+    blocked = {d for d in map(_first_blocking_dir, needed) if d is not None} if dropping else set()
+    keep = [*needed, os.path.realpath(stage)]
+    for cover in sorted({*blocked, *(os.path.realpath(h) for h in hide if os.path.isdir(h))}):
+        _cover_keeping(cover, [p for p in keep if p == cover or p.startswith(cover + "/")], tmpfs)
+
+
+def _interpreter_paths() -> list[str]:
+    """Folders python needs after the uid drop: its prefixes and every sys.path entry, outermost only."""
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                                           os.path.dirname(os.path.realpath(sys.executable)), *sys.path)
+             if p and os.path.isdir(p)}
+    return sorted(p for p in paths if not any(p.startswith(q + "/") for q in paths))
+
+
+def _first_blocking_dir(path: str) -> str | None:
+    """The outermost folder on the way to `path` that others may not enter (e.g. /root, mode 0700)."""
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        if not os.stat(d).st_mode & 0o001:
+            return d if d != path else None
+    return None
+
+
+def _cover_keeping(cover: str, keep: list[str], tmpfs: str) -> None:
+    """Mount an empty tmpfs over `cover` (hiding it) with the `keep` folders inside bound back."""
+    holds = []
+    for i, path in enumerate(keep):
+        hold = f"/tmp/.localcrew-hold-{i}"
+        os.makedirs(hold, exist_ok=True)
+        _mount(path, hold, None, _MS_BIND | _MS_REC)
+        holds.append((hold, path))
+    _mount("tmpfs", cover, "tmpfs", _MS_NOSUID | _MS_NODEV, tmpfs.replace("1777", "0755"))
+    for hold, path in holds:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(hold, path, None, _MS_BIND | _MS_REC)
+        _umount(hold)
+        os.rmdir(hold)
+
+
+def _set_limits(cfg: dict[str, Any]) -> None:
+    for which, value in ((resource.RLIMIT_CPU, cfg["cpu_s"]), (resource.RLIMIT_AS, cfg["as_bytes"]),
+                         (resource.RLIMIT_FSIZE, cfg["fsize_bytes"]), (resource.RLIMIT_NPROC, cfg["nproc"]),
+                         (resource.RLIMIT_CORE, 0)):
+        # The hard CPU limit one second later: SIGXCPU is ignored by a namespace's init, SIGKILL is not.
+        hard = value + 1 if which == resource.RLIMIT_CPU else value
+        resource.setrlimit(which, (value, hard))
+
+
+def _drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)  # from root to non-root: all capabilities go too
+    # The uid change cleared unshare's --kill-child death signal; arm it again, so this init (and with it
+    # the whole namespace) dies with unshare even if a test moved it out of the killed process group.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class _Events:
+    """JSON lines written as they happen, so a run killed half-way still has its first results."""
+
+    def __init__(self, path: Path) -> None:
+        self.fh = path.open("a", encoding="utf-8")
+        self.pid = os.getpid()
+
+    def emit(self, **event: Any) -> None:
+        if os.getpid() != self.pid:
+            return  # a forked copy of pytest (a test that forked and did not exit) must not report twice
+        self.fh.write(json.dumps(event) + "\n")
+        self.fh.flush()
+
+
+def _location(exc: BaseException, code: str) -> str:
+    """"calc.py:12" for the deepest traceback frame inside the produced code."""
+    import traceback
+
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(code + "/"):
+            where = f"{frame.filename[len(code) + 1 :]}:{frame.lineno}"
+    return where
+
+
+def _check_imports(code: str, events: _Events) -> None:
+    import importlib
+
+    argv, sys.argv = sys.argv, ["module"]  # a module parsing argv at import must not see our config path
+    for rel in _produced_modules(Path(code)):
+        dotted = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        if not all(part.isidentifier() for part in dotted.split(".")):
+            continue
+        events.emit(e="import_start", module=str(rel))
+        error = None
+        try:
+            importlib.import_module(dotted)
+        except SyntaxError:
+            pass  # already reported, precisely, by the parent's ast pass
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt at import are errors too
+            where = _location(exc, code) or str(rel)
+            error = f"{where}: {type(exc).__name__}: {str(exc)[:300]}"
+        events.emit(e="import_done", module=str(rel), error=error)
+    sys.argv = argv
+
+
+class _Recorder:
+    """A pytest plugin: the verdict straight from pytest's hooks, one event per line."""
+
+    def __init__(self, events: _Events) -> None:
+        self.events = events
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            self.events.emit(e="collect_error", nodeid=report.nodeid or "(collection)", **_failure(report))
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.events.emit(e="collected", n=len(session.items))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.events.emit(e="start", nodeid=nodeid)
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        event: dict[str, Any] = {"e": "report", "nodeid": report.nodeid, "when": report.when,
+                                 "outcome": report.outcome}
+        if report.failed:
+            event.update(_failure(report))
+        self.events.emit(**event)
+
+
+def _failure(report: Any) -> dict[str, str]:
+    """The one-line crash message and the trimmed traceback of a failed pytest report."""
+    text = str(report.longreprtext)
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = str(getattr(crash, "message", None) or "")
+    if not message:  # collection errors carry a plain-text repr: take its last "E   …" line
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        e_lines = [ln[1:].strip() for ln in lines if ln.startswith("E ")]
+        message = e_lines[-1] if e_lines else lines[-1] if lines else ""
+    return {"message": message[:500], "longrepr": _tail(text, _TRACEBACK_CHARS)}
+
+
+def _child_main(config_path: str) -> int:  # pragma: no cover - runs in the sandboxed child
+    cfg = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    stage = cfg["stage"]
+    if cfg["mount"]:
+        _confine_filesystem(stage, cfg["hide"], cfg["tmpfs_bytes"], dropping=cfg["drop_uid"] is not None)
+    events = _Events(Path(stage, "out", "events.jsonl"))  # opened before the drop: out/ stays root's
+    _set_limits(cfg)
+    if cfg["drop_uid"] is not None:
+        _drop_privileges(cfg["drop_uid"])
+    code = os.path.join(stage, "code")
+    os.chdir(code)
+    sys.path.insert(0, code)
+    if cfg["task"] == "probe":
+        import pytest  # noqa: F401 - the probe proves pytest imports under this mode
+
+        return 0
+    _check_imports(code, events)
+    if cfg["task"] == "imports":
+        events.emit(e="exit", code=0)
+        return 0
+    import pytest
+
+    args = [*_plugins_wanted(Path(code)), *cfg["pytest_args"]]
+    status = int(pytest.main(args, plugins=[_Recorder(events)]))
+    events.emit(e="exit", code=status)
+    return status
+
+
+def _plugins_wanted(code: Path) -> list[str]:
+    import importlib.util
+
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in code.rglob("*.py"))
+    return [arg for word, plugin in _PLUGINS_ON_DEMAND.items()
+            if word in text and importlib.util.find_spec(plugin.split(".")[0]) is not None
+            for arg in ("-p", plugin)]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_child_main(sys.argv[1]))

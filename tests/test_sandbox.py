@@ -1,0 +1,377 @@
+"""The sandboxed pytest runner, proven with real subprocesses: verdicts, precise errors, and containment.
+
+Each hostile case from issue #6 runs for real. Most share one sandbox run (the "hostile suite") to keep this
+file fast on two cores; the cases that end a run (a timeout, a fork bomb) get their own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crew.tools.sandbox import (
+    SandboxLimits,
+    SandboxMode,
+    TestFailure,
+    TestReport,
+    check_modules,
+    run_pytest,
+    sandbox_mode,
+)
+
+QUICK = SandboxLimits(wall_timeout_s=30)
+
+
+def _workspace(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def _processes_with(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker` (how we look for survivors)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline:
+                found.append(cmdline)
+    return found
+
+
+# ------------------------------------------------------------------------------------------ verdicts
+
+
+def test_counts_names_and_tracebacks_come_from_pytest(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {
+        "calc.py": "def add(a, b):\n    return a + b\n",
+        "test_calc.py": (
+            "import pytest\nfrom calc import add\n\n"
+            "def test_add():\n    assert add(1, 2) == 3\n\n"
+            "def test_wrong():\n    assert add(2, 2) == 5\n\n"
+            "@pytest.mark.skip(reason='later')\ndef test_later():\n    pass\n\n"
+            "@pytest.fixture\ndef broken():\n    raise RuntimeError('fixture broke')\n\n"
+            "def test_uses_broken(broken):\n    pass\n"
+        ),
+    })
+    report = run_pytest(ws, limits=QUICK)
+    assert (report.collected, report.passed, report.failed, report.errors, report.skipped) == (4, 1, 1, 1, 1)
+    assert not report.ok and not report.timed_out and report.exit_code == 1
+    names = [f.name for f in report.failures]
+    assert names == ["test_calc.py::test_wrong", "test_calc.py::test_uses_broken [setup]"]
+    assert "assert 4 == 5" in report.failures[0].message
+    assert "fixture broke" in report.failures[1].message
+    feedback = report.feedback()
+    assert "FAILED test_calc.py::test_wrong" in feedback and "assert 4 == 5" in feedback
+    assert len(feedback) < 3000
+    assert report.summary().startswith("1 passed, 1 failed, 1 errors, 1 skipped in ")
+    assert "1 failed" in report.output  # pytest's own terminal output, captured
+
+
+def test_a_passing_suite_is_ok(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"m.py": "X = 1\n", "test_m.py": "from m import X\n\ndef test_x():\n"
+                                      "    assert X == 1\n"})
+    report = run_pytest(ws, limits=QUICK)
+    assert report.ok, report.output
+    assert report.summary().startswith("1 passed in ")
+
+
+def test_syntax_and_import_errors_are_precise(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {
+        "broken.py": "def f(:\n    pass\n",
+        "names.py": "import os\n\nVALUE = undefined_name + 1\n",
+        "deps.py": "import numpyy_does_not_exist\n",
+        "pkg/__init__.py": "",
+        "pkg/inner.py": "raise SystemExit(3)\n",
+        "test_x.py": "def test_x():\n    assert True\n",
+    })
+    errors = check_modules(ws)
+    assert errors[0].startswith("broken.py:1: SyntaxError: ")
+    assert "names.py:3: NameError: name 'undefined_name' is not defined" in errors
+    assert "deps.py:1: ModuleNotFoundError: No module named 'numpyy_does_not_exist'" in errors
+    assert any(e.startswith("pkg/inner.py:1: SystemExit") for e in errors)
+    report = run_pytest(ws, limits=QUICK)
+    assert report.import_errors == errors
+    assert report.passed == 1 and not report.ok  # green tests do not hide a module that will not import
+    assert "import error: names.py:3: NameError" in report.feedback()
+
+
+def test_syntax_errors_alone_need_no_subprocess(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"a.py": "x = (\n"})
+    assert check_modules(ws) == ("a.py:1: SyntaxError: '(' was never closed — `x = (`",)
+
+
+def test_a_test_file_that_does_not_import_is_an_error(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"test_gone.py": "from nowhere import thing\n\n"
+                                      "def test_a():\n    pass\n"})
+    report = run_pytest(ws, limits=QUICK)
+    assert report.collected == 0 and report.errors == 1 and not report.ok
+    assert report.failures[0].name == "test_gone.py [collect]"
+    assert "nowhere" in report.failures[0].message
+
+
+def test_the_workspace_config_cannot_change_how_we_run(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {
+        "pytest.ini": "[pytest]\naddopts = -x --collect-only\n",
+        "test_a.py": "def test_a():\n    assert False\n\ndef test_b():\n    assert True\n",
+    })
+    report = run_pytest(ws, limits=QUICK)
+    assert (report.passed, report.failed) == (1, 1)
+
+
+def test_output_is_capped_keeping_the_summary(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"test_noise.py": "def test_noise():\n"
+                                      "    print('x' * 2_000_000)\n    assert False\n"})
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=30, output_cap_bytes=10_000))
+    assert len(report.output) < 11_000 and "bytes of output dropped" in report.output
+    assert "1 failed" in report.output  # the tail, where pytest's summary is, survives
+
+
+# ------------------------------------------------------------------------------------------ containment
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestReport, dict[str, object]]]:
+    """One sandbox run of a suite that misbehaves in every way that does not end the run."""
+    base = tmp_path_factory.mktemp("hostile")
+    decoy_home = base / "home"
+    (decoy_home / "precious").mkdir(parents=True)
+    (decoy_home / "precious" / "thesis.txt").write_text("years of work\n")
+    decoy_file = base / "outside.txt"
+    decoy_file.write_text("original\n")
+    marker = f"localcrew-{uuid.uuid4().hex[:12]}"
+    escape = f"/tmp/{marker}-escape.txt"
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    suite = f'''
+import os, shutil, socket, subprocess, sys
+import pytest
+
+def test_memory_bomb():
+    hog = []
+    with pytest.raises(MemoryError):
+        while True:
+            hog.append(bytearray(64 * 1024 * 1024))
+
+def test_huge_write():
+    with pytest.raises(OSError) as err, open("big.bin", "wb") as fh:
+        for _ in range(64):
+            fh.write(b"x" * 1024 * 1024)
+            fh.flush()
+    assert err.value.errno == 27  # EFBIG: the file-size limit
+
+def test_write_outside():
+    with pytest.raises(OSError):
+        open({str(decoy_file)!r}, "w").write("overwritten")
+    with pytest.raises(OSError):
+        open("/etc/localcrew-sandbox-escape", "w").write("x")
+    open({escape!r}, "w").write("only the throwaway tmpfs sees this")
+
+def test_connect_local_server():
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", {port}), timeout=3)
+
+def test_connect_internet():
+    with pytest.raises(OSError):
+        socket.create_connection(("1.1.1.1", 53), timeout=3)
+
+def test_rm_rf_home():
+    assert os.environ["HOME"] != {str(decoy_home)!r}
+    os.system("rm -rf ~ 2>/dev/null")
+    os.system("rm -rf {decoy_home} 2>/dev/null")
+    shutil.rmtree({str(decoy_home)!r}, ignore_errors=True)
+
+def test_no_secrets_in_env():
+    leaked = sorted(k for k in os.environ if any(w in k for w in ("KEY", "TOKEN", "SECRET")))
+    assert leaked == []
+
+def test_input_does_not_hang():
+    with pytest.raises(OSError):
+        input("your name? ")
+
+def test_raw_stdin_is_empty():
+    assert os.read(0, 10) == b""
+
+def test_leaves_background_processes():
+    subprocess.Popen(["sleep", "300", "{marker}"])
+    subprocess.Popen(["sleep", "300", "{marker}"], start_new_session=True)
+'''
+    ws = _workspace(base / "ws", {"test_hostile.py": suite})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(decoy_home))
+        mp.setenv("OPENAI_API_KEY", "sk-do-not-leak")
+        mp.setenv("HF_TOKEN", "hf_do_not_leak")
+        limits = SandboxLimits(wall_timeout_s=60, address_space_bytes=1024**3, file_size_bytes=4 * 1024**2)
+        started = time.monotonic()
+        report = run_pytest(ws, limits=limits)
+        elapsed = time.monotonic() - started
+    time.sleep(0.3)  # give a stray connection time to land
+    stop.set()
+    thread.join()
+    server.close()
+    yield report, {"decoy_home": decoy_home, "decoy_file": decoy_file, "escape": escape, "marker": marker,
+                   "accepted": accepted, "elapsed": elapsed, "ws": ws}
+
+
+def _outcome(report: TestReport, name: str) -> TestFailure | None:
+    return next((f for f in report.failures if f.name.endswith(f"::{name}")), None)
+
+
+def test_hostile_suite_ran_to_the_end(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    report, ctx = hostile
+    assert report.collected == 10 and not report.timed_out, report.output
+    assert report.failures == (), report.feedback()
+    assert float(str(ctx["elapsed"])) < 30
+
+
+def test_memory_bomb_is_stopped_by_the_memory_limit(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    assert _outcome(hostile[0], "test_memory_bomb") is None
+
+
+def test_huge_write_is_stopped_by_the_file_size_limit(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    report, ctx = hostile
+    assert _outcome(report, "test_huge_write") is None
+    assert not (Path(str(ctx["ws"])) / "big.bin").exists()  # the workspace itself is never touched
+
+
+def test_writes_outside_the_workspace_do_not_land(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    report, ctx = hostile
+    assert _outcome(report, "test_write_outside") is None
+    assert Path(str(ctx["decoy_file"])).read_text() == "original\n"
+    assert not Path("/etc/localcrew-sandbox-escape").exists()
+    mode = sandbox_mode()
+    if mode.mount:
+        assert not Path(str(ctx["escape"])).exists()  # it went to the run's throwaway /tmp
+    else:
+        Path(str(ctx["escape"])).unlink(missing_ok=True)
+
+
+def test_rm_rf_home_hits_only_the_decoy_inside_the_run(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    report, ctx = hostile
+    assert _outcome(report, "test_rm_rf_home") is None
+    assert (Path(str(ctx["decoy_home"])) / "precious" / "thesis.txt").read_text() == "years of work\n"
+    assert _outcome(report, "test_no_secrets_in_env") is None
+
+
+def test_no_network(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    report, ctx = hostile
+    if not report.network_isolated:
+        pytest.skip(f"no network namespace on this machine — the report says so: {report.isolation}")
+    assert _outcome(report, "test_connect_local_server") is None
+    assert _outcome(report, "test_connect_internet") is None
+    assert ctx["accepted"] == []  # the host's server never saw a connection
+
+
+def test_reading_stdin_never_hangs(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    assert _outcome(hostile[0], "test_input_does_not_hang") is None
+    assert _outcome(hostile[0], "test_raw_stdin_is_empty") is None
+
+
+def test_no_process_outlives_the_run(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    assert _processes_with(str(hostile[1]["marker"])) == []
+
+
+@pytest.mark.slow
+def test_infinite_loop_is_killed_at_the_wall_clock_limit(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"test_loop.py": "def test_fine():\n    pass\n\n"
+                                      "def test_loop():\n    while True:\n        pass\n"})
+    started = time.monotonic()
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=3))
+    assert time.monotonic() - started < 10
+    assert report.timed_out and not report.ok and report.passed == 1
+    assert report.running_at_kill == "test_loop.py::test_loop"
+    assert "while running test_loop.py::test_loop" in report.summary()
+    assert "endless loop" in report.feedback()
+
+
+@pytest.mark.slow
+def test_cpu_time_limit_kills_a_busy_test(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"test_spin.py": "def test_spin():\n    while True:\n        pass\n"})
+    started = time.monotonic()
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=60, cpu_time_s=1))
+    assert time.monotonic() - started < 20
+    assert not report.timed_out and not report.ok and report.died
+    assert report.running_at_kill == "test_spin.py::test_spin"
+    assert "pytest itself died" in report.feedback()
+
+
+@pytest.mark.slow
+def test_import_that_never_finishes_is_named(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"slow.py": "import time\ntime.sleep(3600)\n",
+                                      "test_slow.py": "import slow\n"})
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=2))
+    assert report.timed_out
+    assert report.import_errors == ("slow.py: importing it never finished (killed at the time limit): "
+                                    "code at module level loops or waits",)
+
+
+@pytest.mark.slow
+def test_fork_bomb_is_bounded_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    marker = f"{uuid.uuid4().int % 10**6}.{os.getpid()}"  # `sleep` accepts it; we look for it afterwards
+    bomb = f'''
+import os
+
+def test_bomb():
+    root = os.getpid()
+    while True:
+        try:
+            os.fork()  # parent and every child keep forking
+        except OSError:
+            if os.getpid() != root:
+                os.execv("/bin/sleep", ["sleep", "{marker}"])
+            raise
+'''
+    ws = _workspace(tmp_path / "ws", {"test_bomb.py": bomb})
+    started = time.monotonic()
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=30, max_processes=64))
+    assert time.monotonic() - started < 30
+    assert not report.timed_out and report.failed == 1, report.output
+    assert "Resource temporarily unavailable" in report.failures[0].message
+    assert _processes_with(marker) == []
+
+
+# ------------------------------------------------------------------------------------------ modes
+
+
+def test_the_chosen_mode_is_named_in_every_report(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"test_a.py": "def test_a():\n    pass\n"})
+    report = run_pytest(ws, limits=QUICK)
+    assert report.isolation == sandbox_mode().describe()
+    if os.geteuid() == 0 and sandbox_mode().drop_uid is not None:
+        assert "runs as uid 65534" in report.isolation
+
+
+def test_the_fallback_without_namespaces_still_runs_and_says_so(tmp_path: Path) -> None:
+    plain = SandboxMode((), mount=False, drop_uid=None, fresh_userns=False)
+    ws = _workspace(tmp_path / "ws", {"test_a.py": "def test_a():\n    pass\n"})
+    report = run_pytest(ws, limits=QUICK, mode=plain)
+    assert report.ok and not report.network_isolated
+    assert "NO network isolation" in report.isolation
