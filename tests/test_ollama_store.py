@@ -21,7 +21,8 @@ def install(store: Path, tag: str, gguf_file: Path, *, with_model_layer: bool = 
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     (store / "blobs").mkdir(parents=True, exist_ok=True)
     shutil.copy(gguf_file, store / "blobs" / digest.replace(":", "-"))
-    template = {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "0" * 64}
+    template: dict[str, object] = {"mediaType": "application/vnd.ollama.image.template",
+                                   "digest": "sha256:" + "0" * 64}
     layers = [template]
     if with_model_layer:
         layers.append({"mediaType": MODEL_MEDIA_TYPE, "digest": digest, "size": len(data)})

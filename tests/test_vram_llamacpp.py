@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crew.errors import ModelError
 from crew.models.embedded import embedded_model_path
 from crew.models.gguf import read_gguf
 from crew.models.measured import compare, measure_llama_cpp
@@ -57,5 +58,5 @@ def test_synthetic_model_matches_llama_cpp(synthetic_dir: Path, name: str, setti
 def test_quantized_kv_without_flash_attention_is_refused_by_llama_cpp_too(synthetic_dir: Path) -> None:
     """Our SettingsError mirrors a real refusal, not a preference."""
     settings = RunSettings(ctx_tokens=512, kv_type="q8_0", flash_attn=False, device="cpu")
-    with pytest.raises(Exception, match="context"):
+    with pytest.raises(ModelError, match="could not create a context"):
         measure_llama_cpp(synthetic_dir / "mha-32k.gguf", settings)

@@ -47,7 +47,7 @@ from typing import Any
 
 SANDBOX_UID = 65534                                    # nobody
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
-_THROWAWAY_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+_THROWAWAY_DIRS = ("/var/tmp", "/dev/shm", "/run/lock")  # besides /tmp, sharing its tmpfs
 _SKIP_MODULES = frozenset({"conftest.py", "setup.py", "__main__.py"})
 _TRACEBACK_CHARS = 1500
 # Autoloading every installed pytest plugin costs seconds here (langsmith's imports half of langchain), so
@@ -66,7 +66,7 @@ class SandboxLimits:
     # is the user's (or nobody's) current process count added, so a busy desktop session can still fork.
     max_processes: int = 256
     output_cap_bytes: int = 64_000
-    tmpfs_bytes: int = 64 * 1024**2                    # each throwaway /tmp-like folder (costs RAM if filled)
+    tmpfs_bytes: int = 64 * 1024**2   # cap of each of the two writable tmpfs (/tmp & co, the stage); RAM
 
 
 @dataclass(frozen=True)
@@ -297,11 +297,13 @@ def _launch(workspace: Path, task: str, args: list[str], limits: SandboxLimits, 
             mode: SandboxMode) -> _Run:
     stage = Path(tempfile.mkdtemp(prefix="localcrew-sandbox-"))
     try:
-        code, out = stage / "code", stage / "out"
+        # work/ is all the tests may write (code, home, tmp); out/ is ours: boot.py, config, the events.
+        work, out = stage / "work", stage / "out"
+        code = work / "code"
         shutil.copytree(workspace, code, symlinks=True,
                         ignore=shutil.ignore_patterns(".sandbox", "__pycache__", ".pytest_cache", ".git"))
-        for sub in ("home", "tmp", "out"):
-            (stage / sub).mkdir()
+        for sub in (work / "home", work / "tmp", out):
+            sub.mkdir()
         shutil.copyfile(__file__, out / "boot.py")
         # An empty config of ours: a pytest.ini or pyproject.toml the model wrote cannot change how we run.
         (out / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
@@ -318,8 +320,7 @@ def _launch(workspace: Path, task: str, args: list[str], limits: SandboxLimits, 
         (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
         if mode.drop_uid is not None:
             os.chmod(stage, 0o755)  # mkdtemp makes it 0700; the dropped uid must reach its own stage
-            for sub in ("code", "home", "tmp"):  # out/ stays root's: the verdict is not the tests' to edit
-                _chown_tree(stage / sub, mode.drop_uid)
+            _chown_tree(work, mode.drop_uid)  # out/ stays root's: the verdict is not the tests' to edit
         rc, timed_out, output = _supervise([*mode.prefix, python, "-I", "-B", str(out / "boot.py"),
                                             str(out / "config.json")], stage, limits)
         events = _read_events(out / "events.jsonl")
@@ -337,7 +338,8 @@ def _launch(workspace: Path, task: str, args: list[str], limits: SandboxLimits, 
 
 def _supervise(argv: list[str], stage: Path, limits: SandboxLimits) -> tuple[int, bool, str]:
     env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
-    env.update(HOME=str(stage / "home"), TMPDIR=str(stage / "tmp"), USER="sandbox", LOGNAME="sandbox",
+    env.update(HOME=str(stage / "work" / "home"), TMPDIR=str(stage / "work" / "tmp"),
+               USER="sandbox", LOGNAME="sandbox",
                PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     proc = subprocess.Popen(argv, cwd=stage, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -533,22 +535,68 @@ def _umount(target: str) -> None:
     ctypes.CDLL(None, use_errno=True).umount2(target.encode(), _MNT_DETACH)
 
 
-def _confine_filesystem(stage: str, hide: list[str], tmpfs_bytes: int, dropping: bool) -> None:
-    """Throwaway tmpfs over the world-writable folders, the stage bound back, private folders hidden."""
+def _confine_filesystem(stage: str, hide: list[str], tmpfs_bytes: int, drop_uid: int | None) -> None:
+    """Size-capped tmpfs for everything writable, the stage bound back, private folders hidden.
+
+    Writable afterwards: /tmp and the other world-writable folders (one tmpfs) and the stage's work/ (a
+    second one, holding a copy of code/, home/ and tmp/); each is capped at `tmpfs_bytes`, so no number
+    of files can fill the disk. Everything else is only as writable as the uid allows.
+    """
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount may propagate to the host
     os.chdir(stage)  # keeps a handle on the stage while /tmp is covered
-    tmpfs = f"size={tmpfs_bytes},mode=1777"
+    flags = _MS_NOSUID | _MS_NODEV
+    _mount("tmpfs", "/tmp", "tmpfs", flags, f"size={tmpfs_bytes},mode=1777")
     for d in _THROWAWAY_DIRS:
         if os.path.isdir(d) and not os.path.islink(d):
-            _mount("tmpfs", d, "tmpfs", _MS_NOSUID | _MS_NODEV, tmpfs)
+            shared = "/tmp/.localcrew" + d.replace("/", "-")
+            os.mkdir(shared)
+            os.chmod(shared, 0o1777)
+            _mount(shared, d, None, _MS_BIND)
     os.makedirs(stage, exist_ok=True)
     _mount(".", stage, None, _MS_BIND | _MS_REC)  # "." is still the real stage: bind it back, same path
     os.chdir(stage)
+    work = os.path.join(stage, "work")
+    files = _snapshot(work)
+    _mount("tmpfs", work, "tmpfs", flags, f"size={tmpfs_bytes},mode=0755")
+    _restore(work, files, drop_uid)
     needed = _interpreter_paths()
-    blocked = {d for d in map(_first_blocking_dir, needed) if d is not None} if dropping else set()
+    blocked = {d for d in map(_first_blocking_dir, needed) if d is not None}
+    hidden = {os.path.realpath(h) for h in hide if os.path.isdir(h)}
+    covers = hidden | (blocked if drop_uid is not None else set())
     keep = [*needed, os.path.realpath(stage)]
-    for cover in sorted({*blocked, *(os.path.realpath(h) for h in hide if os.path.isdir(h))}):
-        _cover_keeping(cover, [p for p in keep if p == cover or p.startswith(cover + "/")], tmpfs)
+    for cover in sorted(covers):
+        inside = [p for p in keep if p == cover or p.startswith(cover + "/")]
+        _cover_keeping(cover, inside, f"size={tmpfs_bytes}")
+
+
+def _snapshot(root: str) -> list[tuple[str, str, bytes]]:
+    """(kind, relative path, data) for every folder, file and symlink under root, parents first."""
+    out: list[tuple[str, str, bytes]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        out.append(("dir", rel, b""))
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                out.append(("link", os.path.join(rel, name), os.readlink(full).encode()))
+            elif os.path.isfile(full):
+                with open(full, "rb") as fh:
+                    out.append(("file", os.path.join(rel, name), fh.read()))
+    return out
+
+
+def _restore(root: str, entries: list[tuple[str, str, bytes]], uid: int | None) -> None:
+    for kind, rel, data in entries:
+        path = os.path.normpath(os.path.join(root, rel))
+        if kind == "dir":
+            os.makedirs(path, exist_ok=True)
+        elif kind == "link":
+            os.symlink(data.decode(), path)
+        else:
+            with open(path, "wb") as fh:
+                fh.write(data)
+        if uid is not None:
+            os.lchown(path, uid, uid)
 
 
 def _interpreter_paths() -> list[str]:
@@ -577,7 +625,7 @@ def _cover_keeping(cover: str, keep: list[str], tmpfs: str) -> None:
         os.makedirs(hold, exist_ok=True)
         _mount(path, hold, None, _MS_BIND | _MS_REC)
         holds.append((hold, path))
-    _mount("tmpfs", cover, "tmpfs", _MS_NOSUID | _MS_NODEV, tmpfs.replace("1777", "0755"))
+    _mount("tmpfs", cover, "tmpfs", _MS_NOSUID | _MS_NODEV, tmpfs + ",mode=0755")
     for hold, path in holds:
         os.makedirs(path, mode=0o755, exist_ok=True)
         _mount(hold, path, None, _MS_BIND | _MS_REC)
@@ -689,12 +737,12 @@ def _child_main(config_path: str) -> int:  # pragma: no cover - runs in the sand
     cfg = json.loads(Path(config_path).read_text(encoding="utf-8"))
     stage = cfg["stage"]
     if cfg["mount"]:
-        _confine_filesystem(stage, cfg["hide"], cfg["tmpfs_bytes"], dropping=cfg["drop_uid"] is not None)
+        _confine_filesystem(stage, cfg["hide"], cfg["tmpfs_bytes"], cfg["drop_uid"])
     events = _Events(Path(stage, "out", "events.jsonl"))  # opened before the drop: out/ stays root's
     _set_limits(cfg)
     if cfg["drop_uid"] is not None:
         _drop_privileges(cfg["drop_uid"])
-    code = os.path.join(stage, "code")
+    code = os.path.join(stage, "work", "code")
     os.chdir(code)
     sys.path.insert(0, code)
     if cfg["task"] == "probe":

@@ -1,0 +1,171 @@
+"""From the project's files to a Plan: inventory → requests → estimates → solve → plan. The adapter layer.
+
+It does the IO the solver must not: reading the inventory (profile, declared GPUs or NVML), resolving model
+references to footprints, estimating each candidate at its agent's context, and re-estimating the variants
+that suggestions try. Nothing here imports crewai, litellm or llama_cpp: `plan-gpus` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from crew.config import AgentConfig, LayoutConfig, ProjectConfig
+from crew.errors import LocalcrewError
+from crew.hardware.inventory import Inventory, Memory, load_inventory, system_memory
+from crew.hardware.nvml import NvmlProvider
+from crew.models.footprint import ModelFootprint
+from crew.planner.assemble import assemble
+from crew.planner.plan import Plan
+from crew.planner.solver import Device, ModelCost, Problem, Request, solve
+from crew.planner.suggest import Fix
+from crew.planner.vram import RunSettings, VramEstimate, estimate
+
+NO_CPU = ("none", "off", "")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    ref: str
+    rank: int                  # position in agents.yaml (llm first, then fallbacks)
+    fp: ModelFootprint
+    settings: RunSettings
+    est: VramEstimate
+    cost: ModelCost
+
+
+@dataclass
+class Requests:
+    """The solver's requests and, aligned with them, what the plan needs to report each choice."""
+
+    requests: list[Request]
+    gpu: list[list[Candidate]]
+    cpu: list[Candidate | None]
+    warnings: list[str]
+
+
+def plan_project(project: ProjectConfig, *, profile: str | None = None, nvml: NvmlProvider | None = None,
+                 ram: Callable[[], Memory] = system_memory) -> Plan:
+    """The plan for a project: GPUs from the profile, the layout's declared GPUs, or NVML (none → CPU)."""
+    return plan_for(project.agents, project.layout, profile=profile, nvml=nvml, ram=ram)
+
+
+def plan_for(agents: Mapping[str, AgentConfig], layout: LayoutConfig, *, profile: str | None = None,
+             nvml: NvmlProvider | None = None, ram: Callable[[], Memory] = system_memory) -> Plan:
+    inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
+    devices, positions = _devices(inv, layout)
+    base = RunSettings(kv_type=str(getattr(layout, "kv_type", "f16")))
+    reqs = _requests(agents, base, any(not d.is_cpu for d in devices))
+    problem = Problem(devices=devices, requests=tuple(reqs.requests), allow_split=layout.allow_split)
+    solution = solve(problem)
+    return assemble(inv, layout, positions, problem, solution, reqs, list(agents.values()),
+                    lambda i: _fixes(list(agents.values())[i], i, reqs, problem))
+
+
+def _devices(inv: Inventory, layout: LayoutConfig) -> tuple[tuple[Device, ...], list[int]]:
+    """Usable GPUs (excluded ones left out) and the CPU; `positions` maps each GPU device to inv.gpus."""
+    devices, positions = [], []
+    for pos, gpu in enumerate(inv.gpus):
+        if inv.excluded[pos] is None:
+            devices.append(Device(gpu.label, inv.usable_bytes(pos, layout.reserve_bytes), gpu.host))
+            positions.append(pos)
+    devices.append(Device("CPU", inv.ram_usable_bytes, is_cpu=True))
+    return tuple(devices), positions
+
+
+def _requests(agents: Mapping[str, AgentConfig], base: RunSettings, have_gpus: bool) -> Requests:
+    out = Requests([], [], [], [])
+    cache: dict[str, ModelFootprint | LocalcrewError] = {}
+    for agent in agents.values():
+        gpu: list[Candidate] = []
+        if have_gpus:  # no GPU: the candidates cannot matter, and unknown tags are not worth a warning
+            for rank, ref in enumerate(agent.candidates):
+                cand = _candidate(ref, rank, agent, replace(base, device="cuda"), cache, out.warnings)
+                if cand is not None:
+                    gpu.append(cand)
+        cpu = None
+        if agent.cpu_model.lower() not in NO_CPU:
+            cpu = _candidate(agent.cpu_model, len(agent.candidates), agent,
+                             replace(base, device="cpu", kv_type="f16"), cache, out.warnings)
+        out.gpu.append(gpu)
+        out.cpu.append(cpu)
+        out.requests.append(Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None,
+                                    agent.api is not None))
+    return out
+
+
+def _candidate(ref: str, rank: int, agent: AgentConfig, settings: RunSettings,
+               cache: dict[str, ModelFootprint | LocalcrewError], warnings: list[str],
+               ctx: int | None = None) -> Candidate | None:
+    from crew.models.resolve import resolve_footprint
+
+    if ref not in cache:
+        try:
+            cache[ref] = resolve_footprint(ref)
+        except LocalcrewError as err:
+            cache[ref] = err
+    fp = cache[ref]
+    if isinstance(fp, LocalcrewError):
+        warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {fp.one_line()}")
+        return None
+    want = ctx or agent.num_ctx
+    s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want)
+    try:
+        est = estimate(fp, s)
+    except LocalcrewError as err:
+        warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {err.one_line()}")
+        return None
+    # Weights are shared by agents on the same file (or catalog tag); the output buffer is per context.
+    cost = ModelCost(model=fp.path or f"catalog:{fp.name}", weights_bytes=est.weights_bytes,
+                     kv_cache_bytes=est.kv_cache_bytes + est.output_bytes, compute_bytes=est.compute_bytes,
+                     overhead_bytes=est.overhead_bytes)
+    return Candidate(ref, rank, fp, s, est, cost)
+
+
+def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list[Fix]:
+    """Variants of the agent's request that suggestions try: each re-estimated here, checked there."""
+    from crew.models.catalog import quant_variants
+    from crew.models.resolve import strip_provider
+
+    cands, req, fixes = reqs.gpu[i], problem.requests[i], []
+    cache: dict[str, ModelFootprint | LocalcrewError] = {}
+    quiet: list[str] = []
+    if not cands:
+        return fixes
+    prefix = "ollama/" if cands[0].ref.startswith("ollama/") else ""
+    own = {strip_provider(c.ref).lower() for c in cands}
+    for c in cands:
+        for tag in reversed(quant_variants(strip_provider(c.ref))):  # best quality that works first
+            if tag.lower() in own:
+                continue
+            v = _candidate(prefix + tag, c.rank, agent, c.settings, cache, quiet, ctx=c.settings.ctx_tokens)
+            if v is not None and v.cost.total_bytes < c.cost.total_bytes:
+                fixes.append(Fix(f"use the smaller quant {prefix}{tag} ({_gib(v.cost.total_bytes)} at ctx "
+                                 f"{v.settings.ctx_tokens}): add it to {agent.name}'s fallbacks in agents.yaml",
+                                 replace(req, candidates=(*req.candidates, v.cost)), group=f"quant:{c.ref}"))
+    ctx = cands[0].settings.ctx_tokens // 2
+    while ctx >= 2048:
+        shorter = [_candidate(c.ref, c.rank, agent, c.settings, cache, quiet, ctx=ctx) for c in cands]
+        costs = tuple(c.cost for c in shorter if c is not None)
+        fixes.append(Fix(f"a shorter context: `num_ctx: {ctx}` for {agent.name} (its best candidate then needs "
+                         f"{_gib(costs[0].total_bytes)})", replace(req, candidates=costs), group="ctx"))
+        ctx //= 2
+    if cands[0].settings.kv_type == "f16":
+        q8 = [_candidate(c.ref, c.rank, agent, replace(c.settings, kv_type="q8_0"), cache, quiet,
+                         ctx=c.settings.ctx_tokens) for c in cands]
+        costs = tuple(c.cost for c in q8 if c is not None)
+        fixes.append(Fix(f"a q8_0 KV cache (`kv_type: q8_0` in gpu_layout.yaml; its best candidate then needs "
+                         f"{_gib(costs[0].total_bytes)})", replace(req, candidates=costs)))
+    for j, other in enumerate(reqs.gpu):
+        if j != i and other and other[0].ref not in {c.ref for c in cands}:
+            share = _candidate(other[0].ref, len(agent.candidates), agent, cands[0].settings, cache, quiet,
+                               ctx=cands[0].settings.ctx_tokens)
+            if share is not None:
+                fixes.append(Fix(f"share a GPU with {other[0].ref} (the model {problem.requests[j].agent} uses): "
+                                 f"add it to {agent.name}'s fallbacks", replace(
+                                     req, candidates=(*req.candidates, share.cost))))
+    return fixes
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB"
