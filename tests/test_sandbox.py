@@ -80,12 +80,21 @@ def test_counts_names_and_tracebacks_come_from_pytest(tmp_path: Path) -> None:
     assert "1 failed" in report.output  # pytest's own terminal output, captured
 
 
-def test_a_passing_suite_is_ok(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path / "ws", {"m.py": "X = 1\n", "test_m.py": "from m import X\n\ndef test_x():\n"
-                                      "    assert X == 1\n"})
+def test_a_normal_suite_has_what_it_needs(tmp_path: Path) -> None:
+    """Containment must not break ordinary tests: tmp_path, files in cwd, a python subprocess, HOME."""
+    suite = (
+        "import os, subprocess, sys\nfrom pathlib import Path\nfrom m import X\n\n"
+        "def test_x(tmp_path):\n    (tmp_path / 'a.txt').write_text('a')\n"
+        "    Path('out.txt').write_text('b')\n    Path(os.path.expanduser('~/.cfg')).write_text('c')\n"
+        "    out = subprocess.run([sys.executable, '-c', 'import m; print(m.X)'],\n"
+        "                         capture_output=True, text=True)\n"
+        "    assert out.stdout == '1\\n', out.stderr\n    assert X == 1\n"
+    )
+    ws = _workspace(tmp_path / "ws", {"m.py": "X = 1\n", "test_m.py": suite})
     report = run_pytest(ws, limits=QUICK)
-    assert report.ok, report.output
+    assert report.ok, report.feedback()
     assert report.summary().startswith("1 passed in ")
+    assert not (ws / "out.txt").exists()  # tests write into the staging copy, never the workspace
 
 
 def test_syntax_and_import_errors_are_precise(tmp_path: Path) -> None:
@@ -181,6 +190,18 @@ def test_memory_bomb():
         while True:
             hog.append(bytearray(64 * 1024 * 1024))
 
+def test_many_files_fill_only_the_capped_tmpfs():
+    try:
+        with pytest.raises(OSError) as err:
+            for i in range(100):
+                with open(f"fill-{{i}}.bin", "wb") as fh:
+                    fh.write(b"x" * 1024 * 1024)
+        assert err.value.errno == 28  # ENOSPC: the stage is a size-capped tmpfs, not the host's disk
+    finally:
+        for name in os.listdir("."):
+            if name.startswith("fill-"):
+                os.remove(name)
+
 def test_huge_write():
     with pytest.raises(OSError) as err, open("big.bin", "wb") as fh:
         for _ in range(64):
@@ -229,7 +250,8 @@ def test_leaves_background_processes():
         mp.setenv("HOME", str(decoy_home))
         mp.setenv("OPENAI_API_KEY", "sk-do-not-leak")
         mp.setenv("HF_TOKEN", "hf_do_not_leak")
-        limits = SandboxLimits(wall_timeout_s=60, address_space_bytes=1024**3, file_size_bytes=4 * 1024**2)
+        limits = SandboxLimits(wall_timeout_s=60, address_space_bytes=1024**3, file_size_bytes=4 * 1024**2,
+                               tmpfs_bytes=32 * 1024**2)
         started = time.monotonic()
         report = run_pytest(ws, limits=limits)
         elapsed = time.monotonic() - started
@@ -247,9 +269,10 @@ def _outcome(report: TestReport, name: str) -> TestFailure | None:
 
 def test_hostile_suite_ran_to_the_end(hostile: tuple[TestReport, dict[str, object]]) -> None:
     report, ctx = hostile
-    assert report.collected == 10 and not report.timed_out, report.output
-    assert report.failures == (), report.feedback()
+    assert report.collected == 11 and not report.timed_out and not report.died, report.output
     assert float(str(ctx["elapsed"])) < 30
+    if sandbox_mode().mount:  # with every namespace, every hostile test is contained
+        assert report.failures == (), report.feedback()
 
 
 def test_memory_bomb_is_stopped_by_the_memory_limit(hostile: tuple[TestReport, dict[str, object]]) -> None:
@@ -260,6 +283,12 @@ def test_huge_write_is_stopped_by_the_file_size_limit(hostile: tuple[TestReport,
     report, ctx = hostile
     assert _outcome(report, "test_huge_write") is None
     assert not (Path(str(ctx["ws"])) / "big.bin").exists()  # the workspace itself is never touched
+
+
+def test_many_files_cannot_fill_the_disk(hostile: tuple[TestReport, dict[str, object]]) -> None:
+    if not sandbox_mode().mount:
+        pytest.skip("no mount namespace here: the stage is on disk, each file capped by RLIMIT_FSIZE only")
+    assert _outcome(hostile[0], "test_many_files_fill_only_the_capped_tmpfs") is None
 
 
 def test_writes_outside_the_workspace_do_not_land(hostile: tuple[TestReport, dict[str, object]]) -> None:
@@ -301,11 +330,15 @@ def test_no_process_outlives_the_run(hostile: tuple[TestReport, dict[str, object
 
 @pytest.mark.slow
 def test_infinite_loop_is_killed_at_the_wall_clock_limit(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path / "ws", {"test_loop.py": "def test_fine():\n    pass\n\n"
-                                      "def test_loop():\n    while True:\n        pass\n"})
+    marker = f"localcrew-{uuid.uuid4().hex[:12]}"
+    ws = _workspace(tmp_path / "ws", {"test_loop.py": (
+        "import subprocess\n\ndef test_fine():\n    pass\n\n"
+        f"def test_loop():\n    subprocess.Popen(['sleep', '300', '{marker}'], start_new_session=True)\n"
+        "    while True:\n        pass\n")})
     started = time.monotonic()
     report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=3))
     assert time.monotonic() - started < 10
+    assert _processes_with(marker) == []  # the kill took the whole tree, even a child that called setsid
     assert report.timed_out and not report.ok and report.passed == 1
     assert report.running_at_kill == "test_loop.py::test_loop"
     assert "while running test_loop.py::test_loop" in report.summary()
@@ -375,3 +408,23 @@ def test_the_fallback_without_namespaces_still_runs_and_says_so(tmp_path: Path) 
     report = run_pytest(ws, limits=QUICK, mode=plain)
     assert report.ok and not report.network_isolated
     assert "NO network isolation" in report.isolation
+
+
+def test_no_working_python_is_a_clear_error() -> None:
+    from crew.errors import WorkflowError
+
+    with pytest.raises(WorkflowError, match="cannot start python"):
+        sandbox_mode("/nonexistent/python3")
+
+
+def test_feedback_stays_short_with_many_long_failures() -> None:
+    failures = tuple(TestFailure(f"test_m.py::test_{i}", f"assert {i} == 0",
+                                 "frame\n" * 2000 + f"E   boom {i}") for i in range(12))
+    report = TestReport(collected=12, passed=0, failed=12, errors=0, skipped=0, failures=failures,
+                        timed_out=False, exit_code=1, output="", duration_s=0.5, network_isolated=True,
+                        import_errors=("calc.py:3: NameError: name 'x' is not defined",))
+    text = report.feedback()
+    assert len(text) <= 3100
+    assert text.startswith("pytest: 12 failed, 1 import errors in 0.50 s")
+    assert "import error: calc.py:3: NameError" in text and "E   boom 0" in text  # the end of each traceback
+    assert "… and 7 more failures" in text

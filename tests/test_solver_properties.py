@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from crew.planner.solver import Device, ModelCost, Problem, Request, evaluate, solve
 
 GIB = 1024**3
-MODELS = {"a": 4, "b": 5, "c": 8, "d": 2}   # weights in GiB/4 units below
+MODELS = {"a": 4, "b": 5, "c": 8, "d": 2}  # weights in GiB/4 units below
 
 
 def _ceil_share(n: int, d: int, group: tuple[int, ...], usable: list[int]) -> int:
@@ -28,8 +28,14 @@ def brute_force(p: Problem) -> tuple[int, int, int, int, int]:
     cpu = [i for i, d in enumerate(p.devices) if d.is_cpu]
 
     def alone(c: ModelCost, group: tuple[int, ...]) -> bool:
-        return all(_ceil_share(c.weights_bytes, d, group, usable) + _ceil_share(c.kv_cache_bytes, d, group, usable)
-                   + c.compute_bytes + c.overhead_bytes <= usable[d] for d in group)
+        return all(
+            _ceil_share(c.weights_bytes, d, group, usable)
+            + _ceil_share(c.kv_cache_bytes, d, group, usable)
+            + c.compute_bytes
+            + c.overhead_bytes
+            <= usable[d]
+            for d in group
+        )
 
     per_agent = []
     for r in p.requests:
@@ -58,16 +64,26 @@ def brute_force(p: Problem) -> tuple[int, int, int, int, int]:
                 if c is not None and d in group:
                     insts.setdefault((c.model, group), []).append(c)
             for (_, group), cs in insts.items():
-                load[d] += (_ceil_share(cs[0].weights_bytes, d, group, usable)
-                            + _ceil_share(sum(c.kv_cache_bytes for c in cs), d, group, usable)
-                            + max(c.compute_bytes for c in cs))
+                load[d] += (
+                    _ceil_share(cs[0].weights_bytes, d, group, usable)
+                    + _ceil_share(sum(c.kv_cache_bytes for c in cs), d, group, usable)
+                    + max(c.compute_bytes for c in cs)
+                )
             load[d] += max((c.overhead_bytes for cs in insts.values() for c in cs), default=0)
         if any(load[d] > usable[d] for d in range(len(usable))):
             continue
-        pairs = sum(1 for a, b in combinations(range(len(combo)), 2)
-                    if set(combo[a][2]) & set(combo[b][2]) & set(gpus))
-        key = (sum(o[0] == "none" for o in combo), sum(o[0] in ("cpu", "api") for o in combo),
-               sum(o[1] for o in combo), pairs, -min((usable[d] - load[d] for d in gpus), default=0))
+        pairs = sum(
+            1
+            for a, b in combinations(range(len(combo)), 2)
+            if set(combo[a][2]) & set(combo[b][2]) & set(gpus)
+        )
+        key = (
+            sum(o[0] == "none" for o in combo),
+            sum(o[0] in ("cpu", "api") for o in combo),
+            sum(o[1] for o in combo),
+            pairs,
+            -min((usable[d] - load[d] for d in gpus), default=0),
+        )
         best = key if best is None or key < best else best
     assert best is not None
     return best
@@ -78,9 +94,13 @@ def _cost(model: str, kv: int, compute: int) -> ModelCost:
 
 
 costs = st.builds(_cost, st.sampled_from(sorted(MODELS)), st.integers(0, 6), st.integers(0, 3))
-requests = st.builds(lambda cands, cpu, api, i: Request(f"a{i}", tuple(cands), cpu, api),
-                     st.lists(costs, min_size=0, max_size=3), st.none() | costs, st.booleans(),
-                     st.integers(0, 99))
+requests = st.builds(
+    lambda cands, cpu, api, i: Request(f"a{i}", tuple(cands), cpu, api),
+    st.lists(costs, min_size=0, max_size=3),
+    st.none() | costs,
+    st.booleans(),
+    st.integers(0, 99),
+)
 
 
 @st.composite

@@ -15,8 +15,17 @@ from crew.errors import ConfigError
 from crew.hardware.cards import GB, GIB, lookup
 from crew.hardware.inventory import LOCAL, ExclusionRule, GpuInfo
 
-_GPU_KEYS = ("name", "memory_gib", "uuid", "bandwidth_gbs", "host", "index", "compute_capability", "count",
-             "pci_bus_id")
+_GPU_KEYS = (
+    "name",
+    "memory_gib",
+    "uuid",
+    "bandwidth_gbs",
+    "host",
+    "index",
+    "compute_capability",
+    "count",
+    "pci_bus_id",
+)
 _RULE_KEYS = ("name", "uuid", "index", "compute_capability", "host", "reason")
 
 
@@ -25,8 +34,11 @@ class _Entry:
         self.file, self.key, self.raw = file, key, raw
         unknown = sorted(set(raw) - set(allowed))
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r}", where=self.where(unknown[0]),
-                              fix=f"use one of: {', '.join(allowed)}")
+            raise ConfigError(
+                f"unknown key {unknown[0]!r}",
+                where=self.where(unknown[0]),
+                fix=f"use one of: {', '.join(allowed)}",
+            )
 
     def where(self, name: str) -> str:
         return f"{self.file}: {self.key}.{name}"
@@ -38,8 +50,11 @@ class _Entry:
                 raise ConfigError("missing required key", where=self.where(name), fix=f"add `{name}:`")
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float) or not str(value).strip():
-            raise ConfigError(f"expected text, got {type(value).__name__}", where=self.where(name),
-                              fix=f"write `{name}: \"...\"`")
+            raise ConfigError(
+                f"expected text, got {type(value).__name__}",
+                where=self.where(name),
+                fix=f'write `{name}: "..."`',
+            )
         return str(value).strip()
 
     def number(self, name: str, *, integer: bool = False, low: float = 0.0) -> float | None:
@@ -49,8 +64,11 @@ class _Entry:
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds) or value < low:
             want = "a whole number" if integer else "a number"
-            raise ConfigError(f"expected {want} of at least {low:g}, got {value!r}", where=self.where(name),
-                              fix=f"e.g. `{name}: {max(1, int(low))}`")
+            raise ConfigError(
+                f"expected {want} of at least {low:g}, got {value!r}",
+                where=self.where(name),
+                fix=f"e.g. `{name}: {max(1, int(low))}`",
+            )
         return float(value)
 
     def capability(self) -> str | None:
@@ -58,13 +76,19 @@ class _Entry:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ConfigError(f"expected a version such as \"8.6\", got {value!r}",
-                              where=self.where("compute_capability"), fix='write it quoted: "12.0"')
+            raise ConfigError(
+                f'expected a version such as "8.6", got {value!r}',
+                where=self.where("compute_capability"),
+                fix='write it quoted: "12.0"',
+            )
         text = str(value).strip()
         parts = text.split(".")
         if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
-            raise ConfigError(f"{text!r} is not a compute capability", where=self.where("compute_capability"),
-                              fix='write major.minor, e.g. "8.6", or a major version alone: "12"')
+            raise ConfigError(
+                f"{text!r} is not a compute capability",
+                where=self.where("compute_capability"),
+                fix='write major.minor, e.g. "8.6", or a major version alone: "12"',
+            )
         return text
 
 
@@ -77,18 +101,27 @@ def parse_gpus(raw: tuple[Mapping[str, Any], ...], *, file: str = "gpu_layout.ya
         name = e.text("name", required=True) or ""
         memory = e.number("memory_gib", low=0.001)
         if memory is None:
-            raise ConfigError("missing required key", where=e.where("memory_gib"),
-                              fix="add the card's memory, e.g. `memory_gib: 12`")
+            raise ConfigError(
+                "missing required key",
+                where=e.where("memory_gib"),
+                fix="add the card's memory, e.g. `memory_gib: 12`",
+            )
         host = e.text("host") or LOCAL
         count = int(e.number("count", integer=True, low=1) or 1)
         uuid = e.text("uuid")
         if uuid is not None and count > 1:
-            raise ConfigError("a UUID names one GPU, but `count` repeats this entry", where=e.where("uuid"),
-                              fix="declare each GPU with its own UUID, or drop `uuid`")
+            raise ConfigError(
+                "a UUID names one GPU, but `count` repeats this entry",
+                where=e.where("uuid"),
+                fix="declare each GPU with its own UUID, or drop `uuid`",
+            )
         if uuid is not None:
             if uuid.lower() in uuids:
-                raise ConfigError(f"UUID {uuid} is declared twice (also {uuids[uuid.lower()]})",
-                                  where=e.where("uuid"), fix="give each GPU its own UUID")
+                raise ConfigError(
+                    f"UUID {uuid} is declared twice (also {uuids[uuid.lower()]})",
+                    where=e.where("uuid"),
+                    fix="give each GPU its own UUID",
+                )
             uuids[uuid.lower()] = e.key
         total = round(memory * GIB)
         card = lookup(name, total)
@@ -100,30 +133,55 @@ def parse_gpus(raw: tuple[Mapping[str, Any], ...], *, file: str = "gpu_layout.ya
         for k in range(count):
             index = int(first_index) + k if first_index is not None else sum(g.host == host for g in gpus)
             if (host, index) in seen:
-                raise ConfigError(f"GPU {index} of host {host!r} is declared twice (also {seen[host, index]})",
-                                  where=e.where("index"), fix="give each GPU of a host its own index")
+                raise ConfigError(
+                    f"GPU {index} of host {host!r} is declared twice (also {seen[host, index]})",
+                    where=e.where("index"),
+                    fix="give each GPU of a host its own index",
+                )
             seen[host, index] = e.key
-            gpus.append(GpuInfo(index=index, name=name, total_bytes=total, host=host, uuid=uuid,
-                                pci_bus_id=e.text("pci_bus_id"), compute_capability=cc,
-                                bandwidth_bytes_per_s=bandwidth, bandwidth_source=source))
+            gpus.append(
+                GpuInfo(
+                    index=index,
+                    name=name,
+                    total_bytes=total,
+                    host=host,
+                    uuid=uuid,
+                    pci_bus_id=e.text("pci_bus_id"),
+                    compute_capability=cc,
+                    bandwidth_bytes_per_s=bandwidth,
+                    bandwidth_source=source,
+                )
+            )
     return tuple(gpus)
 
 
-def parse_exclusions(raw: tuple[Mapping[str, Any], ...], *,
-                     file: str = "gpu_layout.yaml") -> tuple[ExclusionRule, ...]:
+def parse_exclusions(
+    raw: tuple[Mapping[str, Any], ...], *, file: str = "gpu_layout.yaml"
+) -> tuple[ExclusionRule, ...]:
     rules = []
     for pos, item in enumerate(raw):
         e = _Entry(file, f"exclude[{pos}]", item, _RULE_KEYS)
         reason = e.text("reason")
         if reason is None:
-            raise ConfigError("an exclusion needs a reason the plan can show", where=e.where("reason"),
-                              fix='add e.g. `reason: "no llama.cpp kernels for this card yet"`')
+            raise ConfigError(
+                "an exclusion needs a reason the plan can show",
+                where=e.where("reason"),
+                fix='add e.g. `reason: "no llama.cpp kernels for this card yet"`',
+            )
         index = e.number("index", integer=True)
-        rule = ExclusionRule(reason=reason, name=e.text("name"), uuid=e.text("uuid"),
-                             index=int(index) if index is not None else None,
-                             compute_capability=e.capability(), host=e.text("host"))
+        rule = ExclusionRule(
+            reason=reason,
+            name=e.text("name"),
+            uuid=e.text("uuid"),
+            index=int(index) if index is not None else None,
+            compute_capability=e.capability(),
+            host=e.text("host"),
+        )
         if (rule.name, rule.uuid, rule.index, rule.compute_capability, rule.host) == (None,) * 5:
-            raise ConfigError("the rule selects no GPU", where=f"{file}: exclude[{pos}]",
-                              fix="add name, uuid, index, compute_capability or host")
+            raise ConfigError(
+                "the rule selects no GPU",
+                where=f"{file}: exclude[{pos}]",
+                fix="add name, uuid, index, compute_capability or host",
+            )
         rules.append(rule)
     return tuple(rules)

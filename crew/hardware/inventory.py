@@ -32,12 +32,12 @@ class GpuInfo:
     host: str = LOCAL
     uuid: str | None = None
     pci_bus_id: str | None = None
-    free_bytes: int | None = None         # only when detected: what other processes leave
+    free_bytes: int | None = None  # only when detected: what other processes leave
     used_bytes: int | None = None
     compute_capability: str | None = None  # "8.6"
     driver_version: str | None = None
     bandwidth_bytes_per_s: int | None = None
-    bandwidth_source: str = "unknown"      # nvml | table | declared | unknown
+    bandwidth_source: str = "unknown"  # nvml | table | declared | unknown
     memory_bus_width_bits: int | None = None
     memory_clock_mhz: int | None = None
 
@@ -52,7 +52,7 @@ class ExclusionRule:
     """A GPU matching every selector given is left out of the plan; `reason` is shown with it."""
 
     reason: str
-    name: str | None = None                # case-insensitive substring, or a glob with * ? [
+    name: str | None = None  # case-insensitive substring, or a glob with * ? [
     uuid: str | None = None
     index: int | None = None
     compute_capability: str | None = None  # "12.0" exact, "12" any 12.x
@@ -90,13 +90,13 @@ class Memory:
 
 @dataclass(frozen=True)
 class Inventory:
-    source: str                                   # "detected" | "declared" | "cpu" | a profile name
+    source: str  # "detected" | "declared" | "cpu" | a profile name
     gpus: tuple[GpuInfo, ...]
-    excluded: tuple[str | None, ...]              # aligned with gpus: the reason, or None
+    excluded: tuple[str | None, ...]  # aligned with gpus: the reason, or None
     ram: Memory
-    ram_usable_bytes: int                         # what CPU placements may use
+    ram_usable_bytes: int  # what CPU placements may use
     notes: tuple[str, ...] = ()
-    detected: bool = False                        # free memory is real (NVML), not assumed
+    detected: bool = False  # free memory is real (NVML), not assumed
     rules: tuple[ExclusionRule, ...] = field(default=())
 
     def usable_bytes(self, position: int, reserve_bytes: int) -> int:
@@ -126,8 +126,13 @@ def system_memory(meminfo: Path = Path("/proc/meminfo")) -> Memory:
         return Memory(pages * size, pages * size)
 
 
-def load_inventory(layout: LayoutConfig, *, profile: str | None = None, nvml: NvmlProvider | None = None,
-                   ram: Callable[[], Memory] = system_memory) -> Inventory:
+def load_inventory(
+    layout: LayoutConfig,
+    *,
+    profile: str | None = None,
+    nvml: NvmlProvider | None = None,
+    ram: Callable[[], Memory] = system_memory,
+) -> Inventory:
     """The inventory the layout asks for: a built-in profile, its declared GPUs, or NVML detection."""
     from crew.hardware.declared import parse_exclusions, parse_gpus
 
@@ -138,21 +143,46 @@ def load_inventory(layout: LayoutConfig, *, profile: str | None = None, nvml: Nv
 
         prof = get_profile(profile)
         all_rules = (*prof.exclude, *rules)
-        return Inventory(source=prof.name, gpus=prof.gpus, excluded=apply_exclusions(prof.gpus, all_rules),
-                         ram=Memory(prof.ram_bytes, prof.ram_bytes),
-                         ram_usable_bytes=max(0, prof.ram_bytes - CPU_RESERVE_BYTES), rules=all_rules)
+        return Inventory(
+            source=prof.name,
+            gpus=prof.gpus,
+            excluded=apply_exclusions(prof.gpus, all_rules),
+            ram=Memory(prof.ram_bytes, prof.ram_bytes),
+            ram_usable_bytes=max(0, prof.ram_bytes - CPU_RESERVE_BYTES),
+            rules=all_rules,
+        )
     if isinstance(layout.gpus, tuple):
         gpus = parse_gpus(layout.gpus, file=file)
         mem = ram()
-        return Inventory(source="declared", gpus=gpus, excluded=apply_exclusions(gpus, rules), ram=mem,
-                         ram_usable_bytes=mem.available_bytes, rules=rules)
+        return Inventory(
+            source="declared",
+            gpus=gpus,
+            excluded=apply_exclusions(gpus, rules),
+            ram=mem,
+            ram_usable_bytes=mem.available_bytes,
+            rules=rules,
+        )
     from crew.hardware.nvml import PynvmlProvider, detect
 
     found = detect(nvml if nvml is not None else PynvmlProvider())
     mem = ram()  # measured: what is available now is what a CPU server may take
     if not found.gpus:
-        return Inventory(source="cpu", gpus=(), excluded=(), ram=mem, ram_usable_bytes=mem.available_bytes,
-                         notes=(found.note,), rules=rules)
-    return Inventory(source="detected", gpus=found.gpus, excluded=apply_exclusions(found.gpus, rules),
-                     ram=mem, ram_usable_bytes=mem.available_bytes, notes=(found.note,) if found.note else (),
-                     detected=True, rules=rules)
+        return Inventory(
+            source="cpu",
+            gpus=(),
+            excluded=(),
+            ram=mem,
+            ram_usable_bytes=mem.available_bytes,
+            notes=(found.note,),
+            rules=rules,
+        )
+    return Inventory(
+        source="detected",
+        gpus=found.gpus,
+        excluded=apply_exclusions(found.gpus, rules),
+        ram=mem,
+        ram_usable_bytes=mem.available_bytes,
+        notes=(found.note,) if found.note else (),
+        detected=True,
+        rules=rules,
+    )

@@ -10,6 +10,7 @@ Tests pass their own provider (tests/layouts.py `FakeNvml`) to `detect`; nothing
 from __future__ import annotations
 
 import atexit
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -28,13 +29,13 @@ class NvmlUnavailable(Exception):
 class NvmlProvider(Protocol):
     """What detection needs from NVML. Optional facts return None when the device does not support them."""
 
-    def open(self) -> None: ...                     # raises NvmlUnavailable (or HardwareError)
+    def open(self) -> None: ...  # raises NvmlUnavailable (or HardwareError)
     def driver_version(self) -> str | None: ...
     def device_count(self) -> int: ...
     def name(self, index: int) -> str: ...
     def uuid(self, index: int) -> str | None: ...
     def pci_bus_id(self, index: int) -> str | None: ...
-    def memory(self, index: int) -> tuple[int, int, int]: ...   # total, free, used bytes
+    def memory(self, index: int) -> tuple[int, int, int]: ...  # total, free, used bytes
     def compute_capability(self, index: int) -> tuple[int, int] | None: ...
     def memory_bus_width_bits(self, index: int) -> int | None: ...
     def max_memory_clock_mhz(self, index: int) -> int | None: ...
@@ -43,11 +44,11 @@ class NvmlProvider(Protocol):
 @dataclass(frozen=True)
 class Detection:
     gpus: tuple[GpuInfo, ...]
-    note: str = ""          # why there are none, or what could not be read
+    note: str = ""  # why there are none, or what could not be read
 
 
 def detect(provider: NvmlProvider) -> Detection:
-    """A snapshot of every GPU NVML reports, in NVML's order (PCI bus order, as CUDA_DEVICE_ORDER=PCI_BUS_ID)."""
+    """A snapshot of every GPU NVML reports, in PCI bus order (what CUDA_DEVICE_ORDER=PCI_BUS_ID gives)."""
     try:
         provider.open()
         count = provider.device_count()
@@ -77,11 +78,21 @@ def _snapshot(p: NvmlProvider, i: int, driver: str | None) -> GpuInfo:
     bandwidth, source = bandwidth_from_clock(width, clock), "nvml"
     if bandwidth is None and card is not None:
         bandwidth, source = card.bandwidth_bytes_per_s, "table"
-    return GpuInfo(index=i, name=name, total_bytes=total, free_bytes=free, used_bytes=used, uuid=p.uuid(i),
-                   pci_bus_id=p.pci_bus_id(i), compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
-                   driver_version=driver, bandwidth_bytes_per_s=bandwidth,
-                   bandwidth_source=source if bandwidth else "unknown", memory_bus_width_bits=width,
-                   memory_clock_mhz=clock)
+    return GpuInfo(
+        index=i,
+        name=name,
+        total_bytes=total,
+        free_bytes=free,
+        used_bytes=used,
+        uuid=p.uuid(i),
+        pci_bus_id=p.pci_bus_id(i),
+        compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
+        driver_version=driver,
+        bandwidth_bytes_per_s=bandwidth,
+        bandwidth_source=source if bandwidth else "unknown",
+        memory_bus_width_bits=width,
+        memory_clock_mhz=clock,
+    )
 
 
 # ------------------------------------------------------------------------------------ the real provider
@@ -122,17 +133,17 @@ class PynvmlProvider:
         if self._open:
             self._open = False
             self._handles.clear()
-            try:
+            with contextlib.suppress(self._nvml.NVMLError):  # at exit there is nobody left to tell
                 self._nvml.nvmlShutdown()
-            except self._nvml.NVMLError:
-                pass  # at exit there is nobody left to tell
 
     def _raise(self, exc: Exception) -> None:
         kind = type(exc).__name__
         if kind == "NVMLError_LibRmVersionMismatch":
-            raise HardwareError("the NVIDIA driver and its NVML library differ in version", where="NVML",
-                                fix="reboot after the driver update (or reload the nvidia kernel module)"
-                                ) from None
+            raise HardwareError(
+                "the NVIDIA driver and its NVML library differ in version",
+                where="NVML",
+                fix="reboot after the driver update (or reload the nvidia kernel module)",
+            ) from None
         raise NvmlUnavailable(_REASONS.get(kind, f"NVML error: {exc}")) from None
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -185,8 +196,9 @@ class PynvmlProvider:
         return int(width) if width else None
 
     def max_memory_clock_mhz(self, index: int) -> int | None:
-        clock = self._optional(self._nvml.nvmlDeviceGetMaxClockInfo, self._handle(index),
-                               self._nvml.NVML_CLOCK_MEM)
+        clock = self._optional(
+            self._nvml.nvmlDeviceGetMaxClockInfo, self._handle(index), self._nvml.NVML_CLOCK_MEM
+        )
         return int(clock) if clock else None
 
 

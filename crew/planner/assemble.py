@@ -18,42 +18,83 @@ if TYPE_CHECKING:
 _NO_ESTIMATE = VramEstimate(0, 0, 0, 0, 0, 0)
 
 
-def assemble(inv: Inventory, layout: LayoutConfig, positions: list[int], problem: Problem, solution: Solution,
-             reqs: Requests, agents: Sequence[AgentConfig], fixes: Callable[[int], list[Fix]]) -> Plan:
+def assemble(
+    inv: Inventory,
+    layout: LayoutConfig,
+    positions: list[int],
+    problem: Problem,
+    solution: Solution,
+    reqs: Requests,
+    agents: Sequence[AgentConfig],
+    fixes: Callable[[int], list[Fix]],
+) -> Plan:
     placements, unplaced = [], []
     warnings = list(inv.notes) + reqs.warnings
     have_gpus = any(not d.is_cpu for d in problem.devices)
     for i, (agent, choice) in enumerate(zip(agents, solution.choices, strict=True)):
         ctx = reqs.gpu[i][0].settings.ctx_tokens if reqs.gpu[i] else agent.num_ctx
         if choice.placement == "none":
-            unplaced.append(Unplaced(agent.name, reason(problem, solution, i, ctx),
-                                     suggestions(problem, solution, i, fixes(i), want_gpu=False)))
+            unplaced.append(
+                Unplaced(
+                    agent.name,
+                    reason(problem, solution, i, ctx),
+                    suggestions(problem, solution, i, fixes(i), want_gpu=False),
+                )
+            )
             continue
         placements.append(_placement(inv, layout, positions, problem, choice, reqs, i, agent))
         if choice.placement in ("cpu", "api") and have_gpus:
             ways = suggestions(problem, solution, i, fixes(i), want_gpu=True)
-            warnings.append(f"{agent.name} runs on its {choice.placement.upper()} fallback: "
-                            f"{reason(problem, solution, i, ctx)}"
-                            + (f". To get it a GPU: {'; or '.join(ways)}" if ways else ""))
+            warnings.append(
+                f"{agent.name} runs on its {choice.placement.upper()} fallback: "
+                f"{reason(problem, solution, i, ctx)}"
+                + (f". To get it a GPU: {'; or '.join(ways)}" if ways else "")
+            )
     for p in placements:
         wanted = next(a.num_ctx for a in agents if a.name == p.name)
         if p.placement != "api" and p.num_ctx < wanted:
-            warnings.append(f"{p.name}: context {p.num_ctx} instead of {wanted}: {p.model} was trained for "
-                            f"{p.num_ctx} tokens")
+            warnings.append(
+                f"{p.name}: context {p.num_ctx} instead of {wanted}: {p.model} was trained for "
+                f"{p.num_ctx} tokens"
+            )
     catalog = sorted({p.model for p in placements if p.catalog_estimate})
     if catalog:
-        warnings.append("catalog estimates (not pulled yet, sizes from the built-in catalog): " + ", ".join(catalog))
+        warnings.append(
+            "catalog estimates (not pulled yet, sizes from the built-in catalog): " + ", ".join(catalog)
+        )
     if not solution.optimal:
-        warnings.append(f"the search stopped after {solution.nodes} nodes: this is the best plan found, "
-                        "not proven optimal")
-    return Plan(feasible=not unplaced, gpus=_gpus(inv, layout, positions, problem, solution),
-                agents=tuple(placements), unplaced=tuple(unplaced), warnings=tuple(warnings),
-                simulated=layout.simulate, source=inv.source, cpu=_cpu(inv, problem, solution),
-                optimal=solution.optimal, backend="ollama" if layout.backend == "ollama" else "llamacpp")
+        levels = ("placing every agent", "fewest fallbacks", "best models", "fewest agents sharing a GPU",
+                  "balance (smallest headroom)")
+        proven = levels[: solution.proven_levels]
+        warnings.append(
+            f"the search stopped after {solution.nodes} nodes: "
+            + (f"{', '.join(proven)} proven optimal; " if proven else "")
+            + f"{', '.join(levels[solution.proven_levels:])}: the best found, not proven"
+        )
+    return Plan(
+        feasible=not unplaced,
+        gpus=_gpus(inv, layout, positions, problem, solution),
+        agents=tuple(placements),
+        unplaced=tuple(unplaced),
+        warnings=tuple(warnings),
+        simulated=layout.simulate,
+        source=inv.source,
+        cpu=_cpu(inv, problem, solution),
+        optimal=solution.optimal,
+        backend="ollama" if layout.backend == "ollama" else "llamacpp",
+    )
 
 
-def _placement(inv: Inventory, layout: LayoutConfig, positions: list[int], problem: Problem, o: Option,
-               reqs: Requests, i: int, agent: AgentConfig) -> AgentPlacement:
+def _placement(
+    inv: Inventory,
+    layout: LayoutConfig,
+    positions: list[int],
+    problem: Problem,
+    o: Option,
+    reqs: Requests,
+    i: int,
+    agent: AgentConfig,
+) -> AgentPlacement:
     if o.placement == "api":
         endpoint = layout.api_endpoints[agent.api or ""]
         return AgentPlacement(agent.name, endpoint.model, o.rank, "api", (), agent.num_ctx, _NO_ESTIMATE)
@@ -71,53 +112,93 @@ def _placement(inv: Inventory, layout: LayoutConfig, positions: list[int], probl
         split = tuple(round(u / sum(usable), 4) for u in usable)
         # layers run one GPU after the other: the time per token adds up over the shares
         if all(g.bandwidth_bytes_per_s for g in gpus):
-            bandwidth = round(1 / sum(f / (g.bandwidth_bytes_per_s or 1) for f, g in zip(split, gpus, strict=True)))
+            bandwidth = round(
+                1 / sum(f / (g.bandwidth_bytes_per_s or 1) for f, g in zip(split, gpus, strict=True))
+            )
     speed = decode_tokens_per_s(cand.fp, cand.settings, bandwidth) if bandwidth else None
     return AgentPlacement(
-        name=agent.name, model=cand.ref, candidate_rank=cand.rank, placement=o.placement,
-        gpu_indices=tuple(g.index for g in gpus), num_ctx=cand.settings.ctx_tokens, estimate=cand.est,
-        host=gpus[0].host if gpus else "local", model_path=cand.fp.path, kv_type=cand.settings.kv_type,
-        flash_attn=cand.settings.flash_attn, batch=cand.settings.batch, ubatch=cand.settings.ubatch,
-        tensor_split=split, tokens_per_s=round(speed, 1) if speed else None,
-        catalog_estimate=cand.fp.is_catalog_estimate)
+        name=agent.name,
+        model=cand.ref,
+        candidate_rank=cand.rank,
+        placement=o.placement,
+        gpu_indices=tuple(g.index for g in gpus),
+        num_ctx=cand.settings.ctx_tokens,
+        estimate=cand.est,
+        host=gpus[0].host if gpus else "local",
+        model_path=cand.fp.path,
+        kv_type=cand.settings.kv_type,
+        flash_attn=cand.settings.flash_attn,
+        batch=cand.settings.batch,
+        ubatch=cand.settings.ubatch,
+        tensor_split=split,
+        tokens_per_s=round(speed, 1) if speed else None,
+        catalog_estimate=cand.fp.is_catalog_estimate,
+    )
 
 
-def _gpus(inv: Inventory, layout: LayoutConfig, positions: list[int], problem: Problem,
-          solution: Solution) -> tuple[GpuPlan, ...]:
+def _gpus(
+    inv: Inventory, layout: LayoutConfig, positions: list[int], problem: Problem, solution: Solution
+) -> tuple[GpuPlan, ...]:
     device_of = {pos: d for d, pos in enumerate(positions)}
     out = []
     for pos, gpu in enumerate(inv.gpus):
         d = device_of.get(pos)
         load = solution.loads[d] if d is not None else None
         names = tuple(problem.requests[a].agent for a in load.agents) if load else ()
-        models = tuple(dict.fromkeys(o.cost.model for a in (load.agents if load else ())
-                                     if (o := solution.choices[a]).cost is not None))
-        out.append(GpuPlan(
-            index=gpu.index, host=gpu.host, name=gpu.name, uuid=gpu.uuid, total_bytes=gpu.total_bytes,
-            usable_bytes=problem.devices[d].usable_bytes if d is not None else 0,
-            planned_bytes=load.total_bytes if load else 0, excluded=inv.excluded[pos] is not None,
-            exclusion_reason=inv.excluded[pos], reserve_bytes=layout.reserve_bytes,
-            weights_bytes=load.weights_bytes if load else 0, kv_cache_bytes=load.kv_cache_bytes if load else 0,
-            compute_bytes=load.compute_bytes if load else 0, overhead_bytes=load.overhead_bytes if load else 0,
-            agents=names, models=tuple(_short(m) for m in models), pci_bus_id=gpu.pci_bus_id,
-            compute_capability=gpu.compute_capability, bandwidth_bytes_per_s=gpu.bandwidth_bytes_per_s))
+        models = tuple(
+            dict.fromkeys(
+                o.cost.model
+                for a in (load.agents if load else ())
+                if (o := solution.choices[a]).cost is not None
+            )
+        )
+        out.append(
+            GpuPlan(
+                index=gpu.index,
+                host=gpu.host,
+                name=gpu.name,
+                uuid=gpu.uuid,
+                total_bytes=gpu.total_bytes,
+                usable_bytes=problem.devices[d].usable_bytes if d is not None else 0,
+                planned_bytes=load.total_bytes if load else 0,
+                excluded=inv.excluded[pos] is not None,
+                exclusion_reason=inv.excluded[pos],
+                reserve_bytes=layout.reserve_bytes,
+                weights_bytes=load.weights_bytes if load else 0,
+                kv_cache_bytes=load.kv_cache_bytes if load else 0,
+                compute_bytes=load.compute_bytes if load else 0,
+                overhead_bytes=load.overhead_bytes if load else 0,
+                agents=names,
+                models=tuple(_short(m) for m in models),
+                pci_bus_id=gpu.pci_bus_id,
+                compute_capability=gpu.compute_capability,
+                bandwidth_bytes_per_s=gpu.bandwidth_bytes_per_s,
+            )
+        )
     return tuple(out)
 
 
 def _cpu(inv: Inventory, problem: Problem, solution: Solution) -> CpuPlan:
     d = next(d for d, dev in enumerate(problem.devices) if dev.is_cpu)
     load = solution.loads[d]
-    models = tuple(dict.fromkeys(_short(o.cost.model) for a in load.agents
-                                 if (o := solution.choices[a]).cost is not None))
-    return CpuPlan(total_bytes=inv.ram.total_bytes, usable_bytes=problem.devices[d].usable_bytes,
-                   planned_bytes=load.total_bytes, agents=tuple(problem.requests[a].agent for a in load.agents),
-                   models=models)
+    models = tuple(
+        dict.fromkeys(
+            _short(o.cost.model) for a in load.agents if (o := solution.choices[a]).cost is not None
+        )
+    )
+    return CpuPlan(
+        total_bytes=inv.ram.total_bytes,
+        usable_bytes=problem.devices[d].usable_bytes,
+        planned_bytes=load.total_bytes,
+        agents=tuple(problem.requests[a].agent for a in load.agents),
+        models=models,
+    )
 
 
 def _short(model_key: str) -> str:
     """'catalog:qwen3:8b' → 'qwen3:8b'; a file path → its file name."""
     if model_key.startswith("catalog:"):
-        return model_key[len("catalog:"):]
+        return model_key[len("catalog:") :]
     return model_key.rsplit("/", 1)[-1]
 
 

@@ -27,7 +27,7 @@ NO_CPU = ("none", "off", "")
 @dataclass(frozen=True)
 class Candidate:
     ref: str
-    rank: int                  # position in agents.yaml (llm first, then fallbacks)
+    rank: int  # position in agents.yaml (llm first, then fallbacks)
     fp: ModelFootprint
     settings: RunSettings
     est: VramEstimate
@@ -44,22 +44,49 @@ class Requests:
     warnings: list[str]
 
 
-def plan_project(project: ProjectConfig, *, profile: str | None = None, nvml: NvmlProvider | None = None,
-                 ram: Callable[[], Memory] = system_memory) -> Plan:
+def plan_project(
+    project: ProjectConfig,
+    *,
+    profile: str | None = None,
+    nvml: NvmlProvider | None = None,
+    ram: Callable[[], Memory] = system_memory,
+) -> Plan:
     """The plan for a project: GPUs from the profile, the layout's declared GPUs, or NVML (none → CPU)."""
     return plan_for(project.agents, project.layout, profile=profile, nvml=nvml, ram=ram)
 
 
-def plan_for(agents: Mapping[str, AgentConfig], layout: LayoutConfig, *, profile: str | None = None,
-             nvml: NvmlProvider | None = None, ram: Callable[[], Memory] = system_memory) -> Plan:
+def plan_for(
+    agents: Mapping[str, AgentConfig],
+    layout: LayoutConfig,
+    *,
+    profile: str | None = None,
+    nvml: NvmlProvider | None = None,
+    ram: Callable[[], Memory] = system_memory,
+) -> Plan:
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
     base = RunSettings(kv_type=str(getattr(layout, "kv_type", "f16")))
-    reqs = _requests(agents, base, any(not d.is_cpu for d in devices))
+    have_gpus = any(not d.is_cpu for d in devices)
+    # CPU models only matter when a GPU cannot take everyone: with every agent on a GPU the plan is optimal
+    # with or without CPU options (a fallback is never better), and skipping them spares `plan-gpus` the
+    # GGUF reader's numpy import on every rig that does not need it.
+    reqs = _requests(agents, base, have_gpus, with_cpu=not have_gpus)
     problem = Problem(devices=devices, requests=tuple(reqs.requests), allow_split=layout.allow_split)
     solution = solve(problem)
-    return assemble(inv, layout, positions, problem, solution, reqs, list(agents.values()),
-                    lambda i: _fixes(list(agents.values())[i], i, reqs, problem))
+    if have_gpus and any(o.placement in ("none", "api") for o in solution.choices):
+        reqs = _requests(agents, base, have_gpus, with_cpu=True)
+        problem = replace(problem, requests=tuple(reqs.requests))
+        solution = solve(problem)
+    return assemble(
+        inv,
+        layout,
+        positions,
+        problem,
+        solution,
+        reqs,
+        list(agents.values()),
+        lambda i: _fixes(list(agents.values())[i], i, reqs, problem),
+    )
 
 
 def _devices(inv: Inventory, layout: LayoutConfig) -> tuple[tuple[Device, ...], list[int]]:
@@ -73,7 +100,9 @@ def _devices(inv: Inventory, layout: LayoutConfig) -> tuple[tuple[Device, ...], 
     return tuple(devices), positions
 
 
-def _requests(agents: Mapping[str, AgentConfig], base: RunSettings, have_gpus: bool) -> Requests:
+def _requests(
+    agents: Mapping[str, AgentConfig], base: RunSettings, have_gpus: bool, *, with_cpu: bool
+) -> Requests:
     out = Requests([], [], [], [])
     cache: dict[str, ModelFootprint | LocalcrewError] = {}
     for agent in agents.values():
@@ -84,19 +113,32 @@ def _requests(agents: Mapping[str, AgentConfig], base: RunSettings, have_gpus: b
                 if cand is not None:
                     gpu.append(cand)
         cpu = None
-        if agent.cpu_model.lower() not in NO_CPU:
-            cpu = _candidate(agent.cpu_model, len(agent.candidates), agent,
-                             replace(base, device="cpu", kv_type="f16"), cache, out.warnings)
+        if with_cpu and agent.cpu_model.lower() not in NO_CPU:
+            cpu = _candidate(
+                agent.cpu_model,
+                len(agent.candidates),
+                agent,
+                replace(base, device="cpu", kv_type="f16"),
+                cache,
+                out.warnings,
+            )
         out.gpu.append(gpu)
         out.cpu.append(cpu)
-        out.requests.append(Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None,
-                                    agent.api is not None))
+        out.requests.append(
+            Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None, agent.api is not None)
+        )
     return out
 
 
-def _candidate(ref: str, rank: int, agent: AgentConfig, settings: RunSettings,
-               cache: dict[str, ModelFootprint | LocalcrewError], warnings: list[str],
-               ctx: int | None = None) -> Candidate | None:
+def _candidate(
+    ref: str,
+    rank: int,
+    agent: AgentConfig,
+    settings: RunSettings,
+    cache: dict[str, ModelFootprint | LocalcrewError],
+    warnings: list[str],
+    ctx: int | None = None,
+) -> Candidate | None:
     from crew.models.resolve import resolve_footprint
 
     if ref not in cache:
@@ -116,9 +158,14 @@ def _candidate(ref: str, rank: int, agent: AgentConfig, settings: RunSettings,
         warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {err.one_line()}")
         return None
     # Weights are shared by agents on the same file (or catalog tag); the output buffer is per context.
-    cost = ModelCost(model=fp.path or f"catalog:{fp.name}", weights_bytes=est.weights_bytes,
-                     kv_cache_bytes=est.kv_cache_bytes + est.output_bytes, compute_bytes=est.compute_bytes,
-                     overhead_bytes=est.overhead_bytes)
+    cost = ModelCost(
+        model=fp.path or f"catalog:{fp.name}",
+        weights_bytes=est.weights_bytes,
+        kv_cache_bytes=est.kv_cache_bytes + est.output_bytes,
+        compute_bytes=est.compute_bytes,
+        overhead_bytes=est.overhead_bytes,
+        label=ref,
+    )
     return Candidate(ref, rank, fp, s, est, cost)
 
 
@@ -127,7 +174,8 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
     from crew.models.catalog import quant_variants
     from crew.models.resolve import strip_provider
 
-    cands, req, fixes = reqs.gpu[i], problem.requests[i], []
+    cands, req = reqs.gpu[i], problem.requests[i]
+    fixes: list[Fix] = []
     cache: dict[str, ModelFootprint | LocalcrewError] = {}
     quiet: list[str] = []
     if not cands:
@@ -140,30 +188,69 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
                 continue
             v = _candidate(prefix + tag, c.rank, agent, c.settings, cache, quiet, ctx=c.settings.ctx_tokens)
             if v is not None and v.cost.total_bytes < c.cost.total_bytes:
-                fixes.append(Fix(f"use the smaller quant {prefix}{tag} ({_gib(v.cost.total_bytes)} at ctx "
-                                 f"{v.settings.ctx_tokens}): add it to {agent.name}'s fallbacks in agents.yaml",
-                                 replace(req, candidates=(*req.candidates, v.cost)), group=f"quant:{c.ref}"))
+                fixes.append(
+                    Fix(
+                        f"use the smaller quant {prefix}{tag} ({_gib(v.cost.total_bytes)} at ctx "
+                        f"{v.settings.ctx_tokens}): add it to {agent.name}'s fallbacks in agents.yaml",
+                        replace(req, candidates=(*req.candidates, v.cost)),
+                        group=f"quant:{c.ref}",
+                    )
+                )
     ctx = cands[0].settings.ctx_tokens // 2
     while ctx >= 2048:
         shorter = [_candidate(c.ref, c.rank, agent, c.settings, cache, quiet, ctx=ctx) for c in cands]
         costs = tuple(c.cost for c in shorter if c is not None)
-        fixes.append(Fix(f"a shorter context: `num_ctx: {ctx}` for {agent.name} (its best candidate then needs "
-                         f"{_gib(costs[0].total_bytes)})", replace(req, candidates=costs), group="ctx"))
+        fixes.append(
+            Fix(
+                f"a shorter context: `num_ctx: {ctx}` for {agent.name} (its best candidate then needs "
+                f"{_gib(costs[0].total_bytes)})",
+                replace(req, candidates=costs),
+                group="ctx",
+            )
+        )
         ctx //= 2
     if cands[0].settings.kv_type == "f16":
-        q8 = [_candidate(c.ref, c.rank, agent, replace(c.settings, kv_type="q8_0"), cache, quiet,
-                         ctx=c.settings.ctx_tokens) for c in cands]
+        q8 = [
+            _candidate(
+                c.ref,
+                c.rank,
+                agent,
+                replace(c.settings, kv_type="q8_0"),
+                cache,
+                quiet,
+                ctx=c.settings.ctx_tokens,
+            )
+            for c in cands
+        ]
         costs = tuple(c.cost for c in q8 if c is not None)
-        fixes.append(Fix(f"a q8_0 KV cache (`kv_type: q8_0` in gpu_layout.yaml; its best candidate then needs "
-                         f"{_gib(costs[0].total_bytes)})", replace(req, candidates=costs)))
+        fixes.append(
+            Fix(
+                f"a q8_0 KV cache (`kv_type: q8_0` in gpu_layout.yaml; its best candidate then needs "
+                f"{_gib(costs[0].total_bytes)})",
+                replace(req, candidates=costs),
+            )
+        )
+    shared = {c.ref for c in cands}
     for j, other in enumerate(reqs.gpu):
-        if j != i and other and other[0].ref not in {c.ref for c in cands}:
-            share = _candidate(other[0].ref, len(agent.candidates), agent, cands[0].settings, cache, quiet,
-                               ctx=cands[0].settings.ctx_tokens)
+        if j != i and other and other[0].ref not in shared:
+            shared.add(other[0].ref)
+            share = _candidate(
+                other[0].ref,
+                len(agent.candidates),
+                agent,
+                cands[0].settings,
+                cache,
+                quiet,
+                ctx=cands[0].settings.ctx_tokens,
+            )
             if share is not None:
-                fixes.append(Fix(f"share a GPU with {other[0].ref} (the model {problem.requests[j].agent} uses): "
-                                 f"add it to {agent.name}'s fallbacks", replace(
-                                     req, candidates=(*req.candidates, share.cost))))
+                fixes.append(
+                    Fix(
+                        f"share a GPU with {other[0].ref} (the model {problem.requests[j].agent} uses): "
+                        f"add it to {agent.name}'s fallbacks",
+                        replace(req, candidates=(*req.candidates, share.cost)),
+                    )
+                )
     return fixes
 
 

@@ -19,20 +19,20 @@ PLACEMENTS = ("gpu", "split", "cpu", "api")
 @dataclass(frozen=True)
 class AgentPlacement:
     name: str
-    model: str                      # the reference from agents.yaml (or the CPU model's)
-    candidate_rank: int             # index in the agent's candidates; cpu: len(candidates), api: one more
-    placement: str                  # gpu | split | cpu | api
-    gpu_indices: tuple[int, ...]    # on `host`; () for cpu and api
+    model: str  # the reference from agents.yaml (or the CPU model's)
+    candidate_rank: int  # index in the agent's candidates; cpu: len(candidates), api: one more
+    placement: str  # gpu | split | cpu | api
+    gpu_indices: tuple[int, ...]  # on `host`; () for cpu and api
     num_ctx: int
-    estimate: VramEstimate          # this agent's model alone at its context (what the table shows)
+    estimate: VramEstimate  # this agent's model alone at its context (what the table shows)
     host: str = "local"
-    model_path: str | None = None   # the GGUF file; None: a catalog model still to be pulled
+    model_path: str | None = None  # the GGUF file; None: a catalog model still to be pulled
     kv_type: str = "f16"
     flash_attn: bool = True
     batch: int = 2048
     ubatch: int = 512
     tensor_split: tuple[float, ...] = ()
-    tokens_per_s: float | None = None   # predicted decode speed (bandwidth roofline), None if unknown
+    tokens_per_s: float | None = None  # predicted decode speed (bandwidth roofline), None if unknown
     catalog_estimate: bool = False
 
 
@@ -43,7 +43,7 @@ class GpuPlan:
     name: str
     uuid: str | None
     total_bytes: int
-    usable_bytes: int               # free (detected) or total (declared), less the reserve
+    usable_bytes: int  # free (detected) or total (declared), less the reserve
     planned_bytes: int
     excluded: bool
     exclusion_reason: str | None = None
@@ -87,9 +87,9 @@ class Plan:
     unplaced: tuple[Unplaced, ...]
     warnings: tuple[str, ...]
     simulated: bool
-    source: str                     # profile name | "detected" | "declared" | "cpu"
+    source: str  # profile name | "detected" | "declared" | "cpu"
     cpu: CpuPlan | None = None
-    optimal: bool = True            # the solver proved it (False: node budget ran out, best found)
+    optimal: bool = True  # the solver proved it (False: node budget ran out, best found)
     backend: str = "llamacpp"
 
     def agent(self, name: str) -> AgentPlacement:
@@ -108,17 +108,24 @@ def plan_from_json(d: dict[str, Any]) -> Plan:
     """Inverse of plan_to_json; raises KeyError/TypeError/ValueError on a file of another shape."""
     if d.get("schema") != SCHEMA:
         raise ValueError(f"not a {SCHEMA} plan (schema: {d.get('schema')!r})")
-    agents = tuple(_build(AgentPlacement, {**a, "estimate": _build(VramEstimate, a["estimate"])})
-                   for a in d["agents"])
+    agents = tuple(
+        _build(AgentPlacement, {**a, "estimate": _build(VramEstimate, a["estimate"])}) for a in d["agents"]
+    )
     for a in agents:
         if a.placement not in PLACEMENTS:
             raise ValueError(f"agent {a.name}: unknown placement {a.placement!r}")
     return Plan(
-        feasible=bool(d["feasible"]), gpus=tuple(_build(GpuPlan, g) for g in d["gpus"]), agents=agents,
-        unplaced=tuple(_build(Unplaced, u) for u in d["unplaced"]), warnings=tuple(d["warnings"]),
-        simulated=bool(d["simulated"]), source=str(d["source"]),
-        cpu=_build(CpuPlan, d["cpu"]) if d.get("cpu") else None, optimal=bool(d.get("optimal", True)),
-        backend=str(d.get("backend", "llamacpp")))
+        feasible=bool(d["feasible"]),
+        gpus=tuple(_build(GpuPlan, g) for g in d["gpus"]),
+        agents=agents,
+        unplaced=tuple(_build(Unplaced, u) for u in d["unplaced"]),
+        warnings=tuple(d["warnings"]),
+        simulated=bool(d["simulated"]),
+        source=str(d["source"]),
+        cpu=_build(CpuPlan, d["cpu"]) if d.get("cpu") else None,
+        optimal=bool(d.get("optimal", True)),
+        backend=str(d.get("backend", "llamacpp")),
+    )
 
 
 def _build(cls: Any, data: dict[str, Any]) -> Any:

@@ -25,7 +25,7 @@ Placement = Literal["gpu", "split", "cpu", "api", "none"]
 
 @dataclass(frozen=True)
 class Device:
-    label: str                  # for messages: "GPU 2 (RTX 3060)", "CPU"
+    label: str  # for messages: "GPU 2 (RTX 3060)", "CPU"
     usable_bytes: int
     host: str = "local"
     is_cpu: bool = False
@@ -37,9 +37,10 @@ class ModelCost:
 
     model: str
     weights_bytes: int
-    kv_cache_bytes: int         # this agent's own context: KV cache and output buffer
+    kv_cache_bytes: int  # this agent's own context: KV cache and output buffer
     compute_bytes: int
     overhead_bytes: int
+    label: str = ""  # for messages: the reference the user wrote
 
     @property
     def total_bytes(self) -> int:
@@ -49,9 +50,9 @@ class ModelCost:
 @dataclass(frozen=True)
 class Request:
     agent: str
-    candidates: tuple[ModelCost, ...]   # for a GPU, best first; the index is the rank
-    cpu: ModelCost | None = None        # the CPU model, if the agent may fall back to the CPU
-    api: bool = False                   # may fall back to a declared OpenAI-compatible endpoint
+    candidates: tuple[ModelCost, ...]  # for a GPU, best first; the index is the rank
+    cpu: ModelCost | None = None  # the CPU model, if the agent may fall back to the CPU
+    api: bool = False  # may fall back to a declared OpenAI-compatible endpoint
 
     # Fallbacks rank after every candidate, the API after the CPU, "unplaced" last.
     @property
@@ -69,18 +70,18 @@ class Request:
 
 @dataclass(frozen=True)
 class Problem:
-    devices: tuple[Device, ...]         # usable GPUs (excluded ones left out) and at most one CPU
+    devices: tuple[Device, ...]  # usable GPUs (excluded ones left out) and at most one CPU
     requests: tuple[Request, ...]
     allow_split: bool = False
     max_split_gpus: int = 4
-    node_limit: int = 300_000
+    node_limit: int = 5_000   # ~0.6 s of search here; a 4-agent rig needs under 100
 
 
 @dataclass(frozen=True)
 class Option:
     placement: Placement
     rank: int
-    devices: tuple[int, ...] = ()       # positions in Problem.devices
+    devices: tuple[int, ...] = ()  # positions in Problem.devices
     cost: ModelCost | None = None
 
 
@@ -90,7 +91,7 @@ class DeviceLoad:
     kv_cache_bytes: int = 0
     compute_bytes: int = 0
     overhead_bytes: int = 0
-    agents: tuple[int, ...] = ()        # positions in Problem.requests
+    agents: tuple[int, ...] = ()  # positions in Problem.requests
 
     @property
     def total_bytes(self) -> int:
@@ -112,11 +113,12 @@ class Objective:
 
 @dataclass(frozen=True)
 class Solution:
-    choices: tuple[Option, ...]         # aligned with Problem.requests
-    loads: tuple[DeviceLoad, ...]       # aligned with Problem.devices
+    choices: tuple[Option, ...]  # aligned with Problem.requests
+    loads: tuple[DeviceLoad, ...]  # aligned with Problem.devices
     objective: Objective
-    optimal: bool                       # False when the node budget ran out first: best found, not proven
+    optimal: bool  # False when the node budget ran out first: best found, not proven
     nodes: int
+    proven_levels: int = 5  # leading levels of Objective.key proven optimal (they meet the lower bound)
 
 
 def share_bytes(n_bytes: int, device: int, group: tuple[int, ...], problem: Problem) -> int:
@@ -129,9 +131,14 @@ def share_bytes(n_bytes: int, device: int, group: tuple[int, ...], problem: Prob
 
 def fits_alone(cost: ModelCost, group: tuple[int, ...], problem: Problem) -> bool:
     """Whether the model fits the group with nothing else on it."""
-    return all(share_bytes(cost.weights_bytes, d, group, problem) + share_bytes(cost.kv_cache_bytes, d, group,
-               problem) + cost.compute_bytes + cost.overhead_bytes <= problem.devices[d].usable_bytes
-               for d in group)
+    return all(
+        share_bytes(cost.weights_bytes, d, group, problem)
+        + share_bytes(cost.kv_cache_bytes, d, group, problem)
+        + cost.compute_bytes
+        + cost.overhead_bytes
+        <= problem.devices[d].usable_bytes
+        for d in group
+    )
 
 
 def options(problem: Problem, i: int) -> tuple[Option, ...]:
@@ -146,8 +153,11 @@ def options(problem: Problem, i: int) -> tuple[Option, ...]:
             for host in sorted({devs[d].host for d in gpus}):
                 on_host = [d for d in gpus if devs[d].host == host]
                 for size in range(2, min(problem.max_split_gpus, len(on_host)) + 1):
-                    out += [Option("split", rank, g, cost) for g in combinations(on_host, size)
-                            if fits_alone(cost, g, problem)]
+                    out += [
+                        Option("split", rank, g, cost)
+                        for g in combinations(on_host, size)
+                        if fits_alone(cost, g, problem)
+                    ]
     cpu = next((d for d, dev in enumerate(devs) if dev.is_cpu), None)
     if req.cpu is not None and cpu is not None and fits_alone(req.cpu, (cpu,), problem):
         out.append(Option("cpu", req.cpu_rank, (cpu,), req.cpu))
@@ -170,20 +180,28 @@ def evaluate(problem: Problem, choices: tuple[Option, ...]) -> tuple[tuple[Devic
             e[2] = max(e[2], o.cost.compute_bytes)
             e[3] = max(e[3], o.cost.overhead_bytes)
             on[d].append(i)
-    loads = tuple(DeviceLoad(
-        weights_bytes=sum(share_bytes(e[0], d, g, problem) for (_, g), e in inst[d].items()),
-        kv_cache_bytes=sum(share_bytes(e[1], d, g, problem) for (_, g), e in inst[d].items()),
-        compute_bytes=sum(e[2] for e in inst[d].values()),
-        overhead_bytes=max((e[3] for e in inst[d].values()), default=0),
-        agents=tuple(on[d])) for d in range(len(problem.devices)))
+    loads = tuple(
+        DeviceLoad(
+            weights_bytes=sum(share_bytes(e[0], d, g, problem) for (_, g), e in inst[d].items()),
+            kv_cache_bytes=sum(share_bytes(e[1], d, g, problem) for (_, g), e in inst[d].items()),
+            compute_bytes=sum(e[2] for e in inst[d].values()),
+            overhead_bytes=max((e[3] for e in inst[d].values()), default=0),
+            agents=tuple(on[d]),
+        )
+        for d in range(len(problem.devices))
+    )
     feasible = all(ld.total_bytes <= dev.usable_bytes for ld, dev in zip(loads, problem.devices, strict=True))
     gpus = [d for d, dev in enumerate(problem.devices) if not dev.is_cpu]
     pairs = {(a, b) for d in gpus for a, b in combinations(sorted(on[d]), 2)}
     objective = Objective(
         unplaced=sum(o.placement == "none" for o in choices),
         fallbacks=sum(o.placement in ("cpu", "api") for o in choices),
-        rank_sum=sum(o.rank for o in choices), shared_pairs=len(pairs),
-        min_headroom_bytes=min((problem.devices[d].usable_bytes - loads[d].total_bytes for d in gpus), default=0))
+        rank_sum=sum(o.rank for o in choices),
+        shared_pairs=len(pairs),
+        min_headroom_bytes=min(
+            (problem.devices[d].usable_bytes - loads[d].total_bytes for d in gpus), default=0
+        ),
+    )
     return loads, objective, feasible
 
 
@@ -195,5 +213,7 @@ def solve(problem: Problem) -> Solution:
     choices = search.run()
     loads, objective, feasible = evaluate(problem, choices)
     assert feasible, "the search only builds feasible assignments"
-    return Solution(choices=choices, loads=loads, objective=objective, optimal=not search.aborted,
-                    nodes=search.nodes)
+    return Solution(
+        choices=choices, loads=loads, objective=objective, optimal=not search.aborted, nodes=search.nodes,
+        proven_levels=search.proven
+    )

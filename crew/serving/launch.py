@@ -32,7 +32,7 @@ def model_alias(a: AgentPlacement) -> str:
     ref = a.model.strip()
     for prefix in ("ollama/", "ollama_chat/"):
         if ref.lower().startswith(prefix):
-            return ref[len(prefix):]
+            return ref[len(prefix) :]
     return Path(ref).stem if ref.lower().endswith(".gguf") else ref
 
 
@@ -61,8 +61,14 @@ def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
         if plan.backend == "ollama":
             spec = _ollama(sid, models, port, pinning if on_gpu else None, first, plan.simulated)
         else:
-            spec = llamacpp_spec(sid, models, port, env=env, gpu_uuids=() if plan.simulated else gpu_uuids,
-                                 simulated=plan.simulated and on_gpu)
+            spec = llamacpp_spec(
+                sid,
+                models,
+                port,
+                env=env,
+                gpu_uuids=() if plan.simulated else gpu_uuids,
+                simulated=plan.simulated and on_gpu,
+            )
         specs.append(_with_labels(spec, labels))
     return specs
 
@@ -95,15 +101,30 @@ def _models(agents: list[AgentPlacement], *, gpu: bool) -> tuple[tuple[ServedMod
         a = group[0]
         if a.model_path is None:
             unresolved.append(alias)  # a catalog model: the serving layer pulls or finds its file first
-        models.append(ServedModel(
-            alias=alias, path=a.model_path or a.model, ctx_tokens=max(g.num_ctx for g in group),
-            n_gpu_layers=-1 if gpu else 0, flash_attn=a.flash_attn, kv_type=a.kv_type, batch=a.batch,
-            ubatch=a.ubatch, tensor_split=a.tensor_split if gpu else ()))
+        models.append(
+            ServedModel(
+                alias=alias,
+                path=a.model_path or a.model,
+                ctx_tokens=max(g.num_ctx for g in group),
+                n_gpu_layers=-1 if gpu else 0,
+                flash_attn=a.flash_attn,
+                kv_type=a.kv_type,
+                batch=a.batch,
+                ubatch=a.ubatch,
+                tensor_split=a.tensor_split if gpu else (),
+            )
+        )
     return tuple(models), unresolved
 
 
-def _ollama(sid: str, models: tuple[ServedModel, ...], port: int, pinning: str | None, first: AgentPlacement,
-            simulated: bool) -> LaunchSpec:
+def _ollama(
+    sid: str,
+    models: tuple[ServedModel, ...],
+    port: int,
+    pinning: str | None,
+    first: AgentPlacement,
+    simulated: bool,
+) -> LaunchSpec:
     from dataclasses import replace
 
     from crew.serving.ollama import ollama_spec
@@ -111,8 +132,17 @@ def _ollama(sid: str, models: tuple[ServedModel, ...], port: int, pinning: str |
     # Ollama has one context length per server: every model on it gets the largest one asked for.
     ctx = max(m.ctx_tokens for m in models)
     same = tuple(replace(m, ctx_tokens=ctx) for m in models)
-    return ollama_spec(sid, same, port, gpu_uuid=pinning, num_parallel=1, kv_type=first.kv_type,
-                       flash_attn=first.flash_attn, models_dir=None, simulated=simulated)
+    return ollama_spec(
+        sid,
+        same,
+        port,
+        gpu_uuid=pinning,
+        num_parallel=1,
+        kv_type=first.kv_type,
+        flash_attn=first.flash_attn,
+        models_dir=None,
+        simulated=simulated,
+    )
 
 
 def _with_labels(spec: LaunchSpec, labels: dict[str, str]) -> LaunchSpec:

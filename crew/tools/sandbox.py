@@ -7,8 +7,8 @@ network calls), not a determined attacker; for hostile code use a VM. Containmen
 - a wall-clock timeout that kills the whole process tree: the PID namespace's init when we have one (that
   takes everything inside, even processes that called setsid), else the process group;
 - namespaces via util-linux `unshare`: network (only a down loopback: every connection fails at once),
-  PID, and mount. With the mount namespace, /tmp, /var/tmp, /dev/shm and /run/lock become throwaway tmpfs,
-  the stage is bound back at its own path, and private folders are hidden (see `_confine_filesystem`);
+  PID, and mount. With the mount namespace everything writable is a size-capped tmpfs (/tmp & co, and the
+  stage's own work/ folder), and private folders are hidden (see `_confine_filesystem`);
 - as real root: after the mounts the child drops to uid/gid 65534 (`nobody`), so files outside are
   read-only to it and RLIMIT_NPROC is enforced (the kernel never enforces it for root); as a normal user:
   a user namespace, whose process count starts at zero, so RLIMIT_NPROC counts only the sandbox;
@@ -255,6 +255,7 @@ class _Run:
 
 
 def candidate_modes() -> list[SandboxMode]:
+    """The launch modes to try, most contained first; `sandbox_mode` keeps the first that works."""
     unshare = shutil.which("unshare")
     ns = ["--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
     modes = []
@@ -266,7 +267,7 @@ def candidate_modes() -> list[SandboxMode]:
     else:
         if unshare:
             modes.append(SandboxMode((unshare, "--user", "--map-root-user", *ns), mount=True, drop_uid=None,
-                               fresh_userns=True))
+                                     fresh_userns=True))
         modes.append(SandboxMode((), mount=False, drop_uid=None, fresh_userns=False))
     return modes
 
@@ -286,11 +287,14 @@ def sandbox_mode(python: str = sys.executable) -> SandboxMode:
         if run.exit_code == 0 and not run.timed_out:
             if failures:
                 return SandboxMode(mode.prefix, mode.mount, mode.drop_uid, mode.fresh_userns,
-                             note="better modes failed: " + "; ".join(failures)[:300])
+                                   note="better modes failed: " + "; ".join(failures)[:300])
             return mode
         last_line = run.output.strip().splitlines()[-1][:150] if run.output.strip() else ""
         failures.append(last_line or f"exit {run.exit_code}")
-    raise OSError("the sandbox cannot start python at all: " + "; ".join(failures))
+    from crew.errors import WorkflowError  # here, not at the top: the child copy of this file is stdlib-only
+
+    raise WorkflowError("the test sandbox cannot start python in any mode", where=python,
+                        fix="check that this interpreter runs and has pytest: " + "; ".join(failures)[:400])
 
 
 def _launch(workspace: Path, task: str, args: list[str], limits: SandboxLimits, python: str,
@@ -353,6 +357,8 @@ def _supervise(argv: list[str], stage: Path, limits: SandboxLimits) -> tuple[int
     _kill_group(proc.pid)
     rc = proc.wait()
     reader.join(timeout=5)
+    if not reader.is_alive():  # else a stray process still holds the pipe (no-namespace fallback only)
+        proc.stdout.close()
     text = capture.text()
     if timed_out:
         text += f"\n[localcrew] killed after the {limits.wall_timeout_s:g} s wall-clock limit\n"

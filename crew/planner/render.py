@@ -1,0 +1,200 @@
+"""The dry run, for people: tables built from a plan and returned; printing is the caller's business."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from crew.planner.plan import Plan
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
+    from crew.serving.spec import LaunchSpec
+
+GIB = 1024**3
+BAR = 14
+# weights, KV cache, compute buffers, runtime overhead, reserve; free space is a dim dot
+SEGMENTS = (("█", "blue"), ("█", "magenta"), ("█", "yellow"), ("█", "grey50"), ("▒", "red"))
+
+
+def gib(n: int | None) -> str:
+    return "—" if n is None else f"{n / GIB:.1f} GiB"
+
+
+def num(n: int) -> str:
+    return f"{n / GIB:.1f}"
+
+
+def bar(parts: Sequence[int], total: int) -> Text:
+    """One bar over the card's total memory, a segment per part, rounded so the widths add up."""
+    from rich.text import Text
+
+    text = Text()
+    if total <= 0:
+        return text.append("·" * BAR, style="dim")
+    used, edge = 0, 0
+    for n, (char, style) in zip(parts, SEGMENTS, strict=False):
+        used += n
+        end = min(BAR, round(used / total * BAR))
+        text.append(char * max(0, end - edge), style=style)
+        edge = max(edge, end)
+    return text.append("·" * (BAR - edge), style="dim")
+
+
+def short_name(name: str) -> str:
+    return name.replace("NVIDIA ", "").replace("GeForce ", "")
+
+
+def gpu_table(plan: Plan) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    t = Table(
+        title=f"GPUs ({plan.source}{', simulated' if plan.simulated else ''}), GiB — "
+        "[blue]weights[/] [magenta]KV[/] [yellow]compute[/] [grey50]overhead[/] [red]reserve[/]",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col, right in (
+        ("GPU", False),
+        ("card", False),
+        ("total/reserve", True),
+        ("use", False),
+        ("plan", True),
+        ("free", True),
+        ("agents tok/s", False),
+    ):
+        t.add_column(col, justify="right" if right else "left", no_wrap=not col.startswith("agents"))
+    speeds = {a.name: a.tokens_per_s for a in plan.agents}
+    for g in plan.gpus:
+        where = str(g.index) if g.host == "local" else f"{g.host}:{g.index}"
+        if g.excluded:
+            t.add_row(where, short_name(g.name), num(g.total_bytes), "[dim]excluded (below)[/]", "", "", "")
+            continue
+        parts = (
+            g.weights_bytes,
+            g.kv_cache_bytes,
+            g.compute_bytes,
+            g.overhead_bytes,
+            g.total_bytes - g.usable_bytes,
+        )
+        who = "\n".join(f"{a} {speeds[a]:.0f}" if speeds.get(a) else a for a in g.agents) or "[dim]idle[/]"
+        t.add_row(
+            where,
+            short_name(g.name),
+            f"{num(g.total_bytes)}/{num(g.reserve_bytes)}",
+            bar(parts, g.total_bytes),
+            num(g.planned_bytes),
+            num(g.headroom_bytes),
+            who,
+        )
+    return t
+
+
+def agents_table(plan: Plan) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    t = Table(
+        title="Agents, GiB of its model alone: weights+KV+compute+overhead (* catalog estimate)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col, right in (
+        ("agent", False),
+        ("model", False),
+        ("rank", True),
+        ("on", False),
+        ("ctx", True),
+        ("W+KV+C+O", True),
+        ("total", True),
+        ("tok/s", True),
+    ):
+        t.add_column(col, justify="right" if right else "left", no_wrap=col != "W+KV+C+O", overflow="fold")
+    for a in plan.agents:
+        e = a.estimate
+        where = {"gpu": f"GPU {a.gpu_indices[0] if a.gpu_indices else '?'}", "cpu": "CPU", "api": "API"}.get(
+            a.placement, "GPUs " + "+".join(map(str, a.gpu_indices))
+        )
+        if a.host != "local" and a.gpu_indices:
+            where = f"{a.host} {where}"
+        parts = (e.weights_bytes, e.kv_cache_bytes + e.output_bytes, e.compute_bytes, e.overhead_bytes)
+        model = a.model.removeprefix("ollama/") + ("*" if a.catalog_estimate else "")
+        t.add_row(
+            a.name,
+            model,
+            str(a.candidate_rank),
+            where,
+            str(a.num_ctx),
+            "+".join(f"{n / GIB:.1f}" for n in parts),
+            num(e.total_bytes),
+            f"{a.tokens_per_s:.0f}" if a.tokens_per_s else "—",
+        )
+    for u in plan.unplaced:
+        t.add_row(f"[red]{u.agent}[/]", "—", "", "[red]none[/]", "", "", "", "")
+    return t
+
+
+def explain_unplaced(plan: Plan) -> str:
+    """Plain text: each unplaced agent, why, and what would work (used by `crewai run` too)."""
+    lines = []
+    for u in plan.unplaced:
+        lines.append(f"{u.agent}: {u.reason}")
+        lines += [f"  - {s}" for s in u.suggestions] or ["  - no change to this agent alone is enough"]
+    return "\n".join(lines)
+
+
+def launch_lines(specs: Sequence[LaunchSpec]) -> list[str]:
+    out = []
+    for s in specs:
+        host = s.labels.get("host", "local")
+        head = f"# {s.server_id} on {host}: {s.labels.get('agents', '')} → {s.base_url}"
+        if s.simulated:
+            head += (
+                f" (simulated; planned CUDA_VISIBLE_DEVICES={s.labels.get('planned_cuda_visible_devices')})"
+            )
+        if s.labels.get("unresolved_models"):
+            head += f" — to pull first: {s.labels['unresolved_models']}"
+        out += [head, s.shell_command()]
+        if s.config_json:
+            out.append(f"# {s.server_id}.json:\n{s.config_json}")
+    return out
+
+
+def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
+    """Everything the dry run shows, in order."""
+    from rich.text import Text
+
+    out: list[RenderableType] = []
+    if plan.gpus:
+        out.append(gpu_table(plan))
+    for g in plan.gpus:
+        if g.excluded:
+            out.append(
+                Text(f"GPU {g.index} ({short_name(g.name)}) excluded: {g.exclusion_reason}", style="dim")
+            )
+    if plan.cpu is not None and plan.cpu.agents:
+        c = plan.cpu
+        out.append(
+            Text(
+                f"CPU: {gib(c.planned_bytes)} planned of {gib(c.usable_bytes)} usable RAM "
+                f"({gib(c.total_bytes)} total) — {', '.join(c.agents)} ({', '.join(c.models)})"
+            )
+        )
+    out.append(agents_table(plan))
+    for w in plan.warnings:
+        out.append(Text.from_markup("[yellow]warning:[/] ") + Text(w))
+    if plan.unplaced:
+        out.append(Text("Not placed:", style="bold red"))
+        out.append(Text(explain_unplaced(plan)))
+    if specs:
+        out.append(Text("Launch commands:", style="bold"))
+        out += [Text(line) for line in launch_lines(specs)]
+    verdict = "every agent is placed" if plan.feasible else f"{len(plan.unplaced)} agent(s) cannot be placed"
+    out.append(Text(f"Plan: {verdict}.", style="bold green" if plan.feasible else "bold red"))
+    return out

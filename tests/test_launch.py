@@ -1,0 +1,127 @@
+"""Plan → launch specs (pure): one server per GPU, pinning by UUID, ports in order, shared models, the CPU
+server, splits, simulated plans, and each agent's endpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from crew.config import LayoutConfig, load_project
+from crew.planner.build import plan_for, plan_project
+from crew.planner.plan import AgentPlacement, Plan
+from crew.planner.vram import VramEstimate
+from crew.serving.launch import agent_endpoints, launch_specs, model_alias, server_id
+from tests.conftest import ROOT
+from tests.layouts import FOUR_3060, FakeNvml, ram
+
+PROJECT = load_project(ROOT)
+EST = VramEstimate(1, 1, 1, 0, 1, 4)
+
+
+def test_4x3060_four_pinned_servers_on_consecutive_ports() -> None:
+    plan = plan_project(PROJECT, nvml=FakeNvml(FOUR_3060), ram=lambda: ram())
+    specs = launch_specs(plan, PROJECT.layout)
+    assert [s.server_id for s in specs] == ["gpu0", "gpu1", "gpu2", "gpu3"]
+    assert [s.port for s in specs] == [11500, 11501, 11502, 11503]
+    for i, s in enumerate(specs):
+        assert s.env == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": f"GPU-3060-{i:04d}"}
+        assert s.gpu_uuids == (f"GPU-3060-{i:04d}",) and s.backend == "llamacpp" and not s.simulated
+        assert "--host" in s.argv and "127.0.0.1" in s.argv
+    ends = agent_endpoints(plan, specs)
+    assert set(ends) == {"manager", "developer", "tester", "documentation"}
+    spec, model = ends["developer"]
+    assert model.alias == "qwen2.5-coder:7b" and model.ctx_tokens == 16384 and model.n_gpu_layers == -1
+    assert spec.labels["unresolved_models"] == "qwen2.5-coder:7b"  # a catalog model: to be pulled first
+
+
+def _placement(
+    name: str,
+    model: str,
+    gpus: tuple[int, ...],
+    *,
+    placement: str = "gpu",
+    ctx: int = 8192,
+    path: str | None = "/m/x.gguf",
+    split: tuple[float, ...] = (),
+) -> AgentPlacement:
+    return AgentPlacement(name, model, 0, placement, gpus, ctx, EST, model_path=path, tensor_split=split)
+
+
+def _plan(*agents: AgentPlacement, simulated: bool = False) -> Plan:
+    return Plan(
+        feasible=True,
+        gpus=(),
+        agents=agents,
+        unplaced=(),
+        warnings=(),
+        simulated=simulated,
+        source="declared",
+    )
+
+
+def test_agents_on_one_gpu_share_a_server_and_one_copy_of_a_model() -> None:
+    plan = _plan(
+        _placement("developer", "/m/coder.gguf", (1,), ctx=16384, path="/m/coder.gguf"),
+        _placement("tester", "/m/coder.gguf", (1,), path="/m/coder.gguf"),
+        _placement("manager", "ollama/qwen3:8b", (1,), path="/blobs/sha256-1"),
+    )
+    (spec,) = launch_specs(plan, LayoutConfig(base_port=12000))
+    assert spec.server_id == "gpu1" and spec.port == 12000 and spec.env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert [(m.alias, m.ctx_tokens) for m in spec.models] == [("coder", 16384), ("qwen3:8b", 8192)]
+    assert json.loads(spec.config_json or "{}")["port"] == 12000  # several models: a config file
+    ends = agent_endpoints(plan, [spec])
+    assert ends["tester"][1] is ends["developer"][1]
+
+
+def test_cpu_placements_share_one_server_that_sees_no_gpu() -> None:
+    plan = _plan(
+        _placement("manager", "embedded", (), placement="cpu", path="/e.gguf"),
+        _placement("tester", "embedded", (), placement="cpu", path="/e.gguf"),
+        _placement("developer", "/m/c.gguf", (0,)),
+        AgentPlacement("documentation", "openrouter/x", 4, "api", (), 8192, EST),
+    )
+    specs = launch_specs(plan, LayoutConfig())
+    assert [s.server_id for s in specs] == ["gpu0", "cpu"]
+    cpu = specs[1]
+    assert cpu.env["CUDA_VISIBLE_DEVICES"] == "" and cpu.models[0].n_gpu_layers == 0 and len(cpu.models) == 1
+    assert "documentation" not in agent_endpoints(plan, specs)
+
+
+def test_split_server_pins_its_group_with_the_planned_tensor_split() -> None:
+    plan = _plan(_placement("developer", "/m/70b.gguf", (0, 1), placement="split", split=(0.5, 0.5)))
+    (spec,) = launch_specs(plan, LayoutConfig())
+    assert spec.server_id == "gpu0+1" and spec.env["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert "--tensor_split" in spec.argv and spec.models[0].tensor_split == (0.5, 0.5)
+
+
+def test_simulated_plan_runs_on_the_cpu_and_labels_the_planned_pinning() -> None:
+    plan = _plan(_placement("developer", "/m/c.gguf", (2,)), simulated=True)
+    (spec,) = launch_specs(plan, LayoutConfig())
+    assert spec.simulated and spec.env["CUDA_VISIBLE_DEVICES"] == "" and spec.gpu_uuids == ()
+    assert spec.labels["planned_cuda_visible_devices"] == "2" and spec.models[0].n_gpu_layers == 0
+
+
+def test_other_hosts_get_their_own_ports_and_names() -> None:
+    a = replace(_placement("manager", "/m/a.gguf", (0,)), host="ws2")
+    b = _placement("tester", "/m/b.gguf", (0,))
+    specs = launch_specs(_plan(a, b), LayoutConfig())
+    assert [(s.server_id, s.port, s.labels["host"]) for s in specs] == [
+        ("gpu0", 11500, "local"),
+        ("ws2-gpu0", 11500, "ws2"),
+    ]
+
+
+def test_ollama_backend_specs() -> None:
+    plan = replace(
+        plan_for(PROJECT.agents, LayoutConfig(backend="ollama"), profile="2x-rtx3060"), backend="ollama"
+    )
+    specs = launch_specs(plan, LayoutConfig(backend="ollama"))
+    assert {s.backend for s in specs} == {"ollama"}
+    for s in specs:
+        assert s.env["OLLAMA_HOST"] == f"127.0.0.1:{s.port}" and len({m.ctx_tokens for m in s.models}) == 1
+
+
+def test_names() -> None:
+    p = _placement("x", "ollama/qwen3:8b", (3,))
+    assert (server_id(p), model_alias(p)) == ("gpu3", "qwen3:8b")
+    assert model_alias(replace(p, model="/models/Coder-7B.Q4_K_M.gguf")) == "Coder-7B.Q4_K_M"

@@ -1,0 +1,189 @@
+"""Plans end to end: the five rigs and the CPU with the shipped agents.yaml, detected rigs via a fake NVML,
+a declared fleet, infeasible plans with their explanations, the JSON schema, and `plan-gpus` exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crew.cli import main
+from crew.config import LayoutConfig, load_layout, load_project
+from crew.planner.build import plan_for, plan_project
+from crew.planner.plan import SCHEMA, plan_from_json, plan_to_json
+from crew.planner.render import explain_unplaced
+from tests.conftest import ROOT
+from tests.layouts import FLEET_YAML, FOUR_3060, MIXED, TWO_3060, FakeNvml, ram
+
+PROJECT = load_project(ROOT)
+
+
+def _where(plan: object) -> dict[str, tuple[str, tuple[int, ...], str]]:
+    return {a.name: (a.placement, a.gpu_indices, a.model) for a in plan.agents}  # type: ignore[attr-defined]
+
+
+def test_no_gpu_here_plans_every_agent_on_the_embedded_cpu_model() -> None:
+    plan = plan_project(PROJECT)  # the real NVML: no driver on this machine
+    assert plan.feasible and plan.source == "cpu" and plan.gpus == ()
+    assert {a.name: (a.model, a.placement, a.num_ctx) for a in plan.agents} == {
+        n: ("embedded", "cpu", 8192) for n in ("manager", "developer", "tester", "documentation")
+    }
+    assert any("planning for the CPU" in w for w in plan.warnings)
+    assert plan.cpu is not None and 0 < plan.cpu.planned_bytes <= plan.cpu.usable_bytes
+
+
+def test_4x_rtx3060_one_agent_per_gpu() -> None:
+    plan = plan_project(PROJECT, profile="4x-rtx3060")
+    assert plan.feasible and plan.optimal
+    assert sorted(a.gpu_indices for a in plan.agents) == [(0,), (1,), (2,), (3,)]
+    # the 14B coder needs 11.7 GiB at 16384 tokens with an f16 KV cache, more than a 3060 has: the 7B
+    assert plan.agent("developer").model == "ollama/qwen2.5-coder:7b"
+    assert all(g.planned_bytes <= g.usable_bytes for g in plan.gpus)
+    assert all(a.tokens_per_s and 40 < a.tokens_per_s < 120 for a in plan.agents)
+
+
+@pytest.mark.parametrize("profile", ["2x-rtx3060", "3x-rtx3060"])
+def test_smaller_3060_rigs_share_gpus_with_best_models(profile: str) -> None:
+    plan = plan_project(PROJECT, profile=profile)
+    assert plan.feasible and all(a.placement == "gpu" for a in plan.agents)
+    assert sum(a.candidate_rank for a in plan.agents) == 1  # only the developer steps down, to the 7B
+    used = {a.gpu_indices for a in plan.agents}
+    assert len(used) == len(plan.gpus)  # every GPU works
+
+
+@pytest.mark.parametrize("profile", ["rtx3090", "rtx3090+rtx5060ti"])
+def test_3090_rigs_put_everyone_on_the_3090(profile: str) -> None:
+    plan = plan_project(PROJECT, profile=profile)
+    assert plan.feasible and {a.gpu_indices for a in plan.agents} == {(0,)}
+    if "5060" in profile:
+        assert plan.gpus[1].excluded and "12.0" in (plan.gpus[1].exclusion_reason or "")
+        assert plan.gpus[1].planned_bytes == 0
+
+
+def test_cpu_profile() -> None:
+    plan = plan_project(PROJECT, profile="cpu")
+    assert plan.feasible and {a.placement for a in plan.agents} == {"cpu"}
+
+
+def test_detected_rig_uses_free_memory_and_uuids() -> None:
+    plan = plan_project(PROJECT, nvml=FakeNvml(FOUR_3060), ram=lambda: ram())
+    assert plan.source == "detected" and plan.feasible
+    assert plan.gpus[0].usable_bytes < plan.gpus[1].usable_bytes  # the display's memory is not usable
+    assert [g.uuid for g in plan.gpus] == [f"GPU-3060-{i:04d}" for i in range(4)]
+    two = plan_project(PROJECT, nvml=FakeNvml(TWO_3060), ram=lambda: ram())
+    assert two.feasible and len({a.gpu_indices for a in two.agents}) == 2
+
+
+def test_detected_mixed_rig_with_exclusion_rule() -> None:
+    layout = LayoutConfig(exclude=({"name": "5060", "reason": "Blackwell: no kernels yet"},))
+    plan = plan_for(PROJECT.agents, layout, nvml=FakeNvml(MIXED), ram=lambda: ram())
+    assert plan.gpus[1].excluded and plan.gpus[1].exclusion_reason == "Blackwell: no kernels yet"
+    assert {a.gpu_indices for a in plan.agents} == {(0,)}
+
+
+def test_declared_fleet_plans_per_host(tmp_path: Path) -> None:
+    (tmp_path / "gpu_layout.yaml").write_text(FLEET_YAML)
+    plan = plan_for(PROJECT.agents, load_layout(tmp_path / "gpu_layout.yaml"), ram=lambda: ram())
+    assert plan.feasible and plan.source == "declared"
+    placed = {(a.host, a.gpu_indices) for a in plan.agents}
+    assert len(placed) == 4  # four agents, eleven usable GPUs: one each
+    # the 14B fits a 3090 (23.5 GiB usable): the developer gets its first choice there
+    assert plan.agent("developer").model == "ollama/qwen2.5-coder:14b"
+    assert plan.agent("developer").host in ("ws3", "ws4")
+
+
+def _infeasible_agents(tmp_path: Path) -> Path:
+    data = yaml.safe_load((ROOT / "agents.yaml").read_text())
+    data["developer"].update(fallbacks=[], cpu_model="none")
+    path = tmp_path / "agents.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_infeasible_plan_explains_in_numbers_with_checked_ways_out(tmp_path: Path) -> None:
+    from crew.config import load_agents
+
+    plan = plan_for(load_agents(_infeasible_agents(tmp_path)), LayoutConfig(), profile="2x-rtx3060")
+    assert not plan.feasible
+    (u,) = plan.unplaced
+    assert u.agent == "developer"
+    assert u.reason.startswith(
+        "needs 11.7 GiB at ctx 16384 (its only candidate, ollama/qwen2.5-coder:14b); "
+        "largest usable 11.5 GiB on GPU 0 (NVIDIA GeForce RTX 3060)"
+    )
+    text = "\n".join(u.suggestions)
+    assert "`num_ctx: 8192`" in text and "q8_0" in text and "0.2 GiB more" in text
+    assert "allow_split: true" in text and "share a GPU with ollama/qwen2.5-coder:7b" in text
+    assert explain_unplaced(plan).startswith("developer: needs 11.7 GiB")
+
+
+def test_json_schema_round_trip() -> None:
+    plan = plan_project(PROJECT, profile="4x-rtx3060")
+    data = json.loads(json.dumps(plan_to_json(plan)))
+    assert data["schema"] == SCHEMA and data["feasible"] is True
+    assert set(data["gpus"][0]) >= {
+        "index",
+        "host",
+        "name",
+        "uuid",
+        "total_bytes",
+        "usable_bytes",
+        "planned_bytes",
+        "excluded",
+        "agents",
+        "headroom_bytes",
+    }
+    a = data["agents"][0]
+    assert set(a) >= {"name", "model", "candidate_rank", "placement", "gpu_indices", "num_ctx", "estimate"}
+    assert set(a["estimate"]) >= {
+        "weights_bytes",
+        "kv_cache_bytes",
+        "compute_bytes",
+        "overhead_bytes",
+        "total_bytes",
+    }
+    assert data["unplaced"] == [] and isinstance(a["gpu_indices"], list)
+    assert plan_from_json(data) == plan
+    with pytest.raises(ValueError, match="schema"):
+        plan_from_json({**data, "schema": "other/1"})
+
+
+def test_cli_exit_codes_json_and_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    saved = tmp_path / "plan.json"
+    assert main(["--profile", "4x-rtx3060", "--json", "--save", str(saved)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["feasible"] and len(out["servers"]) == 4
+    assert out["servers"][0]["env"] == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0"}
+    assert plan_from_json(json.loads(saved.read_text())) == plan_from_json(out)
+    assert main(["--profile", "2x-rtx3060", "--agents", str(_infeasible_agents(tmp_path))]) == 1
+    text = capsys.readouterr().out
+    assert "Not placed" in text and "needs 11.7 GiB" in text
+    assert main(["--profile", "rtx4090"]) == 2
+    assert "unknown profile 'rtx4090'" in capsys.readouterr().err
+    assert main(["--layout", str(tmp_path / "missing.yaml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert main(["--profile", "cpu", "--layout", "x.yaml"]) == 2  # argparse: one or the other
+    assert main(["profiles"]) == 0 and "rtx3090+rtx5060ti" in capsys.readouterr().out
+
+
+def test_cli_rich_view_shows_gpus_agents_and_launch_commands(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["--profile", "rtx3090+rtx5060ti"]) == 0
+    out = capsys.readouterr().out
+    for words in (
+        "RTX 3090",
+        "excluded: compute capability 12.0",
+        "Agents",
+        "Launch commands",
+        "CUDA_VISIBLE_DEVICES=0",
+        '"port": 11500',
+        "every agent is placed",
+    ):
+        assert words in out, words

@@ -1,0 +1,150 @@
+"""The solver on hand-made layouts: the load formula, splits, fallbacks, and the greedy-vs-optimal corpus
+documented in docs/planner.md (each case: what Ollama-style greedy does, and what the solver does)."""
+
+from __future__ import annotations
+
+from crew.planner.greedy import greedy
+from crew.planner.solver import Device, ModelCost, Problem, Request, evaluate, options, solve
+
+GIB = 1024**3
+
+
+def m(model: str, weights: float, kv: float, compute: float = 0.0, overhead: float = 0.0) -> ModelCost:
+    return ModelCost(
+        model, round(weights * GIB), round(kv * GIB), round(compute * GIB), round(overhead * GIB)
+    )
+
+
+def gpus(*usable: float, host: str = "local") -> tuple[Device, ...]:
+    return tuple(Device(f"GPU {i}", round(u * GIB), host) for i, u in enumerate(usable))
+
+
+CPU = Device("CPU", 32 * GIB, is_cpu=True)
+TINY = m("embedded", 0.1, 0.2)
+
+
+def test_load_formula_shares_weights_not_kv() -> None:
+    coder = m("coder", 4, 1, compute=0.3, overhead=0.4)
+    coder_long = m("coder", 4, 2, compute=0.5, overhead=0.4)
+    p = Problem(gpus(12), (Request("dev", (coder_long,)), Request("tester", (coder,))))
+    sol = solve(p)
+    (load,) = sol.loads
+    # weights once, both KV caches, the larger compute buffer, the overhead once
+    assert (load.weights_bytes, load.kv_cache_bytes) == (4 * GIB, 3 * GIB)
+    assert load.compute_bytes == round(0.5 * GIB) and load.overhead_bytes == round(0.4 * GIB)
+    assert sol.objective.shared_pairs == 1 and sol.optimal
+
+
+def test_agents_spread_over_gpus_when_they_can() -> None:
+    a = m("a", 4, 1)
+    p = Problem(gpus(12, 12, 12), tuple(Request(f"x{i}", (a,)) for i in range(3)))
+    sol = solve(p)
+    assert sorted(o.devices for o in sol.choices) == [(0,), (1,), (2,)]
+    assert sol.objective.shared_pairs == 0
+
+
+def test_split_only_when_no_single_gpu_can_host_it() -> None:
+    big = m("70b", 18, 2)
+    small = m("8b", 5, 1)
+    assert all(
+        o.placement != "split"
+        for o in options(Problem(gpus(12, 12), (Request("a", (small,)),), allow_split=True), 0)
+    )
+    no = solve(Problem(gpus(12, 12), (Request("a", (big,), TINY),), allow_split=False))
+    assert no.choices[0].placement == "none"
+    yes = solve(Problem(gpus(12, 12), (Request("a", (big,)),), allow_split=True))
+    assert yes.choices[0].placement == "split" and yes.choices[0].devices == (0, 1)
+    assert [ld.weights_bytes for ld in yes.loads] == [9 * GIB, 9 * GIB]  # in proportion to usable memory
+
+
+def test_split_groups_stay_on_one_host() -> None:
+    big = m("70b", 18, 2)
+    devs = (*gpus(12, host="a"), *gpus(12, host="b"))
+    sol = solve(Problem(devs, (Request("a", (big,)),), allow_split=True))
+    assert sol.choices[0].placement == "none"
+
+
+def test_fallbacks_only_when_no_gpu_option_is_left() -> None:
+    a = m("a", 8, 2)
+    reqs = (
+        Request("x", (a,), TINY, api=True),
+        Request("y", (a,), TINY, api=True),
+        Request("z", (m("b", 9, 2),), None, api=True),
+    )
+    sol = solve(Problem((*gpus(11), CPU), reqs))
+    kinds = [o.placement for o in sol.choices]
+    # z has no CPU model: the GPU goes to z, so that x and y take the CPU rather than one of them the API
+    assert kinds == ["cpu", "cpu", "gpu"]
+
+
+def test_unplaced_when_nothing_fits() -> None:
+    sol = solve(Problem(gpus(8), (Request("x", (m("a", 9, 1),)),)))
+    assert sol.choices[0].placement == "none" and sol.objective.unplaced == 1
+
+
+def test_node_budget_gives_best_found_not_proven() -> None:
+    a, b = m("a", 3, 1), m("b", 3, 1)
+    reqs = tuple(Request(f"r{i}", (a, b) if i % 2 else (b, a)) for i in range(8))
+    sol = solve(Problem(gpus(9, 9, 9), reqs, node_limit=10))
+    assert not sol.optimal and evaluate(Problem(gpus(9, 9, 9), reqs), sol.choices)[2]
+    assert sol.proven_levels < 5
+    assert solve(Problem(gpus(9, 9, 9), reqs)).proven_levels == 5
+
+
+# ------------------------------------------------------------------- the greedy-vs-optimal corpus
+
+
+def test_corpus_1_greedy_starves_the_second_agent() -> None:
+    """One GPU with 11 GiB. The largest agent grabs its best model (9 GiB); the other no longer fits and
+    falls back to the CPU. Optimal: the first takes its second choice (5) and both run on the GPU."""
+    a = Request("developer", (m("14b", 8, 1), m("7b", 4, 1)), TINY)
+    b = Request("tester", (m("8b", 5, 1), m("7b-q3", 4, 1)), TINY)
+    p = Problem((*gpus(11), CPU), (a, b))
+    g, s = greedy(p), solve(p)
+    assert [o.placement for o in g.choices] == ["gpu", "cpu"]
+    assert [o.placement for o in s.choices] == ["gpu", "gpu"] and s.objective.rank_sum == 1
+
+
+def test_corpus_2_most_free_memory_is_the_wrong_gpu() -> None:
+    """RTX 3090 (23 usable) + RTX 3060 (11). Greedy puts the 11 GiB coder on the emptiest card, the 3090,
+    then a 6.5 GiB agent there too; the third 6.5 GiB agent fits nowhere. Optimal: the coder alone on the
+    3060, the three 6.5 GiB agents on the 3090."""
+    reqs = (
+        Request("developer", (m("14b", 9, 2),), TINY),
+        *(Request(n, (m(n, 5.5, 1),), TINY) for n in ("manager", "tester", "documentation")),
+    )
+    p = Problem((*gpus(23, 11), CPU), reqs)
+    g, s = greedy(p), solve(p)
+    assert g.objective.fallbacks == 1
+    assert s.objective.fallbacks == 0 and s.choices[0].devices == (1,)
+
+
+def test_corpus_3_sharing_a_model_places_one_more_agent() -> None:
+    """Two 10 GiB GPUs, three agents on the same 4 GiB coder (2 GiB KV each) and one on a 5.5 GiB model.
+    Greedy spreads the coder agents over both GPUs, loading the coder twice, and the last agent no longer
+    fits. Optimal: the three coder agents share one copy on GPU 0 (10 GiB), the other runs on GPU 1."""
+    coder = m("coder", 4, 2)
+    reqs = (
+        *(Request(n, (coder,), TINY) for n in ("developer", "tester", "reviewer")),
+        Request("manager", (m("8b", 5, 0.5),), TINY),
+    )
+    p = Problem((*gpus(10, 10), CPU), reqs)
+    g, s = greedy(p), solve(p)
+    assert g.objective.fallbacks == 1
+    assert s.objective.fallbacks == 0
+    assert {o.devices for o in s.choices[:3]} == {s.choices[0].devices}
+
+
+def test_corpus_4_balance_after_ranks() -> None:
+    """Same models, same ranks: the solver keeps the smallest headroom as large as it can (here by putting
+    the two large agents on different GPUs), where greedy's order leaves one GPU nearly full."""
+    reqs = (
+        Request("a", (m("a", 6, 1),)),
+        Request("b", (m("b", 2, 1),)),
+        Request("c", (m("c", 2, 1),)),
+        Request("d", (m("d", 6, 1),)),
+    )
+    p = Problem(gpus(12, 12), reqs)
+    s = solve(p)
+    assert s.objective.min_headroom_bytes >= greedy(p).objective.min_headroom_bytes
+    assert s.choices[0].devices != s.choices[3].devices
