@@ -80,9 +80,11 @@ def bench_fleet(repeats: int) -> None:
     hosts = len({g.host for g in plan.gpus})
     on = sum(a.placement in ("gpu", "split") for a in plan.agents)
     print(f"fleet {len(agents)} agents x {len(plan.gpus)} GPUs on {hosts} hosts: median "
-          f"{statistics.median(times):.3f} s, min {min(times):.3f} s; {on} on GPUs, feasible={plan.feasible}, "
-          f"proven optimal={plan.optimal}, ranks={sum(a.candidate_rank for a in plan.agents)}")
-    print("  " + next((w for w in plan.warnings if w.startswith("the search")), "search complete: proven optimal"))
+          f"{statistics.median(times):.3f} s, min {min(times):.3f} s; {on} on GPUs, "
+          f"feasible={plan.feasible}, proven optimal={plan.optimal}, "
+          f"ranks={sum(a.candidate_rank for a in plan.agents)}")
+    search = [w for w in plan.warnings if w.startswith("the search")]
+    print("  " + (search[0] if search else "search complete: proven optimal"))
 
 
 def main() -> None:

@@ -32,7 +32,7 @@ def test_detect_multi_gpu_snapshot() -> None:
     assert g0.compute_capability == "8.6" and g0.driver_version == "560.35.03"
     assert g0.pci_bus_id == "00000000:01:00.0"
     # 192 bit x 7501 MHz x 2 (double data rate) = 360 GB/s, from NVML's own numbers
-    assert g0.bandwidth_source == "nvml" and abs(g0.bandwidth_bytes_per_s - 360 * GB) < 0.01 * 360 * GB
+    assert g0.bandwidth_source == "nvml" and abs((g0.bandwidth_bytes_per_s or 0) - 360 * GB) < 0.01 * 360 * GB
 
 
 def test_bandwidth_falls_back_to_card_table() -> None:

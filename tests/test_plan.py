@@ -169,6 +169,13 @@ def test_cli_exit_codes_json_and_save(
     assert "file not found" in capsys.readouterr().err
     assert main(["--profile", "cpu", "--layout", "x.yaml"]) == 2  # argparse: one or the other
     assert main(["profiles"]) == 0 and "rtx3090+rtx5060ti" in capsys.readouterr().out
+    assert main(["--profile", "cpu", "--save", str(tmp_path / "no" / "such" / "dir.json")]) == 2
+    assert "cannot write the plan" in capsys.readouterr().err
+    data = yaml.safe_load((ROOT / "agents.yaml").read_text())
+    data["tester"]["api"] = "openrouter"
+    (tmp_path / "api.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["--profile", "cpu", "--agents", str(tmp_path / "api.yaml")]) == 2
+    assert "agents.yaml: tester.api: API endpoint 'openrouter' is not declared" in capsys.readouterr().err
 
 
 def test_cli_rich_view_shows_gpus_agents_and_launch_commands(

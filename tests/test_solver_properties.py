@@ -60,9 +60,9 @@ def brute_force(p: Problem) -> tuple[int, int, int, int, int]:
         load = [0] * len(usable)
         for d in range(len(usable)):
             insts: dict[tuple[str, tuple[int, ...]], list[ModelCost]] = {}
-            for _, _, group, c in combo:
-                if c is not None and d in group:
-                    insts.setdefault((c.model, group), []).append(c)
+            for _, _, group, cost in combo:
+                if cost is not None and d in group:
+                    insts.setdefault((cost.model, group), []).append(cost)
             for (_, group), cs in insts.items():
                 load[d] += (
                     _ceil_share(cs[0].weights_bytes, d, group, usable)
@@ -111,8 +111,9 @@ def problems(draw: st.DrawFn) -> Problem:
     devs = [Device(f"GPU {i}", s, h) for i, (s, h) in enumerate(zip(sizes, hosts, strict=True))]
     if draw(st.booleans()):
         devs.append(Device("CPU", draw(st.integers(1, 6)) * GIB // 2, is_cpu=True))
-    reqs = draw(st.lists(requests, min_size=1, max_size=4))
-    if reqs and draw(st.booleans()):  # identical agents, as in fleets
+    reqs: list[Request] = draw(st.lists(requests, min_size=1, max_size=4))
+    twin: bool = draw(st.booleans())
+    if twin:  # identical agents, as in fleets
         reqs.append(reqs[0])
     named = tuple(Request(f"{r.agent}-{i}", r.candidates, r.cpu, r.api) for i, r in enumerate(reqs))
     return Problem(tuple(devs), named, allow_split=draw(st.booleans()))

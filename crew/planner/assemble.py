@@ -50,6 +50,8 @@ def assemble(
                 f"{reason(problem, solution, i, ctx)}"
                 + (f". To get it a GPU: {'; or '.join(ways)}" if ways else "")
             )
+        elif choice.placement in ("gpu", "split") and reqs.gpu[i] and placements[-1].candidate_rank > 0:
+            warnings.append(_stepped_down(problem, reqs.gpu[i][0], placements[-1].model, agent.name))
     for p in placements:
         wanted = next(a.num_ctx for a in agents if a.name == p.name)
         if p.placement != "api" and p.num_ctx < wanted:
@@ -63,13 +65,18 @@ def assemble(
             "catalog estimates (not pulled yet, sizes from the built-in catalog): " + ", ".join(catalog)
         )
     if not solution.optimal:
-        levels = ("placing every agent", "fewest fallbacks", "best models", "fewest agents sharing a GPU",
-                  "balance (smallest headroom)")
+        levels = (
+            "placing every agent",
+            "fewest fallbacks",
+            "best models",
+            "fewest agents sharing a GPU",
+            "balance (smallest headroom)",
+        )
         proven = levels[: solution.proven_levels]
         warnings.append(
             f"the search stopped after {solution.nodes} nodes: "
             + (f"{', '.join(proven)} proven optimal; " if proven else "")
-            + f"{', '.join(levels[solution.proven_levels:])}: the best found, not proven"
+            + f"{', '.join(levels[solution.proven_levels :])}: the best found, not proven"
         )
     return Plan(
         feasible=not unplaced,
@@ -83,6 +90,22 @@ def assemble(
         optimal=solution.optimal,
         backend="ollama" if layout.backend == "ollama" else "llamacpp",
     )
+
+
+def _stepped_down(problem: Problem, first: Candidate, got: str, agent: str) -> str:
+    """Why an agent runs a lesser candidate: its first choice's need against the largest GPU."""
+    big = max((d for d in problem.devices if not d.is_cpu), key=lambda d: d.usable_bytes)
+    need, ctx = first.cost.total_bytes, first.settings.ctx_tokens
+    why = (
+        f"largest usable {_gib(big.usable_bytes)} on {big.label}"
+        if need > big.usable_bytes
+        else "the GPUs' memory is better used by giving the other agents their first choices"
+    )
+    return f"{agent} runs {got}: its first choice {first.ref} needs {_gib(need)} at ctx {ctx}; {why}"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB"
 
 
 def _placement(
