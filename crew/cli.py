@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "plan": "crew.cli_plan",
     "estimate": "crew.cli_estimate",
     "profiles": "crew.cli_plan",
+    "monitor": "crew.cli_monitor",
+    "validate": "crew.cli_validate",
 }
 
 

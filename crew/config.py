@@ -82,6 +82,8 @@ class LayoutConfig:
     api_endpoints: Mapping[str, ApiEndpoint] = field(default_factory=dict)
     keep_warm: bool = False
     on_spill: str = "fail"          # a model partly in system RAM: "fail" the start, or "warn" and go on
+    kv_type: str = "f16"            # KV cache type on GPUs: f16 | q8_0 | q4_0 (quantized needs flash attention)
+    alerts: Mapping[str, float] = field(default_factory=dict)  # vram_pct, temp_c, util_min_pct
     path: str = "gpu_layout.yaml"
 
 
@@ -246,7 +248,8 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
 
 
 _LAYOUT_KEYS = ("backend", "gpus", "reserve_mib", "base_port", "simulate", "allow_split", "exclude",
-                "api_endpoints", "keep_warm", "on_spill")
+                "api_endpoints", "keep_warm", "on_spill", "kv_type", "alerts")
+_ALERT_KEYS = ("vram_pct", "temp_c", "util_min_pct")
 _API_KEYS = ("model", "base_url", "api_key_env")
 
 
@@ -276,8 +279,15 @@ def load_layout(path: Path) -> LayoutConfig:
     on_spill = s.text("on_spill", "fail")
     if on_spill not in ("fail", "warn"):
         raise ConfigError(f"unknown value {on_spill!r}", where=f"{file}: on_spill", fix="use fail or warn")
+    kv_type = s.text("kv_type", "f16")
+    if kv_type not in ("f16", "q8_0", "q4_0"):
+        raise ConfigError(f"unknown KV cache type {kv_type!r}", where=f"{file}: kv_type", fix="use f16, q8_0 or q4_0")
+    al = _Section(file, "alerts", s.get("alerts", dict, {}) or {}, _ALERT_KEYS)
+    alerts = {k: float(al.get(k, (int, float))) for k in _ALERT_KEYS if k in al.data}
     return LayoutConfig(
         on_spill=on_spill,
+        kv_type=kv_type,
+        alerts=alerts,
         backend=backend,
         gpus=gpus_raw if isinstance(gpus_raw, str) else tuple(gpus_raw),
         reserve_bytes=s.positive_int("reserve_mib", 512, low=0, high=1_000_000) * MIB,

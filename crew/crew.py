@@ -59,12 +59,9 @@ class LocalCrew:
                 kwargs["guardrail"] = guards[name]
                 # fix_code's guardrail decides itself when the rounds are spent; CrewAI must not give up first.
                 kwargs["guardrail_max_retries"] = state.max_fix_rounds + 1 if name == "fix_code" else 1
-            task: Task
-            if name == "fix_code":
-                task = ConditionalTask(condition=state.needs_fix, **kwargs)
-            else:
-                task = Task(**kwargs)
-            built[name] = task
+            # fix_code runs only when the first test run failed.
+            built[name] = (ConditionalTask(condition=state.needs_fix, **kwargs) if name == "fix_code"
+                           else Task(**kwargs))
         return list(built.values())
 
     def crew(self) -> Crew:

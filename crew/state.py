@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crew.errors import WorkspaceError
 from crew.runlog import RunLog
 from crew.tools.codeblocks import CodeFile, extract_code_files
-from crew.tools.sandbox import SandboxLimits, TestReport, check_modules, run_pytest
+from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
 from crew.tools.workspace import Workspace
-from crew.errors import WorkspaceError
 
 Progress = Callable[[str], None]
 
@@ -120,10 +120,7 @@ class RunState:
 
     def run_tests(self, label: str, task: str) -> TestReport:
         self.progress(f"  running pytest ({label}) …")
-        import_errors = check_modules(self.code_dir)
-        report = run_pytest(self.code_dir, limits=self.limits)
-        if import_errors and not report.import_errors:
-            report = _with_import_errors(report, import_errors)
+        report = run_pytest(self.code_dir, limits=self.limits)  # includes the syntax/import check
         self.rounds.append(report)
         n = len(self.rounds)
         (self.run_dir / f"pytest-round-{n}.txt").write_text(report.output, encoding="utf-8")
@@ -183,9 +180,3 @@ def report_from_dict(d: dict[str, Any], output: str) -> TestReport:
     fields["failures"] = tuple(TestFailure(**f) for f in fields.get("failures", ()))
     fields["import_errors"] = tuple(fields.get("import_errors", ()))
     return TestReport(**fields, output=output)
-
-
-def _with_import_errors(report: TestReport, errors: tuple[str, ...]) -> TestReport:
-    from dataclasses import replace
-
-    return replace(report, import_errors=errors)

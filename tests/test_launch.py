@@ -30,8 +30,9 @@ def test_4x3060_four_pinned_servers_on_consecutive_ports() -> None:
     ends = agent_endpoints(plan, specs)
     assert set(ends) == {"manager", "developer", "tester", "documentation"}
     spec, model = ends["developer"]
-    assert model.alias == "qwen2.5-coder:7b" and model.ctx_tokens == 16384 and model.n_gpu_layers == -1
-    assert spec.labels["unresolved_models"] == "qwen2.5-coder:7b"  # a catalog model: to be pulled first
+    assert model.alias == "qwen2.5-coder:14b" and model.ctx_tokens == 16384 and model.n_gpu_layers == -1
+    assert model.kv_type == "q8_0" and model.flash_attn  # the shipped gpu_layout.yaml's KV cache
+    assert spec.labels["unresolved_models"] == "qwen2.5-coder:14b"  # a catalog model: to be pulled first
 
 
 def _placement(

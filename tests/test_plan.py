@@ -38,17 +38,17 @@ def test_4x_rtx3060_one_agent_per_gpu() -> None:
     plan = plan_project(PROJECT, profile="4x-rtx3060")
     assert plan.feasible and plan.optimal
     assert sorted(a.gpu_indices for a in plan.agents) == [(0,), (1,), (2,), (3,)]
-    # the 14B coder needs 11.7 GiB at 16384 tokens with an f16 KV cache, more than a 3060 has: the 7B
-    assert plan.agent("developer").model == "ollama/qwen2.5-coder:7b"
+    # with the shipped q8_0 KV cache the 14B coder fits a 3060 at 16384 tokens (f16 would need 11.7 GiB)
+    assert plan.agent("developer").model == "ollama/qwen2.5-coder:14b"
     assert all(g.planned_bytes <= g.usable_bytes for g in plan.gpus)
-    assert all(a.tokens_per_s and 40 < a.tokens_per_s < 120 for a in plan.agents)
+    assert all(a.tokens_per_s and 25 < a.tokens_per_s < 120 for a in plan.agents)
 
 
 @pytest.mark.parametrize("profile", ["2x-rtx3060", "3x-rtx3060"])
 def test_smaller_3060_rigs_share_gpus_with_best_models(profile: str) -> None:
     plan = plan_project(PROJECT, profile=profile)
     assert plan.feasible and all(a.placement == "gpu" for a in plan.agents)
-    assert sum(a.candidate_rank for a in plan.agents) == 1  # only the developer steps down, to the 7B
+    assert sum(a.candidate_rank for a in plan.agents) <= 1  # at most the developer steps down, to the 7B
     used = {a.gpu_indices for a in plan.agents}
     assert len(used) == len(plan.gpus)  # every GPU works
 
@@ -160,7 +160,13 @@ def test_cli_exit_codes_json_and_save(
     assert out["feasible"] and len(out["servers"]) == 4
     assert out["servers"][0]["env"] == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "0"}
     assert plan_from_json(json.loads(saved.read_text())) == plan_from_json(out)
+    f16 = tmp_path / "f16"  # the same project with an f16 KV cache, where the 14B alone cannot fit a 3060
+    f16.mkdir()
+    for name in ("tasks.yaml", "gpu_layout.yaml"):
+        (f16 / name).write_text((ROOT / name).read_text().replace("kv_type: q8_0", "kv_type: f16"))
+    monkeypatch.chdir(f16)
     assert main(["--profile", "2x-rtx3060", "--agents", str(_infeasible_agents(tmp_path))]) == 1
+    monkeypatch.chdir(ROOT)
     text = capsys.readouterr().out
     assert "Not placed" in text and "needs 11.7 GiB" in text
     assert main(["--profile", "rtx4090"]) == 2

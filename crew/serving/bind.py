@@ -37,7 +37,14 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
     from crew.serving.launch import launch_specs
 
     specs, taken = [], set()
-    for spec in launch_specs(plan, project.layout):
+    all_specs = launch_specs(plan, project.layout)
+    remote = sorted({s.labels.get("host", "local") for s in all_specs} - {"local"})
+    if remote:
+        # Servers on other hosts are started there (plan-gpus prints their commands); a run is one machine.
+        raise ServingError(f"the plan places agents on other hosts ({', '.join(remote)})",
+                           where=project.layout.path,
+                           fix="run the crew on each host with its own gpu_layout.yaml, or declare only local GPUs")
+    for spec in all_specs:
         for model in spec.models:
             if not Path(model.path).is_file():
                 raise ServingError(f"model file for {model.alias!r} not found: {model.path}",

@@ -1,0 +1,138 @@
+"""The background sampler of a crew run: each GPU's peak memory and mean utilisation, and crossed thresholds.
+
+A daemon thread reads NVML every `interval_s` seconds between `__enter__` and `__exit__`. With no driver it
+records nothing and says so once in `note`. The lead's workflow marks generation with `generating()` so that
+the low-utilisation alert only fires while an agent is waiting on its model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+from crew.monitor.alerts import Thresholds, check
+from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, open_live, read_gpus
+
+
+@dataclass(frozen=True)
+class GpuPeak:
+    index: int
+    uuid: str | None
+    name: str
+    peak_used_bytes: int | None  # None: memory could not be read on any sample
+    mean_util_pct: float | None
+    samples: int
+
+
+@dataclass
+class _Acc:
+    name: str
+    uuid: str | None
+    peak: int | None = None
+    util_sum: float = 0.0
+    util_n: int = 0
+    samples: int = 0
+
+
+class GpuSampler:
+    def __init__(self, provider: LiveNvml | None = None, interval_s: float = 1.0,
+                 thresholds: Thresholds | None = None) -> None:
+        self._provider: LiveNvml = provider if provider is not None else PynvmlLive()
+        self.interval_s = interval_s
+        self.thresholds = thresholds or Thresholds()
+        self.note = ""
+        self._acc: dict[int, _Acc] = {}
+        self._alerts: dict[tuple[int, str], str] = {}  # first message per GPU and kind: no flood
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuSampler:
+        self.note = open_live(self._provider)
+        if not self.note:
+            self.sample_once()  # a run shorter than one interval still gets a figure
+            self._thread = threading.Thread(target=self._loop, name="gpu-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self.sample_once()  # the last state before the servers stop
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        """Wrap an LLM call: the utilisation alert applies only inside (nesting and threads allowed)."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample_once()
+
+    def sample_once(self) -> None:
+        reading = read_gpus(self._provider)
+        with self._lock:
+            busy = self._busy > 0
+            for s in reading.gpus:
+                self._record(s, busy)
+
+    def _record(self, s: GpuSample, busy: bool) -> None:
+        acc = self._acc.setdefault(s.index, _Acc(s.name, s.uuid))
+        acc.samples += 1
+        if s.used_bytes is not None:
+            acc.peak = s.used_bytes if acc.peak is None else max(acc.peak, s.used_bytes)
+        if s.util_pct is not None:
+            acc.util_sum += s.util_pct
+            acc.util_n += 1
+        for a in check(s, self.thresholds, generating=busy):
+            self._alerts.setdefault((a.gpu_index, a.kind), a.message)
+
+    def summary(self) -> list[GpuPeak]:
+        with self._lock:
+            return [GpuPeak(i, a.uuid, a.name, a.peak, a.util_sum / a.util_n if a.util_n else None, a.samples)
+                    for i, a in sorted(self._acc.items())]
+
+    def alerts(self) -> list[str]:
+        with self._lock:
+            return list(self._alerts.values())
+
+
+GIB = 1024**3
+
+
+def render_sampler_markdown(peaks: list[GpuPeak], planned_bytes_by_gpu: Mapping[int, int],
+                            alerts: list[str], note: str = "") -> str:
+    """The report's GPU section: planned vs measured peak per GPU, then the alerts if any fired."""
+    lines = ["## GPU memory: planned vs measured", ""]
+    if not peaks:
+        lines.append(f"Not measured: {note}" if note else "Not measured: no GPU samples were taken.")
+        return "\n".join(lines) + "\n"
+    lines += ["| GPU | Name | Planned | Measured peak | Difference | Mean util. | Samples |",
+              "|---:|---|---:|---:|---:|---:|---:|"]
+    for p in peaks:
+        planned = planned_bytes_by_gpu.get(p.index)
+        diff = (f"{(p.peak_used_bytes - planned) / GIB:+.2f} GiB"
+                if planned is not None and p.peak_used_bytes is not None else "—")
+        util = f"{p.mean_util_pct:.0f} %" if p.mean_util_pct is not None else "—"
+        lines.append(f"| {p.index} | {p.name} | {_gib(planned)} | {_gib(p.peak_used_bytes)} | {diff} | "
+                     f"{util} | {p.samples} |")
+    lines += ["", "Measured peak is all memory used on the GPU (other processes and the display included)."]
+    if alerts:
+        lines += ["", "### Alerts", "", *(f"- {a}" for a in alerts)]
+    return "\n".join(lines) + "\n"
+
+
+def _gib(b: int | None) -> str:
+    return f"{b / GIB:.2f} GiB" if b is not None else "—"
