@@ -95,10 +95,11 @@ def test_split_server_pins_its_group_with_the_planned_tensor_split() -> None:
     assert "--tensor_split" in spec.argv and spec.models[0].tensor_split == (0.5, 0.5)
 
 
-def test_simulated_plan_runs_on_the_cpu_and_labels_the_planned_pinning() -> None:
+def test_simulated_plan_runs_on_the_cpu_with_the_planned_pinning() -> None:
     plan = _plan(_placement("developer", "/m/c.gguf", (2,)), simulated=True)
     (spec,) = launch_specs(plan, LayoutConfig())
-    assert spec.simulated and spec.env["CUDA_VISIBLE_DEVICES"] == "" and spec.gpu_uuids == ()
+    assert spec.simulated and spec.env["CUDA_VISIBLE_DEVICES"] == "2" and spec.gpu_uuids == ()
+    assert spec.env["LOCALCREW_SIMULATED"] == "1"
     assert spec.labels["planned_cuda_visible_devices"] == "2" and spec.models[0].n_gpu_layers == 0
 
 

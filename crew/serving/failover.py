@@ -40,7 +40,8 @@ class Router:
             try:
                 if self.supervisor.ensure_alive(server_id):
                     self._note(f"server {server_id} was down and has been restarted; {agent} retries its request",
-                               agent=agent, server=server_id, action="restarted")
+                               agent=agent, server=server_id, action="restarted",
+                               pid=self.supervisor.servers[server_id].pid)
                     return True
             except ServingError as err:
                 self._note(f"server {server_id} could not be restarted: {err.what}", agent=agent,

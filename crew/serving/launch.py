@@ -51,7 +51,11 @@ def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
         on_gpu = first.placement in ("gpu", "split")
         pinning = ",".join(uuids.get((host, i)) or str(i) for i in first.gpu_indices) if on_gpu else ""
         models, unresolved = _models(agents, gpu=on_gpu and not plan.simulated)
-        env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "" if plan.simulated else pinning}
+        # Simulated GPUs keep exactly the planned pinning (a CPU build of llama.cpp ignores it), so the
+        # multi-GPU path — env, ports, one server per GPU — is what runs here and in CI.
+        env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": pinning}
+        if plan.simulated and on_gpu:
+            env["LOCALCREW_SIMULATED"] = "1"
         labels = {"host": host, "agents": ",".join(a.name for a in agents)}
         if unresolved:
             labels["unresolved_models"] = ",".join(unresolved)

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -77,8 +78,18 @@ class RunningServer:
         return self.process.poll() is None
 
 
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process. Agents' LLM calls
+# (and so failover restarts) run in short-lived worker threads, so every server is forked from this one
+# long-lived thread, which lasts as long as localcrew itself.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localcrew-spawner")
+
+
 def start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
     """Start one server (no waiting). Its log and config live in state_dir."""
+    return _SPAWNER.submit(_start, spec, state_dir).result()
+
+
+def _start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
     state_dir.mkdir(parents=True, exist_ok=True)
     if not port_is_free(spec.port, spec.host):
         raise ServingError(f"port {spec.port} is already in use", where=f"server {spec.server_id}",

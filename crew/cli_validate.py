@@ -1,0 +1,120 @@
+"""`plan-gpus validate MODEL [--gpu N] [--ctx N] [--bandwidth GBS] [--json]`.
+
+Loads MODEL on GPU N (or on the CPU), measures its memory and speed, and compares them with the planner's
+estimate and the bandwidth roofline. llama_cpp is imported only once the model is about to load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from crew.errors import HardwareError, ModelError, UsageError
+
+if TYPE_CHECKING:
+    from crew.monitor.live import LiveNvml
+    from crew.validate import Validation
+
+
+def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.description = ("Load MODEL for real (a .gguf path, an installed Ollama tag or `embedded`), "
+                          "measure memory and tokens/s, and compare with the estimate and the roofline.")
+    parser.add_argument("model", metavar="MODEL")
+    parser.add_argument("--gpu", type=int, metavar="N", help="GPU index (NVML/PCI order); default: the CPU")
+    parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context tokens (default 4096)")
+    parser.add_argument("--bandwidth", type=float, metavar="GBS",
+                        help="memory bandwidth in GB/s for the roofline (default: NVML/card table on a GPU, "
+                             "a memcpy measurement on the CPU)")
+    parser.add_argument("--prompt-tokens", type=int, default=256, metavar="N")
+    parser.add_argument("--decode-tokens", type=int, default=64, metavar="N")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return lambda ns: run_validate(ns)
+
+
+def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
+    from crew.models.resolve import resolve_footprint
+    from crew.planner.vram import RunSettings, decode_tokens_per_s, estimate
+    from crew.validate import Validation, measure, roofline_pct, verdict
+
+    if not 1 <= ns.decode_tokens < ns.prompt_tokens or ns.prompt_tokens + ns.decode_tokens > ns.ctx:
+        raise UsageError("need 1 <= --decode-tokens < --prompt-tokens and their sum within --ctx",
+                         where="--prompt-tokens/--decode-tokens", fix="e.g. --prompt-tokens 256 --decode-tokens 64")
+    fp = resolve_footprint(ns.model)
+    if fp.path is None:
+        raise ModelError(f"{ns.model!r} is only known from the catalog; there is no file to load",
+                         where="model", fix=f"`ollama pull {ns.model}` first, or pass a .gguf path")
+    settings = RunSettings(ctx_tokens=ns.ctx, device="cpu" if ns.gpu is None else "cuda")
+    if ns.gpu is None:
+        from crew.hardware.inventory import system_memory
+        from crew.validate import host_copy_bandwidth
+
+        device, free = "cpu", system_memory().available_bytes
+        bandwidth, source = (ns.bandwidth * 1e9, "given") if ns.bandwidth else (host_copy_bandwidth(), "memcpy")
+    else:
+        nvml, device, free, bandwidth, source = _gpu(ns, nvml)
+    from pathlib import Path
+
+    measured, pp, tg, n_pp, n_tg = measure(Path(fp.path), settings, gpu=ns.gpu, nvml=nvml,
+                                           prompt_tokens=ns.prompt_tokens, decode_tokens=ns.decode_tokens)
+    # the KV cache holds the prompt plus half the decoded tokens on average during the decode we timed
+    fill = min(1.0, (n_pp + n_tg / 2) / ns.ctx)
+    roof = decode_tokens_per_s(fp, settings, bandwidth, kv_fill=fill) if bandwidth else None
+    v = Validation(model=ns.model, device=device, estimate_bytes=estimate(fp, settings).total_bytes,
+                   measured_bytes=measured, free_bytes=free, verdict=verdict(measured, free),
+                   prompt_tokens=n_pp, prompt_tokens_per_s=pp, decode_tokens=n_tg, decode_tokens_per_s=tg,
+                   bandwidth_bytes_per_s=bandwidth, bandwidth_source=source, roofline_tokens_per_s=roof,
+                   roofline_pct=roofline_pct(tg, roof), ctx_tokens=ns.ctx)
+    if ns.json:
+        print(json.dumps({"schema": "localcrew.validate/1", **asdict(v),
+                          "estimate_error_ratio": v.estimate_error_ratio}, indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(validation_table(v))
+    return 0 if v.verdict != "does not fit" else 1
+
+
+def _gpu(ns: argparse.Namespace, nvml: LiveNvml | None) -> tuple[LiveNvml, str, int, float | None, str]:
+    from crew.hardware.nvml import detect
+    from crew.monitor.live import PynvmlLive, open_live
+
+    live: LiveNvml = nvml if nvml is not None else PynvmlLive()
+    note = open_live(live)
+    if note:
+        raise HardwareError(f"cannot validate on GPU {ns.gpu}: {note}", where="--gpu",
+                            fix="omit --gpu to validate on the CPU")
+    found = {g.index: g for g in detect(live).gpus}
+    if ns.gpu not in found:
+        raise UsageError(f"there is no GPU {ns.gpu}", where="--gpu",
+                         fix="use one of " + (", ".join(map(str, sorted(found))) or "none: omit --gpu"))
+    g = found[ns.gpu]
+    if ns.bandwidth:
+        return live, g.label, g.free_bytes or 0, ns.bandwidth * 1e9, "given"
+    return live, g.label, g.free_bytes or 0, g.bandwidth_bytes_per_s, g.bandwidth_source
+
+
+def validation_table(v: Validation) -> object:
+    from rich.table import Table
+
+    gib = 1024**3
+    t = Table(title=f"validate {v.model} on {v.device}: {v.verdict}", show_header=False)
+    t.add_column(justify="left")
+    t.add_column(justify="right")
+    err = f" ({100 * v.estimate_error_ratio:+.1f} %)" if v.measured_bytes else ""
+    rows = [
+        ("memory measured", f"{v.measured_bytes / gib:.3f} GiB"),
+        ("memory estimated", f"{v.estimate_bytes / gib:.3f} GiB{err}"),
+        ("free before load", f"{v.free_bytes / gib:.2f} GiB"),
+        (f"prompt processing ({v.prompt_tokens} tokens)", f"{v.prompt_tokens_per_s:.1f} tok/s"),
+        (f"decode ({v.decode_tokens} tokens)", f"{v.decode_tokens_per_s:.1f} tok/s"),
+        (f"bandwidth ({v.bandwidth_source})",
+         f"{v.bandwidth_bytes_per_s / 1e9:.1f} GB/s" if v.bandwidth_bytes_per_s else "unknown"),
+        ("decode roofline", f"{v.roofline_tokens_per_s:.1f} tok/s" if v.roofline_tokens_per_s else "unknown"),
+        ("roofline reached", f"{v.roofline_pct:.0f} %" if v.roofline_pct is not None else "unknown"),
+    ]
+    for k, val in rows:
+        t.add_row(k, val)
+    return t

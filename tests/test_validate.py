@@ -1,0 +1,74 @@
+"""`plan-gpus validate`: the pure verdict, a real CPU run of the embedded model, and the GPU refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crew.cli import main
+from crew.validate import MIB, roofline_pct, verdict
+from tests.layouts import GIB
+from tests.monitor_fakes import three_gpus
+
+
+@pytest.mark.parametrize(("needed", "free", "want"), [
+    (4 * GIB, 12 * GIB, "fits with headroom"),
+    (11 * GIB, 12 * GIB, "tight"),             # 1 GiB left is under 10 % of 12 GiB
+    (12 * GIB, 12 * GIB, "tight"),
+    (12 * GIB + 1, 12 * GIB, "does not fit"),
+    (800 * MIB, 1 * GIB, "tight"),             # 224 MiB left: under the 256 MiB floor
+    (700 * MIB, 1 * GIB, "fits with headroom"),
+])
+def test_verdict(needed: int, free: int, want: str) -> None:
+    assert verdict(needed, free) == want
+
+
+def test_roofline_pct() -> None:
+    assert roofline_pct(50.0, 200.0) == 25.0
+    assert roofline_pct(50.0, None) is None
+
+
+def test_validate_embedded_on_the_cpu(capsys) -> None:  # type: ignore[no-untyped-def]
+    """Loads the real embedded model with llama.cpp: measured buffers match the estimate within 3 %."""
+    rc = main(["validate", "embedded", "--ctx", "512", "--prompt-tokens", "64", "--decode-tokens", "8",
+               "--bandwidth", "20", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["schema"] == "localcrew.validate/1"
+    assert out["device"] == "cpu" and out["verdict"] == "fits with headroom"
+    assert abs(out["estimate_error_ratio"]) < 0.03
+    assert out["prompt_tokens"] == 64 and out["decode_tokens"] == 8
+    assert out["prompt_tokens_per_s"] > 0 and out["decode_tokens_per_s"] > 0
+    assert out["bandwidth_source"] == "given" and out["roofline_tokens_per_s"] > 0
+    assert out["roofline_pct"] == pytest.approx(100 * out["decode_tokens_per_s"] / out["roofline_tokens_per_s"])
+
+
+def test_validate_on_a_gpu_without_a_driver_for_real(capsys) -> None:  # type: ignore[no-untyped-def]
+    from crew.hardware.nvml import NvmlUnavailable
+    from crew.monitor.live import PynvmlLive
+
+    try:
+        PynvmlLive().open()
+    except NvmlUnavailable:
+        assert main(["validate", "embedded", "--gpu", "0"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot validate on GPU 0" in err and "fix: omit --gpu" in err
+        return
+    pytest.skip("an NVIDIA driver is loaded here")
+
+
+def test_validate_on_a_missing_gpu() -> None:
+    from argparse import Namespace
+
+    from crew.cli_validate import run_validate
+    from crew.errors import UsageError
+
+    ns = Namespace(model="embedded", gpu=7, ctx=512, bandwidth=None, prompt_tokens=64, decode_tokens=8,
+                   json=True)
+    with pytest.raises(UsageError, match="there is no GPU 7"):
+        run_validate(ns, nvml=three_gpus())
+
+
+def test_bad_token_counts_are_usage_errors(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["validate", "embedded", "--prompt-tokens", "8", "--decode-tokens", "16"]) == 2
+    assert "--decode-tokens" in capsys.readouterr().err
