@@ -188,6 +188,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         say(f"  server {server.spec.server_id}{sim} ready on {server.spec.base_url} in {took:.1f} s — {models}")
         state.log.append("server_ready", server=server.spec.server_id, pid=server.pid, port=server.spec.port,
                          models=[m.alias for m in server.spec.models], seconds=round(took, 2))
+        if server.spec.backend == "llamacpp":
+            _residency(server, plan, project, state, say)
 
     notes: list[str] = []
     with supervisor.running(specs, on_ready=ready):
@@ -205,6 +207,28 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)
+
+
+def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, say: Say) -> None:
+    """Planned vs what the llama.cpp server reports it allocated; a GPU server with nothing on the GPU fails."""
+    from crew.errors import ServingError
+    from crew.serving.residency_check import check, describe
+
+    sid = server.spec.server_id
+    on_gpu = sid.startswith("gpu")
+    planned = 0
+    if on_gpu:
+        planned = next((g.planned_bytes for g in plan.gpus if f"gpu{g.index}" == sid), 0)
+    elif plan.cpu is not None:
+        planned = plan.cpu.planned_bytes
+    r = check(server.spec, server.log_path.read_text(encoding="utf-8", errors="replace"), planned)
+    say(f"  residency {describe(r, on_gpu=on_gpu)}")
+    state.log.append("residency", server=sid, planned_bytes=r.planned_bytes, reported_bytes=r.reported_bytes,
+                     device_bytes=r.device_bytes, host_model_bytes=r.host_model_bytes, simulated=r.simulated)
+    if on_gpu and not r.simulated and r.device_bytes == 0 and project.layout.on_spill == "fail":
+        raise ServingError("the model is not on the GPU (the server allocated nothing there)",
+                           where=f"server {sid} (log {server.log_path})",
+                           fix="install a CUDA build of llama-cpp-python, or set `on_spill: warn` in gpu_layout.yaml")
 
 
 def _plain(text: str) -> str:

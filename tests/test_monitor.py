@@ -169,3 +169,36 @@ def test_fake_nvml_without_live_queries_is_not_enough() -> None:
     # the detection fake lacks the live queries: the protocol makes that a type error, here an AttributeError
     with pytest.raises(AttributeError):
         read_gpus(FakeNvml(gpus=three_gpus().gpus))  # type: ignore[arg-type]
+
+
+def test_sampler_survives_a_driver_that_needs_a_reboot() -> None:
+    from crew.errors import HardwareError
+
+    class Mismatch(FakeLiveNvml):
+        def utilization_pct(self, index: int) -> int | None:
+            raise HardwareError("the NVIDIA driver and its NVML library differ in version", where="NVML",
+                                fix="reboot")
+
+    with GpuSampler(provider=Mismatch(gpus=three_gpus().gpus, live=three_gpus().live), interval_s=0.01) as s:
+        time.sleep(0.03)
+    assert s.summary() == [] and s.note.startswith("GPU sampling stopped: NVML: the NVIDIA driver")
+
+
+def test_monitor_against_a_saved_plan(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from crew.cli import main
+    from crew.cli_monitor import _load_plan, _planned_agents, run_monitor
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)  # the shipped agents.yaml
+    saved = tmp_path / "plan.json"
+    assert main(["--profile", "2x-rtx3060", "--save", str(saved), "--json"]) == 0
+    capsys.readouterr()
+    assert run_monitor(ns(plan=str(saved)), provider=three_gpus()) == 0
+    gpus = json.loads(capsys.readouterr().out)["gpus"]
+    plan = _load_plan(str(saved))
+    assert gpus[0]["planned_bytes"] == plan.gpus[0].planned_bytes and gpus[0]["agents"] == list(plan.gpus[0].agents)
+    assert gpus[2]["planned_bytes"] is None  # the plan has two GPUs, the rig three
+    assert {a.agent for a in _planned_agents(plan)} == {a.name for a in plan.agents}
+    (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a saved plan"):
+        _load_plan(str(tmp_path / "bad.json"))

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
+from crew.errors import LocalcrewError
 from crew.monitor.alerts import Thresholds, check
 from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, open_live, read_gpus
 
@@ -52,9 +53,11 @@ class GpuSampler:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> GpuSampler:
-        self.note = open_live(self._provider)
-        if not self.note:
-            self.sample_once()  # a run shorter than one interval still gets a figure
+        try:
+            self.note = open_live(self._provider)
+        except LocalcrewError as exc:  # a driver needing a reboot must not stop the crew: say it, go on
+            self.note = f"GPU sampling off: {exc.one_line()}"
+        if not self.note and self._safe_sample():  # a run shorter than one interval still gets a figure
             self._thread = threading.Thread(target=self._loop, name="gpu-sampler", daemon=True)
             self._thread.start()
         return self
@@ -64,7 +67,8 @@ class GpuSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self.sample_once()  # the last state before the servers stop
+            if not self.note:
+                self._safe_sample()  # the last state before the servers stop
 
     @contextlib.contextmanager
     def generating(self) -> Iterator[None]:
@@ -78,8 +82,17 @@ class GpuSampler:
                 self._busy -= 1
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._stop.wait(self.interval_s) and self._safe_sample():
+            pass
+
+    def _safe_sample(self) -> bool:
+        """One sample; on a failure NVML cannot recover from, record why in `note` and stop sampling."""
+        try:
             self.sample_once()
+        except LocalcrewError as exc:
+            self.note = f"GPU sampling stopped: {exc.one_line()}"
+            return False
+        return True
 
     def sample_once(self) -> None:
         reading = read_gpus(self._provider)

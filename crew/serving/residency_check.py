@@ -1,0 +1,65 @@
+"""Plan vs reality per server, after the models are loaded.
+
+llama.cpp: the buffers the server logged while loading (`model|KV|compute|output buffer size`, per
+backend: CUDA0 means the GPU, CPU/CPU_Mapped the host). On a GPU the device buffers must hold the weights —
+any model bytes on CPU_Mapped with all layers offloaded would be a spill. NVML's used memory, when a driver
+is present, is the monitor's job (plan-gpus monitor); this check needs no driver.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from crew.serving.spec import LaunchSpec
+
+_LINE = re.compile(r"(\S+)\s+(model|KV|output|compute) buffer size\s*=\s*([\d.]+) MiB")
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Residency:
+    server_id: str
+    planned_bytes: int
+    reported_bytes: int          # everything the server logged, all backends
+    device_bytes: int            # on the GPU backends (CUDA*) only
+    host_model_bytes: int        # weights the log put in host memory
+    simulated: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.reported_bytes / self.planned_bytes if self.planned_bytes else 0.0
+
+
+def reported_buffers(log_text: str) -> tuple[int, int, int]:
+    """(all bytes, device bytes, host model bytes) from a llama.cpp load log."""
+    total = device = host_model = 0.0
+    for backend, kind, mib in _LINE.findall(log_text):
+        size = float(mib) * MIB
+        total += size
+        if re.fullmatch(r"CUDA\d+", backend):  # CUDA_Host is pinned host memory, not the GPU
+            device += size
+        elif kind == "model":
+            host_model += size
+    return round(total), round(device), round(host_model)
+
+
+def check(spec: LaunchSpec, log_text: str, planned_bytes: int) -> Residency:
+    total, device, host_model = reported_buffers(log_text)
+    return Residency(server_id=spec.server_id, planned_bytes=planned_bytes, reported_bytes=total,
+                     device_bytes=device, host_model_bytes=host_model, simulated=spec.simulated)
+
+
+def describe(r: Residency, *, on_gpu: bool) -> str:
+    gib = 1024**3
+    text = (f"{r.server_id}: planned {r.planned_bytes / gib:.2f} GiB, server reports "
+            f"{r.reported_bytes / gib:.2f} GiB")
+    if on_gpu and not r.simulated:
+        text += f" ({r.device_bytes / gib:.2f} GiB on the GPU)"
+        if r.device_bytes == 0:
+            text += " — NOTHING on the GPU: is this a CPU build of llama-cpp-python? (CMAKE_ARGS=-DGGML_CUDA=on)"
+    elif r.simulated:
+        text += " (simulated GPU: on the CPU)"
+    if r.reported_bytes > r.planned_bytes > 0:
+        text += " — more than planned"
+    return text
