@@ -20,6 +20,9 @@ SUBCOMMANDS: dict[str, str] = {
     "plan": "crew.cli_plan",
     "estimate": "crew.cli_estimate",
     "profiles": "crew.cli_plan",
+    "up": "crew.cli_serve",
+    "down": "crew.cli_serve",
+    "status": "crew.cli_serve",
     "monitor": "crew.cli_monitor",
     "validate": "crew.cli_validate",
 }

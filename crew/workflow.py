@@ -174,12 +174,26 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     from crew.serving.bind import bind_agents, cpu_fallback_model, prepare_specs
     from crew.serving.failover import Router
     from crew.serving.process import Supervisor
+    from crew.serving.spec import with_port
 
     state.log.append("plan", source=plan.source, simulated=plan.simulated,
                      agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
                                       "num_ctx": a.num_ctx} for a in plan.agents})
+    from crew.serving import registry
+
     specs = prepare_specs(plan, project)
-    supervisor = Supervisor(state.run_dir / "servers")
+    keep = project.layout.keep_warm
+    records = registry.load(project.root)
+    reused, to_start = [], []
+    for spec in specs:
+        rec = records.get(spec.server_id)
+        candidate = with_port(spec, rec.port) if rec is not None else spec
+        (reused if registry.reusable(candidate, rec) else to_start).append(candidate)
+    for spec in reused:
+        say(f"  server {spec.server_id} reused (already running on {spec.base_url}, same pinning and models)")
+        state.log.append("server_reused", server=spec.server_id, port=spec.port)
+    specs = reused + to_start
+    supervisor = Supervisor(state.run_dir / "servers", keep=keep)
     started = time.monotonic()
 
     def ready(server: Any, took: float) -> None:
@@ -192,7 +206,12 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
             _residency(server, plan, project, state, say)
 
     notes: list[str] = []
-    with supervisor.running(specs, on_ready=ready):
+    with supervisor.running(to_start, on_ready=ready):
+        if keep:
+            for sid, srv in supervisor.servers.items():
+                records[sid] = registry.record_of(srv.spec, srv.pid, srv.log_path)
+            registry.save(project.root, records)
+            say("  keep_warm: servers stay up after the run (stop them with `plan-gpus down`)")
         state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
         bound = bind_agents(plan, specs, project)
         router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,

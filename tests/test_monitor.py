@@ -202,3 +202,62 @@ def test_monitor_against_a_saved_plan(tmp_path, capsys, monkeypatch) -> None:  #
     (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a saved plan"):
         _load_plan(str(tmp_path / "bad.json"))
+
+
+class _FakePynvml:
+    """A stand-in for the pynvml module itself, to test PynvmlLive's translation (module injection)."""
+
+    class NVMLError(Exception):
+        pass
+
+    class NVMLError_NotSupported(NVMLError):  # noqa: N801 - pynvml's own class names
+        pass
+
+    class NVMLError_GpuIsLost(NVMLError):  # noqa: N801
+        pass
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self) -> None:
+        self.lost: set[int] = set()
+
+    def nvmlInit(self) -> None:  # noqa: N802
+        pass
+
+    def nvmlShutdown(self) -> None:  # noqa: N802
+        pass
+
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:  # noqa: N802
+        return i
+
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> object:  # noqa: N802
+        if h in self.lost:
+            raise self.NVMLError_GpuIsLost()
+        return Namespace(gpu=42 + h, memory=10)
+
+    def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:  # noqa: N802
+        return 65
+
+    def nvmlDeviceGetPowerUsage(self, h: int) -> int:  # noqa: N802
+        if h == 1:
+            raise self.NVMLError_NotSupported()  # GeForce cards often hide power
+        return 181_500
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h: int) -> list[object]:  # noqa: N802
+        return [Namespace(pid=77, usedGpuMemory=3 * GIB), Namespace(pid=78, usedGpuMemory=None)]
+
+
+def test_pynvml_live_translates_the_module() -> None:
+    mod = _FakePynvml()
+    live = PynvmlLive(module=mod)
+    live.open()
+    assert live.utilization_pct(1) == 43 and live.temperature_c(0) == 65
+    assert live.power_mw(0) == 181_500 and live.power_mw(1) is None  # NotSupported: unknown, not an error
+    assert live.processes(0) == ((77, 3 * GIB), (78, None))
+    mod.lost.add(1)
+    with pytest.raises(NvmlUnavailable, match="fallen off the bus"):
+        live.utilization_pct(1)
+    live.close()

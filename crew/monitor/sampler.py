@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -125,8 +125,8 @@ class GpuSampler:
 GIB = 1024**3
 
 
-def render_sampler_markdown(peaks: list[GpuPeak], planned_bytes_by_gpu: Mapping[int, int],
-                            alerts: list[str], note: str = "") -> str:
+def render_sampler_markdown(peaks: Sequence[GpuPeak], planned_bytes_by_gpu: Mapping[int, int],
+                            alerts: Sequence[str], note: str = "") -> str:
     """The report's GPU section: planned vs measured peak per GPU, then the alerts if any fired."""
     lines = ["## GPU memory: planned vs measured", ""]
     if not peaks:

@@ -84,12 +84,15 @@ class RunningServer:
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localcrew-spawner")
 
 
-def start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
-    """Start one server (no waiting). Its log and config live in state_dir."""
-    return _SPAWNER.submit(_start, spec, state_dir).result()
+def start(spec: LaunchSpec, state_dir: Path, *, detach: bool = False) -> RunningServer:
+    """Start one server (no waiting). Its log and config live in state_dir.
+
+    detach=True (plan-gpus up, keep_warm) lets the server outlive localcrew; otherwise it dies with it.
+    """
+    return _SPAWNER.submit(_start, spec, state_dir, detach).result()
 
 
-def _start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
+def _start(spec: LaunchSpec, state_dir: Path, detach: bool) -> RunningServer:
     state_dir.mkdir(parents=True, exist_ok=True)
     if not port_is_free(spec.port, spec.host):
         raise ServingError(f"port {spec.port} is already in use", where=f"server {spec.server_id}",
@@ -102,7 +105,7 @@ def _start(spec: LaunchSpec, state_dir: Path) -> RunningServer:
         try:
             proc = subprocess.Popen(spec.argv, cwd=state_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=_die_with_parent)
+                                    preexec_fn=None if detach else _die_with_parent)
         except FileNotFoundError:
             raise ServingError(f"cannot run {spec.argv[0]!r}", where=f"server {spec.server_id}",
                                fix="install it, or switch `backend:` in gpu_layout.yaml") from None
@@ -168,8 +171,9 @@ def stop(server: RunningServer, *, grace_s: float = 5.0) -> None:
 class Supervisor:
     """Owns the servers of one run: starts them, restarts once on death, stops them on every exit path."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, keep: bool = False) -> None:
         self.state_dir = state_dir
+        self.keep = keep  # keep_warm / plan-gpus up: servers are detached and left running
         self.servers: dict[str, RunningServer] = {}
         self.restarts: dict[str, int] = {}
 
@@ -177,7 +181,7 @@ class Supervisor:
                   on_ready: Callable[[RunningServer, float], None] | None = None) -> None:
         # Start every process first, then wait: servers on different GPUs load their models in parallel.
         for spec in specs:
-            self.servers[spec.server_id] = start(spec, self.state_dir)
+            self.servers[spec.server_id] = start(spec, self.state_dir, detach=self.keep)
         for server in list(self.servers.values()):
             took = wait_healthy(server, timeout_s=timeout_s)
             if on_ready is not None:
@@ -185,14 +189,16 @@ class Supervisor:
 
     def ensure_alive(self, server_id: str, *, timeout_s: float = 120.0) -> bool:
         """Restart a dead server once. Returns False when it had already been restarted (caller fails over)."""
-        server = self.servers[server_id]
+        server = self.servers.get(server_id)
+        if server is None:  # a reused server we did not start: not ours to restart
+            return False
         if server.alive() and healthy(server.spec):
             return True
         if self.restarts.get(server_id, 0) >= 1:
             return False
         self.restarts[server_id] = self.restarts.get(server_id, 0) + 1
         stop(server)
-        fresh = start(replace(server.spec), self.state_dir)
+        fresh = start(replace(server.spec), self.state_dir, detach=self.keep)
         self.servers[server_id] = fresh
         wait_healthy(fresh, timeout_s=timeout_s)
         return True
@@ -213,6 +219,11 @@ class Supervisor:
         try:
             self.start_all(specs, **kw)  # type: ignore[arg-type]
             yield self
+        except BaseException:
+            self.stop_all()  # a failed or interrupted start never leaves servers behind, kept or not
+            raise
+        else:
+            if not self.keep:
+                self.stop_all()
         finally:
-            self.stop_all()
             signal.signal(signal.SIGTERM, previous)

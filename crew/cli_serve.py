@@ -1,0 +1,117 @@
+"""`plan-gpus up | down | status`: manage the model servers explicitly, outside a crew run.
+
+`up` starts (or reuses) one server per GPU from the plan and leaves them running; `crewai run` then reuses
+them. State and logs live in .localcrew/ of the project folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from crew.errors import InfeasiblePlanError
+
+
+def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument("--project", default=".", help="project folder (default: .)")
+    if name == "up":
+        parser.description = "Start one pinned model server per GPU from the plan, and leave them running."
+        parser.add_argument("--plan", help="a plan saved by `plan-gpus --save`")
+        parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for health")
+        return _up
+    if name == "down":
+        parser.description = "Stop the servers `plan-gpus up` (or keep_warm) left running."
+        return _down
+    parser.description = "Show each recorded server: pid, port, pinning, models, health, planned vs reported."
+    parser.add_argument("--json", action="store_true")
+    return _status
+
+
+def _up(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from crew.config import load_project
+    from crew.planner.render import explain_unplaced
+    from crew.serving import registry
+    from crew.serving.bind import plan_for_run, prepare_specs
+    from crew.serving.process import Supervisor
+    from crew.serving.spec import with_port
+
+    console = Console(highlight=False)
+    root = Path(args.project).resolve()
+    project = load_project(root)
+    plan = plan_for_run(project, Path(args.plan) if args.plan else None)
+    if not plan.feasible:
+        raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
+                                  fix=explain_unplaced(plan))
+    records = registry.load(root)
+    to_start = []
+    for spec in prepare_specs(plan, project):
+        rec = records.get(spec.server_id)
+        candidate = with_port(spec, rec.port) if rec is not None else spec
+        if registry.reusable(candidate, rec):
+            console.print(f"{spec.server_id}: already running on {candidate.base_url} — reused")
+        else:
+            to_start.append(spec)
+    sup = Supervisor(root / registry.STATE_DIR / "logs", keep=True)
+
+    def ready(srv: Any, took: float) -> None:
+        records[srv.spec.server_id] = registry.record_of(srv.spec, srv.pid, srv.log_path)
+        registry.save(root, records)  # recorded as each comes up: a later failure loses none
+        console.print(f"{srv.spec.server_id}: ready on {srv.spec.base_url} in {took:.1f} s (pid {srv.pid})")
+
+    with sup.running(to_start, on_ready=ready, timeout_s=args.timeout):
+        pass
+    console.print(f"{len(records)} server(s) up; stop them with `plan-gpus down`")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    from crew.serving import registry
+
+    root = Path(args.project).resolve()
+    records = registry.load(root)
+    for rec in records.values():
+        print(f"{rec.server_id}: {'stopped' if registry.stop_record(rec) else 'was not running'} (pid {rec.pid})")
+    registry.save(root, {})
+    if not records:
+        print("no servers recorded")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from crew.serving import registry
+    from crew.serving.process import healthy
+    from crew.serving.residency_check import reported_buffers
+    from crew.serving.spec import LaunchSpec
+
+    root = Path(args.project).resolve()
+    rows = []
+    for rec in registry.load(root).values():
+        probe = LaunchSpec(server_id=rec.server_id, backend="llamacpp", argv=(), env=rec.env, port=rec.port,
+                           log_name="", models=())
+        log = Path(rec.log)
+        total, device, _ = reported_buffers(log.read_text(errors="replace")) if log.exists() else (0, 0, 0)
+        rows.append({**rec.__dict__, "alive": rec.alive(), "healthy": rec.alive() and healthy(probe),
+                     "reported_bytes": total, "device_bytes": device, "up_s": round(time.time() - rec.started)})
+    if args.json:
+        print(json.dumps({"servers": rows}, indent=2))
+        return 0
+    if not rows:
+        print("no servers recorded (start them with `plan-gpus up`)")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("server", "pid", "port", "CUDA_VISIBLE_DEVICES", "models", "health", "reported", "up")
+    for r in rows:
+        health = "[green]healthy[/]" if r["healthy"] else ("[yellow]alive[/]" if r["alive"] else "[red]dead[/]")
+        sim = " (simulated)" if r["simulated"] else ""
+        table.add_row(r["server_id"], str(r["pid"]), str(r["port"]), r["env"].get("CUDA_VISIBLE_DEVICES", "") + sim,
+                      ", ".join(r["models"]), health, f"{r['reported_bytes'] / 1024**3:.2f} GiB", f"{r['up_s']} s")
+    Console().print(table)
+    return 0
