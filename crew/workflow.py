@@ -212,6 +212,9 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                 records[sid] = registry.record_of(srv.spec, srv.pid, srv.log_path)
             registry.save(project.root, records)
             say("  keep_warm: servers stay up after the run (stop them with `plan-gpus down`)")
+        ollama_specs = [s for s in specs if s.backend == "ollama"]
+        if ollama_specs:
+            notes += _prepare_ollama(ollama_specs, project, state)
         state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
         bound = bind_agents(plan, specs, project)
         router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
@@ -226,6 +229,21 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)
+
+
+def _prepare_ollama(specs: list[Any], project: ProjectConfig, state: RunState) -> list[str]:
+    """Pull what is missing (progress per layer), load every model once, and check none spilled to the CPU."""
+    from rich.progress import Progress
+
+    from crew.serving.ollama import prepare_servers
+
+    on_spill = "warn" if project.layout.on_spill == "warn" else "fail"
+    with Progress(transient=True) as progress:
+        warnings = prepare_servers(specs, progress=progress, on_spill=on_spill)
+    for w in warnings:
+        state.progress(f"[yellow]{w}[/]")
+        state.log.append("residency_warning", text=w)
+    return warnings
 
 
 def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, say: Say) -> None:

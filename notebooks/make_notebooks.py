@@ -1,75 +1,278 @@
-"""Writes the walkthrough notebooks from these cell lists, outputs stripped (CI executes them fresh).
+"""Writes the three walkthrough notebooks from these cell lists, outputs stripped (CI executes them fresh).
 
-    uv run python notebooks/make_notebooks.py
+    uv run --no-sync python notebooks/make_notebooks.py          # rewrite all three
+    uv run --no-sync python notebooks/make_notebooks.py --check  # exit 1 if a committed notebook differs
 
-Notebooks only call the package: nothing is defined here that the package should own.
+Notebooks only call the package: nothing is defined here that the package should own (the VRAM and
+estimate charts are crew/planner/chart.py). tests/test_notebooks.py executes them with nbclient.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
+md, code = new_markdown_cell, new_code_cell
 
-SETUP = """import os, pathlib
+SETUP = """import pathlib
 from crew.offline import go_offline
 go_offline()  # telemetry, tracing and litellm's price-map download off
 ROOT = pathlib.Path.cwd()
-while not (ROOT / "agents.yaml").exists():
+while not (ROOT / "agents.yaml").exists():  # the notebooks run from notebooks/; the project is above
     ROOT = ROOT.parent
 ROOT"""
 
+# rich renders its tables as HTML in Jupyter (and as text in the text/plain output CI checks)
+CONSOLE = """from rich.console import Console
+console = Console(width=140, highlight=False)"""
+
+# ------------------------------------------------------------------------------------------ 01
+
+PLAN_GPUS = [
+    md("# 01 — Plan the crew's GPUs\n\n"
+       "`plan-gpus` decides which GPU each agent's model goes on, from an estimate of what llama.cpp will "
+       "allocate (weights, KV cache, compute buffer, CUDA overhead) and an exact solver. Nothing is started "
+       "and no GPU is needed: the built-in rig profiles declare the GPUs. This notebook plans the crew of "
+       "this repository's `agents.yaml` and `gpu_layout.yaml` for each seed rig, charts each GPU's VRAM, "
+       "walks through a request that does not fit, and shows the commands the plan would run.\n\n"
+       "Same as the command line: `plan-gpus --profile 4x-rtx3060` (see `plan-gpus profiles`)."),
+    code("%matplotlib inline\n" + SETUP),
+    code(CONSOLE + """
+from crew.config import load_project
+from crew.hardware.profiles import PROFILES
+project = load_project(ROOT)
+for name, profile in PROFILES.items():
+    print(f"{name:20} {profile.description}")"""),
+    md("## The crew's requests\n\nEach agent asks for a ranked list of models (its `llm`, then its "
+       "`fallbacks`) at its context length; the planner picks the best candidate that fits, agent by agent, "
+       "and keeps the KV cache type of `gpu_layout.yaml`."),
+    code("""for agent in project.agents.values():
+    print(f"{agent.name:14} num_ctx {agent.num_ctx:6}  candidates: {', '.join(agent.candidates)}")
+layout = project.layout
+print("KV cache on GPUs:", layout.kv_type, "| reserve per GPU:", layout.reserve_bytes // 2**20, "MiB")"""),
+    md("## The seed rigs\n\nOne plan per rig: 2×, 3× and 4× RTX 3060 12 GB, one RTX 3090 24 GB, and an RTX 3090 "
+       "with an RTX 5060 Ti that the rig excludes (compute capability 12.0: the llama.cpp build has no sm_120 "
+       "kernels)."),
+    code("""from crew.planner.build import plan_project
+RIGS = ["2x-rtx3060", "3x-rtx3060", "4x-rtx3060", "rtx3090", "rtx3090+rtx5060ti"]
+plans = {rig: plan_project(project, profile=rig) for rig in RIGS}
+for rig, plan in plans.items():
+    print(f"{rig}: feasible={plan.feasible}")
+    for a in plan.agents:
+        print(f"    {a.name:14} {a.model.removeprefix('ollama/'):22} GPU {'+'.join(map(str, a.gpu_indices))}")"""),
+    md("With four cards every agent gets a GPU of its own, and the developer gets its first choice, the 14B "
+       "coder. With two, agents share cards and the developer falls back to the 7B coder. The 3090 takes all "
+       "four agents on one card."),
+    code("""gpus_used = {a.gpu_indices for a in plans["4x-rtx3060"].agents}
+print("4x-rtx3060: one agent per GPU:", len(gpus_used) == 4 and all(len(g) == 1 for g in gpus_used))"""),
+    md("### The tables and the VRAM chart, rig by rig\n\n"
+       "The GPU table is what `plan-gpus` prints; the chart stacks, per GPU, the model weights, the KV "
+       "cache, llama.cpp's compute buffer, the CUDA context overhead, the reserve kept free "
+       "(`reserve_mib`) and what is left."),
+    code("""from crew.planner.render import agents_table, gpu_table
+from crew.planner.chart import vram_chart
+from IPython.display import display
+for rig in RIGS:
+    plan = plans[rig]
+    console.rule(rig)
+    console.print(gpu_table(plan), agents_table(plan))
+    for g in plan.gpus:
+        if g.excluded:
+            console.print(f"GPU {g.index} excluded: {g.exclusion_reason}")
+    display(vram_chart(plan))"""),
+    md("## A request that does not fit\n\n"
+       "Suppose the developer insists on the 14B coder with a 32k context, no fallback and no CPU model, on "
+       "two RTX 3060s. The planner says which agent cannot be placed, why, in numbers, and which changes "
+       "would each be enough on their own (each one is checked by re-solving, not guessed)."),
+    code("""from dataclasses import replace
+from crew.planner.build import plan_for
+from crew.planner.render import explain_unplaced
+agents = dict(project.agents)
+agents["developer"] = replace(agents["developer"], fallbacks=(), cpu_model="none", num_ctx=32768)
+tight = plan_for(agents, project.layout, profile="2x-rtx3060")
+print("feasible:", tight.feasible)
+print(explain_unplaced(tight))"""),
+    md("Take the first way out the planner lists, a shorter context, and plan again:"),
+    code("""agents["developer"] = replace(agents["developer"], num_ctx=16384)
+fixed = plan_for(agents, project.layout, profile="2x-rtx3060")
+dev = fixed.agent("developer")
+print("feasible:", fixed.feasible, "| developer:", dev.model, "on GPU", dev.gpu_indices)
+display(vram_chart(fixed, title="2x-rtx3060, developer at num_ctx 16384"))"""),
+    md("`crewai run` refuses an infeasible plan before starting anything, with the same explanation; "
+       "`plan-gpus` exits 1."),
+    md("## The launch commands\n\n"
+       "From a plan, `launch_specs` derives one llama.cpp server per GPU, pinned with "
+       "`CUDA_VISIBLE_DEVICES` and listening on 127.0.0.1 only; all agents on a GPU share its server. "
+       "Models from the catalog that are not on disk yet are marked \"to pull first\". This is pure: nothing "
+       "is started here."),
+    code("""from crew.serving.launch import launch_specs
+from crew.planner.render import launch_lines
+specs = launch_specs(plans["4x-rtx3060"], project.layout)
+print("\\n".join(launch_lines(specs)))"""),
+    md("## Everything `plan-gpus` shows, for one rig\n\n`plan-gpus --profile rtx3090+rtx5060ti` prints this:"),
+    code("""from crew.planner.render import plan_view
+plan = plans["rtx3090+rtx5060ti"]
+console.print(*plan_view(plan, launch_specs(plan, project.layout)))"""),
+    md("To plan for your own cards: `plan-gpus` (detected with NVML), or declare them under `gpus:` in "
+       "`gpu_layout.yaml`; `plan-gpus --save plan.json` writes the plan that `localcrew run --plan plan.json` "
+       "applies."),
+]
+
+# ------------------------------------------------------------------------------------------ 02
+
 RUN_CREW = [
-    new_markdown_cell("# 02 — Run the crew\n\nThis runs the real crew — manager, developer, tester, "
-                      "documentation — on a small project task. With no GPU here, every agent runs on the embedded "
-                      "SmolLM2-135M model through one llama.cpp server on 127.0.0.1. The tests the tester writes are "
-                      "**really executed** in a sandbox; the verdict comes from pytest."),
-    new_code_cell(SETUP),
-    new_markdown_cell("## The plan\n\nThe planner decides where each agent's model runs. On this machine there is "
-                      "no GPU, so every agent goes on the embedded CPU model."),
-    new_code_cell("""from crew.config import load_project
+    md("# 02 — Run the crew\n\nThis runs the real crew — manager, developer, tester, "
+       "documentation — on a small project task. With no GPU here, every agent runs on the embedded "
+       "SmolLM2-135M model through one llama.cpp server on 127.0.0.1. The tests the tester writes are "
+       "**really executed** in a sandbox; the verdict comes from pytest.\n\n"
+       "The 135M model proves the pipeline, not the quality: its code rarely passes its tests, and the report "
+       "says so. Expect one to two minutes on two CPU cores."),
+    code(SETUP),
+    md("## The plan\n\nThe planner decides where each agent's model runs. On this machine there is "
+       "no GPU, so every agent goes on the embedded CPU model."),
+    code("""from crew.config import load_project
 from crew.planner.build import plan_project
 project = load_project(ROOT)
 plan = plan_project(project)
-[(a.name, a.model, a.placement, a.num_ctx) for a in plan.agents]"""),
-    new_markdown_cell("## Run it\n\nA tiny task keeps this quick. Progress lines show each agent, each task and each "
-                      "real test round."),
-    new_code_cell("""import tempfile, shutil
+print("source:", plan.source)
+for a in plan.agents:
+    print(f"{a.name:14} {a.model:10} on {a.placement}  ctx {a.num_ctx}")"""),
+    md("## Run it\n\nA tiny task keeps this quick. The run works on a copy of the project's three YAML "
+       "files in a temporary folder, so its `runs/` folder does not land in the repository. Progress lines "
+       "show the server, each agent, each task and each real test round."),
+    code("""import shutil, tempfile
+from rich.console import Console
 from crew.workflow import run
 work = pathlib.Path(tempfile.mkdtemp(prefix="localcrew-nb-"))
 for name in ("agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
     shutil.copy(ROOT / name, work / name)
-result = run(load_project(work), task="Write add.py with a function `add(a, b)` that returns a + b.")
-result.ok, result.rounds, result.run_dir.name"""),
-    new_markdown_cell("## The files it wrote"),
-    new_code_cell("""sorted(str(p.relative_to(result.run_dir)) for p in result.run_dir.rglob("*")
-       if p.is_file() and "servers" not in p.parts and "__pycache__" not in p.parts)"""),
-    new_markdown_cell("## The real pytest results of each round"),
-    new_code_cell("""for out in sorted(result.run_dir.glob("pytest-round-*.txt")):
+say = Console(width=140, highlight=False).print
+result = run(load_project(work), task="Write add.py with a function `add(a, b)` that returns a + b.", say=say)
+print("passed:", result.ok, "| test rounds:", result.rounds, "| run folder:", result.run_dir.name)"""),
+    md("## The files it wrote\n\n`code/` is the agents' workspace (the tests run there); `run.jsonl` logs "
+       "every step; `pytest-round-N.txt` is pytest's own output of each round; `servers/` (left out below) "
+       "holds the model server logs."),
+    code("""for p in sorted(result.run_dir.rglob("*")):
+    if p.is_file() and "servers" not in p.parts and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts:
+        print(f"{p.stat().st_size:8} B  {p.relative_to(result.run_dir)}")"""),
+    code("""for p in sorted((result.run_dir / "code").glob("*.py")):
+    print(f"# ---- {p.name}\\n{p.read_text()}")"""),
+    md("## The real pytest results of each round"),
+    code("""for out in sorted(result.run_dir.glob("pytest-round-*.txt")):
     print(out.name, "→", (out.read_text().strip().splitlines() or ["(no output)"])[-1])"""),
-    new_markdown_cell("## The report"),
-    new_code_cell("""from IPython.display import Markdown
+    md("## The report\n\n`report.md`: verdict, specification, files, the test rounds, and per agent its "
+       "model, device, tokens and wall time."),
+    code("""from IPython.display import Markdown
 Markdown(result.report_path.read_text())"""),
-    new_markdown_cell("## On real GPUs\n\n- Run `plan-gpus` to see where each agent's model would go on your GPUs "
-                      "(or `plan-gpus --profile 2x-rtx3060` for a built-in rig).\n- The default `agents.yaml` asks for "
-                      "Ollama tags such as `ollama/qwen2.5-coder:14b`; with `backend: llamacpp` the GGUF files are "
-                      "read from your Ollama store, with `backend: ollama` an `ollama serve` is started per GPU, "
-                      "pinned with `CUDA_VISIBLE_DEVICES`.\n- Then `crewai run` as here."),
+    md("## On real GPUs, with Ollama\n\n"
+       "- Run `plan-gpus` to see where each agent's model would go on your GPUs (detected with NVML), or "
+       "`plan-gpus --profile 2x-rtx3060` for a built-in rig (notebook 01).\n"
+       "- The default `agents.yaml` asks for Ollama tags such as `ollama/qwen2.5-coder:14b`. Pull them first "
+       "(`ollama pull qwen2.5-coder:14b`).\n"
+       "- In `gpu_layout.yaml`: with `backend: llamacpp` (or `auto`) the GGUF files are read from your Ollama "
+       "store and served by one llama.cpp server per GPU; with `backend: ollama` an `ollama serve` is started "
+       "per GPU. Either way each server is pinned with `CUDA_VISIBLE_DEVICES` and listens on 127.0.0.1.\n"
+       "- Then `uv run crewai run` (or `uv run localcrew run --task \"...\"`) exactly as here: the same call "
+       "to `crew.workflow.run`, with GPU servers instead of the CPU one."),
 ]
 
+# ------------------------------------------------------------------------------------------ 03
 
-def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                            "language": "python"}})
-    nbformat.write(nb, HERE / name)
+ESTIMATES = [
+    md("# 03 — Estimates against reality\n\n"
+       "The planner never loads a model: it predicts llama.cpp's buffers from the GGUF header "
+       "(`crew.planner.vram.estimate`). Here we check that prediction against what llama.cpp itself "
+       "allocates, by loading the embedded SmolLM2-135M model (Q4_1) on the CPU at several context lengths and "
+       "KV cache types and reading the buffer sizes llama.cpp logs (`crew.models.measured`).\n\n"
+       "**This machine has no GPU.** Everything measured below is measured on the CPU; the CUDA overhead "
+       "term (400 MiB per process) cannot be checked here and is left out of the comparison."),
+    code("%matplotlib inline\n" + SETUP),
+    code("""from crew.models.embedded import embedded_model_path
+from crew.models.resolve import resolve_footprint
+fp = resolve_footprint("embedded")
+path = embedded_model_path()
+print(path.name, f"{path.stat().st_size / 2**20:.1f} MiB:", fp.n_layer, "layers, n_embd", fp.n_embd,
+      "| trained context", fp.n_ctx_train)"""),
+    md("## Load it at several context lengths and KV types\n\n"
+       "Each load takes a fraction of a second; 9 loads in all."),
+    code("""from crew.models.measured import compare, measure_llama_cpp
+from crew.planner.vram import RunSettings, estimate
+MIB = 2**20
+rows = []
+print(f"{'ctx':>6} {'KV':5} {'':10} {'weights':>9} {'KV cache':>9} {'compute':>9} {'total':>9}  MiB")
+for kv_type in ("f16", "q8_0", "q4_0"):
+    for ctx in (512, 2048, 8192):
+        settings = RunSettings(ctx_tokens=ctx, kv_type=kv_type, device="cpu")
+        measured, _log = measure_llama_cpp(path, settings)
+        comparison = compare(estimate(fp, settings), measured)
+        rows.append((f"{ctx} {kv_type}", comparison))
+        for what, attr in (("estimated", "estimate_bytes"), ("measured", "measured_bytes")):
+            cells = " ".join(f"{getattr(c, attr) / MIB:9.2f}" for c in comparison)
+            print(f"{ctx:6} {kv_type:5} {what:10} {cells}")
+print("all within the targets of docs/estimator.md:", all(c.within_target for _, cmp in rows for c in cmp))"""),
+    md("## Estimated against measured\n\nOne point per load; on the dashed diagonal the estimate is exact. "
+       "Green: within the accuracy target (weights and KV 1 %, compute 10 % or 16 MiB, total 3 % or 32 MiB)."),
+    code("""from crew.planner.chart import estimate_chart
+estimate_chart(rows, title="SmolLM2-135M Q4_1 on the CPU: llama.cpp buffers, estimated vs measured")"""),
+    md("The KV cache grows linearly with the context and shrinks with the KV type (q8_0 about half of f16, "
+       "q4_0 about a quarter), exactly as the estimator says. The compute buffer is the graph allocator's "
+       "peak and barely moves for a model this small."),
+    md("## What the monitor reports\n\n"
+       "`plan-gpus monitor` samples every GPU through NVML (memory, utilisation, temperature, power, the "
+       "processes on it) and compares each card's memory with the plan. **There is no NVIDIA GPU here**, so "
+       "NVML finds nothing:"),
+    code("""from crew.hardware.nvml import PynvmlProvider, detect
+found = detect(PynvmlProvider())
+print(found.note or f"NVML found {len(found.gpus)} GPU(s): " + ", ".join(g.name for g in found.gpus))"""),
+    md("On a machine with NVIDIA GPUs it reads what `nvidia-smi` shows. The file below is **an illustrative "
+       "sample, not measured here — and not recorded on any real GPU**: it was written by hand in "
+       "`nvidia-smi --query-gpu=... --format=csv` format, with memory set to the 4x-rtx3060 plan of notebook 01 "
+       "plus a little for the driver, to show the shape of the data. Its header says so too."),
+    code("""print((pathlib.Path("data") / "nvidia_smi_sample.csv").read_text())"""),
+    md("Compare each card's used memory with the plan for that rig: the planned VRAM is what the monitor "
+       "checks the real number against (and `alerts: vram_pct` in `gpu_layout.yaml` sets when it warns)."),
+    code("""from crew.config import load_project
+from crew.planner.build import plan_project
+for g in plan_project(load_project(ROOT), profile="4x-rtx3060").gpus:
+    print(f"GPU {g.index}: planned {g.planned_bytes / MIB:7.0f} MiB of {g.total_bytes / MIB:.0f} MiB",
+          "—", ", ".join(g.agents))"""),
+]
+
+NOTEBOOKS = {
+    "01_plan_gpus.ipynb": PLAN_GPUS,
+    "02_run_the_crew.ipynb": RUN_CREW,
+    "03_estimates_vs_reality.ipynb": ESTIMATES,
+}
 
 
-def main() -> None:
-    write("02_run_the_crew.ipynb", RUN_CREW)
+def build(cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"  # stable ids: regenerating gives the same file
+    return nb
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for name, cells in NOTEBOOKS.items():
+        text = nbformat.writes(build(cells)) + "\n"
+        path = HERE / name
+        if "--check" in argv:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    for name in stale:
+        print(f"{name} differs from make_notebooks.py: run `uv run --no-sync python notebooks/make_notebooks.py`")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

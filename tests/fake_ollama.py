@@ -465,6 +465,11 @@ def main(argv: list[str]) -> int:
         return 1
     host, _, port = os.environ.get("OLLAMA_HOST", "127.0.0.1:11434").rpartition(":")
     fake = FakeOllama(default_ctx=int(os.environ.get("OLLAMA_CONTEXT_LENGTH", "4096")))
+    # Scripting for end-to-end runs: tags the "registry" can send, and the reply every chat gets.
+    for tag in filter(None, os.environ.get("FAKE_OLLAMA_LIBRARY", "").split(",")):
+        fake.add_to_library(tag, 4_000_000, 1_000)
+    if os.environ.get("FAKE_OLLAMA_REPLY"):
+        fake.reply = os.environ["FAKE_OLLAMA_REPLY"]
     if os.environ.get("OLLAMA_MAX_LOADED_MODELS"):
         fake.max_loaded_models = int(os.environ["OLLAMA_MAX_LOADED_MODELS"])
     print(f"Listening on {host}:{port} (version {fake.version})", flush=True)

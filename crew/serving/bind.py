@@ -45,7 +45,11 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
                            where=project.layout.path,
                            fix="run the crew on each host with its own gpu_layout.yaml, or declare only local GPUs")
     for spec in all_specs:
-        for model in spec.models:
+        if spec.backend == "ollama":
+            from crew.serving.ollama import require_binary
+
+            require_binary()  # says how to install Ollama, or to switch `backend: llamacpp`
+        for model in spec.models if spec.backend == "llamacpp" else ():
             if not Path(model.path).is_file():
                 raise ServingError(f"model file for {model.alias!r} not found: {model.path}",
                                    where=f"server {spec.server_id}",

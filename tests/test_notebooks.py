@@ -1,0 +1,91 @@
+"""The walkthrough notebooks (notebooks/, issue #7) run top to bottom, so they cannot rot.
+
+Each is executed with nbclient in a fresh python3 kernel of this environment, from notebooks/, with a
+timeout per cell; no cell may raise, and a few key outputs are checked. Slow (01 and 03 load quickly, 02
+runs the real crew on the embedded model). The fast test checks the committed notebooks are exactly what
+notebooks/make_notebooks.py writes: outputs stripped.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+
+
+def _execute(name: str, cell_timeout: int) -> tuple[str, set[str]]:
+    """Run the notebook; return all its text output and the MIME types it displayed."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(NB_DIR / name, as_version=4)
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(NB_DIR)}})
+    started = time.monotonic()
+    client.execute()  # raises CellExecutionError on the first cell that fails
+    print(f"{name}: executed in {time.monotonic() - started:.1f} s")
+    texts, kinds = [], set()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"{name}: {out.get('ename')}: {out.get('evalue')}"
+            if out["output_type"] == "stream":
+                texts.append(out["text"])
+            else:
+                data = out.get("data", {})
+                kinds.update(data)
+                texts.append(str(data.get("text/plain", "")))
+                texts.append(str(data.get("text/markdown", "")))
+    return "\n".join(texts), kinds
+
+
+def test_committed_notebooks_are_the_generated_ones_with_outputs_stripped() -> None:
+    done = subprocess.run([sys.executable, str(NB_DIR / "make_notebooks.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    import nbformat
+
+    for path in sorted(NB_DIR.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(not c.outputs and c.execution_count is None for c in code), path.name
+
+
+@pytest.mark.slow
+def test_01_plan_gpus() -> None:
+    text, kinds = _execute("01_plan_gpus.ipynb", cell_timeout=120)
+    assert "4x-rtx3060: one agent per GPU: True" in text
+    for rig in ("2x-rtx3060", "3x-rtx3060", "4x-rtx3060", "rtx3090", "rtx3090+rtx5060ti"):
+        assert f"{rig}: feasible=True" in text
+    assert "excluded: compute capability 12.0" in text
+    # the infeasible request, explained, and the way out taken
+    assert "feasible: False" in text and "developer: needs" in text and "num_ctx: 16384" in text
+    assert "feasible: True | developer: ollama/qwen2.5-coder:14b" in text
+    assert "CUDA_VISIBLE_DEVICES=" in text and "127.0.0.1" in text
+    assert "image/png" in kinds and "text/html" in kinds  # the VRAM charts and rich's tables
+
+
+@pytest.mark.slow
+def test_02_run_the_crew() -> None:
+    text, kinds = _execute("02_run_the_crew.ipynb", cell_timeout=420)
+    assert re.search(r"manager\s+embedded\s+on cpu", text)
+    m = re.search(r"passed: (True|False) \| test rounds: (\d+) \| run folder: (\S+)", text)
+    assert m and int(m.group(2)) >= 1
+    assert "report.md" in text and "pytest-round-1.txt →" in text and "code/add.py" in text
+    assert "text/markdown" in kinds
+
+
+@pytest.mark.slow
+def test_03_estimates_vs_reality() -> None:
+    text, kinds = _execute("03_estimates_vs_reality.ipynb", cell_timeout=180)
+    assert "all within the targets of docs/estimator.md: True" in text
+    assert len(re.findall(r"^\s+8192 q4_0 measured ", text, re.M)) == 1
+    assert "ILLUSTRATIVE SAMPLE - NOT MEASURED HERE" in text
+    assert "GPU 0: planned" in text
+    assert "image/png" in kinds
