@@ -19,16 +19,14 @@ HERE = Path(__file__).resolve().parent
 md, code = new_markdown_cell, new_code_cell
 
 SETUP = """import pathlib
+
 from crew.offline import go_offline
+
 go_offline()  # telemetry, tracing and litellm's price-map download off
 ROOT = pathlib.Path.cwd()
 while not (ROOT / "agents.yaml").exists():  # the notebooks run from notebooks/; the project is above
     ROOT = ROOT.parent
 ROOT"""
-
-# rich renders its tables as HTML in Jupyter (and as text in the text/plain output CI checks)
-CONSOLE = """from rich.console import Console
-console = Console(width=140, highlight=False)"""
 
 # ------------------------------------------------------------------------------------------ 01
 
@@ -41,9 +39,12 @@ PLAN_GPUS = [
        "walks through a request that does not fit, and shows the commands the plan would run.\n\n"
        "Same as the command line: `plan-gpus --profile 4x-rtx3060` (see `plan-gpus profiles`)."),
     code("%matplotlib inline\n" + SETUP),
-    code(CONSOLE + """
+    code("""from rich.console import Console
+
 from crew.config import load_project
 from crew.hardware.profiles import PROFILES
+
+console = Console(width=140, highlight=False)  # tables as HTML here, as text in the text/plain output
 project = load_project(ROOT)
 for name, profile in PROFILES.items():
     print(f"{name:20} {profile.description}")"""),
@@ -58,6 +59,7 @@ print("KV cache on GPUs:", layout.kv_type, "| reserve per GPU:", layout.reserve_
        "with an RTX 5060 Ti that the rig excludes (compute capability 12.0: the llama.cpp build has no sm_120 "
        "kernels)."),
     code("""from crew.planner.build import plan_project
+
 RIGS = ["2x-rtx3060", "3x-rtx3060", "4x-rtx3060", "rtx3090", "rtx3090+rtx5060ti"]
 plans = {rig: plan_project(project, profile=rig) for rig in RIGS}
 for rig, plan in plans.items():
@@ -73,9 +75,11 @@ print("4x-rtx3060: one agent per GPU:", len(gpus_used) == 4 and all(len(g) == 1 
        "The GPU table is what `plan-gpus` prints; the chart stacks, per GPU, the model weights, the KV "
        "cache, llama.cpp's compute buffer, the CUDA context overhead, the reserve kept free "
        "(`reserve_mib`) and what is left."),
-    code("""from crew.planner.render import agents_table, gpu_table
+    code("""from IPython.display import display
+
 from crew.planner.chart import vram_chart
-from IPython.display import display
+from crew.planner.render import agents_table, gpu_table
+
 for rig in RIGS:
     plan = plans[rig]
     console.rule(rig)
@@ -89,8 +93,10 @@ for rig in RIGS:
        "two RTX 3060s. The planner says which agent cannot be placed, why, in numbers, and which changes "
        "would each be enough on their own (each one is checked by re-solving, not guessed)."),
     code("""from dataclasses import replace
+
 from crew.planner.build import plan_for
 from crew.planner.render import explain_unplaced
+
 agents = dict(project.agents)
 agents["developer"] = replace(agents["developer"], fallbacks=(), cpu_model="none", num_ctx=32768)
 tight = plan_for(agents, project.layout, profile="2x-rtx3060")
@@ -109,14 +115,17 @@ display(vram_chart(fixed, title="2x-rtx3060, developer at num_ctx 16384"))"""),
        "`CUDA_VISIBLE_DEVICES` and listening on 127.0.0.1 only; all agents on a GPU share its server. "
        "Models from the catalog that are not on disk yet are marked \"to pull first\". This is pure: nothing "
        "is started here."),
-    code("""from crew.serving.launch import launch_specs
-from crew.planner.render import launch_lines
+    code("""from crew.planner.render import launch_lines
+from crew.serving.launch import launch_specs
+
 specs = launch_specs(plans["4x-rtx3060"], project.layout)
 print("\\n".join(launch_lines(specs)))"""),
     md("## Everything `plan-gpus` shows, for one rig\n\n`plan-gpus --profile rtx3090+rtx5060ti` prints this:"),
     code("""from crew.planner.render import plan_view
+
 plan = plans["rtx3090+rtx5060ti"]
-console.print(*plan_view(plan, launch_specs(plan, project.layout)))"""),
+for renderable in plan_view(plan, launch_specs(plan, project.layout)):
+    console.print(renderable)"""),
     md("To plan for your own cards: `plan-gpus` (detected with NVML), or declare them under `gpus:` in "
        "`gpu_layout.yaml`; `plan-gpus --save plan.json` writes the plan that `localcrew run --plan plan.json` "
        "applies."),
@@ -136,6 +145,7 @@ RUN_CREW = [
        "no GPU, so every agent goes on the embedded CPU model."),
     code("""from crew.config import load_project
 from crew.planner.build import plan_project
+
 project = load_project(ROOT)
 plan = plan_project(project)
 print("source:", plan.source)
@@ -144,9 +154,13 @@ for a in plan.agents:
     md("## Run it\n\nA tiny task keeps this quick. The run works on a copy of the project's three YAML "
        "files in a temporary folder, so its `runs/` folder does not land in the repository. Progress lines "
        "show the server, each agent, each task and each real test round."),
-    code("""import shutil, tempfile
+    code("""import shutil
+import tempfile
+
 from rich.console import Console
+
 from crew.workflow import run
+
 work = pathlib.Path(tempfile.mkdtemp(prefix="localcrew-nb-"))
 for name in ("agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
     shutil.copy(ROOT / name, work / name)
@@ -167,6 +181,7 @@ print("passed:", result.ok, "| test rounds:", result.rounds, "| run folder:", re
     md("## The report\n\n`report.md`: verdict, specification, files, the test rounds, and per agent its "
        "model, device, tokens and wall time."),
     code("""from IPython.display import Markdown
+
 Markdown(result.report_path.read_text())"""),
     md("## On real GPUs, with Ollama\n\n"
        "- Run `plan-gpus` to see where each agent's model would go on your GPUs (detected with NVML), or "
@@ -193,6 +208,7 @@ ESTIMATES = [
     code("%matplotlib inline\n" + SETUP),
     code("""from crew.models.embedded import embedded_model_path
 from crew.models.resolve import resolve_footprint
+
 fp = resolve_footprint("embedded")
 path = embedded_model_path()
 print(path.name, f"{path.stat().st_size / 2**20:.1f} MiB:", fp.n_layer, "layers, n_embd", fp.n_embd,
@@ -201,6 +217,7 @@ print(path.name, f"{path.stat().st_size / 2**20:.1f} MiB:", fp.n_layer, "layers,
        "Each load takes a fraction of a second; 9 loads in all."),
     code("""from crew.models.measured import compare, measure_llama_cpp
 from crew.planner.vram import RunSettings, estimate
+
 MIB = 2**20
 rows = []
 print(f"{'ctx':>6} {'KV':5} {'':10} {'weights':>9} {'KV cache':>9} {'compute':>9} {'total':>9}  MiB")
@@ -217,6 +234,7 @@ print("all within the targets of docs/estimator.md:", all(c.within_target for _,
     md("## Estimated against measured\n\nOne point per load; on the dashed diagonal the estimate is exact. "
        "Green: within the accuracy target (weights and KV 1 %, compute 10 % or 16 MiB, total 3 % or 32 MiB)."),
     code("""from crew.planner.chart import estimate_chart
+
 estimate_chart(rows, title="SmolLM2-135M Q4_1 on the CPU: llama.cpp buffers, estimated vs measured")"""),
     md("The KV cache grows linearly with the context and shrinks with the KV type (q8_0 about half of f16, "
        "q4_0 about a quarter), exactly as the estimator says. The compute buffer is the graph allocator's "
@@ -226,6 +244,7 @@ estimate_chart(rows, title="SmolLM2-135M Q4_1 on the CPU: llama.cpp buffers, est
        "processes on it) and compares each card's memory with the plan. **There is no NVIDIA GPU here**, so "
        "NVML finds nothing:"),
     code("""from crew.hardware.nvml import PynvmlProvider, detect
+
 found = detect(PynvmlProvider())
 print(found.note or f"NVML found {len(found.gpus)} GPU(s): " + ", ".join(g.name for g in found.gpus))"""),
     md("On a machine with NVIDIA GPUs it reads what `nvidia-smi` shows. The file below is **an illustrative "
@@ -237,6 +256,7 @@ print(found.note or f"NVML found {len(found.gpus)} GPU(s): " + ", ".join(g.name 
        "checks the real number against (and `alerts: vram_pct` in `gpu_layout.yaml` sets when it warns)."),
     code("""from crew.config import load_project
 from crew.planner.build import plan_project
+
 for g in plan_project(load_project(ROOT), profile="4x-rtx3060").gpus:
     print(f"GPU {g.index}: planned {g.planned_bytes / MIB:7.0f} MiB of {g.total_bytes / MIB:.0f} MiB",
           "—", ", ".join(g.agents))"""),

@@ -85,7 +85,22 @@ def test_02_run_the_crew() -> None:
 def test_03_estimates_vs_reality() -> None:
     text, kinds = _execute("03_estimates_vs_reality.ipynb", cell_timeout=180)
     assert "all within the targets of docs/estimator.md: True" in text
-    assert len(re.findall(r"^\s+8192 q4_0 measured ", text, re.M)) == 1
+    assert len(re.findall(r"^\s+8192 q4_0\s+measured\s", text, re.M)) == 1
     assert "ILLUSTRATIVE SAMPLE - NOT MEASURED HERE" in text
     assert "GPU 0: planned" in text
     assert "image/png" in kinds
+
+
+def test_vram_chart_parts_add_up_to_each_card_and_skip_the_excluded_one() -> None:
+    pytest.importorskip("matplotlib")
+    from crew.config import load_project
+    from crew.planner.build import plan_project
+    from crew.planner.chart import GIB, PARTS, gpu_parts, vram_chart
+
+    plan = plan_project(load_project(ROOT), profile="rtx3090+rtx5060ti")
+    (used, used_parts), (excluded, excluded_parts) = gpu_parts(plan)
+    assert len(used_parts) == len(PARTS)
+    assert abs(sum(used_parts) - plan.gpus[0].total_bytes / GIB) < 1e-9
+    assert "excluded" in excluded and not any(excluded_parts)
+    fig = vram_chart(plan)
+    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == "GiB"
