@@ -30,6 +30,7 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
                              "a memcpy measurement on the CPU)")
     parser.add_argument("--prompt-tokens", type=int, default=256, metavar="N")
     parser.add_argument("--decode-tokens", type=int, default=64, metavar="N")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return lambda ns: run_validate(ns)
 
@@ -58,7 +59,8 @@ def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
     from pathlib import Path
 
     measured, pp, tg, n_pp, n_tg = measure(Path(fp.path), settings, gpu=ns.gpu, nvml=nvml,
-                                           prompt_tokens=ns.prompt_tokens, decode_tokens=ns.decode_tokens)
+                                           prompt_tokens=ns.prompt_tokens, decode_tokens=ns.decode_tokens,
+                                           threads=getattr(ns, "threads", None))
     # the KV cache holds the prompt plus half the decoded tokens on average during the decode we timed
     fill = min(1.0, (n_pp + n_tg / 2) / ns.ctx)
     roof = decode_tokens_per_s(fp, settings, bandwidth, kv_fill=fill) if bandwidth else None

@@ -86,7 +86,8 @@ def host_copy_bandwidth(n_bytes: int = 256 * MIB, repeats: int = 3) -> float:
 
 
 def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvml | None,
-            prompt_tokens: int = 256, decode_tokens: int = 64) -> tuple[int, float, float, int, int]:
+            prompt_tokens: int = 256, decode_tokens: int = 64,
+            threads: int | None = None) -> tuple[int, float, float, int, int]:
     """Load and run the model. Returns (measured bytes, prompt tok/s, decode tok/s, n prompt, n decode)."""
     if gpu is not None:
         os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA's index = NVML's index
@@ -101,13 +102,15 @@ def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvm
         lines.append(text.decode("utf-8", "replace"))
 
     used_before = nvml.memory(gpu)[2] if gpu is not None and nvml is not None else 0
+    n_threads = threads or os.cpu_count() or 1
     llama_cpp.llama_log_set(_collect, ctypes.c_void_p(0))
     try:
         llm = llama_cpp.Llama(
             model_path=str(path), n_gpu_layers=-1 if gpu is not None else 0,
             split_mode=llama_cpp.LLAMA_SPLIT_MODE_NONE, main_gpu=gpu or 0, use_mmap=False,
             n_ctx=settings.ctx_tokens, n_batch=settings.batch, n_ubatch=settings.ubatch,
-            flash_attn=settings.flash_attn, swa_full=settings.swa_full, n_threads=os.cpu_count(),
+            flash_attn=settings.flash_attn, swa_full=settings.swa_full, n_threads=n_threads,
+            n_threads_batch=n_threads,
             verbose=False,
         )
     except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"

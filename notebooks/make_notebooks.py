@@ -151,38 +151,51 @@ plan = plan_project(project)
 print("source:", plan.source)
 for a in plan.agents:
     print(f"{a.name:14} {a.model:10} on {a.placement}  ctx {a.num_ctx}")"""),
-    md("## Run it\n\nA tiny task keeps this quick. The run works on a copy of the project's three YAML "
-       "files in a temporary folder, so its `runs/` folder does not land in the repository. Progress lines "
-       "show the server, each agent, each task and each real test round."),
-    code("""import shutil
+    md("## Run it\n\n"
+       "A tiny task keeps this quick. The run works on a copy of the project's three YAML files in a temporary "
+       "folder, so its `runs/` folder does not land in the repository.\n\n"
+       "The crew is started exactly as in a terminal, `localcrew run --task \"...\"`, and its progress is "
+       "streamed here line by line: the server coming up, each agent and task, each real test round. (Not "
+       "`crew.workflow.run(...)` in the kernel itself: CrewAI's synchronous kickoff refuses to run inside "
+       "Jupyter's event loop.)"),
+    code("""import os
+import shutil
+import subprocess
+import sys
 import tempfile
 
-from rich.console import Console
-
-from crew.workflow import run
-
+TASK = "Write add.py with a function `add(a, b)` that returns a + b."
 work = pathlib.Path(tempfile.mkdtemp(prefix="localcrew-nb-"))
 for name in ("agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
     shutil.copy(ROOT / name, work / name)
-say = Console(width=140, highlight=False).print
-result = run(load_project(work), task="Write add.py with a function `add(a, b)` that returns a + b.", say=say)
-print("passed:", result.ok, "| test rounds:", result.rounds, "| run folder:", result.run_dir.name)"""),
+localcrew = pathlib.Path(sys.executable).parent / "localcrew"  # the package's console script
+cmd = [str(localcrew), "run", "--project", str(work), "--task", TASK]
+env = {**os.environ, "COLUMNS": "140"}
+with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+    for line in proc.stdout:
+        print(line, end="")
+print("exit code:", proc.returncode)"""),
     md("## The files it wrote\n\n`code/` is the agents' workspace (the tests run there); `run.jsonl` logs "
        "every step; `pytest-round-N.txt` is pytest's own output of each round; `servers/` (left out below) "
        "holds the model server logs."),
-    code("""for p in sorted(result.run_dir.rglob("*")):
-    if p.is_file() and "servers" not in p.parts and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts:
-        print(f"{p.stat().st_size:8} B  {p.relative_to(result.run_dir)}")"""),
-    code("""for p in sorted((result.run_dir / "code").glob("*.py")):
+    code("""from crew.runlog import RunLog
+
+(run_dir,) = (work / "runs").iterdir()
+for p in sorted(run_dir.rglob("*")):
+    if p.is_file() and not {"servers", "__pycache__", ".pytest_cache"} & set(p.parts):
+        print(f"{p.stat().st_size:8} B  {p.relative_to(run_dir)}")
+(last,) = RunLog(run_dir / "run.jsonl").of("report")
+print("passed:", last["ok"], "| test rounds:", last["rounds"], "| run folder:", run_dir.name)"""),
+    code("""for p in sorted((run_dir / "code").glob("*.py")):
     print(f"# ---- {p.name}\\n{p.read_text()}")"""),
     md("## The real pytest results of each round"),
-    code("""for out in sorted(result.run_dir.glob("pytest-round-*.txt")):
+    code("""for out in sorted(run_dir.glob("pytest-round-*.txt")):
     print(out.name, "→", (out.read_text().strip().splitlines() or ["(no output)"])[-1])"""),
     md("## The report\n\n`report.md`: verdict, specification, files, the test rounds, and per agent its "
        "model, device, tokens and wall time."),
     code("""from IPython.display import Markdown
 
-Markdown(result.report_path.read_text())"""),
+Markdown((run_dir / "report.md").read_text())"""),
     md("## On real GPUs, with Ollama\n\n"
        "- Run `plan-gpus` to see where each agent's model would go on your GPUs (detected with NVML), or "
        "`plan-gpus --profile 2x-rtx3060` for a built-in rig (notebook 01).\n"

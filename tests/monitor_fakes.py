@@ -16,6 +16,7 @@ class Live:
     power_mw: int | None = 150_000
     procs: tuple[tuple[int, int | None], ...] = ()
     fails: frozenset[str] = frozenset()  # query names that raise NvmlUnavailable on this GPU
+    grow_bytes: int = 0  # used memory grows by this after each memory read (a model loading)
 
 
 @dataclass
@@ -31,8 +32,10 @@ class FakeLiveNvml(FakeNvml):
         return lv
 
     def memory(self, index: int) -> tuple[int, int, int]:
-        self._q(index, "memory")
-        return super().memory(index)
+        lv = self._q(index, "memory")
+        out = super().memory(index)
+        self.gpus[index].used_bytes += lv.grow_bytes
+        return out
 
     def utilization_pct(self, index: int) -> int | None:
         return self._q(index, "util").util

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,17 @@ def _counts(text: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    proc, work, _ = _run_in_copy(tmp_path_factory)
+    return proc, work
+
+
+_ENV: dict[str, str] = {}
+
+
+Finished = tuple[subprocess.CompletedProcess[str], Path, dict[str, str]]
+
+
+def _run_in_copy(tmp_path_factory: pytest.TempPathFactory) -> Finished:
     work = tmp_path_factory.mktemp("project")
     for name in ("pyproject.toml", "uv.lock", "README.md", "agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
         shutil.copy(ROOT / name, work / name)
@@ -40,7 +52,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.C
     assert crewai, "crewai CLI not installed in the environment"
     proc = subprocess.run([crewai, "run"], cwd=work, env=env, capture_output=True, text=True, timeout=1500,
                           stdin=subprocess.DEVNULL)
-    return proc, work
+    _ENV.update(env, CRAWAI_BIN=crewai)
+    return proc, work, env
 
 
 def test_crewai_run_completes(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
@@ -87,3 +100,24 @@ def test_no_server_left_running(finished_run: tuple[subprocess.CompletedProcess[
             except OSError:
                 continue
     assert not left, f"processes still running in the project copy: {left}"
+
+
+def test_log_tasks_outputs_and_replay_work_on_the_run(
+        finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, work = finished_run
+    env = dict(_ENV)
+    crewai = env.pop("CRAWAI_BIN")
+    listing = subprocess.run([crewai, "log-tasks-outputs"], cwd=work, env=env, capture_output=True, text=True,
+                             timeout=300, stdin=subprocess.DEVNULL)
+    ids = re.findall(r"^Task (\d+): (\S+)$", listing.stdout, re.M)
+    assert [n for n, _ in ids] == ["1", "2", "3", "4", "5", "6"], listing.stdout[-2000:] + listing.stderr[-2000:]
+    run = next((work / "runs").iterdir())
+    before = (run / "report.md").stat().st_mtime
+    document_id = ids[4][1]
+    replay = subprocess.run([crewai, "replay", "-t", document_id], cwd=work, env=env, capture_output=True,
+                            text=True, timeout=900, stdin=subprocess.DEVNULL)
+    assert replay.returncode == 0 and "An error occurred" not in replay.stderr, replay.stderr[-3000:]
+    events = [json.loads(line)["event"] for line in (run / "run.jsonl").read_text().splitlines()]
+    assert "replay" in events and events.count("report") == 2
+    assert (run / "report.md").stat().st_mtime > before
+    assert "replaying" in replay.stdout

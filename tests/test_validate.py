@@ -32,7 +32,7 @@ def test_roofline_pct() -> None:
 def test_validate_embedded_on_the_cpu(capsys) -> None:  # type: ignore[no-untyped-def]
     """Loads the real embedded model with llama.cpp: measured buffers match the estimate within 3 %."""
     rc = main(["validate", "embedded", "--ctx", "512", "--prompt-tokens", "64", "--decode-tokens", "8",
-               "--bandwidth", "20", "--json"])
+               "--bandwidth", "20", "--threads", "1", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["schema"] == "localcrew.validate/1"
     assert out["device"] == "cpu" and out["verdict"] == "fits with headroom"
@@ -72,3 +72,22 @@ def test_validate_on_a_missing_gpu() -> None:
 def test_bad_token_counts_are_usage_errors(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["validate", "embedded", "--prompt-tokens", "8", "--decode-tokens", "16"]) == 2
     assert "--decode-tokens" in capsys.readouterr().err
+
+
+def test_validate_gpu_path_wiring_with_a_fake_nvml(capsys) -> None:  # type: ignore[no-untyped-def]
+    """The GPU path with an injected NVML: the device label, free memory, bandwidth from NVML's clock and
+    bus width, and memory as the NVML delta. (This llama.cpp is a CPU build: the model really loads on the
+    CPU; the figure checked is the delta the fake reports, not a real GPU's.)"""
+    from argparse import Namespace
+
+    from crew.cli_validate import run_validate
+
+    nvml = three_gpus()
+    nvml.live[0].grow_bytes = 300 * MIB
+    ns = Namespace(model="embedded", gpu=0, ctx=512, bandwidth=None, prompt_tokens=64, decode_tokens=8,
+                   threads=1, json=True)
+    assert run_validate(ns, nvml=nvml) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["device"] == "GPU 0 (NVIDIA GeForce RTX 3090)"
+    assert out["measured_bytes"] == 300 * MIB and out["bandwidth_source"] == "nvml"
+    assert out["free_bytes"] == (24576 - 400) * MIB and out["verdict"] == "fits with headroom"
