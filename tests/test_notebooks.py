@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _execute(name: str, cell_timeout: int) -> tuple[str, set[str]]:
@@ -42,7 +43,7 @@ def _execute(name: str, cell_timeout: int) -> tuple[str, set[str]]:
                 kinds.update(data)
                 texts.append(str(data.get("text/plain", "")))
                 texts.append(str(data.get("text/markdown", "")))
-    return "\n".join(texts), kinds
+    return _ANSI.sub("", "\n".join(texts)), kinds  # rich colours its output in a kernel
 
 
 def test_committed_notebooks_are_the_generated_ones_with_outputs_stripped() -> None:
