@@ -21,7 +21,7 @@ from crew.offline import go_offline
 def _console_say() -> Callable[[str], None]:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line (greppable logs)
     return lambda text: console.print(text)
 
 

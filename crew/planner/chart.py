@@ -104,11 +104,18 @@ def estimate_chart(rows: Sequence[tuple[str, Sequence[Comparison]]], *, title: s
         meas = [c.measured_bytes / mib for _, c in pts]
         est = [c.estimate_bytes / mib for _, c in pts]
         lo, hi = min(meas + est), max(meas + est)
-        pad = (hi - lo) * 0.08 or 1.0
+        pad = max((hi - lo) * 0.08, hi * 0.02, 1.0)
+        span = hi - lo + 2 * pad
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", linewidth=0.8, linestyle="--")
+        labelled: list[tuple[float, float]] = []
         for (label, c), m, e in zip(pts, meas, est, strict=True):
             ax.scatter(m, e, s=22, color="tab:green" if c.within_target else "tab:red", zorder=3)
-            ax.annotate(label, (m, e), fontsize=6, xytext=(3, -8), textcoords="offset points")
+            if all(abs(m - x) + abs(e - y) > 0.06 * span for x, y in labelled):  # no label on a label
+                ax.annotate(label, (m, e), fontsize=6, xytext=(3, -8), textcoords="offset points")
+                labelled.append((m, e))
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.ticklabel_format(useOffset=False)
         worst = max((abs(c.error_ratio) for _, c in pts), default=0.0)
         ax.set_title(f"{comp} (worst {worst:.1%})", fontsize=9)
         ax.set_xlabel("measured by llama.cpp, MiB", fontsize=8)
