@@ -39,7 +39,6 @@ def _up(args: argparse.Namespace) -> int:
     from crew.serving import registry
     from crew.serving.bind import plan_for_run, prepare_specs
     from crew.serving.process import Supervisor
-    from crew.serving.spec import with_port
 
     console = Console(highlight=False)
     root = Path(args.project).resolve()
@@ -49,14 +48,9 @@ def _up(args: argparse.Namespace) -> int:
         raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
                                   fix=explain_unplaced(plan))
     records = registry.load(root)
-    to_start = []
-    for spec in prepare_specs(plan, project):
-        rec = records.get(spec.server_id)
-        candidate = with_port(spec, rec.port) if rec is not None else spec
-        if registry.reusable(candidate, rec):
-            console.print(f"{spec.server_id}: already running on {candidate.base_url} — reused")
-        else:
-            to_start.append(spec)
+    reused, to_start = registry.partition(prepare_specs(plan, project), records)
+    for spec in reused:
+        console.print(f"{spec.server_id}: already running on {spec.base_url} — reused")
     sup = Supervisor(root / registry.STATE_DIR / "logs", keep=True)
 
     def ready(srv: Any, took: float) -> None:

@@ -174,7 +174,6 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     from crew.serving.bind import bind_agents, cpu_fallback_model, prepare_specs
     from crew.serving.failover import Router
     from crew.serving.process import Supervisor
-    from crew.serving.spec import with_port
 
     state.log.append("plan", source=plan.source, simulated=plan.simulated,
                      agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
@@ -184,11 +183,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     specs = prepare_specs(plan, project)
     keep = project.layout.keep_warm
     records = registry.load(project.root)
-    reused, to_start = [], []
-    for spec in specs:
-        rec = records.get(spec.server_id)
-        candidate = with_port(spec, rec.port) if rec is not None else spec
-        (reused if registry.reusable(candidate, rec) else to_start).append(candidate)
+    reused, to_start = registry.partition(specs, records)
     for spec in reused:
         say(f"  server {spec.server_id} reused (already running on {spec.base_url}, same pinning and models)")
         state.log.append("server_reused", server=spec.server_id, port=spec.port)

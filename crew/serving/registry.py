@@ -106,3 +106,18 @@ def stop_record(rec: Record, grace_s: float = 5.0) -> bool:
 
 def as_json(records: dict[str, Record]) -> list[dict[str, Any]]:
     return [{**r.__dict__, "alive": r.alive()} for r in records.values()]
+
+
+def partition(specs: list[LaunchSpec], records: dict[str, Record]) -> tuple[list[LaunchSpec], list[LaunchSpec]]:
+    """(reused, to_start): a recorded server that is this spec and healthy is reused at its recorded port."""
+    from crew.serving.spec import with_port
+
+    reused, to_start = [], []
+    for spec in specs:
+        rec = records.get(spec.server_id)
+        candidate = with_port(spec, rec.port) if rec is not None else spec
+        if reusable(candidate, rec):
+            reused.append(candidate)
+        else:
+            to_start.append(spec)
+    return reused, to_start
