@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from crewai.llms.providers.openai.completion import OpenAICompletion
@@ -28,6 +29,8 @@ class ServedLLM(OpenAICompletion):
     _calls: int = PrivateAttr(default=0)
     # Called when the server cannot be reached; True means "endpoint repaired or rebound: retry".
     _on_unreachable: Callable[[ServedLLM, BaseException], bool] | None = PrivateAttr(default=None)
+    # Wraps each request (the GPU sampler marks "an agent is generating" with it).
+    _around: Callable[[], AbstractContextManager[Any]] = PrivateAttr(default=nullcontext)
 
     def get_context_window_size(self) -> int:
         return int(self.server_ctx_tokens * _USABLE_RATIO)
@@ -35,16 +38,20 @@ class ServedLLM(OpenAICompletion):
     def call(self, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
         try:
-            for _attempt in range(3):
-                try:
-                    return super().call(*args, **kwargs)
-                except ConnectionError as exc:
-                    if self._on_unreachable is None or not self._on_unreachable(self, exc):
-                        raise
-            return super().call(*args, **kwargs)
+            with self._around():
+                for _attempt in range(3):
+                    try:
+                        return super().call(*args, **kwargs)
+                    except ConnectionError as exc:
+                        if self._on_unreachable is None or not self._on_unreachable(self, exc):
+                            raise
+                return super().call(*args, **kwargs)
         finally:
             self._wall_s += time.monotonic() - started
             self._calls += 1
+
+    def around_each_call(self, wrapper: Callable[[], AbstractContextManager[Any]]) -> None:
+        self._around = wrapper
 
     def on_unreachable(self, handler: Callable[[ServedLLM, BaseException], bool]) -> None:
         self._on_unreachable = handler

@@ -106,13 +106,13 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
 
 
 def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dict[str, str],
-                 usage: list[AgentUsage], notes: list[str]) -> Path:
+                 usage: list[AgentUsage], notes: list[str], extra: str = "") -> Path:
     outputs = {t.name: (t.output.raw if t.output is not None else "") for t in crew.tasks}
     text = render_report(
         project_task=inputs["project_task"], spec=outputs.get("specify", ""), summary=outputs.get("report", ""),
         files=files_on_disk(state.code_dir), rounds=state.rounds, usage=usage,
         max_fix_rounds=state.max_fix_rounds, notes=notes,
-    )
+    ) + (f"\n{extra}" if extra else "")
     path = state.run_dir / "report.md"
     path.write_text(text, encoding="utf-8")
     state.log.append("report", path=str(path), ok=bool(state.last and state.last.ok), rounds=len(state.rounds))
@@ -171,6 +171,8 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
 def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str, str], *, plan: Any, say: Say,
                       verbose: bool, start: Start, label: str) -> RunResult:
     """Servers up for exactly the crew's work (down on return, error, Ctrl-C, SIGTERM), then the report."""
+    from crew.monitor.alerts import thresholds_from
+    from crew.monitor.sampler import GpuSampler, render_sampler_markdown
     from crew.serving.bind import bind_agents, cpu_fallback_model, prepare_specs
     from crew.serving.failover import Router
     from crew.serving.process import Supervisor
@@ -214,13 +216,19 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         bound = bind_agents(plan, specs, project)
         router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
                         cpu_fallback=lambda agent: cpu_fallback_model(project, agent))
-        for llm in bound.llms.values():
-            if hasattr(llm, "on_unreachable"):
-                llm.on_unreachable(router)
-        crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
+        with GpuSampler(interval_s=1.0, thresholds=thresholds_from(project.layout.alerts)) as sampler:
+            for llm in bound.llms.values():
+                if hasattr(llm, "on_unreachable"):
+                    llm.on_unreachable(router)
+                    llm.around_each_call(sampler.generating)
+            crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
         usage = usage_of(bound.llms, bound.where)
+        planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
+        gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
+        for alert in sampler.alerts():
+            state.log.append("gpu_alert", text=alert)
         notes += [_plain(e) for e in router.events]
-    report = write_report(project, crew, state, inputs, usage, notes)
+    report = write_report(project, crew, state, inputs, usage, notes, extra=gpu_section)
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)

@@ -206,6 +206,9 @@ Markdown((run_dir / "report.md").read_text())"""),
        "per GPU. Either way each server is pinned with `CUDA_VISIBLE_DEVICES` and listens on 127.0.0.1.\n"
        "- Then `uv run crewai run` (or `uv run localcrew run --task \"...\"`) exactly as here: the same call "
        "to `crew.workflow.run`, with GPU servers instead of the CPU one."),
+    md("## Clean up\n\nThe run lives in a temporary folder; this removes it (skip this cell to keep it)."),
+    code("""shutil.rmtree(work)
+print("removed", work)"""),
 ]
 
 # ------------------------------------------------------------------------------------------ 03

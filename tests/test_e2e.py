@@ -67,6 +67,8 @@ def test_crewai_run_completes(finished_run: tuple[subprocess.CompletedProcess[st
     files = [p.name for p in (run / "code").iterdir() if p.is_file()]
     assert files, "the crew wrote no file into its workspace"
     assert "README.md" in files  # the documentation agent always leaves a README
+    report = (run / "report.md").read_text()
+    assert "## GPU memory: planned vs measured" in report and "driver is not installed" in report
 
 
 def test_report_matches_what_pytest_printed(finished_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
