@@ -58,7 +58,7 @@ def test_no_driver_for_real() -> None:
             pass
         assert s.summary() == [] and s.alerts() == [] and "no NVIDIA GPU" in s.note
         return
-    pytest.skip("an NVIDIA driver is loaded here")
+    pytest.skip(reason="an NVIDIA driver is loaded here")
 
 
 @pytest.mark.parametrize(("kw", "generating", "kinds"), [

@@ -287,7 +287,7 @@ def test_huge_write_is_stopped_by_the_file_size_limit(hostile: tuple[TestReport,
 
 def test_many_files_cannot_fill_the_disk(hostile: tuple[TestReport, dict[str, object]]) -> None:
     if not sandbox_mode().mount:
-        pytest.skip("no mount namespace here: the stage is on disk, each file capped by RLIMIT_FSIZE only")
+        pytest.skip(reason="no mount namespace here: the stage is on disk, each file capped by RLIMIT_FSIZE only")
     assert _outcome(hostile[0], "test_many_files_fill_only_the_capped_tmpfs") is None
 
 
@@ -313,7 +313,7 @@ def test_rm_rf_home_hits_only_the_decoy_inside_the_run(hostile: tuple[TestReport
 def test_no_network(hostile: tuple[TestReport, dict[str, object]]) -> None:
     report, ctx = hostile
     if not report.network_isolated:
-        pytest.skip(f"no network namespace on this machine — the report says so: {report.isolation}")
+        pytest.skip(reason=f"no network namespace on this machine — the report says so: {report.isolation}")
     assert _outcome(report, "test_connect_local_server") is None
     assert _outcome(report, "test_connect_internet") is None
     assert ctx["accepted"] == []  # the host's server never saw a connection

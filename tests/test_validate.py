@@ -54,7 +54,7 @@ def test_validate_on_a_gpu_without_a_driver_for_real(capsys) -> None:  # type: i
         err = capsys.readouterr().err
         assert "cannot validate on GPU 0" in err and "fix: omit --gpu" in err
         return
-    pytest.skip("an NVIDIA driver is loaded here")
+    pytest.skip(reason="an NVIDIA driver is loaded here")
 
 
 def test_validate_on_a_missing_gpu() -> None:
