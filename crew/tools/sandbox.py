@@ -550,6 +550,11 @@ def _confine_filesystem(stage: str, hide: list[str], tmpfs_bytes: int, drop_uid:
     """
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount may propagate to the host
     os.chdir(stage)  # keeps a handle on the stage while /tmp is covered
+    # The interpreter itself may live under /tmp (a checkout or CI clone there, its .venv inside): hold each
+    # such folder by an O_PATH descriptor and bind it back through /proc/self/fd once /tmp is covered.
+    throwaway = ("/tmp", *_THROWAWAY_DIRS)
+    held = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _interpreter_paths()
+            if any(p == d or p.startswith(d + "/") for d in throwaway)]
     flags = _MS_NOSUID | _MS_NODEV
     _mount("tmpfs", "/tmp", "tmpfs", flags, f"size={tmpfs_bytes},mode=1777")
     for d in _THROWAWAY_DIRS:
@@ -558,6 +563,10 @@ def _confine_filesystem(stage: str, hide: list[str], tmpfs_bytes: int, drop_uid:
             os.mkdir(shared)
             os.chmod(shared, 0o1777)
             _mount(shared, d, None, _MS_BIND)
+    for path, fd in held:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
+        os.close(fd)
     os.makedirs(stage, exist_ok=True)
     _mount(".", stage, None, _MS_BIND | _MS_REC)  # "." is still the real stage: bind it back, same path
     os.chdir(stage)
