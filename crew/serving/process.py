@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -210,12 +211,16 @@ class Supervisor:
     @contextlib.contextmanager
     def running(self, specs: list[LaunchSpec], **kw: object) -> Iterator[Supervisor]:
         """Servers up for the block; down on return, exception, Ctrl-C or SIGTERM."""
-        previous = signal.getsignal(signal.SIGTERM)
+        # Signal handlers can only be set from the main thread; elsewhere (a notebook's worker thread)
+        # PR_SET_PDEATHSIG and the finally-clause below still take the servers down.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGTERM) if main else None
 
         def on_term(signum: int, frame: object) -> None:
             raise KeyboardInterrupt(f"signal {signum}")
 
-        signal.signal(signal.SIGTERM, on_term)
+        if main:
+            signal.signal(signal.SIGTERM, on_term)
         try:
             self.start_all(specs, **kw)  # type: ignore[arg-type]
             yield self
@@ -226,4 +231,5 @@ class Supervisor:
             if not self.keep:
                 self.stop_all()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
