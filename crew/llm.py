@@ -56,9 +56,12 @@ class ServedLLM(OpenAICompletion):
     def on_unreachable(self, handler: Callable[[ServedLLM, BaseException], bool]) -> None:
         self._on_unreachable = handler
 
-    def rebind(self, *, base_url: str, model_alias: str, ctx_tokens: int, device: str) -> None:
+    def rebind(self, *, base_url: str, model_alias: str, ctx_tokens: int, device: str,
+               api_key: str | None = None) -> None:
         """Point this agent at another server (failover); clients are rebuilt on the next call."""
         self.base_url = f"{base_url}/v1"
+        if api_key is not None:
+            self.api_key = api_key
         self.model = model_alias
         self.server_ctx_tokens = ctx_tokens
         self.device = device

@@ -173,7 +173,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     """Servers up for exactly the crew's work (down on return, error, Ctrl-C, SIGTERM), then the report."""
     from crew.monitor.alerts import thresholds_from
     from crew.monitor.sampler import GpuSampler, render_sampler_markdown
-    from crew.serving.bind import bind_agents, cpu_fallback_model, prepare_specs
+    from crew.serving.bind import api_fallback, bind_agents, cpu_fallback_model, prepare_specs
     from crew.serving.failover import Router
     from crew.serving.process import Supervisor
 
@@ -215,7 +215,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
         bound = bind_agents(plan, specs, project)
         router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
-                        cpu_fallback=lambda agent: cpu_fallback_model(project, agent))
+                        cpu_fallback=lambda agent: cpu_fallback_model(project, agent),
+                        api_fallback=lambda agent: api_fallback(project, agent))
         with GpuSampler(interval_s=1.0, thresholds=thresholds_from(project.layout.alerts)) as sampler:
             for llm in bound.llms.values():
                 if hasattr(llm, "on_unreachable"):

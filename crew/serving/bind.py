@@ -95,8 +95,11 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
 def cpu_fallback_model(project: ProjectConfig, agent: str) -> ServedModel | None:
     """The agent's CPU model as a server model (used when its GPU server is gone for good)."""
     from crew.models.resolve import resolve_footprint
+    from crew.planner.build import NO_CPU
 
     cfg = project.agents[agent]
+    if cfg.cpu_model.lower() in NO_CPU:
+        return None
     fp = resolve_footprint(cfg.cpu_model)
     if fp.path is None:
         return None
@@ -116,3 +119,15 @@ def _api_llm(project: ProjectConfig, agent: str) -> Any:
                           where=f"gpu_layout.yaml: api_endpoints.{name}.api_key_env",
                           fix=f"export {endpoint.api_key_env}=... before the run")
     return LLM(model=endpoint.model, base_url=endpoint.base_url, api_key=key or None, is_litellm=True)
+
+
+def api_fallback(project: ProjectConfig, agent: str) -> tuple[str, str, str] | None:
+    """The agent's declared OpenAI-compatible endpoint for failover: (base_url, model, api key)."""
+    name = project.agents[agent].api
+    if name is None:
+        return None
+    endpoint = project.layout.api_endpoints[name]
+    if endpoint.base_url is None:
+        return None
+    key = os.environ.get(endpoint.api_key_env, "") if endpoint.api_key_env else ""
+    return endpoint.base_url, endpoint.model.split("/", 1)[-1], key or "sk-none"

@@ -28,6 +28,8 @@ class Router:
     binding: dict[str, tuple[str, str]]
     # model to run on the CPU when an agent's server is gone for good
     cpu_fallback: Callable[[str], ServedModel | None]
+    # last resort: the agent's declared OpenAI-compatible endpoint as (base_url, model, api_key), if any
+    api_fallback: Callable[[str], tuple[str, str, str] | None] = lambda agent: None
     events: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,11 +48,13 @@ class Router:
             except ServingError as err:
                 self._note(f"server {server_id} could not be restarted: {err.what}", agent=agent,
                            server=server_id, action="restart_failed")
-            target = self._fallback(agent, server_id, alias)
+            try:
+                target = self._fallback(agent, server_id, alias)
+            except ServingError as err:
+                self._note(f"CPU fallback for {agent} failed: {err.what}", agent=agent, action="cpu_failed")
+                target = None
             if target is None:
-                self._note(f"no fallback for {agent}: its server {server_id} is gone", agent=agent,
-                           server=server_id, action="no_fallback")
-                return False
+                return self._to_api(llm, agent, server_id)
             spec, model = target
             self._rebind(llm, agent, spec, model)
             return True
@@ -75,6 +79,21 @@ class Router:
             self.supervisor.start_all([spec])
             cpu = self.supervisor.servers["cpu-fallback"]
         return cpu.spec, cpu.spec.models[0]
+
+    def _to_api(self, llm: Any, agent: str, dead: str) -> bool:
+        api = self.api_fallback(agent)
+        if api is None:
+            self._note(f"no fallback for {agent}: its server {dead} is gone", agent=agent, server=dead,
+                       action="no_fallback")
+            return False
+        base_url, model, key = api
+        llm.rebind(base_url=base_url.removesuffix("/v1"), model_alias=model, ctx_tokens=llm.server_ctx_tokens,
+                   device="api (failover)", api_key=key)
+        self.binding[agent] = ("api", model)
+        self._note(f"[bold yellow]failover[/]: {agent} moved from {dead} to its API endpoint ({model}); "
+                   "the interrupted request is retried", agent=agent, server="api", action="failover",
+                   previous=dead)
+        return True
 
     def _rebind(self, llm: Any, agent: str, spec: LaunchSpec, model: ServedModel) -> None:
         old = self.binding[agent]
