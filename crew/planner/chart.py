@@ -36,14 +36,7 @@ def gpu_parts(plan: Plan) -> list[tuple[str, list[float]]]:
         if g.excluded:
             out.append((label + "\n(excluded)", [0.0] * len(PARTS)))
             continue
-        n = (
-            g.weights_bytes,
-            g.kv_cache_bytes,
-            g.compute_bytes,
-            g.overhead_bytes,
-            g.total_bytes - g.usable_bytes,
-            max(0, g.headroom_bytes),
-        )
+        n = (*g.parts_bytes, max(0, g.headroom_bytes))
         out.append((label, [b / GIB for b in n]))
     return out
 

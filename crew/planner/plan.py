@@ -59,6 +59,12 @@ class GpuPlan:
     bandwidth_bytes_per_s: int | None = None
 
     @property
+    def parts_bytes(self) -> tuple[int, int, int, int, int]:
+        """Weights, KV cache, compute, overhead and reserve: the bar segments every view draws."""
+        return (self.weights_bytes, self.kv_cache_bytes, self.compute_bytes, self.overhead_bytes,
+                self.total_bytes - self.usable_bytes)
+
+    @property
     def headroom_bytes(self) -> int:
         return self.usable_bytes - self.planned_bytes
 

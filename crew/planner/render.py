@@ -75,13 +75,7 @@ def gpu_table(plan: Plan) -> Table:
         if g.excluded:
             t.add_row(where, short_name(g.name), num(g.total_bytes), "[dim]excluded (below)[/]", "", "", "")
             continue
-        parts = (
-            g.weights_bytes,
-            g.kv_cache_bytes,
-            g.compute_bytes,
-            g.overhead_bytes,
-            g.total_bytes - g.usable_bytes,
-        )
+        parts = g.parts_bytes
         who = "\n".join(f"{a} {speeds[a]:.0f}" if speeds.get(a) else a for a in g.agents) or "[dim]idle[/]"
         t.add_row(
             where,
