@@ -130,6 +130,25 @@ def _requests(
     return out
 
 
+def _recost(
+    cands: list[Candidate],
+    agent: AgentConfig,
+    cache: dict[str, ModelFootprint | LocalcrewError],
+    warnings: list[str],
+    *,
+    ctx: int | None = None,
+    kv_type: str | None = None,
+) -> tuple[ModelCost, ...]:
+    """The same candidates re-estimated at another context or KV type (to check a suggested way out)."""
+    out = []
+    for c in cands:
+        settings = replace(c.settings, kv_type=kv_type) if kv_type else c.settings
+        again = _candidate(c.ref, c.rank, agent, settings, cache, warnings, ctx=ctx or c.settings.ctx_tokens)
+        if again is not None:
+            out.append(again.cost)
+    return tuple(out)
+
+
 def _candidate(
     ref: str,
     rank: int,
@@ -198,8 +217,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
                 )
     ctx = cands[0].settings.ctx_tokens // 2
     while ctx >= 2048:
-        shorter = [_candidate(c.ref, c.rank, agent, c.settings, cache, quiet, ctx=ctx) for c in cands]
-        costs = tuple(c.cost for c in shorter if c is not None)
+        costs = _recost(cands, agent, cache, quiet, ctx=ctx)
         fixes.append(
             Fix(
                 f"a shorter context: `num_ctx: {ctx}` for {agent.name} (its best candidate then needs "
@@ -210,19 +228,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
         )
         ctx //= 2
     if cands[0].settings.kv_type == "f16":
-        q8 = [
-            _candidate(
-                c.ref,
-                c.rank,
-                agent,
-                replace(c.settings, kv_type="q8_0"),
-                cache,
-                quiet,
-                ctx=c.settings.ctx_tokens,
-            )
-            for c in cands
-        ]
-        costs = tuple(c.cost for c in q8 if c is not None)
+        costs = _recost(cands, agent, cache, quiet, kv_type="q8_0")
         fixes.append(
             Fix(
                 f"a q8_0 KV cache (`kv_type: q8_0` in gpu_layout.yaml; its best candidate then needs "
