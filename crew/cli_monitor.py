@@ -1,4 +1,5 @@
-"""`plan-gpus monitor [--interval S] [--once] [--json] [--prometheus PORT] [--plan FILE] [--layout FILE]`.
+"""`plan-gpus monitor [--interval S] [--once] [--json] [--prometheus PORT] [--plan FILE] [--layout FILE]`
+and `plan-gpus monitor --replay FILE` for a log recorded with nvidia-smi on a rig without localcrew.
 
 A live view of each GPU against the plan, alerts at the layout's thresholds, and an optional Prometheus
 endpoint on loopback. Without an NVIDIA driver it says so in one line (exit 1), or, with --json or
@@ -39,6 +40,9 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
     parser.add_argument("--log", metavar="FILE", help="append alerts to this run log (run.jsonl)")
     parser.add_argument("--busy", action="store_true",
                         help="agents are generating now: enables the low-utilisation alert on GPUs we serve on")
+    parser.add_argument("--replay", metavar="FILE",
+                        help="instead of reading NVML, replay a log recorded with `nvidia-smi --query-gpu=... "
+                             "--format=csv` (see docs/monitoring.md): the same table, alerts and peaks")
     return lambda ns: run_monitor(ns)
 
 
@@ -49,6 +53,8 @@ def run_monitor(ns: argparse.Namespace, provider: LiveNvml | None = None) -> int
         raise UsageError("--interval must be positive", where="--interval", fix="e.g. --interval 2")
     thresholds = _thresholds(ns.layout)
     plan = _load_plan(ns.plan) if ns.plan else None
+    if getattr(ns, "replay", None):
+        return _replay(ns, thresholds, plan)
     nvml: LiveNvml = provider if provider is not None else PynvmlLive()
     note = open_live(nvml)
     if ns.prometheus is not None:
@@ -71,6 +77,32 @@ def run_monitor(ns: argparse.Namespace, provider: LiveNvml | None = None) -> int
             Console().print(monitor_table(samples, _planned_gpus(plan), alerts, _servers))
         return 0
     return _live(ns, nvml, thresholds, plan)
+
+
+def _replay(ns: argparse.Namespace, thresholds: Thresholds, plan: Plan | None) -> int:
+    from crew.monitor.recorded import RECORD_HINT, parse_recording
+    from crew.monitor.replay import replay, replay_json, replay_view
+
+    if ns.prometheus is not None:
+        raise UsageError("--replay and --prometheus cannot be combined", where="--replay",
+                         fix="a scraper wants live readings: drop --replay")
+    try:
+        text = Path(ns.replay).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise ConfigError(f"cannot read the recording: {why}", where=ns.replay, fix=RECORD_HINT) from None
+    replayed = replay(parse_recording(text, ns.replay), thresholds, generating=ns.busy)
+    planned = _planned_gpus(plan)
+    active = set[tuple[int, str]]()
+    for alerts in replayed.alerts_by_reading:  # logged as they started, as the live view logs them
+        active = _log_alerts(ns.log, list(alerts), active)
+    if ns.json:
+        print(json.dumps(replay_json(replayed, planned), indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(replay_view(replayed, planned))
+    return 0
 
 
 def _sample(nvml: LiveNvml, note: str, t: Thresholds, busy: bool) -> tuple[list[GpuSample], list[Alert]]:

@@ -15,7 +15,7 @@ from types import TracebackType
 
 from crew.errors import LocalcrewError
 from crew.monitor.alerts import Thresholds, check
-from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, open_live, read_gpus
+from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, Reading, open_live, read_gpus
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,12 @@ class GpuSampler:
         return True
 
     def sample_once(self) -> None:
-        reading = read_gpus(self._provider)
+        self.record(read_gpus(self._provider))
+
+    def record(self, reading: Reading, *, generating: bool | None = None) -> None:
+        """Account one reading (live, or replayed from a recording); `generating` overrides the busy mark."""
         with self._lock:
-            busy = self._busy > 0
+            busy = self._busy > 0 if generating is None else generating
             for s in reading.gpus:
                 self._record(s, busy)
 
