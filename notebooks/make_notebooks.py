@@ -263,19 +263,51 @@ estimate_chart(rows, title="SmolLM2-135M Q4_1 on the CPU: llama.cpp buffers, est
 
 found = detect(PynvmlProvider())
 print(found.note or f"NVML found {len(found.gpus)} GPU(s): " + ", ".join(g.name for g in found.gpus))"""),
-    md("On a machine with NVIDIA GPUs it reads what `nvidia-smi` shows. The file below is **an illustrative "
-       "sample, not measured here — and not recorded on any real GPU**: it was written by hand in "
-       "`nvidia-smi --query-gpu=... --format=csv` format, with memory set to the 4x-rtx3060 plan of notebook 01 "
-       "plus a little for the driver, to show the shape of the data. Its header says so too."),
-    code("""print((pathlib.Path("data") / "nvidia_smi_sample.csv").read_text())"""),
-    md("Compare each card's used memory with the plan for that rig: the planned VRAM is what the monitor "
-       "checks the real number against (and `alerts: vram_pct` in `gpu_layout.yaml` sets when it warns)."),
+    md("## What it reports on real NVIDIA GPUs: recorded samples\n\n"
+       "To show the monitor on real cards without one here, `plan-gpus monitor --replay FILE` reads what "
+       "`nvidia-smi --query-gpu=... --format=csv` recorded on a rig and puts it through the very same table, "
+       "alerts and peak accounting as a live reading. (The same command reviews a log you record on your own "
+       "headless rig: `nvidia-smi --query-gpu=timestamp,index,name,uuid,memory.total,memory.used,"
+       "utilization.gpu,temperature.gpu,power.draw --format=csv -l 5 > gpus.csv`.)\n\n"
+       "The two files in `data/` are **recorded on real GPUs, by other people, in public reports** — not by "
+       "localcrew and not on this machine. Each file's header names its source, the date, the driver and what "
+       "was running; we transcribed nvidia-smi's table into its CSV columns and changed no figure. They ran "
+       "other models than localcrew's plans, so the *Planned* column stays empty for the first one."),
+    code("""import io
+
+from rich.console import Console
+
+from crew.monitor.alerts import Thresholds
+from crew.monitor.recorded import parse_recording
+from crew.monitor.replay import replay, replay_view
+
+console = Console(file=io.StringIO(), width=130, record=True)  # plain text in the notebook's output
+recording = parse_recording((pathlib.Path("data") / "recorded_2x3090.csv").read_text(), "recorded_2x3090.csv")
+replayed = replay(recording, Thresholds(), generating=False)
+console.print(replay_view(replayed, {}))
+print(console.export_text())"""),
+    md("GPU 1 holds 22.3 of 24 GiB, 92.9 %: above the default `alerts: vram_pct: 92` of `gpu_layout.yaml`, so "
+       "the monitor raises the alert (in a crew run it goes to the run log and the report). Both cards read 0 % "
+       "utilisation because nvidia-smi ran between requests; with `--busy` (agents generating) that would be "
+       "the low-utilisation alert, the sign of layers spilled to the CPU.\n\n"
+       "The second recording is one RTX 3090 serving a model with llama.cpp — the engine localcrew runs. "
+       "Replayed against localcrew's own plan for the one-RTX-3090 rig, the *Planned* column fills in: the "
+       "difference is between what that rig ran and what localcrew would put on the card, not an error of "
+       "either."),
     code("""from crew.config import load_project
+from crew.monitor.view import PlannedGpu
 from crew.planner.build import plan_project
 
-for g in plan_project(load_project(ROOT), profile="4x-rtx3060").gpus:
-    print(f"GPU {g.index}: planned {g.planned_bytes / MIB:7.0f} MiB of {g.total_bytes / MIB:.0f} MiB",
-          "—", ", ".join(g.agents))"""),
+plan = plan_project(load_project(ROOT), profile="rtx3090")
+planned = {g.index: PlannedGpu(g.planned_bytes, g.agents) for g in plan.gpus}
+for g in plan.gpus:
+    print(f"localcrew's plan, GPU {g.index}: {g.planned_bytes / MIB:7.0f} MiB of {g.total_bytes / MIB:.0f} MiB",
+          "—", ", ".join(g.agents))
+text = (pathlib.Path("data") / "recorded_1x3090_llamacpp.csv").read_text()
+single = replay(parse_recording(text, "recorded_1x3090_llamacpp.csv"), Thresholds(), generating=False)
+console = Console(file=io.StringIO(), width=130, record=True)
+console.print(replay_view(single, planned))
+print(console.export_text())"""),
 ]
 
 NOTEBOOKS = {

@@ -89,8 +89,11 @@ def test_03_estimates_vs_reality() -> None:
     text, kinds = _execute("03_estimates_vs_reality.ipynb", cell_timeout=180)
     assert "all within the targets of docs/estimator.md: True" in text
     assert len(re.findall(r"^\s+8192 q4_0\s+measured\s", text, re.M)) == 1
-    assert "ILLUSTRATIVE SAMPLE - NOT MEASURED HERE" in text
-    assert "GPU 0: planned" in text
+    # the recorded samples are shown as recorded, with their source, through the monitor's own view
+    assert text.count("RECORDED on real NVIDIA GPU") == 2 and "club-3090/issues/1120" in text
+    assert "GPU 1 (NVIDIA GeForce RTX 3090): VRAM 92.9 % used, above 92 %" in text
+    assert "No alert threshold was crossed during the recording." in text
+    assert "localcrew's plan, GPU 0:" in text and re.search(r"14\.65\s+│\s+[+-]\d", text)  # 15005 MiB vs plan
     assert "image/png" in kinds
 
 
