@@ -205,7 +205,15 @@ Markdown((run_dir / "report.md").read_text())"""),
        "store and served by one llama.cpp server per GPU; with `backend: ollama` an `ollama serve` is started "
        "per GPU. Either way each server is pinned with `CUDA_VISIBLE_DEVICES` and listens on 127.0.0.1.\n"
        "- Then `uv run crewai run` (or `uv run localcrew run --task \"...\"`) exactly as here: the same call "
-       "to `crew.workflow.run`, with GPU servers instead of the CPU one."),
+       "to `crew.workflow.run`, with GPU servers instead of the CPU one.\n"
+       "- Before the crew starts, each server's buffers (llama.cpp's log, or Ollama's `/api/ps`) are checked "
+       "against the plan: a model that spilled to the CPU fails the run (or warns, `on_spill: warn`). During "
+       "the run the report's *GPU memory: planned vs measured* section fills in from NVML (here it says "
+       "\"not measured\": no driver); `plan-gpus monitor --plan plan.json` in another terminal shows the same "
+       "live, and `plan-gpus monitor --replay gpus.csv` reads an `nvidia-smi` log of a headless rig "
+       "(notebook 03).\n"
+       "- A run that is interrupted (Ctrl-C, a crash, even `kill -9`) loses nothing: "
+       "`localcrew resume runs/<id>` goes on at the next unfinished task."),
     md("## Clean up\n\nThe run lives in a temporary folder; this removes it (skip this cell to keep it)."),
     code("""shutil.rmtree(work)
 print("removed", work)"""),
