@@ -89,6 +89,7 @@ class FakeOllama:
     loaded: dict[str, Loaded] = field(default_factory=dict)
     loads: list[tuple[str, int]] = field(default_factory=list)      # (tag, num_ctx) of every (re)load
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)  # each POST's Authorization header
     _httpd: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -281,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain_404()
 
     def do_POST(self) -> None:
+        self.fake.authorizations.append(self.headers.get("Authorization"))
         try:
             body = self._body()
         except ValueError as exc:   # json.JSONDecodeError is a ValueError
