@@ -176,6 +176,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     from crew.serving.bind import api_fallback, bind_agents, cpu_fallback_model, prepare_specs
     from crew.serving.failover import Router
     from crew.serving.process import Supervisor
+    from crew.serving.relocate import GpuRelocator
 
     state.log.append("plan", source=plan.source, simulated=plan.simulated,
                      agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
@@ -216,7 +217,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         bound = bind_agents(plan, specs, project)
         router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
                         cpu_fallback=lambda agent: cpu_fallback_model(project, agent),
-                        api_fallback=lambda agent: api_fallback(project, agent))
+                        api_fallback=lambda agent: api_fallback(project, agent),
+                        gpu_fallback=GpuRelocator(plan, free_bytes=_nvml_free(plan)), on_started=ready)
         with GpuSampler(interval_s=1.0, thresholds=thresholds_from(project.layout.alerts)) as sampler:
             for llm in bound.llms.values():
                 if hasattr(llm, "on_unreachable"):
@@ -257,8 +259,8 @@ def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, 
 
     sid = server.spec.server_id
     on_gpu = sid.startswith("gpu")
-    planned = 0
-    if on_gpu:
+    planned = int(server.spec.labels.get("planned_bytes", 0))  # a failover server: the moved agent's estimate
+    if on_gpu and not planned:
         planned = next((g.planned_bytes for g in plan.gpus if f"gpu{g.index}" == sid), 0)
     elif plan.cpu is not None:
         planned = plan.cpu.planned_bytes
@@ -270,6 +272,26 @@ def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, 
         raise ServingError("the model is not on the GPU (the server allocated nothing there)",
                            where=f"server {sid} (log {server.log_path})",
                            fix="install a CUDA build of llama-cpp-python, or set `on_spill: warn` in gpu_layout.yaml")
+
+
+def _nvml_free(plan: Any) -> Callable[[int], int | None]:
+    """Free bytes on a detected local GPU right now, for failover; None where NVML cannot say (declared,
+    simulated or profile GPUs: the plan's own arithmetic is then all there is)."""
+    if plan.simulated or plan.source != "detected":
+        return lambda index: None
+    from crew.errors import LocalcrewError
+    from crew.hardware.nvml import NvmlUnavailable, PynvmlProvider
+
+    nvml = PynvmlProvider()
+
+    def free(index: int) -> int | None:
+        try:
+            nvml.open()
+            return nvml.memory(index)[1]
+        except (NvmlUnavailable, LocalcrewError):  # unreadable now: the plan's arithmetic decides alone
+            return None
+
+    return free
 
 
 def _plain(text: str) -> str:

@@ -1,9 +1,10 @@
 """When a server dies mid-run: restart it once; if it dies again, move its agents to a fallback.
 
 The router is called by an agent's LLM when a request cannot connect. It answers whether to retry, after
-either restarting the server (same address) or rebinding the agent to another live server or a CPU server
-started on demand. Every decision is shown and logged; the interrupted LLM call is then retried, so the
-task in flight continues and nothing already written is touched.
+either restarting the server (same address) or rebinding the agent, in this order of preference: a live
+server that already hosts its model; its model on another GPU with room (crew.serving.relocate); its CPU
+model on a CPU server started on demand; its declared API endpoint. Every decision is shown and logged;
+the interrupted LLM call is then retried, so the task in flight continues and nothing written is touched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from crew.errors import ServingError
 from crew.runlog import RunLog
-from crew.serving.process import Supervisor, free_port
+from crew.serving.process import Supervisor, free_port, stop
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 
 
@@ -30,6 +31,10 @@ class Router:
     cpu_fallback: Callable[[str], ServedModel | None]
     # last resort: the agent's declared OpenAI-compatible endpoint as (base_url, model, api_key), if any
     api_fallback: Callable[[str], tuple[str, str, str] | None] = lambda agent: None
+    # the agent's own model on another GPU with room: (agent, model, ports in use) -> a spec to start
+    gpu_fallback: Callable[[str, ServedModel, set[int]], LaunchSpec | None] = lambda agent, model, ports: None
+    # called with each server the router starts, once healthy (the run's residency check)
+    on_started: Callable[[Any, float], None] | None = None
     events: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -66,7 +71,11 @@ class Router:
                 for m in server.spec.models:
                     if m.alias == alias:
                         return server.spec, m
-        # 2. the agent's CPU model, on a CPU server started now (one for all agents that fail over)
+        # 2. the same model on another GPU with room (per the plan, and NVML when it can read the card)
+        moved = self._to_gpu(agent, dead, alias)
+        if moved is not None:
+            return moved
+        # 3. the agent's CPU model, on a CPU server started now (one for all agents that fail over)
         model = self.cpu_fallback(agent)
         if model is None:
             return None
@@ -76,9 +85,29 @@ class Router:
             spec = llamacpp_spec("cpu-fallback", (model,), free_port(max(taken, default=11500) + 1, taken=taken),
                                  env={"CUDA_VISIBLE_DEVICES": ""})
             self.say(f"[yellow]starting a CPU fallback server for {agent} ({model.alias})[/]")
-            self.supervisor.start_all([spec])
+            self.supervisor.start_all([spec], on_ready=self.on_started)
             cpu = self.supervisor.servers["cpu-fallback"]
         return cpu.spec, cpu.spec.models[0]
+
+    def _to_gpu(self, agent: str, dead: str, alias: str) -> tuple[LaunchSpec, ServedModel] | None:
+        server = self.supervisor.servers.get(dead)
+        model = next((m for m in server.spec.models if m.alias == alias), None) if server else None
+        if model is None:
+            return None
+        spec = self.gpu_fallback(agent, model, {s.spec.port for s in self.supervisor.servers.values()})
+        if spec is None:
+            return None
+        self.say(f"[yellow]starting {agent}'s model {alias} on {spec.server_id.split('-')[0]}, "
+                 f"which has room for it ({spec.server_id})[/]")
+        try:
+            self.supervisor.start_all([spec], on_ready=self.on_started)
+        except ServingError as err:  # e.g. it did not fit after all: stop it, and try the CPU next
+            if spec.server_id in self.supervisor.servers:
+                stop(self.supervisor.servers.pop(spec.server_id))
+            self._note(f"moving {agent} to {spec.server_id} failed: {err.what}", agent=agent,
+                       server=spec.server_id, action="gpu_failed")
+            return None
+        return spec, spec.models[0]
 
     def _to_api(self, llm: Any, agent: str, dead: str) -> bool:
         api = self.api_fallback(agent)
@@ -99,7 +128,7 @@ class Router:
         old = self.binding[agent]
         self.binding[agent] = (spec.server_id, model.alias)
         llm.rebind(base_url=spec.base_url, model_alias=model.alias, ctx_tokens=model.ctx_tokens,
-                   device=f"{'cpu' if spec.server_id.startswith('cpu') else spec.server_id} (failover)")
+                   device=_device(spec) + " (failover)")
         self._note(f"[bold yellow]failover[/]: {agent} moved from {old[0]} to {spec.server_id} ({model.alias}); "
                    "the interrupted request is retried", agent=agent, server=spec.server_id, action="failover",
                    previous=old[0])
@@ -108,3 +137,11 @@ class Router:
         self.events.append(text)
         self.say(f"[yellow]{text}[/]")
         self.log.append("serving_fault", **fields)
+
+
+def _device(spec: LaunchSpec) -> str:
+    """The report's device words for a server: "cpu", "gpu 1", "gpu 1 (simulated)"."""
+    sid = spec.server_id
+    if not sid.startswith("gpu"):
+        return "cpu"
+    return "gpu " + sid.split("-")[0].removeprefix("gpu") + (" (simulated)" if spec.simulated else "")

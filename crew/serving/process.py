@@ -181,9 +181,12 @@ class Supervisor:
     def start_all(self, specs: list[LaunchSpec], *, timeout_s: float = 120.0,
                   on_ready: Callable[[RunningServer, float], None] | None = None) -> None:
         # Start every process first, then wait: servers on different GPUs load their models in parallel.
+        # Only the servers started now are waited on: during failover the dead one is still listed.
+        new = []
         for spec in specs:
-            self.servers[spec.server_id] = start(spec, self.state_dir, detach=self.keep)
-        for server in list(self.servers.values()):
+            new.append(start(spec, self.state_dir, detach=self.keep))
+            self.servers[spec.server_id] = new[-1]
+        for server in new:
             took = wait_healthy(server, timeout_s=timeout_s)
             if on_ready is not None:
                 on_ready(server, took)

@@ -1,0 +1,74 @@
+"""Failover to another GPU: when an agent's GPU server is gone for good, its model on a GPU that has room.
+
+"Room" is the planner's own arithmetic — the GPU's usable bytes less what the plan put there and what
+earlier failovers moved there — and, when NVML can read the card, also its free memory right now (the plan
+cannot know about a process that started since). The agent keeps its model, context and KV type: moving it
+to the CPU model would change the model under a task in flight. The new server is a new process, so the
+agent's whole estimate counts, CUDA context included.
+
+`gpu_with_room` and `relocation_spec` are pure; `GpuRelocator` is the adapter the router calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from crew.planner.plan import AgentPlacement, GpuPlan, Plan
+from crew.serving.process import free_port
+from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
+
+
+def gpu_with_room(plan: Plan, agent: AgentPlacement, moved_in_bytes: Mapping[int, int],
+                  free_bytes: Callable[[int], int | None]) -> GpuPlan | None:
+    """The local GPU with the most room that fits `agent`'s model alone, other than the GPUs it was on."""
+    need = agent.estimate.total_bytes
+    best: tuple[int, GpuPlan] | None = None
+    for g in plan.gpus:
+        if g.host != agent.host or g.host != "local" or g.excluded or g.index in agent.gpu_indices:
+            continue
+        room = g.usable_bytes - g.planned_bytes - moved_in_bytes.get(g.index, 0)
+        live = free_bytes(g.index)
+        if live is not None:
+            room = min(room, live - g.reserve_bytes)
+        if room >= need and (best is None or room > best[0]):
+            best = (room, g)
+    return best[1] if best else None
+
+
+def relocation_spec(plan: Plan, agent: AgentPlacement, model: ServedModel, gpu: GpuPlan, port: int) -> LaunchSpec:
+    """One llama.cpp server for the moved agent, pinned to `gpu` exactly as the planned servers are."""
+    pinning = gpu.uuid or str(gpu.index)
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": pinning}
+    labels = {"host": gpu.host, "agents": agent.name, "planned_bytes": str(agent.estimate.total_bytes),
+              "failover_from": "+".join(f"gpu{i}" for i in agent.gpu_indices)}
+    if plan.simulated:
+        env["LOCALCREW_SIMULATED"] = "1"
+        labels["planned_cuda_visible_devices"] = pinning
+    spec = llamacpp_spec(f"gpu{gpu.index}-failover-{agent.name}", (model,), port, env=env,
+                         gpu_uuids=() if plan.simulated or gpu.uuid is None else (gpu.uuid,),
+                         simulated=plan.simulated)
+    return replace(spec, labels={**spec.labels, **labels})
+
+
+@dataclass
+class GpuRelocator:
+    """Called by the router with (agent, its model, ports in use); a spec to start, or None."""
+
+    plan: Plan
+    free_bytes: Callable[[int], int | None] = lambda index: None  # NVML's free bytes; None: cannot read
+    moved_in_bytes: dict[int, int] = field(default_factory=dict)
+
+    def __call__(self, agent_name: str, model: ServedModel, taken_ports: set[int]) -> LaunchSpec | None:
+        if self.plan.backend == "ollama":  # an Ollama server is not ours to re-pin per model
+            return None
+        agent = self.plan.agent(agent_name)
+        if agent.placement not in ("gpu", "split"):
+            return None
+        gpu = gpu_with_room(self.plan, agent, self.moved_in_bytes, self.free_bytes)
+        if gpu is None:
+            return None
+        # counted before the start: a server that then fails to load still held the memory for a while
+        self.moved_in_bytes[gpu.index] = self.moved_in_bytes.get(gpu.index, 0) + agent.estimate.total_bytes
+        port = free_port(max(taken_ports, default=11500) + 1, taken=taken_ports)
+        return relocation_spec(self.plan, agent, model, gpu, port)
