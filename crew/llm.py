@@ -31,6 +31,9 @@ class ServedLLM(OpenAICompletion):
     _on_unreachable: Callable[[ServedLLM, BaseException], bool] | None = PrivateAttr(default=None)
     # Wraps each request (the GPU sampler marks "an agent is generating" with it).
     _around: Callable[[], AbstractContextManager[Any]] = PrivateAttr(default=nullcontext)
+    # Told of each request a server answered: (agent, base_url, model alias, seconds) — the run log's
+    # `llm_call` records, which tie every request to the server that served it.
+    _on_answer: Callable[[str, str, str, float], None] | None = PrivateAttr(default=None)
 
     def get_context_window_size(self) -> int:
         return int(self.server_ctx_tokens * _USABLE_RATIO)
@@ -41,14 +44,24 @@ class ServedLLM(OpenAICompletion):
             with self._around():
                 for _attempt in range(3):
                     try:
-                        return super().call(*args, **kwargs)
+                        return self._answered(*args, **kwargs)
                     except ConnectionError as exc:
                         if self._on_unreachable is None or not self._on_unreachable(self, exc):
                             raise
-                return super().call(*args, **kwargs)
+                return self._answered(*args, **kwargs)
         finally:
             self._wall_s += time.monotonic() - started
             self._calls += 1
+
+    def _answered(self, *args: Any, **kwargs: Any) -> Any:
+        base_url, model, started = str(self.base_url), str(self.model), time.monotonic()
+        out = super().call(*args, **kwargs)
+        if self._on_answer is not None:  # only answered requests: a refused connection reached no server
+            self._on_answer(self.agent_name, base_url, model, time.monotonic() - started)
+        return out
+
+    def on_answer(self, hook: Callable[[str, str, str, float], None]) -> None:
+        self._on_answer = hook
 
     def around_each_call(self, wrapper: Callable[[], AbstractContextManager[Any]]) -> None:
         self._around = wrapper

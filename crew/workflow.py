@@ -224,6 +224,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                 if hasattr(llm, "on_unreachable"):
                     llm.on_unreachable(router)
                     llm.around_each_call(sampler.generating)
+                    llm.on_answer(lambda agent, url, model, took: state.log.append(
+                        "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3)))
             crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
         usage = usage_of(bound.llms, bound.where)
         planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}

@@ -101,11 +101,24 @@ def test_one_pinned_server_per_simulated_gpu(faulty_run: dict[str, Any]) -> None
     assert any("(simulated)" in line for line in faulty_run["lines"])
 
 
-def test_each_server_served_requests(faulty_run: dict[str, Any]) -> None:
+def test_each_agent_is_served_by_its_own_server_request_by_request(faulty_run: dict[str, Any]) -> None:
+    records = faulty_run["records"]
+    port = {r["server"]: r["port"] for r in records if r["event"] == "server_ready"}
+    plan = next(r for r in records if r["event"] == "plan")
+    moved = next(i for i, r in enumerate(records) if r.get("action") == "failover")
+    calls = [(i, r) for i, r in enumerate(records) if r["event"] == "llm_call"]
+    assert {r["agent"] for _, r in calls} == set(plan["agents"])
+    for i, r in calls:  # until the failover, every request went to the server of the agent's planned GPU
+        gpu = plan["agents"][r["agent"]]["gpus"][0]
+        planned = f"http://127.0.0.1:{port[f'gpu{gpu}']}/v1"
+        if i < moved:
+            assert r["base_url"] == planned, r
+    # and from the servers' side: each one answered exactly the requests the agents logged for it
     servers = faulty_run["result"].run_dir / "servers"
     for sid in ("gpu0", "gpu1"):
-        log = (servers / f"{sid}.log").read_text(errors="replace")
-        assert log.count("POST /v1/chat/completions") >= 1, sid
+        answered = (servers / f"{sid}.log").read_text(errors="replace").count("POST /v1/chat/completions")
+        logged = sum(r["base_url"] == f"http://127.0.0.1:{port[sid]}/v1" for _, r in calls)
+        assert answered == logged >= 1, (sid, answered, logged)
 
 
 def test_restart_then_failover_and_the_run_completes(faulty_run: dict[str, Any]) -> None:
