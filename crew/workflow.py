@@ -262,9 +262,9 @@ def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, 
     sid = server.spec.server_id
     on_gpu = sid.startswith("gpu")
     planned = int(server.spec.labels.get("planned_bytes", 0))  # a failover server: the moved agent's estimate
-    if on_gpu and not planned:
+    if not planned and on_gpu:
         planned = next((g.planned_bytes for g in plan.gpus if f"gpu{g.index}" == sid), 0)
-    elif plan.cpu is not None:
+    elif not planned and plan.cpu is not None:
         planned = plan.cpu.planned_bytes
     r = check(server.spec, server.log_path.read_text(encoding="utf-8", errors="replace"), planned)
     say(f"  residency {describe(r, on_gpu=on_gpu)}")

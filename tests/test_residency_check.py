@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from crew.serving.residency_check import check, describe, reported_buffers
 from crew.serving.spec import ServedModel, llamacpp_spec
 
@@ -43,3 +45,25 @@ def test_a_gpu_server_with_nothing_on_the_gpu_is_called_out() -> None:
     assert "NOTHING on the GPU" in describe(r, on_gpu=True)
     sim = check(_spec(simulated=True), CPU_LOG, planned_bytes=512 * MIB)
     assert "simulated" in describe(sim, on_gpu=True) and "NOTHING" not in describe(sim, on_gpu=True)
+
+
+def test_a_failover_server_is_checked_against_the_moved_agents_estimate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from crew.errors import ServingError
+    from crew.runlog import RunLog
+    from crew.workflow import _residency
+
+    log = tmp_path / "gpu1-failover-tester.log"
+    log.write_text(CPU_LOG, encoding="utf-8")
+    spec = replace(_spec("gpu1-failover-tester"), labels={"planned_bytes": str(700 * MIB)})
+    server = SimpleNamespace(spec=spec, log_path=log)
+    plan = SimpleNamespace(gpus=(), cpu=SimpleNamespace(planned_bytes=123))
+    state = SimpleNamespace(log=RunLog(tmp_path / "run.jsonl"))
+    project = SimpleNamespace(layout=SimpleNamespace(on_spill="fail"))
+    lines: list[str] = []
+    with pytest.raises(ServingError, match="not on the GPU"):  # a GPU server with nothing on the GPU fails
+        _residency(server, plan, project, state, lines.append)
+    (rec,) = state.log.of("residency")
+    assert rec["server"] == "gpu1-failover-tester" and rec["planned_bytes"] == 700 * MIB
