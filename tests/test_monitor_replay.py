@@ -144,10 +144,3 @@ def test_replay_errors_are_one_line_and_exit_2(tmp_path: Path, capsys) -> None: 
     assert "not a text file" in capsys.readouterr().err
     with pytest.raises(UsageError):
         run_monitor(ns(replay=str(DATA / "recorded_2x3090.csv"), prometheus=9100))
-
-
-def test_replay_reads_no_nvml() -> None:
-    from crew.monitor.replay import _NoProvider
-
-    with pytest.raises(AssertionError, match="does not read NVML"):
-        _NoProvider().device_count()

@@ -81,7 +81,7 @@ def _number(value: str | None, where: str, field: str) -> float | None:
     if value is None or value.strip().lower() in _UNKNOWN:
         return None
     text = value.strip()
-    for unit in ("MiB", "W", "%", "C"):
+    for unit in ("MiB", "W", "%"):
         if text.endswith(unit):
             text = text[: -len(unit)].strip()
             break

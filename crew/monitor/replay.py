@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -18,9 +18,6 @@ from crew.monitor.alerts import Alert, Thresholds, check
 from crew.monitor.recorded import RecordedReading, Recording
 from crew.monitor.sampler import GpuPeak, GpuSampler
 from crew.monitor.view import PlannedGpu, monitor_json, monitor_table
-
-if TYPE_CHECKING:
-    from crew.monitor.live import LiveNvml
 
 GIB = 1024**3
 
@@ -36,7 +33,7 @@ class Replayed:
 
 def replay(rec: Recording, t: Thresholds, *, generating: bool) -> Replayed:
     """`generating`: the recording was taken while agents generated (enables the low-utilisation alert)."""
-    sampler = GpuSampler(provider=cast("LiveNvml", _NoProvider()), thresholds=t)
+    sampler = GpuSampler(thresholds=t)  # its NVML provider is never opened: only `record` is used
     per_reading = []
     for r in rec.readings:
         sampler.record(r.reading, generating=generating)
@@ -47,13 +44,6 @@ def replay(rec: Recording, t: Thresholds, *, generating: bool) -> Replayed:
 
 def _used(r: RecordedReading) -> int:
     return sum(s.used_bytes or 0 for s in r.reading.gpus)
-
-
-class _NoProvider:
-    """GpuSampler's provider is never asked for anything during a replay; this makes that explicit."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"a replay does not read NVML (asked for {name})")
 
 
 def _no_servers(_: object) -> list[str]:
