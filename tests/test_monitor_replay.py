@@ -144,3 +144,14 @@ def test_replay_errors_are_one_line_and_exit_2(tmp_path: Path, capsys) -> None: 
     assert "not a text file" in capsys.readouterr().err
     with pytest.raises(UsageError):
         run_monitor(ns(replay=str(DATA / "recorded_2x3090.csv"), prometheus=9100))
+
+
+def test_a_replay_never_loads_nvml() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from crew.cli import main; "
+            f"rc = main(['monitor', '--replay', {str(DATA / 'recorded_2x3090.csv')!r}, '--json']); "
+            "print('NVML LOADED' if 'pynvml' in sys.modules else 'no nvml', rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("no nvml 0")
