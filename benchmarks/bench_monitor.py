@@ -10,6 +10,9 @@
 3. The monitor's refresh: read 4 GPUs, check alerts, build the rich table and render it; median of 200.
 4. `plan-gpus monitor --once --json` as a user runs it (fresh process), median wall of 5; checks that it
    imports neither crewai, litellm nor llama_cpp.
+5. `--replay` of a long log: a generated nvidia-smi CSV of 24 h at 5 s on 4 GPUs (69,120 rows), parsed and
+   replayed (alerts + peaks), against the same rows' file size; median of 3. The rows are generated here
+   for size only, not presented as readings.
 """
 
 from __future__ import annotations
@@ -113,6 +116,24 @@ def bench_cli() -> None:
     print(f"`plan-gpus monitor --once --json` (fresh process): median {statistics.median(walls):.3f} s; {heavy}")
 
 
+def bench_replay() -> None:
+    from crew.monitor.recorded import QUERY, parse_recording
+    from crew.monitor.replay import replay
+
+    rounds, header = 24 * 3600 // 5, ", ".join(QUERY.split(","))
+    rows = [f"2026/01/01 00:00:00, {g}, NVIDIA GeForce RTX 3060, GPU-{g}, 12288 MiB, {5000 + (r * 37 + g) % 6000} "
+            f"MiB, {(r + g) % 100} %, {50 + r % 30}, {100 + r % 70}.00 W" for r in range(rounds) for g in range(4)]
+    text = header + "\n" + "\n".join(rows) + "\n"
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        out = replay(parse_recording(text, "bench.csv"), Thresholds(), generating=True)
+        times.append(time.perf_counter() - t)
+    print(f"replay of 24 h at 5 s on 4 GPUs ({len(rows):,} rows, {len(text) / 2**20:.1f} MiB): median "
+          f"{statistics.median(times):.2f} s; {len(out.recording.readings):,} readings, {len(out.first_alerts)} "
+          "distinct alerts")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0, help="length of the workload")
@@ -122,6 +143,7 @@ def main() -> None:
     bench_no_driver()
     bench_refresh()
     bench_cli()
+    bench_replay()
 
 
 if __name__ == "__main__":
