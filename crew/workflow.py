@@ -206,9 +206,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     notes: list[str] = []
     with supervisor.running(to_start, on_ready=ready):
         if keep:
-            for sid, srv in supervisor.servers.items():
-                records[sid] = registry.record_of(srv.spec, srv.pid, srv.log_path)
-            registry.save(project.root, records)
+            _remember(supervisor, [s.server_id for s in to_start], records, project.root)
             say("  keep_warm: servers stay up after the run (stop them with `plan-gpus down`)")
         ollama_specs = [s for s in specs if s.backend == "ollama"]
         if ollama_specs:
@@ -233,6 +231,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         for alert in sampler.alerts():
             state.log.append("gpu_alert", text=alert)
         notes += [_plain(e) for e in router.events]
+        if keep:  # a server restarted during the run has a new pid; one that died for good is no longer kept
+            _remember(supervisor, [s.server_id for s in to_start], records, project.root)
     report = write_report(project, crew, state, inputs, usage, notes, extra=gpu_section)
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
@@ -274,6 +274,19 @@ def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, 
         raise ServingError("the model is not on the GPU (the server allocated nothing there)",
                            where=f"server {sid} (log {server.log_path})",
                            fix="install a CUDA build of llama-cpp-python, or set `on_spill: warn` in gpu_layout.yaml")
+
+
+def _remember(supervisor: Any, server_ids: list[str], records: dict[str, Any], root: Path) -> None:
+    """Record the kept servers as they are now in .localcrew/servers.json, for reuse and `plan-gpus down`."""
+    from crew.serving import registry
+
+    for sid in server_ids:
+        srv = supervisor.servers[sid]
+        if srv.alive():
+            records[sid] = registry.record_of(srv.spec, srv.pid, srv.log_path)
+        else:
+            records.pop(sid, None)
+    registry.save(root, records)
 
 
 def _nvml_free(plan: Any) -> Callable[[int], int | None]:

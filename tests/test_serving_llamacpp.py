@@ -128,3 +128,31 @@ def test_no_orphan_on_any_exit_path(tmp_path: Path, how: str) -> None:
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert _gone(server_pid), f"server {server_pid} outlived its parent ({how})"
+
+
+def test_keep_warm_keeps_the_planned_servers_only_and_records_them_as_they_are(tmp_path: Path) -> None:
+    """keep_warm: a server the router started during the run (failover) is stopped at the end, not left
+    running unrecorded; a planned server restarted mid-run is recorded with its new pid."""
+    from crew.serving import registry
+    from crew.workflow import _remember
+
+    planned = small_spec(free_port(13100), "gpu0")
+    extra = small_spec(free_port(planned.port + 1, taken={planned.port}), "gpu1-failover-tester")
+    sup = Supervisor(tmp_path / "servers", keep=True)
+    records: dict[str, registry.Record] = {}
+    try:
+        with sup.running([planned]):
+            first_pid = sup.servers["gpu0"].pid
+            _remember(sup, ["gpu0"], records, tmp_path)
+            os.kill(first_pid, signal.SIGKILL)
+            assert sup.ensure_alive("gpu0")  # restarted: a new process
+            sup.start_all([extra])
+            extra_pid = sup.servers[extra.server_id].pid
+            _remember(sup, ["gpu0"], records, tmp_path)
+        kept = sup.servers["gpu0"]
+        assert kept.alive() and kept.pid != first_pid and healthy(planned)
+        assert _gone(extra_pid) and not healthy(extra)
+        saved = registry.load(tmp_path)
+        assert set(saved) == {"gpu0"} and saved["gpu0"].pid == kept.pid
+    finally:
+        sup.stop_all()

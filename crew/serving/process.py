@@ -233,6 +233,11 @@ class Supervisor:
         else:
             if not self.keep:
                 self.stop_all()
+            else:  # only the planned servers stay warm: one that failover started is no part of the plan
+                planned = {spec.server_id for spec in specs}
+                for sid, server in self.servers.items():
+                    if sid not in planned:
+                        stop(server)
         finally:
             if main:
                 signal.signal(signal.SIGTERM, previous)
