@@ -1,5 +1,5 @@
-"""`plan-gpus monitor [--interval S] [--once] [--json] [--prometheus PORT] [--plan FILE] [--layout FILE]`
-and `plan-gpus monitor --replay FILE` for a log recorded with nvidia-smi on a rig without localcrew.
+"""`plan-gpus monitor [--interval S] [--once] [--json] [--prometheus PORT] [--plan FILE] [--layout FILE]
+[--record FILE]`, and `plan-gpus monitor --replay FILE` for a recording (ours, or nvidia-smi's CSV).
 
 A live view of each GPU against the plan, alerts at the layout's thresholds, and an optional Prometheus
 endpoint on loopback. Without an NVIDIA driver it says so in one line (exit 1), or, with --json or
@@ -43,6 +43,8 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
     parser.add_argument("--replay", metavar="FILE",
                         help="instead of reading NVML, replay a log recorded with `nvidia-smi --query-gpu=... "
                              "--format=csv` (see docs/monitoring.md): the same table, alerts and peaks")
+    parser.add_argument("--record", metavar="FILE",
+                        help="append every reading to FILE in nvidia-smi's CSV, for a later --replay")
     return lambda ns: run_monitor(ns)
 
 
@@ -54,7 +56,13 @@ def run_monitor(ns: argparse.Namespace, provider: LiveNvml | None = None) -> int
     thresholds = _thresholds(ns.layout)
     plan = _load_plan(ns.plan) if ns.plan else None
     if getattr(ns, "replay", None):
+        if getattr(ns, "record", None):
+            raise UsageError("--record and --replay cannot be combined", where="--record",
+                             fix="record live readings, or replay a recording")
         return _replay(ns, thresholds, plan)
+    if getattr(ns, "record", None) and ns.prometheus is not None:
+        raise UsageError("--record works with the live view and --once, not --prometheus", where="--record",
+                         fix="run a second `plan-gpus monitor --record FILE` next to the exporter")
     nvml: LiveNvml = provider if provider is not None else PynvmlLive()
     note = open_live(nvml)
     if ns.prometheus is not None:
@@ -64,6 +72,7 @@ def run_monitor(ns: argparse.Namespace, provider: LiveNvml | None = None) -> int
         return 1
     if ns.once or ns.json:
         samples, alerts = _sample(nvml, note, thresholds, ns.busy)
+        _record(getattr(ns, "record", None), samples)
         _log_alerts(ns.log, alerts, set())
         if ns.json:
             from crew.monitor.view import monitor_json
@@ -120,6 +129,19 @@ def _sample(nvml: LiveNvml, note: str, t: Thresholds, busy: bool) -> tuple[list[
     return samples, alerts
 
 
+def _record(file: str | None, samples: list[GpuSample]) -> None:
+    if not file:
+        return
+    from crew.monitor.live import Reading
+    from crew.monitor.recorded import append_recording
+
+    try:
+        append_recording(Path(file), Reading(tuple(samples)))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the recording: {exc.strerror}", where=file,
+                          fix="choose a writable file for --record") from None
+
+
 def _servers(s: GpuSample) -> list[str]:
     from crew.monitor.procs import describe
 
@@ -136,6 +158,7 @@ def _live(ns: argparse.Namespace, nvml: LiveNvml, t: Thresholds, plan: Plan | No
         with Live(auto_refresh=False) as live:
             while True:
                 samples, alerts = _sample(nvml, "", t, ns.busy)
+                _record(getattr(ns, "record", None), samples)
                 active = _log_alerts(ns.log, alerts, active)
                 live.update(monitor_table(samples, planned, alerts, _servers), refresh=True)
                 time.sleep(ns.interval)

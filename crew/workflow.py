@@ -217,7 +217,9 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                         cpu_fallback=lambda agent: cpu_fallback_model(project, agent),
                         api_fallback=lambda agent: api_fallback(project, agent),
                         gpu_fallback=GpuRelocator(plan, free_bytes=_nvml_free(plan)), on_started=ready)
-        with GpuSampler(interval_s=1.0, thresholds=thresholds_from(project.layout.alerts)) as sampler:
+        recording = state.run_dir / "gpus.csv"
+        with GpuSampler(interval_s=1.0, thresholds=thresholds_from(project.layout.alerts),
+                        record_to=recording) as sampler:
             for llm in bound.llms.values():
                 if hasattr(llm, "on_unreachable"):
                     llm.on_unreachable(router)
@@ -228,6 +230,11 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         usage = usage_of(bound.llms, bound.where)
         planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
         gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
+        if recording.exists():
+            gpu_section += (f"\nEvery reading is in `{recording.name}` (nvidia-smi's CSV): "
+                            f"`plan-gpus monitor --replay {recording}` shows it again.\n")
+        if sampler.recording_note:
+            notes.append(sampler.recording_note)
         for alert in sampler.alerts():
             state.log.append("gpu_alert", text=alert)
         notes += [_plain(e) for e in router.events]

@@ -155,3 +155,59 @@ def test_a_replay_never_loads_nvml() -> None:
             "print('NVML LOADED' if 'pynvml' in sys.modules else 'no nvml', rc)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("no nvml 0")
+
+
+def test_a_recording_of_live_readings_replays_to_the_same_figures(tmp_path: Path) -> None:
+    from crew.monitor.sampler import GpuSampler
+    from tests.monitor_fakes import three_gpus
+
+    rec = tmp_path / "gpus.csv"
+    nvml = three_gpus()
+    with GpuSampler(provider=nvml, interval_s=3600, record_to=rec) as live:
+        live.sample_once()  # with the sample on entry and the one on exit: three rounds
+    text = rec.read_text(encoding="utf-8")
+    assert text.count("timestamp") == 1 and text.count("NVIDIA GeForce RTX 3090") == 3
+    back = parse_recording(text, str(rec))
+    assert len(back.readings) == 3
+    first = back.readings[0].reading.gpus
+    assert [(g.index, g.used_bytes, g.total_bytes, g.util_pct, g.power_mw) for g in first] == [
+        (g.index, g.used_bytes, g.total_bytes, g.util_pct, g.power_mw) for g in nvml_reading(nvml)]
+    assert first[2].temp_c is None  # a failed query stays unknown through the file
+    replayed = replay(back, Thresholds(), generating=False)
+    assert list(replayed.peaks) == live.summary() and list(replayed.first_alerts) == live.alerts()
+
+
+def nvml_reading(nvml):  # type: ignore[no-untyped-def]
+    from crew.monitor.live import read_gpus
+
+    return read_gpus(nvml).gpus
+
+
+def test_monitor_record_appends_rounds_and_refuses_what_cannot_work(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from crew.cli_monitor import run_monitor
+    from tests.monitor_fakes import three_gpus
+
+    rec = tmp_path / "gpus.csv"
+    for _ in range(2):
+        assert run_monitor(ns(record=str(rec), once=True), provider=three_gpus()) == 0
+    capsys.readouterr()
+    assert len(parse_recording(rec.read_text(encoding="utf-8"), "r").readings) == 2
+    assert run_monitor(ns(replay=str(rec))) == 0
+    assert json.loads(capsys.readouterr().out)["peaks"][1]["samples"] == 2
+    with pytest.raises(UsageError):
+        run_monitor(ns(replay=str(rec), record=str(rec)))
+    with pytest.raises(UsageError):
+        run_monitor(ns(record=str(rec), prometheus=9100), provider=three_gpus())
+    with pytest.raises(ConfigError) as err:
+        run_monitor(ns(record=str(tmp_path), once=True), provider=three_gpus())  # a folder
+    assert err.value.where == str(tmp_path)
+
+
+def test_a_recording_that_cannot_be_written_stops_recording_not_sampling(tmp_path: Path) -> None:
+    from crew.monitor.sampler import GpuSampler
+    from tests.monitor_fakes import three_gpus
+
+    with GpuSampler(provider=three_gpus(), interval_s=3600, record_to=tmp_path) as s:  # a folder
+        s.sample_once()
+    assert s.record_to is None and s.recording_note.startswith("GPU recording stopped:")
+    assert s.note == "" and s.summary()[0].samples == 3

@@ -1,20 +1,26 @@
-"""GPU readings recorded by `nvidia-smi --query-gpu=... --format=csv`, for `plan-gpus monitor --replay FILE`.
+"""GPU readings in the CSV of `nvidia-smi --query-gpu=... --format=csv`: read for `--replay`, written for `--record`.
 
 Why: the rig that runs the models is often headless, or has no localcrew installed yet. `nvidia-smi` is
 there wherever the driver is, and `nvidia-smi --query-gpu=<QUERY> --format=csv -l 5 > gpus.csv` logs a
 whole run. Replayed here, the log goes through the same table, alerts and peak accounting as a live reading,
-against the same plan. Pure: text in, frozen readings out; the CLI reads the file.
+against the same plan. Parsing and formatting are pure; `append_recording` is the one function that writes.
 
 Accepted: the header line nvidia-smi prints (field names with their `[unit]`), values with or without units
 (`nounits`), `[N/A]` / `[Not Supported]` as unknown, and lines starting with `#` as comments (kept: a
 recording says where it comes from). A `noheader` file is refused: without the header the columns are guesses.
 Compute processes are not in this query, so a replayed GPU has no process list.
+
+`csv_header` / `csv_rows` write the same format from live samples (`plan-gpus monitor --record FILE`, and
+`gpus.csv` in a crew run's folder), so localcrew's own recordings replay exactly like nvidia-smi's.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from crew.errors import ConfigError
 from crew.monitor.live import GpuSample, Reading
@@ -108,3 +114,37 @@ def _sample(row: dict[str, str], where: str) -> GpuSample:
         util_pct=round(util) if util is not None else None, temp_c=round(temp) if temp is not None else None,
         power_mw=round(power * 1000) if power is not None else None,
     )
+
+
+_HEADER = ("timestamp", "index", "name", "uuid", "memory.total [MiB]", "memory.used [MiB]", "utilization.gpu [%]",
+           "temperature.gpu", "power.draw [W]")
+
+
+def csv_header() -> str:
+    return ", ".join(_HEADER) + "\n"
+
+
+def csv_rows(when: dt.datetime, reading: Reading) -> str:
+    """One round of readings as nvidia-smi writes it (`--format=csv`, units included, [N/A] for unknown)."""
+    stamp = when.strftime("%Y/%m/%d %H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    for s in reading.gpus:
+        w.writerow([stamp, s.index, s.name, s.uuid or "[N/A]", _unit(s.total_bytes, MIB, "MiB"),
+                    _unit(s.used_bytes, MIB, "MiB"), _unit(s.util_pct, 1, "%"), _unit(s.temp_c, 1, ""),
+                    f"{s.power_mw / 1000:.2f} W" if s.power_mw is not None else "[N/A]"])
+    return out.getvalue()
+
+
+def _unit(value: int | None, per: int, unit: str) -> str:
+    return "[N/A]" if value is None else f"{round(value / per)} {unit}".strip()
+
+
+def append_recording(path: Path, reading: Reading, when: dt.datetime | None = None) -> None:
+    """Append one round to a recording file, with the header first when the file is new or empty."""
+    if not reading.gpus:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        if f.tell() == 0:
+            f.write(csv_header())
+        f.write(csv_rows(when or dt.datetime.now(), reading))

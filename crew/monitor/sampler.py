@@ -11,11 +11,13 @@ import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from crew.errors import LocalcrewError
 from crew.monitor.alerts import Thresholds, check
 from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, Reading, open_live, read_gpus
+from crew.monitor.recorded import append_recording
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,10 @@ class _Acc:
 
 class GpuSampler:
     def __init__(self, provider: LiveNvml | None = None, interval_s: float = 1.0,
-                 thresholds: Thresholds | None = None) -> None:
+                 thresholds: Thresholds | None = None, record_to: Path | None = None) -> None:
         self._provider: LiveNvml = provider if provider is not None else PynvmlLive()
+        self.record_to = record_to  # every reading appended here (nvidia-smi's CSV), for `monitor --replay`
+        self.recording_note = ""
         self.interval_s = interval_s
         self.thresholds = thresholds or Thresholds()
         self.note = ""
@@ -95,7 +99,14 @@ class GpuSampler:
         return True
 
     def sample_once(self) -> None:
-        self.record(read_gpus(self._provider))
+        reading = read_gpus(self._provider)
+        self.record(reading)
+        if self.record_to is not None:
+            try:
+                append_recording(self.record_to, reading)
+            except OSError as exc:  # a full disk must not stop the crew: stop recording, say why
+                self.recording_note = f"GPU recording stopped: {self.record_to}: {exc.strerror}"
+                self.record_to = None
 
     def record(self, reading: Reading, *, generating: bool | None = None) -> None:
         """Account one reading (live, or replayed from a recording); `generating` overrides the busy mark."""
