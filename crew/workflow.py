@@ -172,6 +172,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                       verbose: bool, start: Start, label: str) -> RunResult:
     """Servers up for exactly the crew's work (down on return, error, Ctrl-C, SIGTERM), then the report."""
     from crew.monitor.alerts import thresholds_from
+    from crew.monitor.live import PynvmlLive
     from crew.monitor.sampler import GpuSampler, render_sampler_markdown
     from crew.serving.bind import api_fallback, bind_agents, cpu_fallback_model, prepare_specs
     from crew.serving.failover import Router
@@ -213,12 +214,13 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
             notes += _prepare_ollama(ollama_specs, project, state)
         state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
         bound = bind_agents(plan, specs, project)
+        nvml = PynvmlLive()  # one NVML session for the run: the sampler's readings and failover's free memory
         router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
                         cpu_fallback=lambda agent: cpu_fallback_model(project, agent),
                         api_fallback=lambda agent: api_fallback(project, agent),
-                        gpu_fallback=GpuRelocator(plan, free_bytes=_nvml_free(plan)), on_started=ready)
+                        gpu_fallback=GpuRelocator(plan, free_bytes=_nvml_free(plan, nvml)), on_started=ready)
         recording = state.run_dir / "gpus.csv"
-        with GpuSampler(interval_s=1.0, thresholds=thresholds_from(project.layout.alerts),
+        with GpuSampler(provider=nvml, interval_s=1.0, thresholds=thresholds_from(project.layout.alerts),
                         record_to=recording) as sampler:
             for llm in bound.llms.values():
                 if hasattr(llm, "on_unreachable"):
@@ -296,20 +298,18 @@ def _remember(supervisor: Any, server_ids: list[str], records: dict[str, Any], r
     registry.save(root, records)
 
 
-def _nvml_free(plan: Any) -> Callable[[int], int | None]:
+def _nvml_free(plan: Any, nvml: Any) -> Callable[[int], int | None]:
     """Free bytes on a detected local GPU right now, for failover; None where NVML cannot say (declared,
     simulated or profile GPUs: the plan's own arithmetic is then all there is)."""
     if plan.simulated or plan.source != "detected":
         return lambda index: None
     from crew.errors import LocalcrewError
-    from crew.hardware.nvml import NvmlUnavailable, PynvmlProvider
-
-    nvml = PynvmlProvider()
+    from crew.hardware.nvml import NvmlUnavailable
 
     def free(index: int) -> int | None:
         try:
             nvml.open()
-            return nvml.memory(index)[1]
+            return int(nvml.memory(index)[1])
         except (NvmlUnavailable, LocalcrewError):  # unreadable now: the plan's arithmetic decides alone
             return None
 

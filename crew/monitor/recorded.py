@@ -116,12 +116,12 @@ def _sample(row: dict[str, str], where: str) -> GpuSample:
     )
 
 
-_HEADER = ("timestamp", "index", "name", "uuid", "memory.total [MiB]", "memory.used [MiB]", "utilization.gpu [%]",
-           "temperature.gpu", "power.draw [W]")
+_UNITS = {"memory.total": "MiB", "memory.used": "MiB", "utilization.gpu": "%", "power.draw": "W"}
 
 
 def csv_header() -> str:
-    return ", ".join(_HEADER) + "\n"
+    """QUERY's fields as nvidia-smi heads them: `memory.used [MiB]`; csv_rows writes them in this order."""
+    return ", ".join(f"{f} [{_UNITS[f]}]" if f in _UNITS else f for f in QUERY.split(",")) + "\n"
 
 
 def csv_rows(when: dt.datetime, reading: Reading) -> str:

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from crew.monitor.alerts import Alert, Thresholds, check
+from crew.monitor.alerts import Alert, Thresholds
 from crew.monitor.recorded import RecordedReading, Recording
 from crew.monitor.sampler import GpuPeak, GpuSampler
 from crew.monitor.view import PlannedGpu, monitor_json, monitor_table
@@ -34,10 +34,7 @@ class Replayed:
 def replay(rec: Recording, t: Thresholds, *, generating: bool) -> Replayed:
     """`generating`: the recording was taken while agents generated (enables the low-utilisation alert)."""
     sampler = GpuSampler(thresholds=t)  # its NVML provider is never opened: only `record` is used
-    per_reading = []
-    for r in rec.readings:
-        sampler.record(r.reading, generating=generating)
-        per_reading.append(tuple(a for s in r.reading.gpus for a in check(s, t, generating=generating)))
+    per_reading = [tuple(sampler.record(r.reading, generating=generating)) for r in rec.readings]
     busiest = max(range(len(rec.readings)), key=lambda i: _used(rec.readings[i]))
     return Replayed(rec, tuple(per_reading), tuple(sampler.summary()), tuple(sampler.alerts()), busiest)
 
@@ -60,9 +57,8 @@ def replay_view(r: Replayed, planned: Mapping[int, PlannedGpu]) -> RenderableTyp
     shown = rec.readings[r.busiest]
     when = f" at {shown.timestamp}" if shown.timestamp else ""
     label = "the reading with the most VRAM used" if len(rec.readings) > 1 else "the only reading"
-    table = monitor_table(shown.reading.gpus, planned, r.alerts_by_reading[r.busiest], _no_servers)
-    table.title = f"GPUs (recorded{when}: {label})"
-    parts.append(table)
+    parts.append(monitor_table(shown.reading.gpus, planned, r.alerts_by_reading[r.busiest], _no_servers,
+                               title=f"GPUs (recorded{when}: {label})"))
     parts.append(peaks_table(r.peaks, planned))
     if r.first_alerts:
         parts.append(Text("Alerts during the recording:\n" + "\n".join(f"- {a}" for a in r.first_alerts),

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from crew.errors import LocalcrewError
-from crew.monitor.alerts import Thresholds, check
+from crew.monitor.alerts import Alert, Thresholds, check
 from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, Reading, open_live, read_gpus
 from crew.monitor.recorded import append_recording
 
@@ -108,14 +108,14 @@ class GpuSampler:
                 self.recording_note = f"GPU recording stopped: {self.record_to}: {exc.strerror}"
                 self.record_to = None
 
-    def record(self, reading: Reading, *, generating: bool | None = None) -> None:
-        """Account one reading (live, or replayed from a recording); `generating` overrides the busy mark."""
+    def record(self, reading: Reading, *, generating: bool | None = None) -> list[Alert]:
+        """Account one reading (live, or replayed from a recording); `generating` overrides the busy mark.
+        Returns the alerts this reading raised (all of them, not only the first of each kind)."""
         with self._lock:
             busy = self._busy > 0 if generating is None else generating
-            for s in reading.gpus:
-                self._record(s, busy)
+            return [a for s in reading.gpus for a in self._record(s, busy)]
 
-    def _record(self, s: GpuSample, busy: bool) -> None:
+    def _record(self, s: GpuSample, busy: bool) -> list[Alert]:
         acc = self._acc.setdefault(s.index, _Acc(s.name, s.uuid))
         acc.samples += 1
         if s.used_bytes is not None:
@@ -123,8 +123,10 @@ class GpuSampler:
         if s.util_pct is not None:
             acc.util_sum += s.util_pct
             acc.util_n += 1
-        for a in check(s, self.thresholds, generating=busy):
+        alerts = check(s, self.thresholds, generating=busy)
+        for a in alerts:
             self._alerts.setdefault((a.gpu_index, a.kind), a.message)
+        return alerts
 
     def summary(self) -> list[GpuPeak]:
         with self._lock:

@@ -26,10 +26,10 @@ def _gib(b: int | None) -> str:
 
 
 def monitor_table(samples: Sequence[GpuSample], planned: Mapping[int, PlannedGpu], alerts: Sequence[Alert],
-                  servers: Callable[[GpuSample], list[str]]) -> Table:
+                  servers: Callable[[GpuSample], list[str]], title: str = "GPUs (live)") -> Table:
     """One row per GPU; a value whose threshold is crossed is red, and the alert text goes under the table."""
     hot = {(a.gpu_index, a.kind) for a in alerts}
-    t = Table(title="GPUs (live)", caption="\n".join(a.message for a in alerts) or None,
+    t = Table(title=title, caption="\n".join(a.message for a in alerts) or None,
               caption_style="bold red")
     for col in ("GPU", "Util", "VRAM used / total GiB", "Planned GiB", "Temp", "Power", "Servers / agents"):
         t.add_column(col, justify="right" if col in ("GPU", "Util", "Temp", "Power") else "left")
