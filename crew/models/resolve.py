@@ -1,6 +1,6 @@
 """One entry point from a model reference to a footprint: a file, an installed Ollama tag, or the catalog.
 
-Order: the special ref `embedded`; a path ending in .gguf (or any existing file); a tag installed in the
+Order: the special refs `embedded` and `embedded-tiny`; a path ending in .gguf (or any existing file); a tag installed in the
 Ollama store; a catalog tag. Refs may carry CrewAI's provider prefix (`ollama/qwen2.5-coder:14b`).
 """
 
@@ -18,13 +18,13 @@ _PROVIDER_PREFIXES = ("ollama/", "ollama_chat/")
 def resolve_footprint(ref: str, *, ollama_models_dir: Path | None = None) -> ModelFootprint:
     """Footprint for `ref`; ModelError (with close catalog names) when nothing knows it."""
     from crew.models import catalog, ollama_store
-    from crew.models.embedded import EMBEDDED_REF, embedded_model_path
+    from crew.models.embedded import EMBEDDED_REFS, embedded_model_path
 
     tag = strip_provider(ref)
     if not tag:
         raise ModelError("empty model reference", where="model", fix="name a .gguf file or a model tag")
-    if tag == EMBEDDED_REF:
-        return _read_file(embedded_model_path(), name=EMBEDDED_REF)
+    if tag in EMBEDDED_REFS:
+        return _read_file(embedded_model_path(tag), name=tag)
     path = Path(tag).expanduser()
     if tag.lower().endswith(".gguf") or path.is_file():
         return _read_file(path, name=None)
