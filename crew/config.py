@@ -32,6 +32,7 @@ class AgentConfig:
     num_ctx: int = 8192
     cpu_model: str = "embedded"
     api: str | None = None
+    max_tokens: int = 1024     # longest answer the agent may give (a cap on time per call on slow CPUs)
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -53,6 +54,8 @@ class WorkflowSettings:
     max_fix_rounds: int = 2
     test_timeout_s: float = 60.0
     workspace_root: str = "runs"
+    implement_rounds: int = 3      # attempts at the code against the task's own examples, before the tests
+    seed: int = 42                 # sampling seed sent with every model request: a run can be repeated
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ class _Section:
 
 # ---------------------------------------------------------------------------------------------- files
 
-_AGENT_KEYS = ("role", "goal", "backstory", "llm", "fallbacks", "num_ctx", "cpu_model", "api",
+_AGENT_KEYS = ("role", "goal", "backstory", "llm", "fallbacks", "num_ctx", "cpu_model", "api", "max_tokens",
                "verbose", "allow_delegation", "max_iter")
 
 
@@ -199,12 +202,13 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
             fallbacks=s.str_list("fallbacks"),
             num_ctx=s.positive_int("num_ctx", 8192, low=512, high=1_048_576),
             cpu_model=s.text("cpu_model", "embedded"), api=s.text("api", None),
+            max_tokens=s.positive_int("max_tokens", 1024, low=16, high=131_072),
         )
     return agents
 
 
 _TASK_KEYS = ("agent", "description", "expected_output", "context")
-_WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root")
+_WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed")
 
 
 def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
@@ -219,6 +223,8 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
         max_fix_rounds=w.positive_int("max_fix_rounds", 2, low=0, high=20),
         test_timeout_s=float(w.get("test_timeout_s", (int, float), 60.0)),
         workspace_root=w.text("workspace_root", "runs"),
+        implement_rounds=w.positive_int("implement_rounds", 3, low=1, high=20),
+        seed=w.positive_int("seed", 42, low=0, high=2**31 - 1),
     )
     if workflow.test_timeout_s <= 0:
         raise ConfigError("must be positive", where=f"{file}: workflow.test_timeout_s", fix="e.g. 60")

@@ -9,6 +9,7 @@ first test run already passed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,10 @@ from crewai.tasks.conditional_task import ConditionalTask
 
 from crew.config import ProjectConfig
 from crew.state import RunState
+
+# Our guardrails and callbacks are bound methods (they carry the run's state); CrewAI warns on each that it
+# cannot serialise them for its checkpoints, which we do not use (run.jsonl is our checkpoint).
+warnings.filterwarnings("ignore", message=".*callbacks cannot be serialized.*", category=UserWarning)
 
 
 class LocalCrew:
@@ -43,6 +48,7 @@ class LocalCrew:
         cfg = self.project.tasks.tasks
         state = self.state
         guards = {
+            "specify": state.spec_guard,
             "implement": state.implement_guard,
             "write_tests": state.tests_guard,
             "fix_code": state.fix_guard,
@@ -57,8 +63,9 @@ class LocalCrew:
             kwargs["callback"] = _done(state, name)
             if name in guards:
                 kwargs["guardrail"] = guards[name]
-                # fix_code's guardrail decides itself when the rounds are spent; CrewAI must not give up first.
-                kwargs["guardrail_max_retries"] = state.max_fix_rounds + 1 if name == "fix_code" else 1
+                # Each guardrail decides itself when its attempts are spent; CrewAI must never give up first
+                # (it raises when it runs out).
+                kwargs["guardrail_max_retries"] = _RETRIES_ABOVE_OURS[name](state)
             # fix_code runs only when the first test run failed.
             built[name] = (ConditionalTask(condition=state.needs_fix, **kwargs) if name == "fix_code"
                            else Task(**kwargs))
@@ -70,6 +77,15 @@ class LocalCrew:
             name="localcrew", agents=list(agents.values()), tasks=self.tasks(agents),
             process=Process.sequential, verbose=self.verbose, memory=False, cache=False,
         )
+
+
+_RETRIES_ABOVE_OURS: dict[str, Callable[[RunState], int]] = {
+    "specify": lambda s: 2,
+    "implement": lambda s: 2 * s.implement_rounds + 1,
+    "write_tests": lambda s: 4,
+    "fix_code": lambda s: s.max_fix_rounds + 1,
+    "document": lambda s: 1,
+}
 
 
 def _done(state: RunState, name: str) -> Callable[[Any], None]:

@@ -38,6 +38,12 @@ class ServedLLM(OpenAICompletion):
     def get_context_window_size(self) -> int:
         return int(self.server_ctx_tokens * _USABLE_RATIO)
 
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        """CrewAI's estimate (four characters a token), without the warning it logs on every request: our
+        servers enforce the window themselves, so an estimate is all CrewAI's pre-check needs."""
+        text = messages if isinstance(messages, str) else " ".join(str(m.get("content", "")) for m in messages)
+        return (len(text) + 3) // 4
+
     def call(self, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
         try:
@@ -91,9 +97,10 @@ class ServedLLM(OpenAICompletion):
 
 
 def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,
-               max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2) -> ServedLLM:
+               max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2, seed: int | None = None,
+               temperature: float = 0.2) -> ServedLLM:
     return ServedLLM(
         model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
-        temperature=0.2, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
-        server_ctx_tokens=ctx_tokens, agent_name=agent, device=device,
+        temperature=temperature, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
+        server_ctx_tokens=ctx_tokens, agent_name=agent, device=device, seed=seed,
     )

@@ -27,22 +27,26 @@ class AgentUsage:
 
 def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[str, int],
                   rounds: list[TestReport], usage: list[AgentUsage], max_fix_rounds: int,
-                  notes: list[str]) -> str:
+                  notes: list[str], round_notes: list[str] | None = None, tests_origin: list[str] | None = None,
+                  seed: int | None = None) -> str:
     final = rounds[-1] if rounds else None
     if final is None:
         verdict = "NOT TESTED — no test run happened"
     elif final.ok:
         verdict = f"PASS — {final.summary()}"
     else:
-        verdict = f"FAIL — tests still fail after {len(rounds) - 1} of {max_fix_rounds} fix rounds: {final.summary()}"
+        verdict = f"FAIL — the final tests fail: {final.summary()}"
     out = ["# localcrew report", "", f"**Verdict:** {verdict}", "", "## Task", "", project_task.strip(), "",
            "## Specification (manager)", "", spec.strip() or "(empty)", "", "## Files written", ""]
     out += [f"- `{p}` ({n} bytes)" for p, n in sorted(files.items())] or ["(none)"]
+    if tests_origin:
+        out += ["", "## Where the tests came from", ""] + [f"- {line}" for line in tests_origin]
     out += ["", "## Test results (real pytest runs)", "",
-            "| round | collected | passed | failed | errors | skipped | timed out | summary |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| round | step | collected | passed | failed | errors | skipped | timed out | summary |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rounds, 1):
-        out.append(f"| {i} | {r.collected} | {r.passed} | {r.failed} | {r.errors} | {r.skipped} | "
+        step = round_notes[i - 1] if round_notes and i <= len(round_notes) else ""
+        out.append(f"| {i} | {step} | {r.collected} | {r.passed} | {r.failed} | {r.errors} | {r.skipped} | "
                    f"{'yes' if r.timed_out else 'no'} | {r.summary()} |")
     for i, r in enumerate(rounds, 1):
         if r.failures or r.import_errors:
@@ -54,6 +58,8 @@ def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[
     for u in usage:
         out.append(f"| {u.name} | {u.model} | {u.device} | {u.server} | {u.prompt_tokens} | "
                    f"{u.completion_tokens} | {u.calls} | {u.wall_s:.1f} s |")
+    if seed is not None:
+        out += ["", f"Every model request was sent with sampling seed {seed} (tasks.yaml `workflow.seed`)."]
     out += ["", "## Summary (manager, model-written)", "", summary.strip() or "(empty)", ""]
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

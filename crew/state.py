@@ -6,6 +6,7 @@ same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
 
 # No `from __future__ import annotations` here: CrewAI inspects the guardrails' return annotations at
 # runtime and accepts only a real tuple[bool, Any].
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from crew.errors import WorkspaceError
 from crew.runlog import RunLog
+from crew.tools import answers, examples, feedback
 from crew.tools.codeblocks import CodeFile, extract_code_files
 from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
 from crew.tools.workspace import Workspace
@@ -27,7 +29,10 @@ class RunState:
     max_fix_rounds: int
     limits: SandboxLimits
     progress: Progress = print
+    task: str = ""                 # the user's project task, verbatim: the ground truth every check goes back to
+    implement_rounds: int = 3      # attempts at the code against the user's examples before tests are written
     rounds: list[TestReport] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)        # per round: which step ran it
     written: dict[str, str] = field(default_factory=dict)   # path -> agent that last wrote it
     attempts: dict[str, int] = field(default_factory=dict)
 
@@ -35,6 +40,16 @@ class RunState:
         self.code_dir.mkdir(parents=True, exist_ok=True)
         self.workspace = Workspace(self.code_dir)
         self.log = RunLog(self.run_dir / "run.jsonl")
+        self.functions = examples.function_names(self.task)
+        self.examples = examples.extract_examples(self.task, self.functions)
+        self.under_test = set(self.functions) | set(examples.class_names(self.task))
+        self.best: tuple[tuple[int, ...], int, str] | None = None  # (score, round, module source)
+        self.fix_rounds_done = 0
+        self.stopped_early = ""
+
+    @property
+    def module_name(self) -> str:
+        return self.module[:-3]
 
     @property
     def code_dir(self) -> Path:
@@ -82,10 +97,23 @@ class RunState:
 
     # ------------------------------------------------------------------------------------ files
 
+    def write_examples(self) -> None:
+        """test_examples.py from the task's own examples — written by the system, before any agent works."""
+        if not self.examples:
+            self.log.append("examples", count=0, note="the task states no example; only model-written tests")
+            return
+        self.workspace.write_text(examples.EXAMPLES_FILE, examples.render_tests(self.module_name, self.examples))
+        self.written[examples.EXAMPLES_FILE] = "system"
+        self.log.append("examples", count=len(self.examples), file=examples.EXAMPLES_FILE,
+                        examples=[{"call": e.call, "expected": e.expected, "kind": e.kind} for e in self.examples])
+        self.progress(f"  {len(self.examples)} acceptance test(s) from the task's own examples → "
+                      f"{examples.EXAMPLES_FILE}")
+
     def write_files(self, agent: str, text: str, *, keep: Callable[[CodeFile], CodeFile | None],
                     default_name: str | None) -> list[str]:
         """Extract fenced files from an answer and write those `keep` accepts; refusals are logged."""
         saved = []
+        self.refusals: list[str] = []
         for cf in extract_code_files(text, default_name=default_name):
             accepted = keep(cf)
             if accepted is None:
@@ -96,6 +124,7 @@ class RunState:
             except WorkspaceError as err:
                 self.log.append("file_refused", agent=agent, path=cf.path, why=err.one_line())
                 self.progress(f"[yellow]refused {cf.path}: {err.what}[/]")
+                self.refusals.append(f"{cf.path}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
                 continue
             self.written[accepted.path] = agent
             saved.append(accepted.path)
@@ -105,16 +134,38 @@ class RunState:
         return saved
 
     def _code_only(self, cf: CodeFile) -> CodeFile | None:
-        return None if Path(cf.path).name.startswith("test_") else cf
+        return None if Path(cf.path).name.startswith("test_") or not cf.path.endswith(".py") else cf
 
     def _tests_only(self, cf: CodeFile) -> CodeFile | None:
         if cf.path == self.module or not cf.path.endswith(".py"):
             return None  # the tester never overwrites the code under test
         name = Path(cf.path).name
+        if name == examples.EXAMPLES_FILE:  # the user's examples are the system's file, never a model's
+            return CodeFile(path=self.test_file, content=cf.content)
         return cf if name.startswith("test_") else CodeFile(path=f"test_{name}", content=cf.content)
 
     def _docs_only(self, cf: CodeFile) -> CodeFile | None:
         return cf if cf.path.endswith(".md") else None
+
+    def _write_module(self, answer: str) -> bool:
+        """The developer's module from an answer: the one python block is the module even when misnamed;
+        statements that run at import time (prints, test calls) are removed and logged."""
+        files = [cf for cf in extract_code_files(answer, default_name=self.module) if self._code_only(cf)]
+        if files and all(cf.path != self.module for cf in files) and len(files) == 1:
+            self.log.append("file_renamed", agent="developer", path=files[0].path, to=self.module)
+            answer = f"```python\n# file: {self.module}\n{files[0].content}```\n"
+        saved = self.write_files("developer", answer, keep=self._code_only, default_name=self.module)
+        if self.module not in saved:
+            return False
+        source = self.workspace.read_text(self.module)
+        kept, removed = answers.without_import_time_code(source)
+        if removed:
+            self.workspace.write_text(self.module, kept)
+            lines = [f"line {r.lineno}: {r.text.splitlines()[0][:80]}" for r in removed]
+            self.log.append("import_time_code_removed", path=self.module, lines=lines)
+            self.progress(f"  removed {len(removed)} statement(s) that ran at import: {lines[0]}"
+                          + (" …" if len(lines) > 1 else ""))
+        return True
 
     # ------------------------------------------------------------------------------------ tests
 
@@ -122,46 +173,220 @@ class RunState:
         self.progress(f"  running pytest ({label}) …")
         report = run_pytest(self.code_dir, limits=self.limits)  # includes the syntax/import check
         self.rounds.append(report)
+        self.labels.append(label)
         n = len(self.rounds)
         (self.run_dir / f"pytest-round-{n}.txt").write_text(report.output, encoding="utf-8")
         fields = {k: v for k, v in asdict(report).items() if k != "output"}
+        sp = feedback.split(report, len(self.examples))
         self.log.append("tests", round=n, label=label, ok=report.ok, summary=report.summary(),
-                        task=task, report=fields)
+                        task=task, report=fields, examples_passed=sp.examples_passed,
+                        examples_total=sp.examples_total, model_passed=sp.model_passed, model_total=sp.model_total)
         colour = "green" if report.ok else "red"
-        self.progress(f"  [{colour}]round {n}: {report.summary()}[/]")
+        origin = (f" — user examples {sp.examples_passed}/{sp.examples_total}, model-written "
+                  f"{sp.model_passed}/{sp.model_total}") if self.examples else ""
+        self.progress(f"  [{colour}]round {n}: {report.summary()}{origin}[/]")
         return report
+
+    def _score(self, report: TestReport) -> tuple[int, ...]:
+        """Better code first passes more of the user's examples, then more tests in all."""
+        sp = feedback.split(report, len(self.examples))
+        return (int(report.ok), sp.examples_passed, sp.examples_passed + sp.model_passed, -len(report.import_errors))
+
+    def _remember_if_best(self, report: TestReport) -> bool:
+        """Keep the module of the best round so far; True when this round is the new best."""
+        score = self._score(report)
+        if self.best is not None and score <= self.best[0]:
+            return False
+        self.best = (score, len(self.rounds), self._module_source())
+        self.log.append("best", round=len(self.rounds), score=list(score))
+        return True
+
+    def _deliver_best(self, task: str) -> TestReport | None:
+        """Never deliver worse than the best round: put its module back and let pytest confirm it."""
+        if self.best is None or not self.last or self.best[1] == len(self.rounds):
+            return self.last
+        if self._module_source() == self.best[2] or not self.best[2]:
+            return self.last
+        self.workspace.write_text(self.module, self.best[2])
+        self.log.append("best_restored", round=self.best[1], path=self.module)
+        self.progress(f"  [yellow]keeping the code of round {self.best[1]}, the best so far[/]")
+        return self.run_tests(f"final: the code of round {self.best[1]} restored", task)
+
+    def _feedback(self, report: TestReport) -> str:
+        return feedback.compact(report, module=self.module)
+
+    # ------------------------------------------------------------------------------------ for the report
+
+    def round_notes(self) -> list[str]:
+        """Per round: the step that ran it, and how the user's examples and the model's tests fared."""
+        out = []
+        for label, rec in zip(self.labels or [""] * len(self.rounds), self.log.of("tests")[-len(self.rounds):],
+                              strict=False):
+            origin = ""
+            if rec.get("examples_total"):
+                origin = (f" — user examples {rec['examples_passed']}/{rec['examples_total']}, "
+                          f"model-written {rec.get('model_passed', 0)}/{rec.get('model_total', 0)}")
+            out.append(f"{label or rec.get('label', '')}{origin}")
+        return out
+
+    def tests_origin(self) -> list[str]:
+        lines = []
+        if self.examples:
+            lines.append(f"`{examples.EXAMPLES_FILE}`: {len(self.examples)} test(s) written by localcrew from the "
+                         "examples in the task (ground truth): " + "; ".join(f"`{e.call}` → `{e.expected}`"
+                                                                             for e in self.examples[:8]))
+        else:
+            lines.append("the task states no example, so every test is model-written")
+        model_files = sorted(p for p, who in self.written.items() if who == "tester")
+        if model_files:
+            lines.append(", ".join(f"`{p}`" for p in model_files) + ": written by the tester (a model) — evidence, "
+                         "not truth")
+        for rec in self.log.of("tests_repaired"):
+            lines.append(f"`{rec.get('path')}` repaired by localcrew: {'; '.join(rec.get('changes', []))}")
+        for rec in self.log.of("tests_dropped"):
+            lines.append(f"`{rec.get('path')}` dropped: {rec.get('why')}")
+        return lines
+
+    def notes(self) -> list[str]:
+        out = []
+        for rec in self.log.of("import_time_code_removed"):
+            out.append(f"removed from `{rec.get('path')}` (ran at import): {', '.join(rec.get('lines', []))}")
+        for rec in self.log.of("best_restored"):
+            out.append(f"the code of round {rec.get('round')} (the best) was restored and tested again")
+        if self.stopped_early:
+            out.append(f"the fix loop stopped early: {self.stopped_early}")
+        if self.log.of("spec_fallback"):
+            out.append("the manager's specification was unusable; the task text served as the specification")
+        return out
 
     # ------------------------------------------------------------------------------------ guardrails
 
-    def _once_more(self, key: str) -> bool:
+    def _once_more(self, key: str, limit: int = 1) -> bool:
         n = self.attempts.get(key, 0)
         self.attempts[key] = n + 1
-        return n == 0
+        return n < limit
+
+    def spec_guard(self, output: Any) -> tuple[bool, Any]:
+        """The specification must be prose that keeps the task's names; else it is asked again, then the task
+        text itself is used (a small model's spec that drops a name or an edge case misleads everyone)."""
+        text = str(output.raw)
+        problems = _spec_problems(text, self.functions)
+        if not problems:
+            return True, text
+        if self._once_more("specify"):
+            return False, ("Write the specification again, in plain sentences (no code): " + "; ".join(problems))
+        self.log.append("spec_fallback", why=problems)
+        self.progress(f"  [yellow]the specification {problems[0]}; the task text is used instead[/]")
+        return True, f"The specification is the task itself:\n{self.task.strip()}"
 
     def implement_guard(self, output: Any) -> tuple[bool, Any]:
-        saved = self.write_files("developer", output.raw, keep=self._code_only, default_name=self.module)
-        if self.module not in saved and self._once_more("implement"):
-            return False, (f"No file named {self.module} was found in your answer. Answer with one fenced code "
-                           f"block whose first line is `# file: {self.module}`.")
-        return True, output.raw
+        """Write the module and run it against the user's examples; retry with the failures, keep the best."""
+        if not self._write_module(output.raw):
+            if self._once_more("implement_file", self.implement_rounds):
+                why = f" ({'; '.join(self.refusals)})" if getattr(self, "refusals", None) else ""
+                return False, (f"No file named {self.module} was found in your answer{why}. Answer with the "
+                               f"complete module in one fenced code block whose first line is `# file: {self.module}`.")
+            return True, output.raw
+        if not self.examples:
+            return True, self._module_block()
+        report = self.run_tests("implement: the task's examples", "implement")
+        self._remember_if_best(report)
+        if not report.ok and self._once_more("implement", self.implement_rounds - 1):
+            self.progress("  [yellow]the code fails the task's own examples — developer revises[/]")
+            return False, ("Your module was run against the examples given in the task, and failed:\n"
+                           + self._feedback(report) + "\nFix the module so these examples hold. Answer with the "
+                           "complete corrected file in one fenced code block whose first line is "
+                           f"`# file: {self.module}`.")
+        self._deliver_best("implement")
+        return True, self._module_block()
+
+    def _module_source(self) -> str:
+        """The module as it is now; empty when the developer never wrote one."""
+        try:
+            return self.workspace.read_text(self.module)
+        except (WorkspaceError, OSError):
+            return ""
+
+    def _module_block(self) -> str:
+        code = self._module_source()
+        if not code:
+            return "(no module was written)"
+        return f"```python\n# file: {self.module}\n{code.rstrip()}\n```"
 
     def tests_guard(self, output: Any) -> tuple[bool, Any]:
+        """Model-written tests are evidence, not truth: they must test the module (not a pasted copy), hold
+        tests, and never contradict the user's examples; then pytest runs everything."""
         saved = self.write_files("tester", output.raw, keep=self._tests_only, default_name=self.test_file)
-        if not saved and self._once_more("write_tests"):
+        if not saved and self._once_more("write_tests", 2):
             return False, (f"No test file was found in your answer. Answer with one fenced code block whose "
                            f"first line is `# file: {self.test_file}`.")
+        problems = [p.what for path in saved for p in answers.test_file_problems(
+            self.workspace.read_text(path), module_name=self.module_name, under_test=self.under_test)]
+        if problems and self._once_more("test_problems", 1):
+            self.log.append("tests_rejected", why=problems)
+            self.progress(f"  [yellow]test file rejected: {problems[0]}[/]")
+            return False, "The test file cannot be used: " + "; ".join(problems) + (
+                f". Answer with the whole corrected file in one fenced block whose first line is "
+                f"`# file: {self.test_file}`.")
+        for path in saved:
+            self._repair_tests(path)
         report = self.run_tests("tests written", "write_tests")
-        return True, f"{output.raw}\n\nREAL PYTEST RESULT (round {len(self.rounds)}):\n{report.feedback()}"
+        self.best = None  # a new set of tests: rounds are compared with each other from here on
+        self._remember_if_best(report)
+        tests = "\n".join(self.workspace.read_text(p) for p in saved if self.workspace.safe_path(p).is_file())
+        return True, f"```python\n{tests.rstrip()}\n```\n\nREAL PYTEST RESULT (round {len(self.rounds)}):\n" \
+                     f"{self._feedback(report)}"
+
+    def _repair_tests(self, path: str) -> None:
+        """What is still wrong after the tester's second try is cut out, never trusted: pasted copies of the
+        code under test, module-level calls, tests that contradict the user's examples."""
+        source = self.workspace.read_text(path)
+        fixed, changes = source, []
+        own = answers.defined_names(fixed) & self.under_test
+        if own:
+            fixed = examples.drop_functions(fixed, own)
+            changes.append(f"removed its own copy of {', '.join(sorted(own))}")
+        bad = examples.contradictions(fixed, self.examples)
+        if bad:
+            fixed = examples.drop_functions(fixed, {c.test for c in bad})
+            changes += [f"dropped {c.test}: asserts {c.call} == {c.asserted}, the task says {c.expected}" for c in bad]
+        fixed, calls = answers.without_import_time_code(fixed)
+        if calls:
+            changes.append(f"removed {len(calls)} module-level call(s)")
+        imp = answers.missing_import(fixed, module_name=self.module_name, under_test=self.under_test)
+        if imp:
+            fixed = f"{imp}\n{fixed}"
+            changes.append(f"added `{imp}`")
+        if fixed != source:
+            if answers.test_file_problems(fixed, module_name=self.module_name, under_test=self.under_test) and \
+                    not answers.defined_names(fixed):
+                self.workspace.safe_path(path).unlink(missing_ok=True)
+                self.log.append("tests_dropped", path=path, why="no usable test left")
+                self.progress(f"  [yellow]{path} had no usable test left; only the task's examples count[/]")
+                return
+            self.workspace.write_text(path, fixed)
+            self.log.append("tests_repaired", path=path, changes=changes)
+            self.progress(f"  [yellow]{path}: {'; '.join(changes)}[/]")
 
     def fix_guard(self, output: Any) -> tuple[bool, Any]:
-        self.write_files("developer", output.raw, keep=self._code_only, default_name=self.module)
-        fix_round = len(self.rounds)  # rounds so far include the first test run
-        report = self.run_tests(f"fix round {fix_round}", "fix_code")
-        if report.ok or fix_round >= self.max_fix_rounds:
-            return True, f"{output.raw}\n\nREAL PYTEST RESULT (round {len(self.rounds)}):\n{report.feedback()}"
-        self.progress(f"  [yellow]tests still fail — developer revises (round {fix_round + 1} of "
-                      f"{self.max_fix_rounds})[/]")
-        return False, f"The tests still fail. Real pytest output:\n{report.feedback()}"
+        """One fix round: new code, pytest, keep the best; stop when done, spent, or a round gained nothing."""
+        self._write_module(output.raw)
+        self.fix_rounds_done += 1
+        n = self.fix_rounds_done
+        report = self.run_tests(f"fix round {n}", "fix_code")
+        improved = self._remember_if_best(report)
+        if report.ok or n >= self.max_fix_rounds or not improved:
+            if not report.ok and not improved and n < self.max_fix_rounds:
+                self.stopped_early = f"fix round {n} made no progress"
+                self.log.append("fix_stopped", round=n, why=self.stopped_early)
+                self.progress(f"  [yellow]{self.stopped_early}: stopping the fix loop[/]")
+            final = self._deliver_best("fix_code") or report
+            return True, f"{self._module_block()}\n\nREAL PYTEST RESULT (round {len(self.rounds)}):\n" \
+                         f"{self._feedback(final)}"
+        self.progress(f"  [yellow]tests still fail — developer revises (round {n + 1} of {self.max_fix_rounds})[/]")
+        return False, ("The tests still fail:\n" + self._feedback(report) + "\nThe task's examples are always "
+                       "right. Fix the module (never the tests) and answer with the complete file in one fenced "
+                       f"code block whose first line is `# file: {self.module}`.")
 
     def docs_guard(self, output: Any) -> tuple[bool, Any]:
         saved = self.write_files("documentation", output.raw, keep=self._docs_only, default_name=None)
@@ -170,7 +395,23 @@ class RunState:
             self.workspace.write_text("README.md", output.raw.strip() + "\n")
             self.written["README.md"] = "documentation"
             self.log.append("files_written", agent="documentation", paths=["README.md"], note="raw answer")
+            self.progress("  wrote README.md")
         return True, output.raw
+
+
+_CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import |```)", re.MULTILINE)
+
+
+def _spec_problems(text: str, functions: list[str]) -> list[str]:
+    problems = []
+    if len(_CODE_LINE.findall(text)) >= 2:
+        problems.append("is code, not a specification")
+    missing = [f for f in functions if f not in text]
+    if missing:
+        problems.append("drops the name(s) " + ", ".join(f"`{f}`" for f in missing) + " the task uses")
+    if not text.strip():
+        problems.append("is empty")
+    return problems
 
 
 def report_from_dict(d: dict[str, Any], output: str) -> TestReport:

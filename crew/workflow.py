@@ -111,7 +111,8 @@ def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dic
     text = render_report(
         project_task=inputs["project_task"], spec=outputs.get("specify", ""), summary=outputs.get("report", ""),
         files=files_on_disk(state.code_dir), rounds=state.rounds, usage=usage,
-        max_fix_rounds=state.max_fix_rounds, notes=notes,
+        max_fix_rounds=state.max_fix_rounds, notes=notes + state.notes(), round_notes=state.round_notes(),
+        tests_origin=state.tests_origin(), seed=project.tasks.workflow.seed,
     ) + (f"\n{extra}" if extra else "")
     path = state.run_dir / "report.md"
     path.write_text(text, encoding="utf-8")
@@ -164,8 +165,11 @@ def feasible_plan(project: ProjectConfig, plan_file: Path | None = None) -> Any:
 
 def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], say: Say) -> RunState:
     wf = project.tasks.workflow
-    return RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
-                    limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say)
+    state = RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
+                     limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
+                     task=inputs["project_task"], implement_rounds=wf.implement_rounds)
+    state.write_examples()
+    return state
 
 
 def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str, str], *, plan: Any, say: Say,

@@ -60,40 +60,146 @@ def _prompts(llms, task: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [text for llm in llms.values() for (t, text) in llm.seen if t == task]
 
 
+# Passes the task's own example (`slugify("Hello, World!")` returns "hello-world") but not test_strip.
+HALF = GOOD.replace('.strip("-")', '.rstrip("-")')
+CODE_SPEC = "```python\ndef slugify(text):\n    import re\n    return text\n```"
+
+
 def test_pass_first_time(project_dir: Path) -> None:
     state, report, llms, _ = _run(project_dir, [GOOD], ["should not be asked"])
-    assert len(state.rounds) == 1 and state.rounds[0].ok
-    assert state.rounds[0].passed == 2 and state.rounds[0].collected == 2
+    # round 1: the module against the task's own example; round 2: everything after the tests are written
+    assert [r.ok for r in state.rounds] == [True, True]
+    assert state.rounds[1].passed == 3 and state.rounds[1].collected == 3  # 1 user example + 2 model-written
     assert _prompts(llms, "fix_code") == []  # skipped: the tests passed
-    assert "**Verdict:** PASS — 2 passed" in report
+    assert "**Verdict:** PASS — 3 passed" in report
     assert (state.code_dir / "slugify_tool.py").exists() and (state.code_dir / "README.md").exists()
     events = [r["event"] for r in state.log.records()]
-    assert events.count("tests") == 1 and "task_done" in events
+    assert events.count("tests") == 2 and "task_done" in events
 
 
-def test_fail_then_fixed_in_round_two(project_dir: Path) -> None:
-    state, report, llms, _ = _run(project_dir, [BAD], [GOOD])
-    assert [r.ok for r in state.rounds] == [False, True]
-    assert state.rounds[0].failed == 1 and state.rounds[0].failures[0].name.endswith("test_strip")
+def test_the_users_examples_become_tests_written_by_the_system(project_dir: Path) -> None:
+    state, report, _, _ = _run(project_dir, [GOOD], ["should not be asked"])
+    text = (state.code_dir / "test_examples.py").read_text()
+    assert "not by a model" in text and "assert slugify('Hello, World!') == 'hello-world'" in text
+    assert state.written["test_examples.py"] == "system"
+    assert "user examples 1/1, model-written 2/2" in report
+
+
+def test_code_failing_the_users_example_is_revised_before_any_test_is_written(project_dir: Path) -> None:
+    state, report, llms, _ = _run(project_dir, [BAD, GOOD], ["should not be asked"])
+    assert [r.ok for r in state.rounds] == [False, True, True]
+    retry = _prompts(llms, "implement")[1]
+    assert "examples given in the task" in retry and "hello-world-" in retry  # expected and actual, compact
+    assert "_pytest" not in retry  # pytest's own frames are not shown to the model
+    assert "**Verdict:** PASS" in report
+
+
+def test_fail_then_fixed_in_a_fix_round(project_dir: Path) -> None:
+    state, report, llms, _ = _run(project_dir, [HALF], [GOOD])
+    assert [r.ok for r in state.rounds] == [True, False, True]
+    assert state.rounds[1].failed == 1 and state.rounds[1].failures[0].name.endswith("test_strip")
     fix_prompt = _prompts(llms, "fix_code")[0]
     assert "test_strip" in fix_prompt and "REAL PYTEST RESULT" in fix_prompt  # the real failure reached the dev
-    assert "**Verdict:** PASS" in report and "| 1 | 2 | 1 | 1 |" in report
+    assert "**Verdict:** PASS" in report
 
 
-def test_still_failing_after_last_round_is_reported_honestly(project_dir: Path) -> None:
-    state, report, llms, messages = _run(project_dir, [BAD], [BAD, BAD, BAD])
-    assert [r.ok for r in state.rounds] == [False, False, False]
-    assert len(_prompts(llms, "fix_code")) == 2  # max_fix_rounds = 2
-    assert "**Verdict:** FAIL — tests still fail after 2 of 2 fix rounds" in report
-    assert "The tests still fail" in _prompts(llms, "fix_code")[1]  # guardrail feedback for the retry
-    assert any("round 3" in m for m in messages)
+def test_still_failing_after_the_last_round_is_reported_honestly(project_dir: Path) -> None:
+    worse = GOOD.replace('.strip("-")', '.strip("-") + "!"')
+    state, report, llms, messages = _run(project_dir, [HALF], [worse])
+    # the fix round made things worse: the loop stops, the best code (round 1's) is put back and re-tested
+    assert [r.ok for r in state.rounds] == [True, False, False, False]
+    assert len(_prompts(llms, "fix_code")) == 1
+    assert (state.code_dir / "slugify_tool.py").read_text() == HALF.split("\n", 2)[2].rsplit("```", 1)[0]
+    assert state.rounds[-1].failed == 1  # the restored code fails only test_strip, as in round 2
+    assert "**Verdict:** FAIL" in report
+    assert any("made no progress" in m for m in messages) and any("keeping the code of round" in m for m in messages)
 
 
-def test_no_code_block_asks_once_more_then_gives_up(project_dir: Path) -> None:
-    state, report, llms, _ = _run(project_dir, ["I cannot write code.", "Still no code."], [GOOD])
-    assert len(_prompts(llms, "implement")) == 2
+def test_fix_rounds_are_bounded(project_dir: Path) -> None:
+    def code(body: str) -> str:
+        return f"```python\n# file: slugify_tool.py\ndef slugify(text):\n    {body}\n```"
+
+    both_fail = code('return "hello-world" if "World!" in text else "nope"')  # only the user's example holds
+    one_fails = code('return "hello-world" if "World" in text else "nope"')   # test_spaces holds too
+    state, report, llms, _ = _run(project_dir, [both_fail], [one_fails, both_fail, GOOD])
+    assert len(_prompts(llms, "fix_code")) == 2  # max_fix_rounds = 2, though round 1 made progress
+    assert "The tests still fail" in _prompts(llms, "fix_code")[1]
+    assert "**Verdict:** FAIL" in report
+    # round 2 of the fix loop was worse than round 1: round 1's code is what the run delivers
+    assert "World\" in" in (state.code_dir / "slugify_tool.py").read_text().replace('"World"', 'World" in')
+
+
+def test_no_code_block_asks_again_then_gives_up(project_dir: Path) -> None:
+    state, report, llms, _ = _run(project_dir, ["I cannot write code.", "Still no code.", "No.", "Never."],
+                                  [GOOD])
+    assert len(_prompts(llms, "implement")) == 4  # the first answer and three more tries (implement_rounds)
     assert not state.rounds[0].ok  # import of the missing module fails — real pytest says so
     assert "FAIL" in report or "PASS" in report
+
+
+def test_a_print_at_module_level_is_removed_before_pytest(project_dir: Path) -> None:
+    noisy = GOOD.replace("```", "\nprint(slugify('A b'))\n```").replace("```\nprint", "print", 0)
+    noisy = GOOD[:-3] + "\n\nprint(slugify('A b'))\nslugify('x')\n```"
+    state, _, _, messages = _run(project_dir, [noisy], ["should not be asked"])
+    code = (state.code_dir / "slugify_tool.py").read_text()
+    assert "print(" not in code and "def slugify" in code
+    assert any("ran at import" in m for m in messages)
+    assert state.log.of("import_time_code_removed")[0]["lines"][0].startswith("line 8: print(")
+
+
+def test_the_tester_never_sees_the_implementation(project_dir: Path) -> None:
+    _, _, llms, _ = _run(project_dir, [GOOD], ["should not be asked"])
+    prompt = _prompts(llms, "write_tests")[0]
+    assert "re.sub" not in prompt and "Project task:" in prompt
+
+
+def test_a_test_file_with_its_own_copy_of_the_function_is_rejected_then_repaired(project_dir: Path) -> None:
+    pasted = TESTS.replace("from slugify_tool import slugify\n",
+                           "def slugify(text):\n    return text.lower().replace(' ', '-')\n")
+    project = load_project(project_dir)
+    state, report, llms, messages = _run_with(project_dir, project, {"implement": [BAD.replace("BAD", "")],
+                                                                     "write_tests": [pasted, pasted]})
+    assert "defines `slugify` itself" in _prompts(llms, "write_tests")[1]
+    tests = (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "def slugify" not in tests and "from slugify_tool import slugify" in tests
+    assert state.log.of("tests_repaired")
+
+
+def test_a_model_test_that_contradicts_the_users_example_is_dropped(project_dir: Path) -> None:
+    wrong = TESTS.replace('assert slugify("Hello World") == "hello-world"',
+                          'assert slugify("Hello, World!") == "hello--world"')
+    project = load_project(project_dir)
+    state, report, _, messages = _run_with(project_dir, project, {"write_tests": [wrong]})
+    assert "test_spaces" not in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "test_strip" in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert any("the task says 'hello-world'" in m for m in messages)
+    assert state.rounds[-1].ok
+
+
+def test_a_specification_that_is_code_is_asked_again_then_replaced_by_the_task(project_dir: Path) -> None:
+    project = load_project(project_dir)
+    state, _, llms, _ = _run_with(project_dir, project, {"specify": [CODE_SPEC, CODE_SPEC]})
+    assert "plain sentences" in _prompts(llms, "specify")[1]
+    assert state.log.of("spec_fallback")
+    assert "The specification is the task itself" in _prompts(llms, "implement")[0]
+
+
+def _run_with(project_dir: Path, project, overrides: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    script = {
+        "specify": ["Module slugify_tool.py with slugify(text)."],
+        "implement": [GOOD], "write_tests": [TESTS], "fix_code": [GOOD], "document": [DOCS],
+        "report": ["We built slugify."], **overrides,
+    }
+    llms = {name: ScriptedLLM(model=f"scripted-{name}", script=script) for name in project.agents}
+    inputs = run_inputs(project, task=None, module=None)
+    run_dir = project_dir / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    inputs["workspace"] = str(run_dir / "code")
+    messages: list[str] = []
+    state = open_state(project, run_dir, inputs, messages.append)
+    crew = execute(project, llms, state, inputs)
+    report = write_report(project, crew, state, inputs, usage_of(llms, {}), [])
+    return state, report.read_text(), llms, messages
 
 
 def test_module_is_derived_from_the_task(project_dir: Path) -> None:

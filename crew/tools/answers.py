@@ -1,0 +1,138 @@
+"""Checks on what the developer and tester wrote, before pytest sees it. Pure: source text in, findings out.
+
+Small models make the same few structural mistakes, and each costs a whole fix round when pytest finds it:
+the developer leaves `print(f(3))` or a test call at module level (it runs at import, often raising); the
+tester pastes its own copy of the function into the test file and tests that copy, writes no test at all,
+or calls its tests at module level. These are found by reading the syntax tree — never by running it — and
+told to the agent in one sentence it can act on.
+
+Everything here parses hostile text: the size is capped and every parser failure is "cannot tell" (pytest,
+in the sandbox, reports the syntax error), never an exception.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+_MAX_CHARS = 200_000
+
+
+def _parse(source: str) -> ast.Module | None:
+    if len(source) > _MAX_CHARS:
+        return None
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
+
+
+@dataclass(frozen=True)
+class ImportTimeCode:
+    lineno: int
+    text: str
+
+
+def import_time_code(source: str) -> list[ImportTimeCode]:
+    """Top-level statements that do work when the module is imported: calls (print, tests) and asserts.
+
+    Assignments, imports, definitions, docstrings and the `if __name__ == "__main__":` block are fine.
+    """
+    tree = _parse(source)
+    if tree is None:
+        return []
+    found = []
+    for node in tree.body:
+        if _is_main_guard(node):
+            continue
+        loose = isinstance(node, ast.Assert) or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call))
+        if isinstance(node, ast.For | ast.While | ast.With) and any(isinstance(n, ast.Call) for n in ast.walk(node)):
+            loose = True
+        if loose:
+            found.append(ImportTimeCode(node.lineno, ast.get_source_segment(source, node) or ""))
+    return found
+
+
+def without_import_time_code(source: str) -> tuple[str, list[ImportTimeCode]]:
+    """The module with those statements removed (a library module never needs them), and what was removed.
+
+    Removing them is safe: nothing else in the module can depend on a bare call's result or an assert.
+    """
+    found = import_time_code(source)
+    if not found:
+        return source, []
+    tree = _parse(source)
+    assert tree is not None
+    drop: set[int] = set()
+    starts = {f.lineno for f in found}
+    for node in tree.body:
+        if node.lineno in starts and node.end_lineno:
+            drop.update(range(node.lineno - 1, node.end_lineno))
+    lines = source.splitlines(keepends=True)
+    kept = "".join(line for i, line in enumerate(lines) if i not in drop)
+    return kept.rstrip() + "\n", found
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level functions and classes a module defines."""
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+
+
+@dataclass(frozen=True)
+class TestFileProblem:
+    __test__ = False
+    what: str        # one sentence for the tester
+
+
+def test_file_problems(source: str, *, module_name: str, under_test: set[str]) -> list[TestFileProblem]:
+    """Why a model-written test file cannot be used as it is (empty when it can)."""
+    tree = _parse(source)
+    if tree is None:
+        return []  # a syntax error: pytest reports it precisely
+    problems = []
+    tests = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+             and n.name.startswith("test")]
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.startswith("Test")]
+    if not tests and not classes:
+        problems.append(TestFileProblem("the file holds no test: write functions named test_… with asserts"))
+    own = sorted(n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                 and n.name in under_test)
+    if own:
+        names = ", ".join(f"`{n}`" for n in own)
+        problems.append(TestFileProblem(
+            f"the test file defines {names} itself, so it would test its own copy: delete that definition and "
+            f"import it with `from {module_name} import {', '.join(own)}`"))
+    calls = [n for n in tree.body if not _is_main_guard(n) and isinstance(n, ast.Expr)
+             and isinstance(n.value, ast.Call)]
+    if calls:
+        shown = (ast.get_source_segment(source, calls[0]) or "")[:60]
+        problems.append(TestFileProblem(
+            f"line {calls[0].lineno} calls code at module level (`{shown}`): "
+            "pytest calls the test functions itself; remove such calls"))
+    return problems
+
+
+def missing_import(source: str, *, module_name: str, under_test: set[str]) -> str | None:
+    """An import line to add when the tests use the functions under test without importing them."""
+    tree = _parse(source)
+    if tree is None:
+        return None
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == module_name:
+            imported.update(a.asname or a.name for a in node.names)
+            if any(a.name == "*" for a in node.names):
+                return None
+        elif isinstance(node, ast.Import) and any(a.name == module_name for a in node.names):
+            return None
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & under_test
+    need = sorted(used - imported - defined_names(source))
+    return f"from {module_name} import {', '.join(need)}" if need else None

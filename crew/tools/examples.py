@@ -1,0 +1,284 @@
+"""The user's examples as acceptance tests, written by the system — never by a model.
+
+A task that says `to_roman(1994) == 'MCMXCIV'`, `f(x) -> y`, "slugify('A b') returns 'a-b'" or holds a doctest
+(`>>> f(2)` followed by `4`) states ground truth. Each such example becomes one test in `test_examples.py`;
+a model-written test that asserts something else for the same call contradicts the user and is dropped.
+
+Pure: text in, text and frozen records out. Model-written text is parsed only here and only with `ast`
+(never executed), under a size cap, and every parser failure means "no example", never an exception.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+
+EXAMPLES_FILE = "test_examples.py"
+_MAX_TASK_CHARS = 100_000      # longer task texts are not searched for examples (they are not prose)
+_MAX_SOURCE_CHARS = 200_000    # model-written test files beyond this are not parsed for contradictions
+_MAX_EXAMPLES = 40
+_MAX_VALUE_CHARS = 400
+_DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(")
+_CALL_IN_TICKS = re.compile(r"`\s*([A-Za-z_]\w*)\s*\(")
+_CLASS = re.compile(r"\bclass\s+`?([A-Za-z_]\w*)")
+# What may stand between a call and the value it is said to give.
+_ARROW = re.compile(r"\s*`?\s*#?\s*(==>|==|=>|->|➞|→|=|\bshould\s+return\b|\breturns?\b|\bgives?\b|\bis\b)\s*`?\s*")
+_RAISES = re.compile(r"\s*`?\s*(?:should\s+)?raises?\s+`?([A-Z]\w*(?:Error|Exception))\b")
+_BUILTIN_EXCEPTIONS = frozenset(n for n in dir(builtins) if n.endswith(("Error", "Exception")))
+
+
+@dataclass(frozen=True)
+class Example:
+    call: str        # normalised source of the call, e.g. "to_roman(1994)"
+    function: str    # the function it calls
+    expected: str    # normalised source of the expected value, or of the exception class for `raises`
+    kind: str        # "equals" | "raises"
+    source: str      # the user's own words it came from (one line, trimmed)
+
+
+def function_names(task: str) -> list[str]:
+    """Functions the task names: `def name(` lines and `name(` in backticks, in order of appearance."""
+    text = task[:_MAX_TASK_CHARS]
+    found: list[str] = []
+    for m in sorted([*_DEF.finditer(text), *_CALL_IN_TICKS.finditer(text)], key=lambda m: m.start()):
+        if m.group(1) not in found:
+            found.append(m.group(1))
+    return found
+
+
+def class_names(task: str) -> list[str]:
+    return list(dict.fromkeys(_CLASS.findall(task[:_MAX_TASK_CHARS])))
+
+
+def extract_examples(task: str, names: list[str] | None = None) -> list[Example]:
+    """Every call of a named function with a stated result, doctests first, without duplicates."""
+    text = task[:_MAX_TASK_CHARS]
+    known = set(names if names is not None else function_names(text))
+    if not known:
+        return []
+    found: dict[str, Example] = {}
+    for ex in [*_doctests(text, known), *_inline(text, known)]:
+        found.setdefault(ex.call, ex)  # the first statement of a call wins; later restatements are ignored
+        if len(found) >= _MAX_EXAMPLES:
+            break
+    return list(found.values())
+
+
+def _doctests(text: str, known: set[str]) -> list[Example]:
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped.startswith(">>> "):
+            continue
+        call = _call_of(stripped[4:].strip(), known)
+        if call is None or i + 1 >= len(lines):
+            continue
+        want = lines[i + 1].strip()
+        if not want or want.startswith(">>>"):
+            continue
+        if re.match(r"Traceback|[A-Z]\w*(?:Error|Exception)\b", want):
+            continue  # a traceback's exception is on a later line; not worth guessing
+        value = _literal(want)
+        if value is not None:
+            out.append(Example(call=call[0], function=call[1], expected=value, kind="equals",
+                               source=f">>> {stripped[4:].strip()} → {want}"[:200]))
+    return out
+
+
+def _inline(text: str, known: set[str]) -> list[Example]:
+    out = []
+    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, known))) + r")\s*\(")
+    for m in pattern.finditer(text):
+        if text[max(0, m.start() - 4):m.start()].rstrip().endswith((">>>", "def")):
+            continue
+        end = _closing_paren(text, m.end() - 1)
+        if end is None:
+            continue
+        call = _call_of(text[m.start():end + 1], known)
+        if call is None:
+            continue
+        rest = text[end + 1:end + 1 + _MAX_VALUE_CHARS + 40]
+        line_of = text[text.rfind("\n", 0, m.start()) + 1:]
+        source = line_of.split("\n", 1)[0].strip()[:200]
+        if r := _RAISES.match(rest):
+            if r.group(1) in _BUILTIN_EXCEPTIONS:
+                out.append(Example(call=call[0], function=call[1], expected=r.group(1), kind="raises",
+                                   source=source))
+            continue
+        a = _ARROW.match(rest)
+        if a is None:
+            continue
+        value = _longest_literal(rest[a.end():])
+        if value is not None:
+            out.append(Example(call=call[0], function=call[1], expected=value, kind="equals", source=source))
+    return out
+
+
+def _closing_paren(text: str, open_at: int) -> int | None:
+    """Index of the `)` matching the `(` at open_at, skipping strings; None when unbalanced or too far."""
+    depth, i, quote = 0, open_at, ""
+    limit = min(len(text), open_at + 2000)
+    while i < limit:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i if c == ")" else None
+        elif c == "\n" and text[i + 1:i + 2] == "\n":
+            return None  # a blank line: this was not one call
+        i += 1
+    return None
+
+
+def _call_of(src: str, known: set[str]) -> tuple[str, str] | None:
+    """(normalised call, function) when src is exactly `name(literal, ..., key=literal)` of a known name."""
+    node = _parse_expr(src)
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name) or node.func.id not in known:
+        return None
+    args = [*node.args, *(k.value for k in node.keywords)]
+    if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+        return None
+    for a in args:
+        try:
+            ast.literal_eval(a)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return ast.unparse(node), node.func.id
+
+
+_JSONISH = {"true": "True", "false": "False", "null": "None", "none": "None"}
+
+
+def _literal(src: str) -> str | None:
+    src = src.rstrip(".;,")
+    src = _JSONISH.get(src.strip(), src)  # "f(1) => true": the user means Python's True
+    node = _parse_expr(src)
+    if node is None:
+        return None
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return ast.unparse(node)
+
+
+def _longest_literal(rest: str) -> str | None:
+    """The longest prefix of `rest` (up to a sentence or clause break) that is a Python literal."""
+    rest = rest[:_MAX_VALUE_CHARS]
+    ends = sorted({m.start() for m in re.finditer(r"[\s`,.;:)\]}]|$", rest)} | {len(rest)}, reverse=True)
+    for end in ends:
+        for cut in (end, end + 1):
+            piece = rest[:cut].strip().strip("`")
+            if piece and (value := _literal(piece)) is not None:
+                return value
+    return None
+
+
+def _parse_expr(src: str) -> ast.expr | None:
+    if len(src) > _MAX_VALUE_CHARS * 4:
+        return None
+    try:
+        return ast.parse(src.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+def render_tests(module_name: str, examples: list[Example]) -> str:
+    """test_examples.py: one test per example, each naming the user's words it checks."""
+    functions = sorted({e.function for e in examples})
+    lines = [
+        '"""Acceptance tests written by localcrew from the examples in the task (not by a model)."""',
+        "",
+        "import pytest",
+        "",
+        f"from {module_name} import {', '.join(functions)}",
+        "",
+    ]
+    for i, e in enumerate(examples, 1):
+        lines += ["", f"def test_example_{i}():", f"    # from the task: {_comment(e.source)}"]
+        if e.kind == "raises":
+            lines += [f"    with pytest.raises({e.expected}):", f"        {e.call}"]
+        elif _has_float(e.expected):
+            lines.append(f"    assert {e.call} == pytest.approx({e.expected})")
+        else:
+            lines.append(f"    assert {e.call} == {e.expected}")
+    return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split()).replace("\\", "\\\\")
+
+
+def _has_float(expected: str) -> bool:
+    node = _parse_expr(expected)
+    return node is not None and any(isinstance(n, ast.Constant) and isinstance(n.value, float)
+                                    for n in ast.walk(node))
+
+
+# ------------------------------------------------------------------------------------------ contradictions
+
+@dataclass(frozen=True)
+class Contradiction:
+    test: str        # the model-written test function
+    call: str
+    asserted: str    # what the model's test expects
+    expected: str    # what the user's example says
+
+
+def contradictions(test_source: str, examples: list[Example]) -> list[Contradiction]:
+    """Model-written tests that assert another result for a call the user gave an example of."""
+    if len(test_source) > _MAX_SOURCE_CHARS:
+        return []
+    try:
+        tree = ast.parse(test_source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    said = {e.call: e for e in examples if e.kind == "equals"}
+    out = []
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or not fn.name.startswith("test"):
+            continue
+        for node in ast.walk(fn):
+            if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare)
+                    and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq)):
+                continue
+            for call, value in ((node.test.left, node.test.comparators[0]),
+                                (node.test.comparators[0], node.test.left)):
+                ex = said.get(ast.unparse(call)) if isinstance(call, ast.Call) else None
+                if ex is None:
+                    continue
+                try:
+                    differs = ast.literal_eval(value) != ast.literal_eval(ex.expected)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    continue  # not a literal: cannot tell
+                if differs:
+                    out.append(Contradiction(test=fn.name, call=ex.call, asserted=ast.unparse(value),
+                                             expected=ex.expected))
+                break
+    return out
+
+
+def drop_functions(source: str, names: set[str]) -> str:
+    """The source without the named top-level functions (decorators included)."""
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    cut: set[int] = set()
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn.name in names and fn.end_lineno:
+            first = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
+            cut.update(range(first - 1, fn.end_lineno))
+    return "".join(line for i, line in enumerate(lines) if i not in cut)
