@@ -15,6 +15,17 @@ from typing import Any
 from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import PrivateAttr
 
+# What CrewAI puts in the prompt when it re-asks after a guardrail refused the answer (translations/en.json,
+# errors.validation_error).
+_RETRY_MARK = "Previous attempt failed validation"
+
+
+def _text_of(messages: Any) -> str:
+    if isinstance(messages, str):
+        return messages
+    return " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+
+
 # CrewAI keeps 15 % of a window free for its own overhead (crewai.llms.context_window).
 _USABLE_RATIO = 0.85
 
@@ -25,8 +36,12 @@ class ServedLLM(OpenAICompletion):
     server_ctx_tokens: int = 8192
     agent_name: str = ""
     device: str = "cpu"
+    # A guardrail's retry is sampled hotter and with its own seed: a small model shown its failed answer at the
+    # same temperature mostly returns it unchanged (measured: the same module three times in a row).
+    retry_temperature: float = 0.8
     _wall_s: float = PrivateAttr(default=0.0)
     _calls: int = PrivateAttr(default=0)
+    _retries: int = PrivateAttr(default=0)
     # Called when the server cannot be reached; True means "endpoint repaired or rebound: retry".
     _on_unreachable: Callable[[ServedLLM, BaseException], bool] | None = PrivateAttr(default=None)
     # Wraps each request (the GPU sampler marks "an agent is generating" with it).
@@ -41,11 +56,16 @@ class ServedLLM(OpenAICompletion):
     def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
         """CrewAI's estimate (four characters a token), without the warning it logs on every request: our
         servers enforce the window themselves, so an estimate is all CrewAI's pre-check needs."""
-        text = messages if isinstance(messages, str) else " ".join(str(m.get("content", "")) for m in messages)
-        return (len(text) + 3) // 4
+        return (len(_text_of(messages)) + 3) // 4
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
+        messages = args[0] if args else kwargs.get("messages", "")
+        base_temperature, base_seed = self.temperature, self.seed
+        if _RETRY_MARK in _text_of(messages):
+            self._retries += 1
+            self.temperature = self.retry_temperature
+            self.seed = (base_seed or 0) + self._retries
         try:
             with self._around():
                 for _attempt in range(3):
@@ -56,6 +76,7 @@ class ServedLLM(OpenAICompletion):
                             raise
                 return self._answered(*args, **kwargs)
         finally:
+            self.temperature, self.seed = base_temperature, base_seed
             self._wall_s += time.monotonic() - started
             self._calls += 1
 

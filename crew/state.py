@@ -293,6 +293,9 @@ class RunState:
         self._remember_if_best(report)
         if not report.ok and self._once_more("implement", self.implement_rounds - 1):
             self.progress("  [yellow]the code fails the task's own examples — developer revises[/]")
+            # CrewAI shows the previous answer again on a retry; a small model then copies it. The failures
+            # below say what was wrong; the developer writes the module anew.
+            output.raw = f"(a module that failed the task's examples: {report.summary()})"
             return False, ("Your module was run against the examples given in the task, and failed:\n"
                            + self._feedback(report) + "\nFix the module so these examples hold. Answer with the "
                            "complete corrected file in one fenced code block whose first line is "

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                         "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3)))
             crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
         usage = usage_of(bound.llms, bound.where)
+        state.log.append("usage", agents=[asdict(u) for u in usage])
         planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
         gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
         if recording.exists():

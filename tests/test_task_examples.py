@@ -1,0 +1,125 @@
+"""The user's examples as system-written tests, and the checks on model-written code and tests (pure)."""
+
+from __future__ import annotations
+
+import ast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crew.tools import answers
+from crew.tools.examples import (
+    contradictions,
+    drop_functions,
+    extract_examples,
+    function_names,
+    render_tests,
+)
+
+HUMANEVAL_STYLE = '''
+def has_close_elements(numbers: List[float], threshold: float) -> bool:
+    """ Check if in given list of numbers, are any two numbers closer to each other than
+    given threshold.
+    >>> has_close_elements([1.0, 2.0, 3.0], 0.5)
+    False
+    >>> has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3)
+    True
+    """
+'''
+
+
+def calls(task: str) -> list[tuple[str, str, str]]:
+    return [(e.call, e.expected, e.kind) for e in extract_examples(task)]
+
+
+def test_doctest_examples() -> None:
+    assert calls(HUMANEVAL_STYLE) == [("has_close_elements([1.0, 2.0, 3.0], 0.5)", "False", "equals"),
+                                      ("has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3)", "True", "equals")]
+
+
+def test_prose_examples_in_the_ways_users_write_them() -> None:
+    task = ("Write roman.py with `to_roman(n)`. For example to_roman(1994) == 'MCMXCIV', to_roman(4) -> 'IV', "
+            "to_roman(9) returns \"IX\" and to_roman(40) should return 'XL'. to_roman(0) raises ValueError. "
+            "to_roman(3) => 'III'.")
+    assert calls(task) == [("to_roman(1994)", "'MCMXCIV'", "equals"), ("to_roman(4)", "'IV'", "equals"),
+                           ("to_roman(9)", "'IX'", "equals"), ("to_roman(40)", "'XL'", "equals"),
+                           ("to_roman(0)", "ValueError", "raises"), ("to_roman(3)", "'III'", "equals")]
+
+
+def test_only_named_functions_and_literal_arguments_count() -> None:
+    task = "Write `f(x)`. f(y) == 2 is not an example (y is no value), g(1) == 2 is not ours, f(1 + 1) == 2 neither."
+    assert calls(task) == []
+    assert calls("Write `f(x)`: f(-1) == -2, f(x=3) == 6, f([1, (2, 3)]) == {'a': None}") == [
+        ("f(-1)", "-2", "equals"), ("f(x=3)", "6", "equals"), ("f([1, (2, 3)])", "{'a': None}", "equals")]
+
+
+def test_lowercase_true_means_true_and_the_first_statement_of_a_call_wins() -> None:
+    assert calls("is_simple_power(1, 4) => true; `is_simple_power(x, n)`. is_simple_power(1, 4) => false") == [
+        ("is_simple_power(1, 4)", "True", "equals")]
+
+
+def test_function_names() -> None:
+    assert function_names(HUMANEVAL_STYLE) == ["has_close_elements"]
+    assert function_names("Write `encode(s)` and `decode(s)`; def helper(x):") == ["encode", "decode", "helper"]
+
+
+def test_rendered_tests_are_valid_python_with_approx_for_floats() -> None:
+    task = "Write `mean(xs)`: mean([1, 2]) == 1.5 and mean([]) raises ValueError and mean([2]) == 2."
+    text = render_tests("stats_mod", extract_examples(task))
+    ast.parse(text)
+    assert "from stats_mod import mean" in text and "not by a model" in text
+    assert "assert mean([1, 2]) == pytest.approx(1.5)" in text
+    assert "with pytest.raises(ValueError):\n        mean([])" in text
+    assert "assert mean([2]) == 2\n" in text
+
+
+def test_a_model_test_contradicting_an_example_is_found_and_dropped() -> None:
+    examples = extract_examples("Write `to_roman(n)`: to_roman(4) == 'IV'.")
+    tests = ("from roman import to_roman\n\n\ndef test_four():\n    assert to_roman(4) == 'IIII'\n\n\n"
+             "@pytest.mark.skip\ndef test_other():\n    assert 'IV' == to_roman(4)\n    assert to_roman(5) == 'V'\n")
+    found = contradictions(tests, examples)
+    assert [(c.test, c.asserted, c.expected) for c in found] == [("test_four", "'IIII'", "'IV'")]
+    cut = drop_functions(tests, {"test_four"})
+    assert "test_four" not in cut and "def test_other" in cut and "@pytest.mark.skip" in cut
+
+
+def test_import_time_code_is_found_and_removed() -> None:
+    src = ("import re\n\nX = 1\n\n\ndef f(x):\n    return x\n\n\nprint(f(2))\nassert f(1) == 1\n"
+           "for i in range(3):\n    print(i)\ntest_f()\n\nif __name__ == '__main__':\n    print(f(3))\n")
+    kept, removed = answers.without_import_time_code(src)
+    assert [r.lineno for r in removed] == [10, 11, 12, 14]
+    assert "print(f(2))" not in kept and "test_f()" not in kept and "print(f(3))" in kept and "X = 1" in kept
+    ast.parse(kept)
+
+
+def test_problems_of_a_test_file() -> None:
+    pasted = "def slugify(t):\n    return t\n\ndef test_a():\n    assert slugify('a') == 'a'\n\ntest_a()\n"
+    whats = [p.what for p in answers.test_file_problems(pasted, module_name="slug", under_test={"slugify"})]
+    assert any("defines `slugify` itself" in w and "from slug import slugify" in w for w in whats)
+    assert any("calls code at module level" in w for w in whats)
+    empty = answers.test_file_problems("import slug\n", module_name="slug", under_test={"slugify"})
+    assert [p.what for p in empty] == ["the file holds no test: write functions named test_… with asserts"]
+    assert answers.missing_import("def test_a():\n    assert slugify('a')\n", module_name="slug",
+                                  under_test={"slugify", "other"}) == "from slug import slugify"
+    assert answers.missing_import("from slug import *\ndef test_a():\n    slugify('a')\n", module_name="slug",
+                                  under_test={"slugify"}) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("f(x)[]{}'\"`,.=-><#:0123 \nabc>>>\\")), max_size=300))
+def test_hostile_text_never_raises(text: str) -> None:
+    """Parsers of model- and user-written text return findings or nothing — never an exception."""
+    task = "Write `f(x)`. " + text
+    for e in extract_examples(task):
+        ast.parse(e.call, mode="eval")
+    render_tests("m", extract_examples(task))
+    contradictions(text, extract_examples(task))
+    answers.without_import_time_code(text)
+    answers.test_file_problems(text, module_name="m", under_test={"f"})
+    answers.missing_import(text, module_name="m", under_test={"f"})
+
+
+def test_deeply_nested_or_huge_input_is_no_example_not_a_crash() -> None:
+    assert extract_examples("Write `f(x)`: f(" + "[" * 5000 + ") == 1") == []
+    assert answers.import_time_code("X = " + "-" * 100_000 + "1") == []
+    assert contradictions("x = " + "(" * 10_000, []) == []
