@@ -42,6 +42,11 @@ class ServedLLM(OpenAICompletion):
     _wall_s: float = PrivateAttr(default=0.0)
     _calls: int = PrivateAttr(default=0)
     _retries: int = PrivateAttr(default=0)
+    _streamed: int = PrivateAttr(default=0)
+    # Told of every streamed token: (agent, tokens so far in this answer) — the console's spinner.
+    _on_token: Callable[[str, int], None] | None = PrivateAttr(default=None)
+    _on_chunk: Callable[[str], None] | None = PrivateAttr(default=None)   # streamed text (--verbose)
+    _more_on_answer: list[Callable[[str, str, str, float], None]] = PrivateAttr(default_factory=list)
     # Called when the server cannot be reached; True means "endpoint repaired or rebound: retry".
     _on_unreachable: Callable[[ServedLLM, BaseException], bool] | None = PrivateAttr(default=None)
     # Wraps each request (the GPU sampler marks "an agent is generating" with it).
@@ -82,10 +87,54 @@ class ServedLLM(OpenAICompletion):
 
     def _answered(self, *args: Any, **kwargs: Any) -> Any:
         base_url, model, started = str(self.base_url), str(self.model), time.monotonic()
+        counted = self._token_usage["completion_tokens"]
+        self._streamed = 0
         out = super().call(*args, **kwargs)
-        if self._on_answer is not None:  # only answered requests: a refused connection reached no server
-            self._on_answer(self.agent_name, base_url, model, time.monotonic() - started)
+        if self.stream and self._token_usage["completion_tokens"] == counted:
+            # llama.cpp's server sends no usage in a stream: one chunk is one token, and the prompt is
+            # counted by the server's own tokenizer (CrewAI's estimate where the server has no such route).
+            messages = args[0] if args else kwargs.get("messages", "")
+            prompt = self._prompt_tokens(_text_of(messages))
+            self._track_token_usage_internal({"prompt_tokens": prompt, "completion_tokens": self._streamed,
+                                              "total_tokens": prompt + self._streamed})
+        took = time.monotonic() - started
+        # only answered requests: a refused connection reached no server
+        for hook in ([self._on_answer] if self._on_answer is not None else []) + self._more_on_answer:
+            hook(self.agent_name, base_url, model, took)
         return out
+
+    def _emit_stream_chunk_event(self, chunk: str, *args: Any, **kwargs: Any) -> None:
+        if chunk:
+            self._streamed += 1
+            if self._on_token is not None:
+                self._on_token(self.agent_name, self._streamed)
+            if self._on_chunk is not None:
+                self._on_chunk(chunk)
+        super()._emit_stream_chunk_event(chunk, *args, **kwargs)
+
+    def _prompt_tokens(self, text: str) -> int:
+        from crew.serving.process import http_json
+
+        root = str(self.base_url).removesuffix("/v1")
+        try:
+            reply = http_json(f"{root}/extras/tokenize/count", payload={"model": self.model, "input": text},
+                              timeout_s=10)
+            return int(reply["count"]) if isinstance(reply, dict) else (len(text) + 3) // 4
+        except (OSError, ValueError, KeyError, TypeError):  # Ollama has no such route: an estimate then
+            return (len(text) + 3) // 4
+
+    def on_token(self, hook: Callable[[str, int], None]) -> None:
+        self._on_token = hook
+
+    def on_chunk(self, hook: Callable[[str], None]) -> None:
+        self._on_chunk = hook
+
+    def also_on_answer(self, hook: Callable[[str, str, str, float], None]) -> None:
+        self._more_on_answer.append(hook)
+
+    @property
+    def last_completion_tokens(self) -> int:
+        return self._streamed
 
     def on_answer(self, hook: Callable[[str, str, str, float], None]) -> None:
         self._on_answer = hook
@@ -123,5 +172,5 @@ def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, 
     return ServedLLM(
         model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
         temperature=temperature, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
-        server_ctx_tokens=ctx_tokens, agent_name=agent, device=device, seed=seed,
+        server_ctx_tokens=ctx_tokens, agent_name=agent, device=device, seed=seed, stream=True,
     )

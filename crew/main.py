@@ -22,7 +22,12 @@ def _console_say() -> Callable[[str], None]:
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)  # long paths stay on one line (greppable logs)
-    return lambda text: console.print(text)
+
+    def say(text: str) -> None:
+        console.print(text)
+
+    say.console = console  # type: ignore[attr-defined]  # the progress spinner draws on the same console
+    return say
 
 
 def _guard(prog: str, body: Callable[[], int]) -> int:
@@ -33,8 +38,14 @@ def _guard(prog: str, body: Callable[[], int]) -> int:
         print(f"{prog}: {err.one_line()}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted — servers stopped; the run log keeps every finished step", file=sys.stderr)
-        return 130
+        print(f"{prog}: interrupted — servers stopped; the run log keeps every finished step "
+              "(`localcrew resume RUN_DIR` continues it)", file=sys.stderr)
+        # The servers are down (Supervisor's finally) and every log line is fsynced. What is left are CrewAI's
+        # worker threads, one of them still inside a model request: waiting for them took minutes and ended
+        # in a page of tracebacks, so the process ends here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
 
 
 def _task_from(args: argparse.Namespace) -> str | None:

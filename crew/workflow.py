@@ -100,7 +100,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
     state.log.append(label, inputs=inputs)
-    with task_progress(state):
+    with task_progress(state, llms, verbose=verbose):
         (start or kickoff(inputs))(crew)
     return crew
 
