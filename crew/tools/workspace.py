@@ -3,7 +3,8 @@
 Every refusal is a WorkspaceError whose message the agent can read and act on (never a crash): absolute
 paths, `..`, hidden or tool folders, symlinks that lead out, oversized files, binary content, anything
 that is not a plain-text file type, files that would configure pytest or Python (`conftest.py`,
-`pytest.ini`, …) and modules that would hide a standard, runner or installed module (`random.py`). No crewai import here: the fenced-code-block path uses this module too.
+`pytest.ini`, …) and modules that would hide a standard, runner or installed module (`random.py`).
+No crewai import here: the fenced-code-block path uses this module too.
 """
 
 from __future__ import annotations

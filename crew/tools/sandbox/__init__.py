@@ -24,10 +24,12 @@ from crew.tools.sandbox.verdict import verdict
 __all__ = ["STAGE_NAME", "SandboxLimits", "SandboxMode", "TestFailure", "TestReport", "candidate_modes",
            "check_modules", "run_pytest", "sandbox_mode"]
 
+_DEFAULT_LIMITS = SandboxLimits()
+_CHECK_LIMITS = SandboxLimits(wall_timeout_s=20)
 _PYTEST_ARGS = ["-q", "--tb=short", "-o", "console_output_style=classic"]
 
 
-def run_pytest(workspace: Path, *, limits: SandboxLimits = SandboxLimits(), python: str = sys.executable,
+def run_pytest(workspace: Path, *, limits: SandboxLimits = _DEFAULT_LIMITS, python: str = sys.executable,
                mode: SandboxMode | None = None) -> TestReport:
     """Stage the workspace, check that its modules parse and import, and run pytest there, contained.
 
@@ -45,7 +47,7 @@ def run_pytest(workspace: Path, *, limits: SandboxLimits = SandboxLimits(), pyth
 
 
 def check_modules(workspace: Path, python: str = sys.executable, *,
-                  limits: SandboxLimits = SandboxLimits(wall_timeout_s=20)) -> tuple[str, ...]:
+                  limits: SandboxLimits = _CHECK_LIMITS) -> tuple[str, ...]:
     """Syntax and import errors of each produced non-test module, as "file:line: Error: message".
 
     Both are found in the sandbox: parsing a hostile file can exhaust memory or the stack, and importing

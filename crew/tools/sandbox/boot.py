@@ -20,6 +20,7 @@ channel, change the exit status the kernel reports, or outlive the supervisor; d
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -185,10 +186,9 @@ def _bind_read_only(source: str, target: str) -> None:
                                       (os.ST_NOEXEC, _MS_NOEXEC), (os.ST_NOATIME, _MS_NOATIME),
                                       (os.ST_NODIRATIME, _MS_NODIRATIME), (os.ST_RELATIME, _MS_RELATIME))
                if st.f_flag & st_flag)
-    try:
+    # Where this is refused, still only as writable as the uid allows (the uid drop covers the root case).
+    with contextlib.suppress(OSError):
         _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | kept)
-    except OSError:
-        pass  # still only as writable as the uid allows; the uid drop covers the root case
 
 
 def _build_root(cfg: dict[str, Any]) -> None:
@@ -241,10 +241,8 @@ def _build_root(cfg: dict[str, Any]) -> None:
     os.makedirs(root + "/proc")
     _pivot_root(root)
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    try:
+    with contextlib.suppress(OSError):
         _mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | flags)
-    except OSError:
-        pass
 
 
 def _pivot_root(root: str) -> None:
@@ -261,10 +259,8 @@ def _pivot_root(root: str) -> None:
 def _cap_sysv_ipc(limit_bytes: int) -> None:
     """SysV shared memory lives in our IPC namespace (gone with it); cap its size there too."""
     for name, value in (("shmmax", limit_bytes), ("shmall", max(1, limit_bytes // 4096))):
-        try:
+        with contextlib.suppress(OSError):
             Path("/proc/sys/kernel", name).write_text(str(value), encoding="ascii")
-        except OSError:
-            pass
 
 
 def _snapshot(root: str) -> list[tuple[str, str, bytes]]:
@@ -359,9 +355,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     """Refuse the usual ways from the code under test to the reporting plugin and its descriptor."""
     if event in _BLOCKED_EVENTS:
         raise RuntimeError(f"{event} is disabled in the test sandbox (it could reach the test reporter)")
-    if event in ("open", "os.listdir") and args and isinstance(args[0], str | bytes):
-        if _PRIVATE_PROC.match(os.fsdecode(args[0])):
-            raise PermissionError(errno.EACCES, "process memory and descriptors are off limits here",
+    if event in ("open", "os.listdir") and args and isinstance(args[0], str | bytes) \
+            and _PRIVATE_PROC.match(os.fsdecode(args[0])):
+        raise PermissionError(errno.EACCES, "process memory and descriptors are off limits here",
                                   os.fsdecode(args[0]))
 
 
