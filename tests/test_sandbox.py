@@ -618,3 +618,31 @@ def test_memfds_count_against_the_memory_cap(tmp_path: Path) -> None:
     if "memory.max" not in report.isolation:
         pytest.skip(reason=f"no cgroup v2 memory controller here: {report.isolation}")
     assert not report.ok and report.passed == 0, report.feedback()
+
+
+def test_the_user_namespace_mode_holds_no_capability_and_keeps_the_verdict(tmp_path: Path) -> None:
+    """What a normal user gets: root of a user namespace, so the worker must shed every capability."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip(reason="no unshare here")
+    userns = SandboxMode((unshare, "--user", "--map-root-user", "--mount", "--net", "--pid", "--ipc", "--fork",
+                          "--kill-child", "--mount-proc"), mount=True, drop_uid=None, fresh_userns=True)
+    suite = ("from pathlib import Path\nfrom calc import add\n\ndef test_caps():\n"
+             "    status = Path('/proc/self/status').read_text()\n"
+             "    assert 'CapEff:\\t0000000000000000' in status and 'CapBnd:\\t0000000000000000' in status\n\n"
+             "def test_supervisor_is_out_of_reach():\n    import pytest\n"
+             "    with pytest.raises(OSError):\n        open('/proc/1/mem', 'rb').read(1)\n\n"
+             "def test_add():\n    assert add(2, 2) == 4\n")
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "test_calc.py": suite,
+                                      "tests/test_nested.py": "from helper import X\n\ndef test_x():\n    assert X\n",
+                                      "tests/helper.py": "X = 1\n"})
+    try:
+        report = run_pytest(ws, limits=QUICK, mode=userns)
+    except OSError as exc:
+        pytest.skip(reason=f"user namespaces are not allowed here: {exc}")
+    if report.collected == 0 and report.died:
+        pytest.skip(reason=f"user namespaces are not allowed here: {report.output[-300:]}")
+    assert (report.passed, report.failed) == (3, 1), report.feedback()
+    assert report.failures[0].name == "test_calc.py::test_add"

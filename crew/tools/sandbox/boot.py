@@ -50,7 +50,9 @@ _INI = "/run/localcrew/pytest.ini"
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
 _MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE, _MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
 _MNT_DETACH = 2
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 1, 4, 38
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_CAPBSET_DROP, _PR_SET_SECUREBITS, _PR_SET_NO_NEW_PRIVS = 1, 4, 24, 28, 38
+# SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP, SECBIT_KEEP_CAPS, SECBIT_NO_CAP_AMBIENT_RAISE, each with its lock
+_SECURE_NOROOT_ALL = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 
@@ -239,8 +241,10 @@ def _build_root(cfg: dict[str, Any]) -> None:
     with open(root + _INI, "w", encoding="utf-8") as fh:
         fh.write("[pytest]\n")
     os.makedirs(root + "/proc")
+    # unshare's --mount-proc made /proc this PID namespace's own; bound, not mounted anew: a user namespace
+    # may mount proc only while another full proc mount is visible, and after pivot_root none is.
+    _mount("/proc", root + "/proc", None, _MS_BIND | _MS_REC)
     _pivot_root(root)
-    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     with contextlib.suppress(OSError):
         _mount(None, "/", None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | flags)
 
@@ -322,6 +326,8 @@ def _worker(cfg: dict[str, Any], events_fd: int) -> int:  # pragma: no cover - r
         os.setgroups([])
         os.setgid(cfg["drop_uid"])
         os.setuid(cfg["drop_uid"])  # from root to non-root: all capabilities go too
+    elif cfg["mount"]:
+        _drop_capabilities()  # root of a user namespace: keep the uid, lose what root may do
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the uid change cleared it
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)             # no setuid binary gives anything back
     code = cfg["code"]
@@ -335,7 +341,10 @@ def _worker(cfg: dict[str, Any], events_fd: int) -> int:  # pragma: no cover - r
     import pytest
 
     sys.modules["__main__"] = type(sys)("__main__")  # this file is not reachable by name from the tests
-    sys.path.append(code)  # after the standard library and site-packages: nothing there can be hidden
+    # After the standard library and site-packages, so nothing there can be hidden: the staged folder, and
+    # (what pytest's default import mode would prepend) each folder of tests that is not a package.
+    sys.path += [code, *sorted({str(p.parent) for p in Path(code).rglob("test_*.py")
+                                if p.parent != Path(code) and not (p.parent / "__init__.py").exists()})]
     sys.addaudithook(_audit)
     good = _check_syntax(code, events)
     _check_imports(code, good, events)
@@ -348,6 +357,19 @@ def _worker(cfg: dict[str, Any], events_fd: int) -> int:  # pragma: no cover - r
 
 
 _PRIVATE_PROC = re.compile(r"^/(proc/[^/]+|dev)/(mem|fd|fdinfo)(/.*)?$|^/proc/[^/]+/task/[^/]+/(mem|fd)(/.*)?$")
+def _drop_capabilities() -> None:
+    """No capability now or after any exec: so no ptrace of the supervisor, no mount, no chroot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text(encoding="ascii"))
+    for cap in range(last + 1):
+        libc.prctl(_PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0)
+    libc.prctl(_PR_SET_SECUREBITS, ctypes.c_ulong(_SECURE_NOROOT_ALL), 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)      # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()                      # effective, permitted, inheritable: all empty
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset: cannot drop the capabilities")
+
+
 _BLOCKED_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames"})
 
 
