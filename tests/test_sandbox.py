@@ -453,6 +453,7 @@ def test_a_conftest_hookwrapper_cannot_turn_a_failure_into_a_pass(tmp_path: Path
     assert report.failed == 1
     assert any(t.startswith("conftest.py: left out of the test run") for t in report.tampered)
     assert any(t.startswith("sub/conftest.py: left out") for t in report.tampered)
+    assert "2 refused by the sandbox" in report.summary()
     assert "refused by the sandbox: conftest.py" in report.feedback()
 
 

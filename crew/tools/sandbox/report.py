@@ -77,6 +77,8 @@ class TestReport:
             return f"pytest died{where} ({counts} before that)"
         if self.import_errors:
             counts += f", {len(self.import_errors)} import errors"
+        if self.tampered:
+            counts += f", {len(self.tampered)} refused by the sandbox"
         return f"{counts} in {self.duration_s:.2f} s"
 
     def feedback(self, limit: int = 3000) -> str:
