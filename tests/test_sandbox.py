@@ -647,3 +647,25 @@ def test_the_user_namespace_mode_holds_no_capability_and_keeps_the_verdict(tmp_p
         pytest.skip(reason=f"user namespaces are not allowed here: {report.output[-300:]}")
     assert (report.passed, report.failed) == (3, 1), report.feedback()
     assert report.failures[0].name == "test_calc.py::test_add"
+
+
+@pytest.mark.slow
+def test_without_namespaces_the_cgroup_still_ends_an_escaped_process(tmp_path: Path) -> None:
+    plain = SandboxMode((), mount=False, drop_uid=None, fresh_userns=False)
+    marker = f"{uuid.uuid4().int % 10**6}.{os.getpid()}"
+    escape = ("import ctypes, os, subprocess\n\ndef test_escape():\n    os.setsid()\n"
+              "    ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+              f"    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n")
+    ws = _workspace(tmp_path / "ws", {"test_escape.py": escape})
+    report = run_pytest(ws, limits=QUICK, mode=plain)
+    survivors = _processes_with(marker)
+    for entry in Path("/proc").iterdir():  # a machine without a writable cgroup v2: clean up, then say why
+        if entry.name.isdigit() and survivors:
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(int(entry.name), 9)
+            except OSError:
+                continue
+    if "cgroup" not in report.isolation or "no cgroup" in report.isolation or "not writable" in report.isolation:
+        pytest.skip(reason=f"no writable cgroup v2 here: {report.isolation}")
+    assert report.ok and survivors == [], report.feedback()

@@ -332,7 +332,8 @@ def _kill_group(pgid: int) -> None:
 
 @lru_cache(maxsize=1)
 def _cgroup_parent() -> tuple[Path | None, str]:
-    """Where to make each run's cgroup: our own cgroup v2 folder, if we may write there. Probed once."""
+    """Where to make each run's cgroup, probed once: our own cgroup v2 folder, or its parent (then the run's
+    cgroup is a sibling of ours), whichever we may write to and can have the memory controller in."""
     try:
         own = next(line.split("::", 1)[1].strip() for line in
                    Path("/proc/self/cgroup").read_text(encoding="ascii").splitlines() if line.startswith("0::"))
@@ -340,20 +341,30 @@ def _cgroup_parent() -> tuple[Path | None, str]:
         root = next(m[4] for m in mounts if m[m.index("-") + 1] == "cgroup2")
     except (OSError, StopIteration, ValueError):
         return None, "no cgroup v2 here: memory is capped per process only (RLIMIT_AS)"
-    parent = Path(root + own)
-    if not os.access(parent, os.W_OK):
+    mine = Path(root + own.rstrip("/"))
+    candidates = [mine] + ([mine.parent] if mine != Path(root) else [])
+    writable = [c for c in candidates if os.access(c, os.W_OK) and os.access(c / "cgroup.procs", os.W_OK)]
+    if not writable:
         return None, "the cgroup v2 is not writable here: memory is capped per process only (RLIMIT_AS)"
-    with contextlib.suppress(OSError):  # where allowed (the root cgroup, a delegated one), turn memory on
+    for parent in writable:
+        if "memory" in _enable_controllers(parent):
+            return parent, ""
+    return writable[0], ("a cgroup v2 without the memory controller (a cgroup v1 machine?): memory is capped "
+                         "per process only (RLIMIT_AS); the cgroup still ends every process at the end")
+
+
+def _enable_controllers(parent: Path) -> list[str]:
+    """Turn memory and pids on for the children of `parent` where the kernel lets us; what is on."""
+    with contextlib.suppress(OSError):  # refused in a folder that holds processes (unless it is the root)
         controllers = (parent / "cgroup.controllers").read_text(encoding="ascii").split()
         enabled = (parent / "cgroup.subtree_control").read_text(encoding="ascii").split()
         wanted = [c for c in ("memory", "pids") if c in controllers and c not in enabled]
         if wanted:
             (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in wanted), encoding="ascii")
-    enabled = (parent / "cgroup.subtree_control").read_text(encoding="ascii").split()
-    if "memory" not in enabled:
-        return parent, ("a cgroup v2 without the memory controller (a cgroup v1 machine?): memory is capped "
-                        "per process only (RLIMIT_AS); the cgroup still ends every process at the end")
-    return parent, ""
+    try:
+        return (parent / "cgroup.subtree_control").read_text(encoding="ascii").split()
+    except OSError:
+        return []
 
 
 def _make_cgroup(limits: SandboxLimits) -> tuple[Path | None, str]:
