@@ -49,10 +49,11 @@ def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[
         out.append(f"| {i} | {step} | {r.collected} | {r.passed} | {r.failed} | {r.errors} | {r.skipped} | "
                    f"{'yes' if r.timed_out else 'no'} | {r.summary()} |")
     for i, r in enumerate(rounds, 1):
-        if r.failures or r.import_errors:
+        if r.failures or r.import_errors or r.tampered:
             out += ["", f"Round {i} failures:", ""]
             out += [f"- `{f.name}`: {f.message.splitlines()[0] if f.message else ''}" for f in r.failures]
             out += [f"- import: {e}" for e in r.import_errors]
+            out += [f"- refused by the sandbox: {t}" for t in r.tampered]
     out += ["", "## Agents", "", "| agent | model | device | server | prompt tokens | completion tokens | "
             "calls | wall time |", "|---|---|---|---|---|---|---|---|"]
     for u in usage:

@@ -78,6 +78,11 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", inputs["module"]):
         raise WorkflowError(f"{inputs['module']!r} is not a Python module file name", where="module",
                             fix="use a name like calc.py")
+    from crew.tools.names import refusal
+
+    if refused := refusal(inputs["module"]):  # the developer could never write it: say so before any server
+        raise WorkflowError(refused[0], where="module (--module, or the name the task gives)",
+                            fix=refused[1].replace("name the file", "name the module") + " (--module)")
     inputs["module_name"] = inputs["module"][:-3]
     return inputs
 
