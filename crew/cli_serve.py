@@ -48,7 +48,7 @@ def _up(args: argparse.Namespace) -> int:
         raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
                                   fix=explain_unplaced(plan))
     records = registry.load(root)
-    reused, to_start = registry.partition(prepare_specs(plan, project), records)
+    reused, to_start = registry.partition(prepare_specs(plan, project), records, say=console.print)
     for spec in reused:
         console.print(f"{spec.server_id}: already running on {spec.base_url} — reused")
     sup = Supervisor(root / registry.STATE_DIR / "logs", keep=True)
@@ -69,9 +69,9 @@ def _down(args: argparse.Namespace) -> int:
 
     root = Path(args.project).resolve()
     records = registry.load(root)
-    for rec in records.values():
-        print(f"{rec.server_id}: {'stopped' if registry.stop_record(rec) else 'was not running'} (pid {rec.pid})")
-    registry.save(root, {})
+    for rec in records.values():  # only a process verified to be the recorded server is signalled
+        print(f"{rec.server_id}: {registry.stop_record(rec)} (pid {rec.pid})")
+    registry.save(root, {})  # keeps any server that is still running (a failed stop, another run's)
     if not records:
         print("no servers recorded")
     return 0
