@@ -80,6 +80,7 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from crew.serving import registry
     from crew.serving.process import healthy
+    from crew.serving.procinfo import owns_listener
     from crew.serving.residency_check import reported_buffers
     from crew.serving.spec import LaunchSpec
 
@@ -90,7 +91,9 @@ def _status(args: argparse.Namespace) -> int:
                            log_name="", models=())
         log = Path(rec.log)
         total, device, _ = reported_buffers(log.read_text(errors="replace")) if log.exists() else (0, 0, 0)
-        rows.append({**rec.__dict__, "alive": rec.alive(), "healthy": rec.alive() and healthy(probe),
+        alive = rec.alive()  # the recorded process itself (start time and command line match)
+        ours = alive and owns_listener(rec.pid, probe.host, rec.port)  # it, not a neighbour, answers
+        rows.append({**rec.__dict__, "alive": alive, "healthy": ours and healthy(probe),
                      "reported_bytes": total, "device_bytes": device, "up_s": round(time.time() - rec.started)})
     if args.json:
         print(json.dumps({"servers": rows}, indent=2))
