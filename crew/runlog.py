@@ -111,3 +111,57 @@ def _parse(line: bytes) -> dict[str, Any] | None:
             continue
         return record if isinstance(record, dict) else None
     return None
+
+
+# ------------------------------------------------------------------------------------------ reading a run back
+
+# What `workflow.execute` logs as each part of a run starts: a fresh run, a resume, a crewai replay.
+START_EVENTS = ("kickoff", "resume", "replay")
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a run's log says is done, read in order, for resume and replay."""
+
+    finished: list[dict[str, Any]]   # one `task_done` per task, in task order, no gaps (a skipped task is a stub)
+    rounds: list[dict[str, Any]]     # the `tests` records of finished tasks, in order
+    rerun_rounds: int                # rounds of a task interrupted before its task_done: run again, not counted
+
+
+def settled(records: Iterator[dict[str, Any]] | list[dict[str, Any]], task_names: tuple[str, ...], *,
+            before: str | None = None) -> Settled:
+    """Finished tasks and the test rounds that count, from a run's records in the order they were written.
+
+    A test round counts once its task's `task_done` follows it: a task interrupted between the two (a kill,
+    Ctrl-C, a full disk) is run again on resume, with its rounds, so they must not count twice. A task that
+    finishes again (a replay) replaces its earlier output and rounds, and every later task is unfinished
+    again. A task with no `task_done` before a finished one was skipped (fix_code when the tests passed):
+    it gets a stub, so the list lines up with the crew's tasks. With `before`, only tasks before it count.
+    """
+    order = {t: i for i, t in enumerate(task_names)}
+    done: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {}
+    pending: dict[str, list[dict[str, Any]]] = {}
+    rerun = 0
+    for rec in records:
+        event = rec.get("event")
+        if event in START_EVENTS:
+            rerun += sum(len(v) for v in pending.values())
+            pending.clear()
+        elif event == "tests" and isinstance(rec.get("report"), dict):
+            task = rec.get("task") or "write_tests"
+            if task in order:
+                pending.setdefault(task, []).append(rec)
+        elif event == "task_done" and rec.get("task") in order:
+            task = rec["task"]
+            done[task], rounds[task] = rec, pending.pop(task, [])
+            for later in task_names[order[task] + 1 :]:
+                done.pop(later, None)
+                rounds.pop(later, None)
+    rerun += sum(len(v) for v in pending.values())
+    cut = order.get(before, len(task_names)) if before is not None else len(task_names)
+    last = max((order[t] for t in done if order[t] < cut), default=-1)
+    finished = [done.get(t) or {"event": "task_done", "task": t, "raw": "", "skipped": True}
+                for t in task_names[: last + 1]]
+    return Settled(finished=finished, rounds=[r for t in task_names[:cut] for r in rounds.get(t, [])],
+                   rerun_rounds=rerun)

@@ -1,0 +1,98 @@
+"""Resume never double-counts: a run cut where a kill would cut it, resumed with a scripted LLM (real crewai
+crew, real files, real pytest runs), and the log read back in order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crew.config import TASK_NAMES, load_project
+from crew.resume import _continue
+from crew.workflow import execute, open_state, run_inputs, usage_of, write_report
+from tests.fake_llm import ScriptedLLM
+from tests.test_workflow import BAD, DOCS, GOOD, TESTS
+
+
+def _llms(project: Any, dev: list[str], fix: list[str]) -> dict[str, ScriptedLLM]:
+    script = {"specify": ["Module slugify_tool.py with slugify(text)."], "implement": dev,
+              "write_tests": [TESTS], "fix_code": fix, "document": [DOCS], "report": ["We built slugify."]}
+    return {name: ScriptedLLM(model=f"scripted-{name}", script={k: list(v) for k, v in script.items()})
+            for name in project.agents}
+
+
+def _prompts(llms: dict[str, ScriptedLLM], task: str) -> list[str]:
+    return [text for llm in llms.values() for (t, text) in llm.seen if t == task]
+
+
+def _first_run(project_dir: Path, dev: list[str], fix: list[str]):  # type: ignore[no-untyped-def]
+    project = load_project(project_dir)
+    inputs = run_inputs(project, task=None, module=None)
+    run_dir = project_dir / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    inputs["workspace"] = str(run_dir / "code")
+    state = open_state(project, run_dir, inputs, lambda _: None)
+    execute(project, _llms(project, dev, fix), state, inputs)
+    return project, inputs, run_dir
+
+
+def _cut_after(log: Path, keep: Any) -> None:
+    """Leave the log as a kill right after the first record matching `keep` would have left it."""
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = next(i for i, ln in enumerate(lines) if keep(json.loads(ln))) + 1
+    log.write_text("".join(lines[:n]), encoding="utf-8")
+
+
+def _resume(project: Any, inputs: dict[str, str], run_dir: Path, dev: list[str], fix: list[str]):  # type: ignore[no-untyped-def]
+    state = open_state(project, run_dir, inputs, lambda _: None)
+    finished = state.restore()
+    llms = _llms(project, dev, fix)
+    crew = execute(project, llms, state, inputs, start=lambda c: _continue(c, finished, inputs), label="resume")
+    report = write_report(project, crew, state, inputs, usage_of(llms, {}), []).read_text()
+    return state, finished, llms, report
+
+
+def test_a_kill_between_tests_and_task_done_does_not_count_the_round_twice(project_dir: Path) -> None:
+    project, inputs, run_dir = _first_run(project_dir, [BAD], [BAD, BAD, BAD])
+    _cut_after(run_dir / "run.jsonl", lambda r: r["event"] == "tests")  # write_tests ran pytest, then: kill
+    state, finished, llms, report = _resume(project, inputs, run_dir, [BAD], [BAD, BAD, BAD])
+    assert [r["task"] for r in finished] == ["specify", "implement"]  # write_tests runs again, with its round
+    assert len(_prompts(llms, "fix_code")) == 2  # both fix rounds happen: the first round is counted once
+    assert len(state.rounds) == 3
+    assert "**Verdict:** FAIL — tests still fail after 2 of 2 fix rounds" in report
+    again = open_state(project, run_dir, inputs, lambda _: None)  # a second resume reads the same
+    assert len(again.restore()) == len(TASK_NAMES) and len(again.rounds) == 3
+
+
+def test_a_skipped_fix_code_does_not_shift_what_resume_redoes(project_dir: Path) -> None:
+    project, inputs, run_dir = _first_run(project_dir, [GOOD], ["should not be asked"])
+    _cut_after(run_dir / "run.jsonl", lambda r: r["event"] == "task_done" and r["task"] == "document")
+    state, finished, llms, report = _resume(project, inputs, run_dir, [GOOD], ["should not be asked"])
+    assert [r["task"] for r in finished] == ["specify", "implement", "write_tests", "fix_code", "document"]
+    assert finished[3].get("skipped") is True
+    assert _prompts(llms, "document") == [] and len(_prompts(llms, "report")) == 1  # only the report is left
+    assert len(state.rounds) == 1 and "**Verdict:** PASS" in report
+
+
+def _rec(event: str, **kw: Any) -> dict[str, Any]:
+    return {"event": event, **kw}
+
+
+def test_settled_reads_the_log_in_order() -> None:
+    from crew.runlog import settled
+
+    r = {"collected": 1}
+    log = [_rec("kickoff"), _rec("task_done", task="specify"), _rec("task_done", task="implement"),
+           _rec("tests", task="write_tests", round=1, report=r), _rec("task_done", task="write_tests"),
+           _rec("tests", task="fix_code", round=2, report=r),            # killed mid-fix_code
+           _rec("resume"), _rec("tests", task="fix_code", round=2, report=r),
+           _rec("tests", task="fix_code", round=3, report=r), _rec("task_done", task="fix_code"),
+           _rec("task_done", task="document"), _rec("task_done", task="report"),
+           _rec("replay"), _rec("tests", task="write_tests", round=1, report=r),
+           _rec("task_done", task="write_tests")]                         # a replay from write_tests, killed
+    s = settled(log, TASK_NAMES)
+    assert [f["task"] for f in s.finished] == ["specify", "implement", "write_tests"]  # later ones redo
+    assert [x["round"] for x in s.rounds] == [1] and s.rerun_rounds == 1
+    upto = settled(log[:12], TASK_NAMES, before="fix_code")
+    assert [f["task"] for f in upto.finished] == ["specify", "implement", "write_tests"]
+    assert [x["round"] for x in upto.rounds] == [1]
