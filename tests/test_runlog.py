@@ -68,7 +68,7 @@ def test_a_tail_torn_inside_a_character_is_skipped_and_the_next_record_kept(tmp_
 
 def test_a_record_written_right_after_a_torn_tail_by_older_code_is_recovered(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
-    torn = '{"ts": 1.0, "event": "tests", "summary": "caf'.encode() + "é".encode()[:1]
+    torn = b'{"ts": 1.0, "event": "tests", "summary": "caf' + "é".encode()[:1]
     nxt = json.dumps({"ts": 2.0, "event": "task_done", "task": "write_tests"}).encode()
     path.write_bytes(torn + nxt + b"\n")  # the old writer appended the next record onto the torn line
     assert [r["event"] for r in RunLog(path).records()] == ["task_done"]
