@@ -96,3 +96,30 @@ def test_settled_reads_the_log_in_order() -> None:
     upto = settled(log[:12], TASK_NAMES, before="fix_code")
     assert [f["task"] for f in upto.finished] == ["specify", "implement", "write_tests"]
     assert [x["round"] for x in upto.rounds] == [1]
+
+
+def test_the_report_of_a_resumed_run_counts_every_part(tmp_path: Path) -> None:
+    """Usage and failovers of the part before a kill are in the log; the report adds them to this part's."""
+    from crew.report import AgentUsage, earlier_faults, render_report, whole_run_usage
+    from crew.runlog import RunLog
+
+    log = RunLog(tmp_path / "run.jsonl")
+    log.append("kickoff", inputs={})
+    log.append("llm_call", agent="developer", seconds=2.0, prompt_tokens_so_far=100, completion_tokens_so_far=10)
+    log.append("serving_fault", text="[bold yellow]failover[/]: developer moved from gpu0 to cpu-fallback",
+               agent="developer", action="failover")
+    log.append("llm_call", agent="developer", seconds=3.0, prompt_tokens_so_far=250, completion_tokens_so_far=30)
+    log.append("llm_call", agent="manager", seconds=1.0, prompt_tokens_so_far=40, completion_tokens_so_far=4)
+    log.append("resume", inputs={})  # killed, then resumed: this part's usage is in the LLM objects
+    log.append("llm_call", agent="manager", seconds=1.5, prompt_tokens_so_far=60, completion_tokens_so_far=6)
+    now = [AgentUsage("manager", "m", "cpu", "cpu :1", 60, 6, 1, 1.5),
+           AgentUsage("developer", "d", "cpu", "cpu :1", 0, 0, 0, 0.0)]
+    whole = {u.name: u for u in whole_run_usage(log.records(), now)}
+    assert (whole["developer"].prompt_tokens, whole["developer"].completion_tokens) == (250, 30)
+    assert whole["developer"].calls == 2 and whole["developer"].wall_s == 5.0
+    assert (whole["manager"].prompt_tokens, whole["manager"].calls, whole["manager"].wall_s) == (100, 2, 2.5)
+    notes = earlier_faults(log.records())
+    assert notes == ["(before the resume) failover: developer moved from gpu0 to cpu-fallback"]
+    text = render_report(project_task="t", spec="s", summary="x", files={}, rounds=[], usage=list(whole.values()),
+                         max_fix_rounds=2, notes=notes)
+    assert "| developer | d | cpu | cpu :1 | 250 | 30 | 2 | 5.0 s |" in text and "before the resume" in text
