@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 
 class LocalcrewError(Exception):
@@ -115,4 +116,6 @@ def disk_full_as_error(run_dir: str | os.PathLike[str] | None = None) -> Iterato
     except OSError as exc:
         if not is_disk_full(exc):
             raise
+        if run_dir is None and exc.filename is not None:  # the run folder is the one holding run.jsonl
+            run_dir = next((p for p in Path(os.fsdecode(exc.filename)).parents if (p / "run.jsonl").exists()), None)
         raise disk_full(exc.filename, run_dir=run_dir, detail=exc.strerror or "") from None

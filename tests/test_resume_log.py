@@ -123,3 +123,67 @@ def test_the_report_of_a_resumed_run_counts_every_part(tmp_path: Path) -> None:
     text = render_report(project_task="t", spec="s", summary="x", files={}, rounds=[], usage=list(whole.values()),
                          max_fix_rounds=2, notes=notes)
     assert "| developer | d | cpu | cpu :1 | 250 | 30 | 2 | 5.0 s |" in text and "before the resume" in text
+
+
+class FullAt:
+    """A disk that fills up when the record of `event` is written (a seam for RunLog's os.write)."""
+
+    def __init__(self, event: str) -> None:
+        self.marker = f'"event": "{event}"'.encode()
+
+    def write(self, fd: int, data: bytes) -> int:
+        import errno
+        import os
+
+        if self.marker in data:
+            os.write(fd, data[: len(data) // 2])  # half of it reaches the file, as on a real full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        import os
+
+        os.fsync(fd)
+
+
+def test_a_full_disk_in_a_guardrail_is_one_line_and_the_run_resumes(project_dir: Path) -> None:
+    import pytest
+
+    from crew.errors import DiskFullError
+    from crew.runlog import RunLog
+
+    project = load_project(project_dir)
+    inputs = run_inputs(project, task=None, module=None)
+    run_dir = project_dir / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    inputs["workspace"] = str(run_dir / "code")
+    state = open_state(project, run_dir, inputs, lambda _: None)
+    state.log = RunLog(state.log.path, io=FullAt("tests"))  # the disk fills as write_tests' guardrail logs
+    with pytest.raises(DiskFullError) as info:
+        execute(project, _llms(project, [GOOD], ["unused"]), state, inputs)
+    line = info.value.one_line()
+    assert "\n" not in line and "the disk is full" in line and f"localcrew resume {run_dir}" in line
+    raw = (run_dir / "run.jsonl").read_bytes()
+    assert raw.endswith(b"\n") and all(json.loads(ln) for ln in raw.splitlines())  # nothing torn
+    # space freed: the run resumes at write_tests and finishes, its round counted once
+    state2, finished, llms, report = _resume(project, inputs, run_dir, [GOOD], ["unused"])
+    assert [r["task"] for r in finished] == ["specify", "implement"]
+    assert len(state2.rounds) == 1 and "**Verdict:** PASS" in report
+
+
+def test_disk_full_as_error_names_the_file_and_the_run(tmp_path: Path) -> None:
+    import errno
+
+    import pytest
+
+    from crew.errors import DiskFullError, disk_full_as_error
+
+    (tmp_path / "run.jsonl").write_text("")
+    target = tmp_path / "pytest-round-1.txt"
+    with pytest.raises(DiskFullError) as info, disk_full_as_error():
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+    assert info.value.one_line() == (f"{target}: the disk is full (No space left on device); nothing half-written "
+                                     f"was kept — fix: free some space there, then continue the run with "
+                                     f"`localcrew resume {tmp_path}`")
+    with pytest.raises(PermissionError), disk_full_as_error():  # any other OSError is not ours to reword
+        raise PermissionError(errno.EACCES, "Permission denied")
