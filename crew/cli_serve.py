@@ -54,7 +54,7 @@ def _up(args: argparse.Namespace) -> int:
     sup = Supervisor(root / registry.STATE_DIR / "logs", keep=True)
 
     def ready(srv: Any, took: float) -> None:
-        records[srv.spec.server_id] = registry.record_of(srv.spec, srv.pid, srv.log_path)
+        records[srv.spec.server_id] = registry.record_of(srv.spec, srv.pid, srv.log_path, srv.identity)
         registry.save(root, records)  # recorded as each comes up: a later failure loses none
         console.print(f"{srv.spec.server_id}: ready on {srv.spec.base_url} in {took:.1f} s (pid {srv.pid})")
 

@@ -157,3 +157,15 @@ def test_save_never_forgets_a_live_server_another_run_recorded(tmp_path: Path) -
         for p in (a, b):
             p.kill()
             p.wait()
+
+
+def test_a_run_says_it_drops_a_stale_record_and_starts_its_own(tmp_path: Path,
+                                                               bystander: subprocess.Popen[bytes]) -> None:
+    stale = registry.record_of(_spec("GPU-a"), bystander.pid, tmp_path / "gpu0.log")
+    records = {"gpu0": registry.Record(**{**stale.__dict__, "start_ticks": (stale.start_ticks or 0) + 7})}
+    lines: list[str] = []
+    reused, to_start = registry.partition([_spec("GPU-a")], records, say=lines.append)
+    assert reused == [] and [s.server_id for s in to_start] == ["gpu0"] and records == {}
+    assert lines == [f"  server gpu0: pid {bystander.pid} is now another process (sleep 120); left alone, "
+                     "its record dropped"]
+    assert bystander.poll() is None

@@ -64,6 +64,10 @@ def lock_dir() -> Path:
     root = Path(base) / "localcrew" if base and Path(base).is_dir() else Path(f"/tmp/localcrew-{os.getuid()}")
     path = root / "ports"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = os.lstat(root)
+    if st.st_uid != os.getuid() or not os.path.isdir(root) or os.path.islink(root):
+        raise ServingError(f"{root} belongs to another user (or is a link): port leases cannot be kept there",
+                           where="port leases", fix=f"remove {root}, or set XDG_RUNTIME_DIR to a folder of yours")
     return path
 
 
