@@ -82,7 +82,8 @@ def check(pid: int, start_ticks: int | None, boot: str, cmdline: tuple[str, ...]
         return Check("unverifiable", f"pid {pid} is not a server localcrew started")
     if start_ticks is None:
         return Check("unverifiable", f"pid {pid} was recorded without its start time (an older localcrew), "
-                                     f"so it cannot be told from another process")
+                                     f"so it cannot be told from another process (if it is your server: "
+                                     f"`kill {pid}`)")
     now = identity(pid)
     if now is None:
         return Check("gone", f"pid {pid} is not running")
