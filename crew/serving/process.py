@@ -183,6 +183,7 @@ def _start(spec: LaunchSpec, state_dir: Path, detach: bool) -> RunningServer:
                                     stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(lease.fd,),
                                     preexec_fn=None if detach else _die_with_parent)
         except FileNotFoundError:
+            lease.release()
             raise ServingError(f"cannot run {spec.argv[0]!r}", where=f"server {spec.server_id}",
                                fix="install it, or switch `backend:` in gpu_layout.yaml") from None
     # Popen returns after exec: /proc shows the server's own command line; our unreaped child keeps its pid.
