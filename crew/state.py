@@ -72,28 +72,32 @@ class RunState:
                         description=getattr(output, "description", ""), raw=getattr(output, "raw", ""))
 
     def restore(self, *, before_task: str | None = None) -> list[dict[str, Any]]:
-        """Rebuild rounds and written files from the log (for resume/replay); return finished tasks.
+        """Rebuild the test rounds from the log (for resume/replay); return the finished tasks, in order.
 
-        With `before_task`, only what happened before that task counts: replaying write_tests forgets every
+        Only rounds of finished tasks count (crew.runlog.settled): a task interrupted between its `tests`
+        record and its `task_done` runs again with its rounds, which are then counted once. With
+        `before_task`, only what happened before that task counts: replaying write_tests forgets every
         test round, replaying fix_code forgets the fix rounds.
         """
         from crew.config import TASK_NAMES
+        from crew.runlog import settled
 
-        cut = TASK_NAMES.index(before_task) if before_task in TASK_NAMES else len(TASK_NAMES)
+        steps = settled(self.log.records(), TASK_NAMES, before=before_task)
         self.rounds.clear()
-        for rec in self.log.of("tests"):
-            task = rec.get("task") or "write_tests"
-            if task in TASK_NAMES and TASK_NAMES.index(task) >= cut:
-                continue
+        self.labels.clear()
+        for rec in steps.rounds:
             n = len(self.rounds) + 1
             out_file = self.run_dir / f"pytest-round-{rec.get('round', n)}.txt"
-            output = out_file.read_text(encoding="utf-8") if out_file.exists() else ""
+            output = out_file.read_text(encoding="utf-8", errors="replace") if out_file.exists() else ""
             self.rounds.append(report_from_dict(rec["report"], output))
-        done = [r for r in self.log.of("task_done") if r.get("task") in TASK_NAMES
-                and TASK_NAMES.index(r["task"]) < cut]
-        # Later records win: a task replayed twice keeps its newest output.
-        latest = {r["task"]: r for r in done}
-        return [latest[t] for t in TASK_NAMES if t in latest]
+            self.labels.append(str(rec.get("label", "")))
+        self.fix_rounds_done = sum(1 for rec in steps.rounds if rec.get("task") == "fix_code")
+        for rec in self.log.of("files_written"):  # who wrote what, for the report's "where the tests came from"
+            for path in rec.get("paths", []):
+                self.written[str(path)] = str(rec.get("agent", ""))
+        # The code on disk is the newest kept round's: it is the best known from here on.
+        self.best = (self._score(self.rounds[-1]), len(self.rounds), self._module_source()) if self.rounds else None
+        return steps.finished
 
     # ------------------------------------------------------------------------------------ files
 
