@@ -175,6 +175,11 @@ def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:
     return total
 
 
+def _key(name: Any) -> str:
+    """A key as it goes into `where`: itself when it is short plain text, else shown like a value."""
+    return name if isinstance(name, str) and name.isprintable() and 0 < len(name) <= 40 else _show(name)
+
+
 def _show(value: Any, limit: int = 40) -> str:
     """A value for an error line: scalars shown (shortened), containers only by their type."""
     if isinstance(value, bool | int | float | str) or value is None:
@@ -251,8 +256,8 @@ class _Section:
         self.file, self.key, self.data = file, key, data
 
     @staticmethod
-    def _at(file: str, key: str, name: str) -> str:
-        return f"{file}: {key}.{name}" if key else f"{file}: {name}"
+    def _at(file: str, key: str, name: Any) -> str:
+        return f"{file}: {key}.{_key(name)}" if key else f"{file}: {_key(name)}"
 
     def where(self, name: str) -> str:
         return self._at(self.file, self.key, name)
@@ -316,7 +321,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
     agents = {}
     for name, raw in data.items():
         if name not in AGENT_NAMES:
-            raise ConfigError(f"unknown agent {name!r}", where=f"{file}: {name}",
+            raise ConfigError(f"unknown agent {_show(name)}", where=f"{file}: {_key(name)}",
                               fix=f"the crew's agents are {', '.join(AGENT_NAMES)}")
         s = _Section(file, name, raw, _AGENT_KEYS)
         agents[name] = AgentConfig(
@@ -355,17 +360,17 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
     tasks = {}
     for name, raw in data.items():
         if name not in TASK_NAMES:
-            raise ConfigError(f"unknown task {name!r}", where=f"{file}: {name}",
+            raise ConfigError(f"unknown task {_show(name)}", where=f"{file}: {_key(name)}",
                               fix=f"the workflow's tasks are {', '.join(TASK_NAMES)}; inputs go under `inputs:`")
         s = _Section(file, name, raw, _TASK_KEYS)
         agent = s.text("agent")
         if agent not in agents:
-            raise ConfigError(f"no agent named {agent!r}", where=f"{file}: {name}.agent",
+            raise ConfigError(f"no agent named {_show(agent)}", where=f"{file}: {name}.agent",
                               fix=f"use one of {', '.join(agents)}")
         context = s.str_list("context")
         for ref in context:
             if ref not in TASK_NAMES or TASK_NAMES.index(ref) >= TASK_NAMES.index(name):
-                raise ConfigError(f"context {ref!r} is not an earlier task", where=f"{file}: {name}.context",
+                raise ConfigError(f"context {_show(ref)} is not an earlier task", where=f"{file}: {name}.context",
                                   fix=f"name tasks that run before {name!r}")
         tasks[name] = TaskConfig(name=name, agent=agent, description=s.text("description"),
                                  expected_output=s.text("expected_output"), context=context)
@@ -407,11 +412,11 @@ def load_layout(path: Path) -> LayoutConfig:
     s = _Section(file, "", read_yaml(path), _LAYOUT_KEYS)
     backend = s.text("backend", "auto")
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}", where=f"{file}: backend",
+        raise ConfigError(f"unknown backend {_show(backend)}", where=f"{file}: backend",
                           fix=f"use one of {', '.join(BACKENDS)}")
     gpus_raw = s.get("gpus", (str, list), "detect")
     if isinstance(gpus_raw, str) and gpus_raw != "detect":
-        raise ConfigError(f"{gpus_raw!r} is not a GPU list", where=f"{file}: gpus",
+        raise ConfigError(f"{_show(gpus_raw)} is not a GPU list", where=f"{file}: gpus",
                           fix="write `gpus: detect` or a list of `{name: ..., memory_gib: ...}`")
     if isinstance(gpus_raw, list) and not all(isinstance(g, dict) for g in gpus_raw):
         raise ConfigError("each GPU must be a mapping", where=f"{file}: gpus",
@@ -422,15 +427,16 @@ def load_layout(path: Path) -> LayoutConfig:
                           fix='write `- {name: "5060", reason: "..."}`')
     endpoints = {}
     for name, raw in (s.get("api_endpoints", dict, {}) or {}).items():
-        e = _Section(file, f"api_endpoints.{name}", raw, _API_KEYS)
+        e = _Section(file, f"api_endpoints.{_key(name)}", raw, _API_KEYS)
         endpoints[name] = ApiEndpoint(name=name, model=e.text("model"), base_url=e.text("base_url", None),
                                       api_key_env=e.text("api_key_env", None))
     on_spill = s.text("on_spill", "fail")
     if on_spill not in ("fail", "warn"):
-        raise ConfigError(f"unknown value {on_spill!r}", where=f"{file}: on_spill", fix="use fail or warn")
+        raise ConfigError(f"unknown value {_show(on_spill)}", where=f"{file}: on_spill", fix="use fail or warn")
     kv_type = s.text("kv_type", "f16")
     if kv_type not in ("f16", "q8_0", "q4_0"):
-        raise ConfigError(f"unknown KV cache type {kv_type!r}", where=f"{file}: kv_type", fix="use f16, q8_0 or q4_0")
+        raise ConfigError(f"unknown KV cache type {_show(kv_type)}", where=f"{file}: kv_type",
+                          fix="use f16, q8_0 or q4_0")
     _check_hardware(gpus_raw, exclude, file)
     al = _Section(file, "alerts", s.get("alerts", dict, {}) or {}, _ALERT_KEYS)
     alerts = {k: al.number(k, low=_ALERT_RANGES[k][0], high=_ALERT_RANGES[k][1]) for k in _ALERT_KEYS
@@ -469,7 +475,8 @@ def load_project(root: Path, *, agents_file: Path | None = None,
     layout = load_layout(layout_file or root / "gpu_layout.yaml")
     for agent in agents.values():
         if agent.api is not None and agent.api not in layout.api_endpoints:
-            raise ConfigError(f"API endpoint {agent.api!r} is not declared", where=f"agents.yaml: {agent.name}.api",
+            raise ConfigError(f"API endpoint {_show(agent.api)} is not declared",
+                              where=f"agents.yaml: {agent.name}.api",
                               fix="declare it under `api_endpoints:` in gpu_layout.yaml or remove `api:`")
         known = known_placeholders(tasks.inputs)
         for key in ("role", "goal", "backstory"):
