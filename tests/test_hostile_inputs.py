@@ -128,6 +128,8 @@ LOAD_CASES: list[tuple[str, Edit, str]] = [
      "gpu_layout.yaml: gpus[0].memory_gib: expected a number from 0.001 to 4096, got a list"),
     ("alerts-inf", lambda d: _replace(d / "gpu_layout.yaml", "vram_pct: 92", "vram_pct: .inf"),
      "gpu_layout.yaml: alerts.vram_pct"),
+    ("key-with-newline", lambda d: _edit_yaml(d / "agents.yaml", lambda a: a.update({"in\ntern": {}})),
+     "agents.yaml: 'in\\ntern': unknown agent"),
 ]
 
 
