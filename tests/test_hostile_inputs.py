@@ -279,8 +279,23 @@ def estimate_in(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, st
     return rc, capsys.readouterr().err
 
 
+def _address_space_limit() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+def test_plan_gpus_estimate_refuses_block_count_2_31(tmp_path: Path) -> None:
+    # A subprocess held to 4 GiB of address space: today's reader builds per-layer lists of 2^31 entries
+    # (a MemoryError there, 20+ GB and the OOM killer on a machine without a limit).
+    path = write_header_gguf(tmp_path / "m.gguf", {**HEADER, "arch.block_count": ("u32", 2**31)})
+    proc = subprocess.run([sys.executable, *PLAN_GPUS, "estimate", str(path), "--json"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path, preexec_fn=_address_space_limit)
+    line = _one_line(proc.returncode, proc.stderr)
+    assert line.startswith(f"plan-gpus: {path}: header field llama.block_count is 2147483648, outside 1..4096")
+
+
 @pytest.mark.parametrize(("key", "kind", "value"), [
-    ("arch.block_count", "u32", 2**31),              # today: MemoryError building per-layer lists
     ("arch.embedding_length", "i32", -4096),         # today: total -1.62 GiB, exit 0
     ("arch.attention.head_count_kv", "u32", []),     # today: max() of an empty sequence
     ("arch.attention.head_count", "i64", -1),
