@@ -494,6 +494,9 @@ def check_workspace_root(root: Path, workspace_root: str) -> Path:
     if not workspace_root or "\0" in workspace_root:
         raise ConfigError("empty or not a path", where=where, fix=fix)
     path = Path(os.path.abspath(root / workspace_root))
+    # room for runs/<stamp>-<slug>/code/<file> under PATH_MAX (4096), and each part under NAME_MAX (255)
+    if len(os.fsencode(path)) > 3500 or any(len(os.fsencode(part)) > 255 for part in path.parts):
+        raise ConfigError("the path is too long for the file system", where=where, fix=fix)
     resolved = path.resolve()
     for tree in _SYSTEM_TREES:
         if resolved == tree or tree in resolved.parents or tree in path.parents or path == tree:

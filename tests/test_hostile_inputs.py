@@ -110,6 +110,8 @@ LOAD_CASES: list[tuple[str, Edit, str]] = [
      "tasks.yaml: workflow.workspace_root: /sys/x is under /sys"),
     ("workspace-dev", lambda d: _replace(d / "tasks.yaml", "workspace_root: runs", "workspace_root: /dev/shm/r"),
      "tasks.yaml: workflow.workspace_root: /dev/shm/r is under /dev"),
+    ("workspace-too-long", lambda d: _replace(d / "tasks.yaml", "workspace_root: runs", "workspace_root: " + "a" * 300),
+     "tasks.yaml: workflow.workspace_root: the path is too long"),
     ("duplicate-top-key", lambda d: (d / "gpu_layout.yaml").write_text("backend: llamacpp\nbackend: ollama\n"),
      "gpu_layout.yaml line 2: malformed YAML: duplicate key 'backend'"),
     ("duplicate-nested-key", lambda d: _replace(d / "agents.yaml", "  llm:", "  llm: embedded\n  llm:"),
