@@ -15,7 +15,7 @@ from typing import Any
 from crew.errors import WorkspaceError
 from crew.runlog import RunLog
 from crew.tools import answers, examples, feedback
-from crew.tools.codeblocks import CodeFile, extract_code_files
+from crew.tools.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
 from crew.tools.workspace import Workspace
 
@@ -118,7 +118,12 @@ class RunState:
         """Extract fenced files from an answer and write those `keep` accepts; refusals are logged."""
         saved = []
         self.refusals: list[str] = []
-        for cf in extract_code_files(text, default_name=default_name):
+        found = extract_files(text, default_name=default_name)
+        if found.dropped:
+            self.log.append("files_dropped", agent=agent, paths=list(found.dropped), why="too many files in one answer")
+            self.progress(f"[yellow]  {len(found.dropped)} more file(s) in the answer dropped: at most "
+                          f"{len(found.files)} per answer[/]")
+        for cf in found.files:
             accepted = keep(cf)
             if accepted is None:
                 self.log.append("file_skipped", agent=agent, path=cf.path, why="not this agent's file")
