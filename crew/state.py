@@ -168,8 +168,13 @@ class RunState:
             return False
         source = self.workspace.read_text(self.module)
         kept, removed = answers.without_import_time_code(source)
-        if removed:
+        kept, added = answers.with_task_imports(kept, self.task)
+        if added:
+            self.log.append("task_imports_added", path=self.module, imports=added)
+            self.progress(f"  added the task's own import(s) the module lacked: {'; '.join(added)}")
+        if removed or added:
             self.workspace.write_text(self.module, kept)
+        if removed:
             lines = [f"line {r.lineno}: {r.text.splitlines()[0][:80]}" for r in removed]
             self.log.append("import_time_code_removed", path=self.module, lines=lines)
             self.progress(f"  removed {len(removed)} statement(s) that ran at import: {lines[0]}"
