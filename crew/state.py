@@ -171,7 +171,7 @@ class RunState:
         kept, added = answers.with_task_imports(kept, self.task)
         if added:
             self.log.append("task_imports_added", path=self.module, imports=added)
-            self.progress(f"  added the task's own import(s) the module lacked: {'; '.join(added)}")
+            self.progress(f"  added import(s) the module lacked: {'; '.join(added)}")
         if removed or added:
             self.workspace.write_text(self.module, kept)
         if removed:

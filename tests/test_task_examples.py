@@ -136,3 +136,13 @@ def test_the_tasks_own_imports_are_added_when_the_module_lacks_them() -> None:
     future, _ = answers.with_task_imports("from __future__ import annotations\nx = 1\n", task)
     assert future.splitlines()[:2] == ["from __future__ import annotations", "from typing import List"]
     ast.parse(future)
+
+
+def test_standard_modules_used_without_import_are_imported() -> None:
+    assert answers.missing_stdlib_imports("def f(t):\n    return re.sub('a', 'b', t) + str(math.pi)\n") == [
+        "import math", "import re"]
+    assert answers.missing_stdlib_imports("import re\ndef f(t: List[int]) -> Dict[str, int]:\n    return re\n") \
+        == ["from typing import Dict, List"]
+    assert answers.missing_stdlib_imports("def f(math):\n    return math.x\n") == []  # an argument, not a module
+    fixed, added = answers.with_task_imports("def f(t):\n    return re.sub('-+', '-', t)\n", "Write `f(t)`.")
+    assert added == ["import re"] and fixed.startswith("import re\n")

@@ -151,17 +151,57 @@ def task_imports(task: str) -> list[str]:
     return found
 
 
+def _names_bound(imp: str) -> set[str]:
+    node = ast.parse(imp).body[0]
+    assert isinstance(node, ast.Import | ast.ImportFrom)
+    return {(a.asname or a.name).split(".")[0] for a in node.names}
+
+
 def with_task_imports(source: str, task: str) -> tuple[str, list[str]]:
-    """The module with the task's imports it lacks put first: its signatures use them (`List[int]`), and a
-    small model often copies the signature without the import, which makes the module fail to import."""
+    """The module with the imports it lacks put first: the task's own (its signatures use them, `List[int]`,
+    and a small model often copies the signature without the import) and standard modules it uses without
+    importing (`re.sub` with no `import re`). Either made the module fail at import or at first call."""
     tree = _parse(source)
     if tree is None:
         return source, []
     have = {ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)}
     missing = [imp for imp in task_imports(task) if ast.unparse(ast.parse(imp).body[0]) not in have]
+    task_bound = {name for imp in missing for name in _names_bound(imp)}
+    missing += [imp for imp in missing_stdlib_imports(source) if not _names_bound(imp) & task_bound]
     if not missing:
         return source, []
     lines = source.splitlines(keepends=True)
     after = max((n.end_lineno or 0 for n in tree.body
                  if isinstance(n, ast.ImportFrom) and n.module == "__future__"), default=0)
     return "".join(lines[:after]) + "\n".join(missing) + "\n" + "".join(lines[after:]), missing
+
+
+# Standard modules small models use without importing them, and the typing names they annotate with.
+_STDLIB_USED_BARE = frozenset({"re", "math", "string", "itertools", "collections", "functools", "datetime",
+                               "json", "random", "os", "sys", "heapq", "bisect", "statistics", "operator",
+                               "fractions", "decimal", "time", "copy", "hashlib"})
+_TYPING_NAMES = frozenset({"List", "Dict", "Tuple", "Set", "Optional", "Any", "Union", "Callable", "Iterable",
+                           "Iterator", "Sequence", "Mapping"})
+
+
+def missing_stdlib_imports(source: str) -> list[str]:
+    """Imports a module needs for standard names it uses but never imports or defines (`re.sub` with no
+    `import re`; `List[int]` with no typing import): adding them cannot change what the code means."""
+    tree = _parse(source)
+    if tree is None:
+        return []
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    modules = sorted((loaded & _STDLIB_USED_BARE) - bound)
+    typing_names = sorted((loaded & _TYPING_NAMES) - bound)
+    return [f"import {m}" for m in modules] + ([f"from typing import {', '.join(typing_names)}"]
+                                                if typing_names else [])
