@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="embedded", help="embedded (default), embedded-tiny or a .gguf path")
     ap.add_argument("--json", dest="json_out", help="write every task's result here")
     ap.add_argument("--only", choices=("one-shot", "crew"), help="run one side only")
+    ap.add_argument("--keep", help="copy each crew run folder (code, report, run.jsonl) into this folder")
     args = ap.parse_args(argv)
     if args.set == "acceptance":
         print("note: HumanEval/82-163 is reserved for acceptance — report it, never tune on it", file=sys.stderr)
@@ -239,25 +240,32 @@ def main(argv: list[str] | None = None) -> int:
                     files, r.one_shot_tokens, r.one_shot_s = one_shot(spec.base_url, task, args.seed)
                     r.one_shot_pass, why = judge(files, task)
                     r.notes.append(f"one shot: {why}")
+                    print(f"[{n}/{len(tasks)}] {task.id:16} one shot {'PASS' if r.one_shot_pass else 'fail':4} "
+                          f"{r.one_shot_s:5.1f} s", flush=True)
                 results.append(r)
         if args.only != "one-shot":
             for n, (task, r) in enumerate(zip(tasks, results, strict=True), 1):
                 files, r.crew_report_pass, r.crew_tokens, r.crew_exit, r.crew_s = crew_run(project, task, scratch)
+                if args.keep:
+                    _keep(scratch / "runs", Path(args.keep) / task.id.replace("/", "-"))
                 r.crew_pass, why = judge(files, task) if files else (False, "no code delivered")
                 r.notes.append(f"crew: {why}")
                 print(f"[{n}/{len(tasks)}] {task.id:16} one shot {'PASS' if r.one_shot_pass else 'fail':4} "
                       f"{r.one_shot_s:5.1f} s | crew {'PASS' if r.crew_pass else 'fail':4} "
                       f"(its report: {_verdict(r.crew_report_pass)}) {r.crew_s:6.1f} s", flush=True)
-        else:
-            for n, r in enumerate(results, 1):
-                print(f"[{n}/{len(tasks)}] {r.id:16} one shot {'PASS' if r.one_shot_pass else 'fail'} "
-                      f"{r.one_shot_s:5.1f} s", flush=True)
     summary = summarise(results, args)
     print(render(summary))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"schema": "localcrew.bench-quality/1", "summary": summary,
                                                    "tasks": [asdict(r) for r in results]}, indent=1))
     return 0
+
+
+def _keep(runs: Path, into: Path) -> None:
+    run = next(iter(sorted(runs.glob("*"))), None) if runs.exists() else None
+    if run is not None:
+        shutil.rmtree(into, ignore_errors=True)
+        shutil.copytree(run, into, ignore=shutil.ignore_patterns("servers"))
 
 
 def _verdict(v: bool | None) -> str:

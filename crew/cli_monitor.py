@@ -217,10 +217,10 @@ def _thresholds(layout: str | None) -> Thresholds:
 
 
 def _load_plan(file: str) -> Plan:
-    from crew.planner.plan import plan_from_json
+    from crew.planner.plan import plan_from_text
 
     try:
-        return plan_from_json(json.loads(Path(file).read_text(encoding="utf-8")))
+        return plan_from_text(Path(file).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the plan: {exc.strerror}", where=file,
                           fix="save one with `plan-gpus --save FILE`") from None

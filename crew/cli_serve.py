@@ -48,13 +48,13 @@ def _up(args: argparse.Namespace) -> int:
         raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
                                   fix=explain_unplaced(plan))
     records = registry.load(root)
-    reused, to_start = registry.partition(prepare_specs(plan, project), records)
+    reused, to_start = registry.partition(prepare_specs(plan, project), records, say=console.print)
     for spec in reused:
         console.print(f"{spec.server_id}: already running on {spec.base_url} — reused")
     sup = Supervisor(root / registry.STATE_DIR / "logs", keep=True)
 
     def ready(srv: Any, took: float) -> None:
-        records[srv.spec.server_id] = registry.record_of(srv.spec, srv.pid, srv.log_path)
+        records[srv.spec.server_id] = registry.record_of(srv.spec, srv.pid, srv.log_path, srv.identity)
         registry.save(root, records)  # recorded as each comes up: a later failure loses none
         console.print(f"{srv.spec.server_id}: ready on {srv.spec.base_url} in {took:.1f} s (pid {srv.pid})")
 
@@ -69,9 +69,9 @@ def _down(args: argparse.Namespace) -> int:
 
     root = Path(args.project).resolve()
     records = registry.load(root)
-    for rec in records.values():
-        print(f"{rec.server_id}: {'stopped' if registry.stop_record(rec) else 'was not running'} (pid {rec.pid})")
-    registry.save(root, {})
+    for rec in records.values():  # only a process verified to be the recorded server is signalled
+        print(f"{rec.server_id}: {registry.stop_record(rec)} (pid {rec.pid})")
+    registry.save(root, {})  # keeps any server that is still running (a failed stop, another run's)
     if not records:
         print("no servers recorded")
     return 0
@@ -80,6 +80,7 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from crew.serving import registry
     from crew.serving.process import healthy
+    from crew.serving.procinfo import owns_listener
     from crew.serving.residency_check import reported_buffers
     from crew.serving.spec import LaunchSpec
 
@@ -90,7 +91,9 @@ def _status(args: argparse.Namespace) -> int:
                            log_name="", models=())
         log = Path(rec.log)
         total, device, _ = reported_buffers(log.read_text(errors="replace")) if log.exists() else (0, 0, 0)
-        rows.append({**rec.__dict__, "alive": rec.alive(), "healthy": rec.alive() and healthy(probe),
+        alive = rec.alive()  # the recorded process itself (start time and command line match)
+        ours = alive and owns_listener(rec.pid, probe.host, rec.port)  # it, not a neighbour, answers
+        rows.append({**rec.__dict__, "alive": alive, "healthy": ours and healthy(probe),
                      "reported_bytes": total, "device_bytes": device, "up_s": round(time.time() - rec.started)})
     if args.json:
         print(json.dumps({"servers": rows}, indent=2))

@@ -6,6 +6,9 @@ a raw dict. Adapters (GPU inventory, planner) read the typed objects only.
 
 from __future__ import annotations
 
+import math
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,19 +104,139 @@ class ProjectConfig:
 # ---------------------------------------------------------------------------------------------- reading
 
 
+# A project file is small and flat: a few dozen keys, a few levels deep. These bounds refuse what no
+# project file needs — a document nested thousands deep (the composer recurses), and aliases that expand
+# into millions of values (an "alias bomb": cheap to parse, ruinous to walk or print).
+MAX_DEPTH = 64
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that a project file must not hold; carries its own fix."""
+
+    def __init__(self, problem: str, mark: Any, fix: str) -> None:
+        super().__init__(None, None, problem, mark)
+        self.fix = fix
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, deep nesting and alias bombs, each with the line it is on."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def _mark(self) -> Any:
+        return self.peek_event().start_mark  # type: ignore[no-untyped-call]
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Refused(f"more than {MAX_ALIASES} aliases (*name)", self._mark(),
+                               "write the values out instead of reusing them with &anchors and *aliases")
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep", self._mark(),
+                               "flatten it: no project setting is nested that deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` may override on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # unhashable: the base class says so, with its mark
+                if duplicate:
+                    raise _Refused(f"duplicate key {_show(key)}", key_node.start_mark,
+                                   "keep one of them: YAML would silently use the last")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_nodes(node: Any, memo: dict[int, int]) -> int:
+    """How many values `node` stands for once every alias is followed (aliases share nodes)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 1  # a recursive alias counts once; the constructor handles the cycle
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_nodes(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    memo[id(node)] = total = min(total, MAX_EXPANDED_NODES + 1)
+    return total
+
+
+def _key(name: Any) -> str:
+    """A key as it goes into `where`: itself when it is short plain text, else shown like a value."""
+    return name if isinstance(name, str) and name.isprintable() and 0 < len(name) <= 40 else _show(name)
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """A value for an error line: scalars shown (shortened), containers only by their type."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        text = repr(value)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"a {type(value).__name__}"
+
+
+def _decode(path: Path) -> str:
+    """The file as UTF-8 text; a stray byte names its line and column."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", where=str(path),
+                          fix="check the path and its permissions") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {column}",
+                          where=f"{path.name} line {line}",
+                          fix="save the file as UTF-8 (retype the character there)") from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Parse one YAML mapping; malformed YAML names the line."""
     if not path.is_file():
         raise ConfigError("file not found", where=str(path),
                           fix="run from the project folder or pass the right path")
+    text = _decode(path)
+    loader = _StrictLoader(text)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        node = loader.get_single_node()
+        if node is not None and _expanded_nodes(node, {}) > MAX_EXPANDED_NODES:
+            raise _Refused(f"aliases expand to more than {MAX_EXPANDED_NODES} values", node.start_mark,
+                           "write the values out instead of reusing them with &anchors and *aliases")
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        problem = exc.problem or "invalid YAML"
         raise ConfigError(f"malformed YAML: {problem}", where=f"{path.name}{line}",
-                          fix="check indentation and quoting there") from None
+                          fix=getattr(exc, "fix", "check indentation and quoting there")) from None
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"malformed YAML: character {exc.character!r} is not allowed",
+                          where=f"{path.name} line {at}", fix="remove the control character there") from None
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
+        # a value the YAML types reject while building it: 2024-02-30 as a date, a 5000-digit integer
+        raise ConfigError(f"malformed YAML: {type(exc).__name__}: {str(exc)[:80]}", where=path.name,
+                          fix="quote values that are meant as text") from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -129,15 +252,15 @@ class _Section:
         if not isinstance(data, dict):
             raise ConfigError(f"expected a mapping, got {type(data).__name__}", where=f"{file}: {key}",
                               fix=f"give `{key}` keys such as {', '.join(allowed[:3])}")
-        unknown = sorted(set(data) - set(allowed))
+        unknown = sorted(set(data) - set(allowed), key=str)
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r}", where=self._at(file, key, unknown[0]),
+            raise ConfigError(f"unknown key {_show(unknown[0])}", where=self._at(file, key, unknown[0]),
                               fix=f"use one of: {', '.join(allowed)}")
         self.file, self.key, self.data = file, key, data
 
     @staticmethod
-    def _at(file: str, key: str, name: str) -> str:
-        return f"{file}: {key}.{name}" if key else f"{file}: {name}"
+    def _at(file: str, key: str, name: Any) -> str:
+        return f"{file}: {key}.{_key(name)}" if key else f"{file}: {_key(name)}"
 
     def where(self, name: str) -> str:
         return self._at(self.file, self.key, name)
@@ -165,8 +288,16 @@ class _Section:
     def positive_int(self, name: str, default: Any = ..., *, low: int = 1, high: int = 10**9) -> int:
         value = int(self.get(name, int, default))
         if not low <= value <= high:
-            raise ConfigError(f"{value} is out of range", where=self.where(name),
+            raise ConfigError(f"{_show(value)} is out of range", where=self.where(name),
                               fix=f"use a whole number from {low} to {high}")
+        return value
+
+    def number(self, name: str, default: Any = ..., *, low: float, high: float, fix: str = "") -> float:
+        """A finite int or float with low < value <= high (`.inf` and `.nan` are YAML floats too)."""
+        value = float(self.get(name, (int, float), default))
+        if not (math.isfinite(value) and low < value <= high):
+            raise ConfigError(f"{_show(value)} is out of range", where=self.where(name),
+                              fix=fix or f"use a number above {low:g} and at most {high:g}")
         return value
 
     def str_list(self, name: str) -> tuple[str, ...]:
@@ -193,7 +324,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
     agents = {}
     for name, raw in data.items():
         if name not in AGENT_NAMES:
-            raise ConfigError(f"unknown agent {name!r}", where=f"{file}: {name}",
+            raise ConfigError(f"unknown agent {_show(name)}", where=f"{file}: {_key(name)}",
                               fix=f"the crew's agents are {', '.join(AGENT_NAMES)}")
         s = _Section(file, name, raw, _AGENT_KEYS)
         agents[name] = AgentConfig(
@@ -209,6 +340,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
 
 _TASK_KEYS = ("agent", "description", "expected_output", "context")
 _WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed")
+MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
 
 def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
@@ -221,13 +353,12 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
     w = _Section(file, "workflow", data.pop("workflow", {}) or {}, _WORKFLOW_KEYS)
     workflow = WorkflowSettings(
         max_fix_rounds=w.positive_int("max_fix_rounds", 2, low=0, high=20),
-        test_timeout_s=float(w.get("test_timeout_s", (int, float), 60.0)),
+        test_timeout_s=w.number("test_timeout_s", 60.0, low=0, high=MAX_TEST_TIMEOUT_S,
+                                fix=f"give seconds above 0 and at most {MAX_TEST_TIMEOUT_S}, e.g. 60"),
         workspace_root=w.text("workspace_root", "runs"),
         implement_rounds=w.positive_int("implement_rounds", 3, low=1, high=20),
         seed=w.positive_int("seed", 42, low=0, high=2**31 - 1),
     )
-    if workflow.test_timeout_s <= 0:
-        raise ConfigError("must be positive", where=f"{file}: workflow.test_timeout_s", fix="e.g. 60")
     missing = [n for n in TASK_NAMES if n not in data]
     if missing:
         raise ConfigError("missing task", where=f"{file}: {missing[0]}",
@@ -235,27 +366,50 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
     tasks = {}
     for name, raw in data.items():
         if name not in TASK_NAMES:
-            raise ConfigError(f"unknown task {name!r}", where=f"{file}: {name}",
+            raise ConfigError(f"unknown task {_show(name)}", where=f"{file}: {_key(name)}",
                               fix=f"the workflow's tasks are {', '.join(TASK_NAMES)}; inputs go under `inputs:`")
         s = _Section(file, name, raw, _TASK_KEYS)
         agent = s.text("agent")
         if agent not in agents:
-            raise ConfigError(f"no agent named {agent!r}", where=f"{file}: {name}.agent",
+            raise ConfigError(f"no agent named {_show(agent)}", where=f"{file}: {name}.agent",
                               fix=f"use one of {', '.join(agents)}")
         context = s.str_list("context")
         for ref in context:
             if ref not in TASK_NAMES or TASK_NAMES.index(ref) >= TASK_NAMES.index(name):
-                raise ConfigError(f"context {ref!r} is not an earlier task", where=f"{file}: {name}.context",
+                raise ConfigError(f"context {_show(ref)} is not an earlier task", where=f"{file}: {name}.context",
                                   fix=f"name tasks that run before {name!r}")
         tasks[name] = TaskConfig(name=name, agent=agent, description=s.text("description"),
                                  expected_output=s.text("expected_output"), context=context)
+        known = known_placeholders(inputs_raw)
+        for key in ("description", "expected_output"):
+            check_placeholders(getattr(tasks[name], key), known, where=f"{file}: {name}.{key}")
     return TasksConfig(tasks=tasks, inputs={k: str(v).strip() for k, v in inputs_raw.items()},
                        workflow=workflow)
+
+
+# What the run fills in at kickoff (crew/workflow.py: run_inputs, and `workspace` in run); tasks.yaml's own
+# `inputs:` add to these. CrewAI fills `{name}` in task and agent texts and stops the run on an unknown one.
+KICKOFF_INPUTS = ("project_task", "module", "module_name", "workspace")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*)}")  # crewai.utilities.string_utils, verbatim
+
+
+def known_placeholders(inputs: Mapping[str, Any]) -> tuple[str, ...]:
+    return (*KICKOFF_INPUTS, *(str(k) for k in inputs if str(k) not in KICKOFF_INPUTS))
+
+
+def check_placeholders(text: str, known: tuple[str, ...], *, where: str) -> None:
+    """Refuse a `{name}` CrewAI would fail on at kickoff — after the servers started."""
+    for name in _PLACEHOLDER.findall(text):
+        if name not in known:
+            raise ConfigError(f"unknown placeholder {{{name[:40]}}}", where=where,
+                              fix=f"use one of {', '.join('{' + k + '}' for k in known)}, or declare it "
+                                  "under `inputs:` in tasks.yaml")
 
 
 _LAYOUT_KEYS = ("backend", "gpus", "reserve_mib", "base_port", "simulate", "allow_split", "exclude",
                 "api_endpoints", "keep_warm", "on_spill", "kv_type", "alerts")
 _ALERT_KEYS = ("vram_pct", "temp_c", "util_min_pct")
+_ALERT_RANGES = {"vram_pct": (0, 100), "temp_c": (0, 150), "util_min_pct": (-1, 100)}  # (low, high]
 _API_KEYS = ("model", "base_url", "api_key_env")
 
 
@@ -264,11 +418,11 @@ def load_layout(path: Path) -> LayoutConfig:
     s = _Section(file, "", read_yaml(path), _LAYOUT_KEYS)
     backend = s.text("backend", "auto")
     if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}", where=f"{file}: backend",
+        raise ConfigError(f"unknown backend {_show(backend)}", where=f"{file}: backend",
                           fix=f"use one of {', '.join(BACKENDS)}")
     gpus_raw = s.get("gpus", (str, list), "detect")
     if isinstance(gpus_raw, str) and gpus_raw != "detect":
-        raise ConfigError(f"{gpus_raw!r} is not a GPU list", where=f"{file}: gpus",
+        raise ConfigError(f"{_show(gpus_raw)} is not a GPU list", where=f"{file}: gpus",
                           fix="write `gpus: detect` or a list of `{name: ..., memory_gib: ...}`")
     if isinstance(gpus_raw, list) and not all(isinstance(g, dict) for g in gpus_raw):
         raise ConfigError("each GPU must be a mapping", where=f"{file}: gpus",
@@ -279,17 +433,20 @@ def load_layout(path: Path) -> LayoutConfig:
                           fix='write `- {name: "5060", reason: "..."}`')
     endpoints = {}
     for name, raw in (s.get("api_endpoints", dict, {}) or {}).items():
-        e = _Section(file, f"api_endpoints.{name}", raw, _API_KEYS)
+        e = _Section(file, f"api_endpoints.{_key(name)}", raw, _API_KEYS)
         endpoints[name] = ApiEndpoint(name=name, model=e.text("model"), base_url=e.text("base_url", None),
                                       api_key_env=e.text("api_key_env", None))
     on_spill = s.text("on_spill", "fail")
     if on_spill not in ("fail", "warn"):
-        raise ConfigError(f"unknown value {on_spill!r}", where=f"{file}: on_spill", fix="use fail or warn")
+        raise ConfigError(f"unknown value {_show(on_spill)}", where=f"{file}: on_spill", fix="use fail or warn")
     kv_type = s.text("kv_type", "f16")
     if kv_type not in ("f16", "q8_0", "q4_0"):
-        raise ConfigError(f"unknown KV cache type {kv_type!r}", where=f"{file}: kv_type", fix="use f16, q8_0 or q4_0")
+        raise ConfigError(f"unknown KV cache type {_show(kv_type)}", where=f"{file}: kv_type",
+                          fix="use f16, q8_0 or q4_0")
+    _check_hardware(gpus_raw, exclude, file)
     al = _Section(file, "alerts", s.get("alerts", dict, {}) or {}, _ALERT_KEYS)
-    alerts = {k: float(al.get(k, (int, float))) for k in _ALERT_KEYS if k in al.data}
+    alerts = {k: al.number(k, low=_ALERT_RANGES[k][0], high=_ALERT_RANGES[k][1]) for k in _ALERT_KEYS
+              if k in al.data}
     return LayoutConfig(
         on_spill=on_spill,
         kv_type=kv_type,
@@ -307,6 +464,15 @@ def load_layout(path: Path) -> LayoutConfig:
     )
 
 
+def _check_hardware(gpus: str | list[Any], exclude: list[Any], file: str) -> None:
+    """Declared GPUs and exclusion rules are checked when the file is read, not when planning starts."""
+    from crew.hardware.declared import parse_exclusions, parse_gpus
+
+    parse_exclusions(tuple(exclude), file=file)
+    if isinstance(gpus, list):
+        parse_gpus(tuple(gpus), file=file)
+
+
 def load_project(root: Path, *, agents_file: Path | None = None,
                  layout_file: Path | None = None) -> ProjectConfig:
     """Load the three files of a project folder; cross-check agents' API endpoint names."""
@@ -315,6 +481,36 @@ def load_project(root: Path, *, agents_file: Path | None = None,
     layout = load_layout(layout_file or root / "gpu_layout.yaml")
     for agent in agents.values():
         if agent.api is not None and agent.api not in layout.api_endpoints:
-            raise ConfigError(f"API endpoint {agent.api!r} is not declared", where=f"agents.yaml: {agent.name}.api",
+            raise ConfigError(f"API endpoint {_show(agent.api)} is not declared",
+                              where=f"agents.yaml: {agent.name}.api",
                               fix="declare it under `api_endpoints:` in gpu_layout.yaml or remove `api:`")
+        known = known_placeholders(tasks.inputs)
+        for key in ("role", "goal", "backstory"):
+            check_placeholders(getattr(agent, key), known, where=f"agents.yaml: {agent.name}.{key}")
+    check_workspace_root(root, tasks.workflow.workspace_root)
     return ProjectConfig(root=root, agents=agents, tasks=tasks, layout=layout)
+
+
+_SYSTEM_TREES = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def check_workspace_root(root: Path, workspace_root: str) -> Path:
+    """The folder runs are made in: a directory, or one that can be created, outside the kernel's trees."""
+    where, fix = "tasks.yaml: workflow.workspace_root", "name a folder of your own, e.g. `runs`"
+    if not workspace_root or "\0" in workspace_root:
+        raise ConfigError("empty or not a path", where=where, fix=fix)
+    path = Path(os.path.abspath(root / workspace_root))
+    # room for runs/<stamp>-<slug>/code/<file> under PATH_MAX (4096), and each part under NAME_MAX (255)
+    if len(os.fsencode(path)) > 3500 or any(len(os.fsencode(part)) > 255 for part in path.parts):
+        raise ConfigError("the path is too long for the file system", where=where, fix=fix)
+    resolved = path.resolve()
+    for tree in _SYSTEM_TREES:
+        if resolved == tree or tree in resolved.parents or tree in path.parents or path == tree:
+            raise ConfigError(f"{workspace_root} is under {tree}, a kernel file system", where=where, fix=fix)
+    existing = next((p for p in (resolved, *resolved.parents) if os.path.lexists(p)), None)
+    if existing is not None and not existing.is_dir():
+        what = "is a file" if existing == resolved else f"is inside {existing}, which is a file"
+        raise ConfigError(f"{workspace_root} {what}", where=where, fix=fix)
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{existing} is not writable", where=where, fix=fix)
+    return resolved

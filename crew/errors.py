@@ -7,6 +7,12 @@ library code raises, and never prints.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
 
 class LocalcrewError(Exception):
     """Base class. `exit_code` is what the CLI exits with; 2 means bad input from the user."""
@@ -78,3 +84,38 @@ class WorkspaceError(LocalcrewError):
     """A file operation would leave the run's workspace or break its limits (reported to the agent)."""
 
     exit_code = 2
+
+
+class DiskFullError(LocalcrewError):
+    """The disk (or the user's quota) filled up. Nothing half-written is kept, so the run can be resumed."""
+
+    exit_code = 1
+
+
+# ENOSPC: no space left on the device; EDQUOT: the user's quota is used up. Both are "the disk is full".
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def disk_full(path: str | os.PathLike[str] | None, *, run_dir: str | os.PathLike[str] | None = None,
+              detail: str = "") -> DiskFullError:
+    resume = f"`localcrew resume {run_dir}`" if run_dir is not None else "`localcrew resume RUN_DIR`"
+    return DiskFullError(f"the disk is full{f' ({detail})' if detail else ''}; nothing half-written was kept",
+                         where=str(path) if path is not None else None,
+                         fix=f"free some space there, then continue the run with {resume}")
+
+
+@contextlib.contextmanager
+def disk_full_as_error(run_dir: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    """Turn an OSError for a full disk (from any write inside the block) into one DiskFullError line."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        if run_dir is None and exc.filename is not None:  # the run folder is the one holding run.jsonl
+            run_dir = next((p for p in Path(os.fsdecode(exc.filename)).parents if (p / "run.jsonl").exists()), None)
+        raise disk_full(exc.filename, run_dir=run_dir, detail=exc.strerror or "") from None

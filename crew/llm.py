@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from crewai.llms.providers.openai.completion import OpenAICompletion
+from openai import APIConnectionError
 from pydantic import PrivateAttr
 
 # What CrewAI puts in the prompt when it re-asks after a guardrail refused the answer (translations/en.json,
@@ -76,7 +77,7 @@ class ServedLLM(OpenAICompletion):
                 for _attempt in range(3):
                     try:
                         return self._answered(*args, **kwargs)
-                    except ConnectionError as exc:
+                    except (ConnectionError, APIConnectionError) as exc:  # streamed requests raise the latter
                         if self._on_unreachable is None or not self._on_unreachable(self, exc):
                             raise
                 return self._answered(*args, **kwargs)

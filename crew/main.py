@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from crew.errors import LocalcrewError, UsageError
+from crew.errors import LocalcrewError, UsageError, disk_full_as_error
 from crew.offline import go_offline
 
 
@@ -33,7 +33,8 @@ def _console_say() -> Callable[[str], None]:
 def _guard(prog: str, body: Callable[[], int]) -> int:
     """User mistakes become one line and their exit code; Ctrl-C is 130; servers are already down."""
     try:
-        return body()
+        with disk_full_as_error():  # a full disk anywhere in a run is one line, and the run stays resumable
+            return body()
     except LocalcrewError as err:
         print(f"{prog}: {err.one_line()}", file=sys.stderr)
         return err.exit_code

@@ -6,10 +6,13 @@ manager's summary is quoted as the model's words, never as evidence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from crew.runlog import START_EVENTS
 from crew.tools.sandbox import TestReport
 
 
@@ -49,10 +52,11 @@ def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[
         out.append(f"| {i} | {step} | {r.collected} | {r.passed} | {r.failed} | {r.errors} | {r.skipped} | "
                    f"{'yes' if r.timed_out else 'no'} | {r.summary()} |")
     for i, r in enumerate(rounds, 1):
-        if r.failures or r.import_errors:
+        if r.failures or r.import_errors or r.tampered:
             out += ["", f"Round {i} failures:", ""]
             out += [f"- `{f.name}`: {f.message.splitlines()[0] if f.message else ''}" for f in r.failures]
             out += [f"- import: {e}" for e in r.import_errors]
+            out += [f"- refused by the sandbox: {t}" for t in r.tampered]
     out += ["", "## Agents", "", "| agent | model | device | server | prompt tokens | completion tokens | "
             "calls | wall time |", "|---|---|---|---|---|---|---|---|"]
     for u in usage:
@@ -70,3 +74,67 @@ def files_on_disk(code_dir: Path) -> dict[str, int]:
     skip = {"__pycache__", ".pytest_cache", ".sandbox"}
     return {str(p.relative_to(code_dir)): p.stat().st_size for p in code_dir.rglob("*")
             if p.is_file() and not skip.intersection(p.relative_to(code_dir).parts)}
+
+
+# ------------------------------------------------------------------------------------------ a run in parts
+
+
+def plain(text: str) -> str:
+    """Rich markup off, for the Markdown report."""
+    return re.sub(r"\[/?[a-z ]*\]", "", text)
+
+
+def tokens_so_far(llm: Any) -> dict[str, int]:
+    """An agent's token counters in this part of the run, for its `llm_call` records: so a part that is
+    killed still leaves its usage in the log, and the report of a resumed run counts it."""
+    summary = llm.get_token_usage_summary()
+    return {"prompt_tokens_so_far": int(summary.prompt_tokens),
+            "completion_tokens_so_far": int(summary.completion_tokens)}
+
+
+def _earlier_parts(records: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The records of each part of the run before the current one (a part begins at kickoff/resume/replay)."""
+    parts: list[list[dict[str, Any]]] = [[]]
+    for rec in records:
+        if rec.get("event") in START_EVENTS:
+            parts.append([])
+        parts[-1].append(rec)
+    return parts[:-1]
+
+
+def whole_run_usage(records: Iterable[dict[str, Any]], current: list[AgentUsage]) -> list[AgentUsage]:
+    """This part's usage plus every earlier part's, from their `llm_call` records (calls and seconds
+    answered; tokens from the last `*_so_far` counters of each part)."""
+    extra: dict[str, list[float]] = {}
+    for part in _earlier_parts(records):
+        last: dict[str, dict[str, Any]] = {}
+        for rec in part:
+            if rec.get("event") == "llm_call" and isinstance(rec.get("agent"), str):
+                e = extra.setdefault(rec["agent"], [0, 0, 0, 0.0])
+                e[2] += 1
+                e[3] += float(rec.get("seconds") or 0.0)
+                last[rec["agent"]] = rec
+        for agent, rec in last.items():
+            extra[agent][0] += int(rec.get("prompt_tokens_so_far") or 0)
+            extra[agent][1] += int(rec.get("completion_tokens_so_far") or 0)
+    out = []
+    for u in current:
+        p, c, n, s = extra.pop(u.name, [0, 0, 0, 0.0])
+        out.append(replace(u, prompt_tokens=u.prompt_tokens + int(p), completion_tokens=u.completion_tokens + int(c),
+                           calls=u.calls + int(n), wall_s=u.wall_s + s))
+    for name, (p, c, n, s) in extra.items():  # an agent that worked only in an earlier part
+        out.append(AgentUsage(name=name, model="?", device="?", server="?", prompt_tokens=int(p),
+                              completion_tokens=int(c), calls=int(n), wall_s=s))
+    return out
+
+
+def earlier_faults(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Serving faults and failovers of the earlier parts of the run, as the notes they were then."""
+    out = []
+    for part in _earlier_parts(records):
+        for rec in part:
+            if rec.get("event") == "serving_fault":
+                text = rec.get("text") or (f"{rec.get('action', 'fault')}: {rec.get('agent', '?')} on "
+                                           f"{rec.get('server', '?')}")
+                out.append(f"(before the resume) {plain(str(text))}")
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 
 from crew.config import TASK_NAMES, ProjectConfig
 from crew.errors import UsageError
-from crew.runlog import RunLog
+from crew.runlog import RunLog, settled
 from crew.workflow import RunResult, Say, feasible_plan, open_state, serve_and_execute
 
 
@@ -36,8 +36,10 @@ def resume_run(project: ProjectConfig, run_dir: Path, *, say: Say = print, verbo
     if start_index >= len(TASK_NAMES):
         say(f"run {run_dir} already finished every task; writing its report again")
     else:
+        rerun = settled(log.records(), TASK_NAMES).rerun_rounds
+        again = f", {rerun} round(s) of the unfinished task to run again" if rerun else ""
         say(f"resuming {run_dir} at task {TASK_NAMES[start_index]!r} ({start_index} finished, "
-            f"{len(state.rounds)} test round(s) kept)")
+            f"{len(state.rounds)} test round(s) kept{again})")
 
     def start(crew: Any) -> Any:
         return _continue(crew, finished, inputs)

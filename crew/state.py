@@ -15,7 +15,7 @@ from typing import Any
 from crew.errors import WorkspaceError
 from crew.runlog import RunLog
 from crew.tools import answers, examples, feedback
-from crew.tools.codeblocks import CodeFile, extract_code_files
+from crew.tools.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
 from crew.tools.workspace import Workspace
 
@@ -72,28 +72,32 @@ class RunState:
                         description=getattr(output, "description", ""), raw=getattr(output, "raw", ""))
 
     def restore(self, *, before_task: str | None = None) -> list[dict[str, Any]]:
-        """Rebuild rounds and written files from the log (for resume/replay); return finished tasks.
+        """Rebuild the test rounds from the log (for resume/replay); return the finished tasks, in order.
 
-        With `before_task`, only what happened before that task counts: replaying write_tests forgets every
+        Only rounds of finished tasks count (crew.runlog.settled): a task interrupted between its `tests`
+        record and its `task_done` runs again with its rounds, which are then counted once. With
+        `before_task`, only what happened before that task counts: replaying write_tests forgets every
         test round, replaying fix_code forgets the fix rounds.
         """
         from crew.config import TASK_NAMES
+        from crew.runlog import settled
 
-        cut = TASK_NAMES.index(before_task) if before_task in TASK_NAMES else len(TASK_NAMES)
+        steps = settled(self.log.records(), TASK_NAMES, before=before_task)
         self.rounds.clear()
-        for rec in self.log.of("tests"):
-            task = rec.get("task") or "write_tests"
-            if task in TASK_NAMES and TASK_NAMES.index(task) >= cut:
-                continue
+        self.labels.clear()
+        for rec in steps.rounds:
             n = len(self.rounds) + 1
             out_file = self.run_dir / f"pytest-round-{rec.get('round', n)}.txt"
-            output = out_file.read_text(encoding="utf-8") if out_file.exists() else ""
+            output = out_file.read_text(encoding="utf-8", errors="replace") if out_file.exists() else ""
             self.rounds.append(report_from_dict(rec["report"], output))
-        done = [r for r in self.log.of("task_done") if r.get("task") in TASK_NAMES
-                and TASK_NAMES.index(r["task"]) < cut]
-        # Later records win: a task replayed twice keeps its newest output.
-        latest = {r["task"]: r for r in done}
-        return [latest[t] for t in TASK_NAMES if t in latest]
+            self.labels.append(str(rec.get("label", "")))
+        self.fix_rounds_done = sum(1 for rec in steps.rounds if rec.get("task") == "fix_code")
+        for rec in self.log.of("files_written"):  # who wrote what, for the report's "where the tests came from"
+            for path in rec.get("paths", []):
+                self.written[str(path)] = str(rec.get("agent", ""))
+        # The code on disk is the newest kept round's: it is the best known from here on.
+        self.best = (self._score(self.rounds[-1]), len(self.rounds), self._module_source()) if self.rounds else None
+        return steps.finished
 
     # ------------------------------------------------------------------------------------ files
 
@@ -114,7 +118,12 @@ class RunState:
         """Extract fenced files from an answer and write those `keep` accepts; refusals are logged."""
         saved = []
         self.refusals: list[str] = []
-        for cf in extract_code_files(text, default_name=default_name):
+        found = extract_files(text, default_name=default_name)
+        if found.dropped:
+            self.log.append("files_dropped", agent=agent, paths=list(found.dropped), why="too many files in one answer")
+            self.progress(f"[yellow]  {len(found.dropped)} more file(s) in the answer dropped: at most "
+                          f"{len(found.files)} per answer[/]")
+        for cf in found.files:
             accepted = keep(cf)
             if accepted is None:
                 self.log.append("file_skipped", agent=agent, path=cf.path, why="not this agent's file")
@@ -159,8 +168,13 @@ class RunState:
             return False
         source = self.workspace.read_text(self.module)
         kept, removed = answers.without_import_time_code(source)
-        if removed:
+        kept, added = answers.with_task_imports(kept, self.task)
+        if added:
+            self.log.append("task_imports_added", path=self.module, imports=added)
+            self.progress(f"  added the task's own import(s) the module lacked: {'; '.join(added)}")
+        if removed or added:
             self.workspace.write_text(self.module, kept)
+        if removed:
             lines = [f"line {r.lineno}: {r.text.splitlines()[0][:80]}" for r in removed]
             self.log.append("import_time_code_removed", path=self.module, lines=lines)
             self.progress(f"  removed {len(removed)} statement(s) that ran at import: {lines[0]}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, WorkflowError
-from crew.report import AgentUsage, files_on_disk, render_report
+from crew.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
 from crew.state import RunState
 from crew.tools.sandbox import SandboxLimits
 
@@ -78,6 +78,11 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", inputs["module"]):
         raise WorkflowError(f"{inputs['module']!r} is not a Python module file name", where="module",
                             fix="use a name like calc.py")
+    from crew.tools.names import refusal
+
+    if refused := refusal(inputs["module"]):  # the developer could never write it: say so before any server
+        raise WorkflowError(refused[0], where="module (--module, or the name the task gives)",
+                            fix=refused[1].replace("name the file", "name the module") + " (--module)")
     inputs["module_name"] = inputs["module"][:-3]
     return inputs
 
@@ -191,7 +196,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     specs = prepare_specs(plan, project)
     keep = project.layout.keep_warm
     records = registry.load(project.root)
-    reused, to_start = registry.partition(specs, records)
+    reused, to_start = registry.partition(specs, records, say=say)
     for spec in reused:
         say(f"  server {spec.server_id} reused (already running on {spec.base_url}, same pinning and models)")
         state.log.append("server_reused", server=spec.server_id, port=spec.port)
@@ -231,10 +236,12 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                     llm.on_unreachable(router)
                     llm.around_each_call(sampler.generating)
                     llm.on_answer(lambda agent, url, model, took: state.log.append(
-                        "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3)))
+                        "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3),
+                        **tokens_so_far(bound.llms[agent])))
             crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
         usage = usage_of(bound.llms, bound.where)
-        state.log.append("usage", agents=[asdict(u) for u in usage])
+        state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
+        usage = whole_run_usage(state.log.records(), usage)  # a resume: every part
         planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
         gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
         if recording.exists():
@@ -244,7 +251,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
             notes.append(sampler.recording_note)
         for alert in sampler.alerts():
             state.log.append("gpu_alert", text=alert)
-        notes += [_plain(e) for e in router.events]
+        notes += earlier_faults(state.log.records()) + [_plain(e) for e in router.events]
         if keep:  # a server restarted during the run has a new pid; one that died for good is no longer kept
             _remember(supervisor, [s.server_id for s in to_start], records, project.root)
     report = write_report(project, crew, state, inputs, usage, notes, extra=gpu_section)

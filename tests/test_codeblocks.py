@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
-from crew.tools.codeblocks import CodeFile, extract_code_files
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from crew.tools.codeblocks import MAX_FILES, CodeFile, extract_code_files, extract_files
+from tests import codeblocks_reference as reference
+from tests.conftest import ROOT
 
 BODY = "def add(a, b):\n    return a + b\n"
 
@@ -96,3 +103,92 @@ def test_empty_and_crlf() -> None:
     assert extract_code_files("```python calc.py\n```") == []
     crlf = "```python calc.py\r\nX = 1\r\n```\r\n"
     assert extract_code_files(crlf) == [CodeFile("calc.py", "X = 1\n")]
+
+
+# ------------------------------------------------------------------------ hostile answers (issue 13 §3)
+
+# What the naming rules look at, shuffled into short lines: decorations, fences, names and near-names.
+TOKENS = ["#", " ", "  ", "\t", "**", "*", "`", "```", "````", "~~~", ":", "File:", "filename:", "FILE:",
+          "file", "name=", "title=", '"', "'", "<!--", "-->", "//", "calc.py", "README.md", "a.b", "3.11",
+          "x", "_", ".", "-", "/", "python", "md", "markdown", "json", "def f():", "    return 1", "{", "}"]
+LINES = st.lists(st.sampled_from(TOKENS), max_size=7).map("".join)
+NAMES = st.sampled_from(["calc.py", "README.md", "calc.py", "README.md", "t.py", "a/b.py", "./x.json", "v1.2",
+                         "python3.11", "_.x", "a-.b", "x.", ".py", "calc.py-", "data.json", "t_1.Py2"])
+
+
+def _around(before: list[str], after: list[str]) -> st.SearchStrategy[str]:
+    named = st.builds(lambda b, n, a: b + n + a, st.sampled_from(before), NAMES, st.sampled_from(after))
+    return st.one_of(named, named, named, LINES)  # mostly near-misses of the conventions, some noise
+
+
+HEADINGS = _around(["", "#", "### ", "**", "`", "File: ", "filename:", "# # ", "#\t#", "** ", " `"],
+                   ["", "**", "`", ":", "**:", " :", "*", " x", "`:", " "])
+INFOS = _around(["", "python ", "md ", "python title=", 'python file="', "name='", "x FILE=", "markdown "],
+                ["", '"', "'", "x", " x", "}", " "])
+FIRST_LINES = _around(["# ", "#", "// file: ", "<!-- file: ", "<!--", "# filename :", "# file name: ", "## "],
+                      ["", " -->", "-->", " ", " x", ":"])
+BODY_LINES = st.lists(st.sampled_from(["X = 1", "X = 1", "def f():", "    return 1", '{"a": 1}', "# x", "", "{", "}",
+                                 "```python", "```", "~~~", "   ```", "````md"]), min_size=1, max_size=4)
+BLOCKS = st.builds(lambda h, f, i, first, body, close: "\n".join([h, f + i, first, *body, close]),
+                   HEADINGS, st.sampled_from(["```", "````", "~~~", "  ```", "    ```", "``"]), INFOS,
+                   st.one_of(st.just(""), FIRST_LINES), BODY_LINES,
+                   st.sampled_from(["```", "```", "````", "~~~", "  ```", "``` x", ""]))
+ANSWERS = st.lists(st.one_of(BLOCKS, BLOCKS, LINES), max_size=6).map("\n".join)
+
+
+def _pairs(files: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [(f.path, f.content) for f in files]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=ANSWERS, default=st.sampled_from([None, "calc.py", "notes.md"]))
+@example(answer="### calc.py\n```python\nX = 1\n```", default=None)
+@example(answer="<!-- file: README.md-->\n", default=None)
+@example(answer="```python title='calc.py'x\n# file:calc.py\nX = 1\n```", default=None)
+def test_the_scanner_agrees_with_the_regex_extractor(answer: str, default: str | None) -> None:
+    """On inputs short enough for the old regexes to finish, the line scanner finds exactly the same files."""
+    assert _pairs(extract_code_files(answer, default_name=default, max_files=10**6)) == \
+        _pairs(reference.extract_code_files(answer, default_name=default))
+
+
+HOSTILE = st.lists(st.one_of(LINES, st.sampled_from(["#" * 60, "`" * 200, "~" * 50 + " " * 50 + "x",
+                                                     "a." * 300, " " * 300 + "-->", "```python f.py"])),
+                   max_size=60).map("\n".join)
+
+
+@settings(max_examples=100, deadline=None)
+@given(answer=HOSTILE)
+def test_hostile_answers_give_well_formed_results(answer: str) -> None:
+    out = extract_files(answer, max_files=3)
+    names = [f.path for f in out.files]
+    assert len(names) == len(set(names)) <= 3
+    assert all(f.content.endswith("\n") and f.content.strip() for f in out.files)
+    assert not set(out.dropped) & set(names) and len(out.dropped) == len(set(out.dropped))
+
+
+def test_many_hashes_before_a_fence_do_not_hang() -> None:
+    """40 `#` took days (×2 per `#`, from `_BEFORE` backtracking). A hang guard, not a speed check: the
+    scanner needs milliseconds; the limit only turns a hang into a failure. Throughput is benchmarked in
+    benchmarks/bench_codeblocks.py."""
+    code = ("from crew.tools.codeblocks import extract_code_files\n"
+            "for n in (26, 40, 10000):\n"
+            "    assert extract_code_files('#' * n + 'x\\n```python\\nX = 1\\n```') == []\n"
+            "    assert extract_code_files('#' * n + ' calc.py\\n```python\\nX = 1\\n```')[0].path == 'calc.py'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=ROOT)
+
+
+def test_unterminated_blocks_that_exhaust_the_parser_are_dropped_not_raised() -> None:
+    # ast.parse raised MemoryError, json.loads RecursionError, straight out of the guardrail.
+    assert extract_code_files("```python calc.py\nX = " + "-" * 100_000 + "1\n") == []
+    assert extract_code_files("```json data.json\n" + "[" * 100_000) == []
+    assert extract_code_files("```python calc.py\nX = " + "-" * 100_000 + "1\n```")[0].path == "calc.py"
+
+
+def test_at_most_max_files_per_answer_and_the_rest_reported() -> None:
+    answer = "".join(f"```python f{k}.py\nX = {k}\n```\n" for k in range(MAX_FILES + 5))
+    answer += "```python f0.py\nX = 'again'\n```\n"  # a kept file may still be revised
+    out = extract_files(answer)
+    assert [f.path for f in out.files] == [f"f{k}.py" for k in range(1, MAX_FILES)] + ["f0.py"]
+    assert out.files[-1].content == "X = 'again'\n"
+    assert out.dropped == tuple(f"f{k}.py" for k in range(MAX_FILES, MAX_FILES + 5))
+    assert len(extract_code_files(answer)) == MAX_FILES

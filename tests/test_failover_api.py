@@ -29,6 +29,7 @@ def test_dead_server_without_cpu_model_moves_to_the_api_endpoint(tmp_path: Path)
         assert "answer from the API" in str(answer)
         assert llm.device == "api (failover)" and router.binding["tester"] == ("api", "gpt-local")
         assert any("moved from gpu0 to its API endpoint" in ln for ln in lines)
-        assert [r["action"] for r in RunLog(tmp_path / "run.jsonl").of("serving_fault")][-1] == "failover"
+        fault = RunLog(tmp_path / "run.jsonl").of("serving_fault")[-1]
+        assert fault["action"] == "failover" and "moved from gpu0 to its API endpoint" in fault["text"]
     finally:
         api.close()

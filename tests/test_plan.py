@@ -27,11 +27,10 @@ def _where(plan: object) -> dict[str, tuple[str, tuple[int, ...], str]]:
 def test_no_gpu_here_plans_every_agent_on_the_embedded_cpu_model() -> None:
     plan = plan_project(PROJECT)  # the real NVML: no driver on this machine
     assert plan.feasible and plan.source == "cpu" and plan.gpus == ()
-    # Qwen2.5-Coder-0.5B was trained on 32k tokens: every agent keeps its own num_ctx (the developer's 16384)
+    # each agent's own num_ctx: the embedded Qwen coder was trained on 32k, so nothing is cut
     assert {a.name: (a.model, a.placement, a.num_ctx) for a in plan.agents} == {
-        n: ("embedded", "cpu", PROJECT.agents[n].num_ctx) for n in ("manager", "developer", "tester", "documentation")
-    }
-    assert plan.agent("developer").num_ctx == 16384
+        "manager": ("embedded", "cpu", 8192), "developer": ("embedded", "cpu", 16384),
+        "tester": ("embedded", "cpu", 8192), "documentation": ("embedded", "cpu", 8192)}
     assert {a.estimate.weights_bytes for a in plan.agents} == {485_452_288}  # the Qwen file, not SmolLM2's
     assert any("planning for the CPU" in w for w in plan.warnings)
     assert plan.cpu is not None and 0 < plan.cpu.planned_bytes <= plan.cpu.usable_bytes

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,9 @@ def test_kill_9_then_resume(tiny_project_dir: Path) -> None:
     finished = [e["task"] for e in events if e["event"] == "task_done"]
     assert finished.count("specify") == 1 and finished.count("implement") == 1  # not redone
     assert (run / "report.md").exists()
+    # The report covers the whole run: the developer's calls before the kill (implement) are counted too.
+    calls = Counter(str(e["agent"]) for e in events if e["event"] == "llm_call")
+    rows = {cells[0]: cells for line in (run / "report.md").read_text().splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip().strip("|").split("|")]] if len(cells) == 8}
+    assert calls["developer"] > 0 and int(rows["developer"][6]) == calls["developer"]
+    assert int(rows["developer"][4]) > 0  # its prompt tokens, from the llm_call records of the killed part

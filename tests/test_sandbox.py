@@ -397,7 +397,7 @@ def test_bomb():
 def test_the_chosen_mode_is_named_in_every_report(tmp_path: Path) -> None:
     ws = _workspace(tmp_path / "ws", {"test_a.py": "def test_a():\n    pass\n"})
     report = run_pytest(ws, limits=QUICK)
-    assert report.isolation == sandbox_mode().describe()
+    assert report.isolation.startswith(sandbox_mode().describe())
     if os.geteuid() == 0 and sandbox_mode().drop_uid is not None:
         assert "runs as uid 65534" in report.isolation
 
@@ -428,3 +428,244 @@ def test_feedback_stays_short_with_many_long_failures() -> None:
     assert text.startswith("pytest: 12 failed, 1 import errors in 0.50 s")
     assert "import error: calc.py:3: NameError" in text and "E   boom 0" in text  # the end of each traceback
     assert "… and 7 more failures" in text
+
+
+# ------------------------------------------------------------------------------------------ forged verdicts
+# Issue 13 §1: each of these turned failing tests into PASS on wrong code. The files are put into the
+# workspace directly (as if they got past the Workspace policy), so the sandbox's own defences are tested.
+
+_WRONG = {"calc.py": "def add(a, b):\n    return a - b\n",
+          "test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(2, 2) == 4\n"}
+
+
+def _assert_still_fails(report: TestReport) -> None:
+    assert not report.ok, report.feedback()
+    assert report.passed == 0, report.feedback()
+
+
+def test_a_conftest_hookwrapper_cannot_turn_a_failure_into_a_pass(tmp_path: Path) -> None:
+    conftest = (
+        "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+        "    outcome = yield\n    report = outcome.get_result()\n    report.outcome = 'passed'\n")
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "conftest.py": conftest, "sub/conftest.py": conftest})
+    report = run_pytest(ws, limits=QUICK)
+    _assert_still_fails(report)
+    assert report.failed == 1
+    assert any(t.startswith("conftest.py: left out of the test run") for t in report.tampered)
+    assert any(t.startswith("sub/conftest.py: left out") for t in report.tampered)
+    assert "2 refused by the sandbox" in report.summary()
+    assert "refused by the sandbox: conftest.py" in report.feedback()
+
+
+def test_collect_ignore_glob_cannot_hide_the_real_tests(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "conftest.py": "collect_ignore_glob = ['test_*.py']\n",
+                                      "calc_test.py": "def test_fine():\n    assert True\n"})
+    report = run_pytest(ws, limits=QUICK)
+    assert report.failed == 1 and report.collected == 2 and not report.ok, report.feedback()
+
+
+def test_a_fake_pytest_module_is_never_imported(tmp_path: Path) -> None:
+    fake = ("import json, os, sys\n\ndef main(args=None, plugins=None):\n"
+            "    for p in plugins or []:\n        ev = getattr(p, 'events', None)\n"
+            "        if ev:\n            ev.emit(e='collected', n=1, ids=['test_calc.py::test_add'])\n"
+            "            for w in ('setup', 'call', 'teardown'):\n"
+            "                ev.emit(e='report', nodeid='test_calc.py::test_add', when=w, outcome='passed')\n"
+            "    return 0\n")
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "pytest.py": fake})
+    report = run_pytest(ws, limits=QUICK)
+    _assert_still_fails(report)
+    assert report.failed == 1
+    assert any("`pytest.py` would hide `pytest`" in t for t in report.tampered)
+
+
+def test_the_code_under_test_cannot_reach_the_reporter_through_gc(tmp_path: Path) -> None:
+    attack = (
+        "import gc\n\ntry:\n    for o in gc.get_objects():\n"
+        "        if type(o).__name__ in ('_Events', '_Recorder') and hasattr(o, 'emit'):\n"
+        "            real = o.emit\n"
+        "            def emit(real=real, **e):\n"
+        "                if e.get('outcome') == 'failed':\n"
+        "                    e = {k: v for k, v in e.items() if k not in ('message', 'longrepr')}\n"
+        "                    e['outcome'] = 'passed'\n"
+        "                real(**e)\n"
+        "            o.emit = emit\nexcept Exception:\n    pass\n\n"
+        "def add(a, b):\n    return a - b\n")
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "calc.py": attack})
+    report = run_pytest(ws, limits=QUICK)
+    _assert_still_fails(report)
+    assert report.failed == 1, report.feedback()
+
+
+def test_events_forged_on_a_descriptor_are_caught(tmp_path: Path) -> None:
+    forged = ('{"e": "report", "nodeid": "test_calc.py::test_add", "when": "%s", "outcome": "passed"}\\n')
+    attack = (
+        "import os\n\nfor fd in range(3, 64):\n    for when in ('setup', 'call', 'teardown'):\n"
+        "        try:\n"
+        f"            os.write(fd, ('{forged}' % when).encode())\n"
+        "        except OSError:\n            pass\n\n"
+        "def add(a, b):\n    return a - b\n")
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "calc.py": attack})
+    report = run_pytest(ws, limits=QUICK)
+    assert not report.ok, report.feedback()
+    assert report.failed == 1 and report.tampered, report.feedback()
+    assert "came twice or out of order" in report.feedback()
+
+
+def test_pytest_plugins_in_a_test_file_are_refused(tmp_path: Path) -> None:
+    plug = ("import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+            "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+    tests = "pytest_plugins = ['test_plug']\nfrom calc import add\n\ndef test_add():\n    assert add(2, 2) == 4\n"
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "test_calc.py": tests, "test_plug.py": plug})
+    report = run_pytest(ws, limits=QUICK)
+    _assert_still_fails(report)
+    assert "pytest_plugins` in a test file is refused" in report.feedback()
+
+
+def test_a_top_level_init_does_not_break_collection(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"__init__.py": "", "calc.py": "def add(a, b):\n    return a + b\n",
+                                      "test_calc.py": _WRONG["test_calc.py"]})
+    report = run_pytest(ws, limits=QUICK)
+    assert report.ok and report.passed == 1, report.feedback()
+
+
+def test_a_module_the_parser_chokes_on_is_a_syntax_error_from_the_sandbox(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path / "ws", {"big.py": "X = " + "-" * 100_000 + "1\n",
+                                      "test_big.py": "def test_a():\n    assert True\n"})
+    errors = check_modules(ws)
+    assert len(errors) == 1 and errors[0].startswith("big.py: SyntaxError: the parser gave up"), errors
+    report = run_pytest(ws, limits=QUICK)
+    assert report.import_errors == errors and not report.ok
+
+
+def test_the_boot_file_needs_nothing_but_the_standard_library() -> None:
+    import subprocess
+    import sys
+
+    import crew.tools.sandbox.boot as boot
+
+    probe = ("import importlib.util, sys\n"
+             f"spec = importlib.util.spec_from_file_location('boot', {boot.__file__!r})\n"
+             "mod = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(mod)\n"
+             "assert not [m for m in sys.modules if m.split('.')[0] in ('crew', 'pytest')], sorted(sys.modules)\n")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------------------------------ nothing outlives
+
+
+@pytest.mark.slow
+def test_setsid_and_a_cleared_death_signal_do_not_outlive_the_run(tmp_path: Path) -> None:
+    marker = f"{uuid.uuid4().int % 10**6}.{os.getpid()}"
+    escape = (
+        "import ctypes, os, subprocess, time\n\ndef test_escape():\n    os.setsid()\n"
+        "    ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG: none\n"
+        f"    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n    time.sleep(300)\n")
+    ws = _workspace(tmp_path / "ws", {"test_escape.py": escape})
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=5))
+    assert report.timed_out
+    assert _processes_with(marker) == [] and _processes_with(str(ws)) == []
+    assert "killed at the 5 s time limit" in report.summary()
+    assert report.duration_s < 9
+
+
+def test_sysv_ipc_objects_stay_inside_the_run(tmp_path: Path) -> None:
+    key = 0x10C0 + uuid.uuid4().int % 0xFFFF
+    suite = (
+        "import ctypes\n\ndef test_ipc():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"    assert libc.shmget({key}, 1 << 20, 0o1666) >= 0\n    assert libc.msgget({key}, 0o1666) >= 0\n")
+    ws = _workspace(tmp_path / "ws", {"test_ipc.py": suite})
+    report = run_pytest(ws, limits=QUICK)
+    assert report.ok, report.feedback()
+    leaked = []
+    for kind, flag in (("shm", "-M"), ("msg", "-Q")):
+        if str(key) in Path(f"/proc/sysvipc/{kind}").read_text().split():
+            leaked.append(kind)
+            os.system(f"ipcrm {flag} {key}")
+    assert leaked == []
+
+
+def test_inside_only_the_stage_the_interpreter_and_packages_are_visible(tmp_path: Path) -> None:
+    import sys
+
+    project = Path(__file__).resolve().parents[1]
+    sibling = tmp_path / "other-run"
+    sibling.mkdir()
+    (sibling / "run.jsonl").write_text("{}\n")
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-secret\n")
+    suite = (
+        "import os, sys\nfrom pathlib import Path\n\ndef test_private():\n"
+        f"    for p in [{str(project / '.git')!r}, {str(project / 'pyproject.toml')!r},"
+        f" {str(project / 'crew')!r}, {str(sibling)!r}, {str(tmp_path / '.env')!r}]:\n"
+        "        assert not os.path.exists(p), p\n"
+        "    assert not Path('/root/.bashrc').exists() and not Path('/home').exists()\n"
+        "    assert 'NoNewPrivs:\\t1' in Path('/proc/self/status').read_text()\n"
+        f"    assert os.path.exists({sys.executable!r})\n"
+        "    import pytest, hypothesis  # installed packages are there\n")
+    ws = _workspace(tmp_path / "ws", {"test_private.py": suite})
+    report = run_pytest(ws, limits=QUICK)
+    if not sandbox_mode().mount:
+        pytest.skip(reason=f"no mount namespace here: {report.isolation}")
+    assert report.ok, report.feedback()
+
+
+def test_memfds_count_against_the_memory_cap(tmp_path: Path) -> None:
+    suite = (
+        "import os\n\ndef test_memfds():\n    held = []\n    for i in range(24):\n"
+        "        fd = os.memfd_create(f'm{i}')\n        os.write(fd, b'x' * 32 * 1024 * 1024)\n"
+        "        held.append(fd)\n")
+    ws = _workspace(tmp_path / "ws", {"test_memfd.py": suite})
+    report = run_pytest(ws, limits=SandboxLimits(wall_timeout_s=60, memory_bytes=512 * 1024**2))
+    if "memory.max" not in report.isolation:
+        pytest.skip(reason=f"no cgroup v2 memory controller here: {report.isolation}")
+    assert not report.ok and report.passed == 0, report.feedback()
+
+
+def test_the_user_namespace_mode_holds_no_capability_and_keeps_the_verdict(tmp_path: Path) -> None:
+    """What a normal user gets: root of a user namespace, so the worker must shed every capability."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip(reason="no unshare here")
+    userns = SandboxMode((unshare, "--user", "--map-root-user", "--mount", "--net", "--pid", "--ipc", "--fork",
+                          "--kill-child", "--mount-proc"), mount=True, drop_uid=None, fresh_userns=True)
+    suite = ("from pathlib import Path\nfrom calc import add\n\ndef test_caps():\n"
+             "    status = Path('/proc/self/status').read_text()\n"
+             "    assert 'CapEff:\\t0000000000000000' in status and 'CapBnd:\\t0000000000000000' in status\n\n"
+             "def test_supervisor_is_out_of_reach():\n    import pytest\n"
+             "    with pytest.raises(OSError):\n        open('/proc/1/mem', 'rb').read(1)\n\n"
+             "def test_add():\n    assert add(2, 2) == 4\n")
+    ws = _workspace(tmp_path / "ws", {**_WRONG, "test_calc.py": suite,
+                                      "tests/test_nested.py": "from helper import X\n\ndef test_x():\n    assert X\n",
+                                      "tests/helper.py": "X = 1\n"})
+    try:
+        report = run_pytest(ws, limits=QUICK, mode=userns)
+    except OSError as exc:
+        pytest.skip(reason=f"user namespaces are not allowed here: {exc}")
+    if report.collected == 0 and report.died:
+        pytest.skip(reason=f"user namespaces are not allowed here: {report.output[-300:]}")
+    assert (report.passed, report.failed) == (3, 1), report.feedback()
+    assert report.failures[0].name == "test_calc.py::test_add"
+
+
+@pytest.mark.slow
+def test_without_namespaces_the_cgroup_still_ends_an_escaped_process(tmp_path: Path) -> None:
+    plain = SandboxMode((), mount=False, drop_uid=None, fresh_userns=False)
+    marker = f"{uuid.uuid4().int % 10**6}.{os.getpid()}"
+    escape = ("import ctypes, os, subprocess\n\ndef test_escape():\n    os.setsid()\n"
+              "    ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+              f"    subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n")
+    ws = _workspace(tmp_path / "ws", {"test_escape.py": escape})
+    report = run_pytest(ws, limits=QUICK, mode=plain)
+    survivors = _processes_with(marker)
+    for entry in Path("/proc").iterdir():  # a machine without a writable cgroup v2: clean up, then say why
+        if entry.name.isdigit() and survivors:
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    os.kill(int(entry.name), 9)
+            except OSError:
+                continue
+    if "cgroup" not in report.isolation or "no cgroup" in report.isolation or "not writable" in report.isolation:
+        pytest.skip(reason=f"no writable cgroup v2 here: {report.isolation}")
+    assert report.ok and survivors == [], report.feedback()

@@ -50,3 +50,39 @@ def test_up_status_reuse_down(project_dir: Path, capsys: pytest.CaptureFixture[s
     assert "stopped" in capsys.readouterr().out
     assert _gone(srv["pid"])
     assert main(["status", *root]) == 0 and "no servers recorded" in capsys.readouterr().out
+
+
+def test_two_ups_at_once_in_one_folder_each_start_and_record_their_own_server(project_dir: Path) -> None:
+    """Two `plan-gpus up` started together in one project folder: two servers on two ports, both recorded
+    with their own pid, both healthy and answering from their own process; `down` stops both."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    layout = yaml.safe_load((project_dir / "gpu_layout.yaml").read_text())
+    layout["base_port"] = 12750
+    (project_dir / "gpu_layout.yaml").write_text(yaml.safe_dump(layout))
+    agents = yaml.safe_load((project_dir / "agents.yaml").read_text())
+    for a in agents.values():
+        a["num_ctx"] = 2048
+    (project_dir / "agents.yaml").write_text(yaml.safe_dump(agents))
+    cli = [sys.executable, "-m", "crew.cli"]
+    root = ["--project", str(project_dir)]
+    pids: list[int] = []
+    try:
+        ups = [subprocess.Popen([*cli, "up", *root], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in ups]
+        assert [p.returncode for p in ups] == [0, 0], outs
+        status = subprocess.run([*cli, "status", "--json", *root], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        servers = json.loads(status.stdout)["servers"]
+        pids = [s["pid"] for s in servers]
+        assert len(servers) == 2, servers
+        assert len({s["port"] for s in servers}) == 2 and len(set(pids)) == 2
+        assert all(s["alive"] and s["healthy"] for s in servers)
+    finally:
+        down = subprocess.run([*cli, "down", *root], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert down.stdout.count("stopped") == 2, down.stdout
+    assert all(_gone(pid) for pid in pids)

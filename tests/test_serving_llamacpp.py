@@ -100,9 +100,10 @@ SCRIPT = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {root!r})
     from tests.test_serving_llamacpp import small_spec
-    from crew.serving.process import Supervisor
+    from crew.serving.process import Supervisor, free_port
     sup = Supervisor(Path({state!r}))
-    with sup.running([small_spec({port})], timeout_s=120):
+    # the process that starts a server leases its port (free_port): a port leased elsewhere is refused
+    with sup.running([small_spec(free_port({port}))], timeout_s=120):
         print(sup.servers["cpu"].pid, flush=True)
         {body}
 """)
@@ -111,7 +112,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("how", ["exception", "sigint", "sigterm", "sigkill"])
 def test_no_orphan_on_any_exit_path(tmp_path: Path, how: str) -> None:
     body = {"exception": "raise RuntimeError('boom')"}.get(how, "time.sleep(120)")
-    code = SCRIPT.format(root=str(ROOT), state=str(tmp_path), port=free_port(18400), body=body)
+    code = SCRIPT.format(root=str(ROOT), state=str(tmp_path), port=18400, body=body)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT)
     assert proc.stdout is not None
@@ -152,3 +153,98 @@ def test_keep_warm_keeps_the_planned_servers_only_and_records_them_as_they_are(t
         assert set(saved) == {"gpu0"} and saved["gpu0"].pid == kept.pid
     finally:
         sup.stop_all()
+
+
+class _Neighbour:
+    """Something else on our port that answers /v1/models like a llama.cpp server would."""
+
+    def __init__(self, port: int) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body = b'{"object": "list", "data": [{"id": "smollm2"}]}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((LOOPBACK, port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_neighbour_on_our_port_is_a_failed_start_not_our_server(tmp_path: Path) -> None:
+    """Another program binds the port after we chose it, while our server still loads its model: our server
+    dies with "address already in use", and the neighbour's answers must not make it look ready."""
+    from crew.errors import ServingError
+    from crew.serving.process import wait_healthy
+
+    spec = small_spec(free_port(18450))
+    server = start(spec, tmp_path)  # importing llama_cpp and loading the model: not bound yet
+    neighbour = _Neighbour(spec.port)
+    try:
+        assert healthy(spec)  # the port answers — but not from our process
+        with pytest.raises(ServingError, match="exited with code") as info:
+            wait_healthy(server, timeout_s=90)
+        assert "address already in use" in info.value.one_line().lower()
+    finally:
+        neighbour.close()
+        stop(server)
+
+
+TWO = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from tests.test_serving_llamacpp import small_spec
+    from crew.serving.process import Supervisor, free_port
+    print("imported", flush=True)
+    go = Path({go!r})
+    while not go.exists():
+        time.sleep(0.002)
+    spec = small_spec(free_port(18470))   # both choose at the same moment
+    sup = Supervisor(Path({state!r}))
+    with sup.running([spec], timeout_s=120):
+        print(json.dumps({{"port": spec.port, "pid": sup.servers["cpu"].pid}}), flush=True)
+        time.sleep(20)
+""")
+
+
+def test_two_runs_started_at_once_each_get_their_own_server(tmp_path: Path) -> None:
+    import json
+
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", TWO.format(root=str(ROOT), go=str(go),
+                                                                 state=str(tmp_path / f"run{i}"))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+             for i in (1, 2)]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "imported"
+        go.touch()
+        ready = []
+        for p in procs:
+            assert p.stdout is not None
+            line = p.stdout.readline()
+            assert line.startswith("{"), (p.wait(timeout=60), p.stderr.read() if p.stderr else "")
+            ready.append(json.loads(line))
+        ports = {r["port"] for r in ready}
+        assert len(ports) == 2, f"both runs chose port {ports}"
+        from crew.serving.procinfo import owns_listener
+
+        for r in ready:  # each run's server is the one that answers on that run's port
+            assert owns_listener(r["pid"], LOOPBACK, r["port"])
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=60)

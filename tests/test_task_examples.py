@@ -123,3 +123,16 @@ def test_deeply_nested_or_huge_input_is_no_example_not_a_crash() -> None:
     assert extract_examples("Write `f(x)`: f(" + "[" * 5000 + ") == 1") == []
     assert answers.import_time_code("X = " + "-" * 100_000 + "1") == []
     assert contradictions("x = " + "(" * 10_000, []) == []
+
+
+def test_the_tasks_own_imports_are_added_when_the_module_lacks_them() -> None:
+    task = ("Write he17.py with the function below.\n```python\nfrom typing import List\nimport math\n\n"
+            "def parse_music(s: str) -> List[int]:\n```\nIt counts from 1 to 3 (from the start).")
+    assert answers.task_imports(task) == ["from typing import List", "import math"]
+    fixed, added = answers.with_task_imports("def parse_music(s: str) -> List[int]:\n    return []\n", task)
+    assert added == ["from typing import List", "import math"] and fixed.startswith("from typing import List\n")
+    assert answers.with_task_imports("import math\nfrom typing import List\n", task) == (
+        "import math\nfrom typing import List\n", [])
+    future, _ = answers.with_task_imports("from __future__ import annotations\nx = 1\n", task)
+    assert future.splitlines()[:2] == ["from __future__ import annotations", "from typing import List"]
+    ast.parse(future)

@@ -210,3 +210,5 @@ def test_module_is_derived_from_the_task(project_dir: Path) -> None:
 
     with pytest.raises(WorkflowError, match="not a Python module file name"):
         run_inputs(project, task="x", module="bad name.py")
+    with pytest.raises(WorkflowError, match="would hide Python's standard module `statistics`.*stats_utils"):
+        run_inputs(project, task="Write statistics.py with mean(xs)", module=None)

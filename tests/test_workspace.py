@@ -100,3 +100,35 @@ def test_no_accepted_path_leaves_the_root(rel: str) -> None:
     except WorkspaceError:
         return
     assert root in path.resolve().parents
+
+
+@pytest.mark.parametrize(("rel", "why"), [
+    ("conftest.py", "would configure how pytest"), ("tests/conftest.py", "would configure how pytest"),
+    ("pytest.ini", "would configure"), ("pyproject.toml", "would configure"), ("setup.cfg", "would configure"),
+    ("tox.ini", "would configure"), ("sub/sitecustomize.py", "would configure"),
+    ("usercustomize.py", "would configure"), ("pytest.py", "would hide `pytest`, which runs the tests"),
+    ("_pytest/hack.py", "would hide `_pytest`"), ("pluggy.py", "would hide `pluggy`"),
+    ("random.py", "would hide Python's standard module `random`"), ("string.py", "standard module `string`"),
+    ("inspect.py", "standard module `inspect`"), ("json/__init__.py", "`json/` would hide Python's standard"),
+    ("yaml.py", "would hide the installed package `yaml`"),
+])
+def test_files_that_change_how_tests_run_or_hide_modules_are_refused(ws: Workspace, rel: str, why: str) -> None:
+    with pytest.raises(WorkspaceError) as err:
+        ws.write_text(rel, "x = 1\n")
+    assert why in str(err.value) and err.value.fix
+    assert not (ws.root / rel).exists()
+
+
+def test_the_refusal_says_what_to_do_instead(ws: Workspace) -> None:
+    with pytest.raises(WorkspaceError) as err:
+        ws.write_text("random.py", "x = 1\n")
+    assert err.value.one_line() == (
+        "workspace path 'random.py': `random.py` would hide Python's standard module `random` — "
+        "fix: name the file for what it does, e.g. `dice.py`, and import it by that name")
+
+
+@pytest.mark.parametrize("rel", ["calc.py", "test_random.py", "pkg/random.py", "tests/test_json.py",
+                                 "random_walk.py", "README.md", "data/config.json"])
+def test_ordinary_names_are_accepted(ws: Workspace, rel: str) -> None:
+    ws.write_text(rel, "x = 1\n")
+    assert (ws.root / rel).read_text() == "x = 1\n"

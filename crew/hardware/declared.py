@@ -8,6 +8,7 @@ table. `count` repeats an entry (a fleet's four identical cards). Every mistake 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,15 +28,28 @@ _GPU_KEYS = (
     "pci_bus_id",
 )
 _RULE_KEYS = ("name", "uuid", "index", "compute_capability", "host", "reason")
+# Bounds no real card or rig reaches; beyond them a number is a typo (or an attack on the planner, which
+# was still working after a minute on `count: 1000000000`).
+MAX_MEMORY_GIB = 4096
+MAX_BANDWIDTH_GBS = 100_000
+MAX_COUNT = 64  # GPUs one entry repeats
+MAX_INDEX = 1023
+MAX_GPUS = 256  # in one layout (the planner takes ~1 s for 256)
+
+
+def _show(value: Any) -> str:
+    """A value for an error line without printing a container (an alias bomb) or a page of digits."""
+    text = repr(value) if isinstance(value, bool | int | float | str) else f"a {type(value).__name__}"
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 class _Entry:
     def __init__(self, file: str, key: str, raw: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         self.file, self.key, self.raw = file, key, raw
-        unknown = sorted(set(raw) - set(allowed))
+        unknown = sorted(set(raw) - set(allowed), key=str)
         if unknown:
             raise ConfigError(
-                f"unknown key {unknown[0]!r}",
+                f"unknown key {_show(unknown[0])}",
                 where=self.where(unknown[0]),
                 fix=f"use one of: {', '.join(allowed)}",
             )
@@ -57,15 +71,16 @@ class _Entry:
             )
         return str(value).strip()
 
-    def number(self, name: str, *, integer: bool = False, low: float = 0.0) -> float | None:
+    def number(self, name: str, *, integer: bool = False, low: float = 0.0, high: float) -> float | None:
         value = self.raw.get(name)
         if value is None:
             return None
         kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < low:
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
+                or not low <= value <= high:
             want = "a whole number" if integer else "a number"
             raise ConfigError(
-                f"expected {want} of at least {low:g}, got {value!r}",
+                f"expected {want} from {low:g} to {high:g}, got {_show(value)}",
                 where=self.where(name),
                 fix=f"e.g. `{name}: {max(1, int(low))}`",
             )
@@ -77,7 +92,7 @@ class _Entry:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ConfigError(
-                f'expected a version such as "8.6", got {value!r}',
+                f'expected a version such as "8.6", got {_show(value)}',
                 where=self.where("compute_capability"),
                 fix='write it quoted: "12.0"',
             )
@@ -85,7 +100,7 @@ class _Entry:
         parts = text.split(".")
         if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
             raise ConfigError(
-                f"{text!r} is not a compute capability",
+                f"{_show(text)} is not a compute capability",
                 where=self.where("compute_capability"),
                 fix='write major.minor, e.g. "8.6", or a major version alone: "12"',
             )
@@ -99,7 +114,7 @@ def parse_gpus(raw: tuple[Mapping[str, Any], ...], *, file: str = "gpu_layout.ya
     for pos, item in enumerate(raw):
         e = _Entry(file, f"gpus[{pos}]", item, _GPU_KEYS)
         name = e.text("name", required=True) or ""
-        memory = e.number("memory_gib", low=0.001)
+        memory = e.number("memory_gib", low=0.001, high=MAX_MEMORY_GIB)
         if memory is None:
             raise ConfigError(
                 "missing required key",
@@ -107,7 +122,13 @@ def parse_gpus(raw: tuple[Mapping[str, Any], ...], *, file: str = "gpu_layout.ya
                 fix="add the card's memory, e.g. `memory_gib: 12`",
             )
         host = e.text("host") or LOCAL
-        count = int(e.number("count", integer=True, low=1) or 1)
+        count = int(e.number("count", integer=True, low=1, high=MAX_COUNT) or 1)
+        if len(gpus) + count > MAX_GPUS:
+            raise ConfigError(
+                f"more than {MAX_GPUS} GPUs declared in all",
+                where=e.where("count") if count > 1 else f"{file}: gpus",
+                fix=f"declare at most {MAX_GPUS} GPUs; plan a larger fleet host by host",
+            )
         uuid = e.text("uuid")
         if uuid is not None and count > 1:
             raise ConfigError(
@@ -125,11 +146,11 @@ def parse_gpus(raw: tuple[Mapping[str, Any], ...], *, file: str = "gpu_layout.ya
             uuids[uuid.lower()] = e.key
         total = round(memory * GIB)
         card = lookup(name, total)
-        declared_bw = e.number("bandwidth_gbs", low=0.001)
+        declared_bw = e.number("bandwidth_gbs", low=0.001, high=MAX_BANDWIDTH_GBS)
         bandwidth = round(declared_bw * GB) if declared_bw else (card.bandwidth_bytes_per_s if card else None)
         source = "declared" if declared_bw else ("table" if card else "unknown")
         cc = e.capability() or (card.compute_capability if card else None)
-        first_index = e.number("index", integer=True)
+        first_index = e.number("index", integer=True, high=MAX_INDEX)
         for k in range(count):
             index = int(first_index) + k if first_index is not None else sum(g.host == host for g in gpus)
             if (host, index) in seen:
@@ -168,7 +189,7 @@ def parse_exclusions(
                 where=e.where("reason"),
                 fix='add e.g. `reason: "no llama.cpp kernels for this card yet"`',
             )
-        index = e.number("index", integer=True)
+        index = e.number("index", integer=True, high=MAX_INDEX)
         rule = ExclusionRule(
             reason=reason,
             name=e.text("name"),

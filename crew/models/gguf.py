@@ -24,6 +24,30 @@ SWA_DEFAULT_PATTERN = {"gemma2": 2, "gemma3": 6, "gemma3n": 5, "gemma-embedding"
                        "exaone4": 4, "olmo2": 4, "gpt-oss": 2, "llama4": 4}
 _GEMMA2_DEFAULT_WINDOW = 4096  # src/models/gemma2.cpp sets it before reading the key
 
+# What a header may say, per `<arch>.` key: ranges no model llama.cpp runs comes near. A value outside is a
+# damaged or hostile file — `block_count` 2^31 was a MemoryError, a negative `embedding_length` a negative
+# estimate. Keys that may be per-layer arrays are checked element by element.
+FIELD_RANGES: dict[str, tuple[int, int]] = {
+    "block_count": (1, 4096),
+    "embedding_length": (1, 1 << 20),
+    "attention.head_count": (0, 1 << 16),
+    "attention.head_count_kv": (0, 1 << 16),
+    "attention.key_length": (0, 1 << 16),
+    "attention.value_length": (0, 1 << 16),
+    "attention.key_length_mla": (0, 1 << 16),
+    "vocab_size": (0, 1 << 24),
+    "context_length": (0, 1 << 30),
+    "feed_forward_length": (0, 1 << 24),
+    "expert_feed_forward_length": (0, 1 << 24),
+    "expert_count": (0, 1 << 16),
+    "expert_used_count": (0, 1 << 16),
+    "attention.sliding_window": (0, 1 << 30),
+    "attention.sliding_window_pattern": (0, 1 << 12),
+}
+PER_LAYER_FIELDS = frozenset({"attention.head_count", "attention.head_count_kv", "feed_forward_length",
+                              "attention.sliding_window_pattern"})  # these may be arrays, one value a layer
+_ARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
 
 def read_gguf(path: Path, *, source: str = "gguf", name: str | None = None) -> ModelFootprint:
     """Read a GGUF file's header into a footprint; raise ModelError for a missing, foreign or cut file."""
@@ -36,13 +60,17 @@ def read_gguf(path: Path, *, source: str = "gguf", name: str | None = None) -> M
         raise ModelError(f"not a readable GGUF file ({exc.__class__.__name__}: {exc})", where=str(path),
                          fix="re-download the model; a truncated download is the usual cause") from None
     _check_complete(reader, path)
-    arch = str(_field(reader, "general.architecture", "") or "")
+    arch = _field(reader, "general.architecture", "") or ""
     if not arch:
         raise ModelError("the GGUF header has no general.architecture", where=str(path),
                          fix="use a model GGUF (not a LoRA adapter, projector or vocab-only file)")
+    if not isinstance(arch, str) or not _ARCH_NAME.fullmatch(arch):
+        raise ModelError("general.architecture is not an architecture name", where=str(path),
+                         fix="the header is damaged: re-download the model")
+    fields = _checked_fields(reader, arch, path)
 
     def a(key: str, default: Any = None) -> Any:
-        return _field(reader, f"{arch}.{key}", default)
+        return fields.get(key, default) if key in FIELD_RANGES else _field(reader, f"{arch}.{key}", default)
 
     n_layer = int(a("block_count", 0))
     n_embd = int(a("embedding_length", 0))
@@ -126,6 +154,31 @@ def _check_complete(reader: Any, path: Path) -> None:
                              where=str(path), fix="re-download the model")
 
 
+def _checked_fields(reader: Any, arch: str, path: Path) -> dict[str, Any]:
+    """The numeric header fields the footprint uses, each a whole number (or a non-empty array of them)
+    within FIELD_RANGES; anything else is one ModelError naming the file and the key."""
+    out: dict[str, Any] = {}
+    for key, (low, high) in FIELD_RANGES.items():
+        value = _field(reader, f"{arch}.{key}", None)
+        if value is None:
+            continue
+        array = isinstance(value, list)
+        items = value if array else [value]
+        bad = next((v for v in items if not isinstance(v, int) or not low <= v <= high), None)
+        if bad is not None or not items or (array and key not in PER_LAYER_FIELDS):
+            shown = "an array" if array and key not in PER_LAYER_FIELDS else _shown(bad) if items else "an empty array"
+            raise ModelError(f"header field {arch}.{key} is {shown}, outside {low}..{high}", where=str(path),
+                             fix="the file is damaged or not a model llama.cpp can run: re-download it "
+                                 "or pick another model")
+        out[key] = [int(v) for v in value] if isinstance(value, list) else int(value)
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, int | float | str | bytes) else type(value).__name__
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _field(reader: Any, key: str, default: Any = None) -> Any:
     f = reader.fields.get(key)
     if f is None:
@@ -165,6 +218,6 @@ def _quant_name(reader: Any) -> str:
     ftype = _field(reader, "general.file_type", None)
     try:
         return gguf.LlamaFileType(int(ftype)).name.removeprefix("MOSTLY_")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         kinds = {t.tensor_type.name for t in reader.tensors if len(t.shape) > 1}
         return "+".join(sorted(kinds)) or "unknown"

@@ -7,7 +7,9 @@ documented in docs/planner.md) that `plan-gpus --json` prints and `plan-gpus --s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from crew.planner.vram import VramEstimate
@@ -110,31 +112,128 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {"schema": SCHEMA, **out}
 
 
-def plan_from_json(d: dict[str, Any]) -> Plan:
-    """Inverse of plan_to_json; raises KeyError/TypeError/ValueError on a file of another shape."""
+def plan_from_json(d: Any) -> Plan:
+    """Inverse of plan_to_json. A file of any other shape raises ValueError naming the first bad key
+    (`[]`, `null`, a missing field, a number in quotes, a list where a mapping belongs, …)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object, got {_kind(d)}")
     if d.get("schema") != SCHEMA:
-        raise ValueError(f"not a {SCHEMA} plan (schema: {d.get('schema')!r})")
-    agents = tuple(
-        _build(AgentPlacement, {**a, "estimate": _build(VramEstimate, a["estimate"])}) for a in d["agents"]
-    )
-    for a in agents:
-        if a.placement not in PLACEMENTS:
-            raise ValueError(f"agent {a.name}: unknown placement {a.placement!r}")
+        raise ValueError(f"not a {SCHEMA} plan (schema: {_short(d.get('schema'))})")
+    agents = tuple(_build(AgentPlacement, a, f"agents[{i}]") for i, a in enumerate(_list(d, "agents")))
+    gpus = tuple(_build(GpuPlan, g, f"gpus[{i}]") for i, g in enumerate(_list(d, "gpus")))
+    _check_agents(agents, gpus)
+    cpu = d.get("cpu")
     return Plan(
-        feasible=bool(d["feasible"]),
-        gpus=tuple(_build(GpuPlan, g) for g in d["gpus"]),
+        feasible=_value(d, "feasible", bool),
+        gpus=gpus,
         agents=agents,
-        unplaced=tuple(_build(Unplaced, u) for u in d["unplaced"]),
-        warnings=tuple(d["warnings"]),
-        simulated=bool(d["simulated"]),
-        source=str(d["source"]),
-        cpu=_build(CpuPlan, d["cpu"]) if d.get("cpu") else None,
-        optimal=bool(d.get("optimal", True)),
-        backend=str(d.get("backend", "llamacpp")),
+        unplaced=tuple(_build(Unplaced, u, f"unplaced[{i}]") for i, u in enumerate(_list(d, "unplaced"))),
+        warnings=tuple(_check(w, str, f"warnings[{i}]") for i, w in enumerate(_list(d, "warnings"))),
+        simulated=_value(d, "simulated", bool),
+        source=_value(d, "source", str),
+        cpu=_build(CpuPlan, cpu, "cpu") if cpu else None,
+        optimal=_value(d, "optimal", bool, True),
+        backend=_value(d, "backend", str, "llamacpp"),
     )
 
 
-def _build(cls: Any, data: dict[str, Any]) -> Any:
-    """A dataclass from its JSON mapping: known fields only, lists back to tuples."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+def plan_from_text(text: str) -> Plan:
+    """A saved plan file's text to a Plan; every way it can be broken is a ValueError (JSON nested too deep
+    for the decoder included)."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None
+    return plan_from_json(data)
+
+
+MAX_NUM_CTX = 1 << 24
+
+
+def _check_agents(agents: tuple[AgentPlacement, ...], gpus: tuple[GpuPlan, ...]) -> None:
+    """What launch specs rely on: known placements, GPUs the plan lists, sizes that can be."""
+    known = {(g.host, g.index) for g in gpus}
+    for i, a in enumerate(agents):
+        at = f"agents[{i}]"
+        if a.placement not in PLACEMENTS:
+            raise ValueError(f"{at}.placement: unknown placement {_short(a.placement)}")
+        if not 1 <= a.num_ctx <= MAX_NUM_CTX:
+            raise ValueError(f"{at}.num_ctx: {a.num_ctx} is out of range (1 to {MAX_NUM_CTX})")
+        on_gpu = a.placement in ("gpu", "split")
+        if on_gpu != bool(a.gpu_indices) or any((a.host, g) not in known for g in a.gpu_indices):
+            raise ValueError(f"{at}.gpu_indices: {list(a.gpu_indices)[:8]} do not match its placement "
+                             f"{a.placement!r} and the plan's gpus")
+        if a.tensor_split and len(a.tensor_split) != len(a.gpu_indices):
+            raise ValueError(f"{at}.tensor_split: one share per GPU expected")
+        if any(v < 0 for v in (a.batch, a.ubatch, *vars(a.estimate).values())):
+            raise ValueError(f"{at}: a negative size")
+
+
+_MISSING = object()
+_SCALARS: dict[str, type | tuple[type, ...]] = {"int": int, "str": str, "bool": bool, "float": (int, float)}
+
+
+def _build(cls: Any, data: Any, where: str) -> Any:
+    """A dataclass from its JSON mapping, every field checked against its annotation; unknown keys ignored."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {_kind(data)}")
+    values = {}
+    for f in fields(cls):
+        default = f.default if f.default is not MISSING else _MISSING
+        values[f.name] = _typed(data, f.name, str(f.type), where, default)
+    return cls(**values)
+
+
+def _typed(data: dict[str, Any], name: str, kind: str, where: str, default: Any) -> Any:
+    at = f"{where}.{name}"
+    if name not in data:
+        if default is _MISSING:
+            raise ValueError(f"{at}: missing")
+        return default
+    value = data[name]
+    optional = kind.endswith(" | None")
+    kind = kind.removesuffix(" | None")
+    if value is None and optional:
+        return None
+    if kind == "VramEstimate":
+        return _build(VramEstimate, value, at)
+    if kind.startswith("tuple[") and kind.endswith(", ...]"):
+        item = _SCALARS[kind[6:-6]]
+        if not isinstance(value, list):
+            raise ValueError(f"{at}: expected a list, got {_kind(value)}")
+        return tuple(_check(v, item, f"{at}[{i}]") for i, v in enumerate(value))
+    return _check(value, _SCALARS[kind], at)
+
+
+def _check(value: Any, kind: type | tuple[type, ...], at: str) -> Any:
+    number: Any = value
+    # bool is an int in Python; JSON's true where a number belongs is a broken file, not a 1
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        want = kind.__name__ if isinstance(kind, type) else "number"
+        raise ValueError(f"{at}: expected {want}, got {_kind(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{at}: expected a finite number, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 63:
+        raise ValueError(f"{at}: {value:.3g} is out of range")
+    return float(number) if kind == (int, float) else value
+
+
+def _value(d: dict[str, Any], name: str, kind: type, default: Any = _MISSING) -> Any:
+    return _typed(d, name, kind.__name__, "plan", default)
+
+
+def _list(d: dict[str, Any], name: str) -> list[Any]:
+    value = d.get(name, _MISSING)
+    if not isinstance(value, list):
+        raise ValueError(f"{name}: expected a list, got {_kind(value) if value is not _MISSING else 'nothing'}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str | int | float | bool) or value is None else _kind(value)
+    return text if len(text) <= 40 else text[:39] + "…"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,13 @@ if TYPE_CHECKING:
 def plan_for_run(project: ProjectConfig, plan_file: Path | None = None) -> Plan:
     """A plan saved by `plan-gpus --save` (argument or LOCALCREW_PLAN), else the same plan computed now."""
     from crew.planner.build import plan_project
-    from crew.planner.plan import plan_from_json
+    from crew.planner.plan import plan_from_text
 
     path = plan_file or (Path(os.environ["LOCALCREW_PLAN"]) if os.environ.get("LOCALCREW_PLAN") else None)
     if path is None:
         return plan_project(project)
     try:
-        return plan_from_json(json.loads(path.read_text(encoding="utf-8")))
+        return plan_from_text(path.read_text(encoding="utf-8"))  # bounded: a hostile file is one line
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"cannot read saved plan: {exc}", where=str(path),
                           fix="write it again with `plan-gpus --save FILE`, or unset LOCALCREW_PLAN") from None

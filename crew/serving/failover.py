@@ -136,7 +136,7 @@ class Router:
     def _note(self, text: str, **fields: Any) -> None:
         self.events.append(text)
         self.say(f"[yellow]{text}[/]")
-        self.log.append("serving_fault", **fields)
+        self.log.append("serving_fault", text=text, **fields)  # the words too: a resumed run's report lists it
 
 
 def _device(spec: LaunchSpec) -> str:

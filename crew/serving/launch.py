@@ -116,6 +116,7 @@ def _models(agents: list[AgentPlacement], *, gpu: bool) -> tuple[tuple[ServedMod
                 batch=a.batch,
                 ubatch=a.ubatch,
                 tensor_split=a.tensor_split if gpu else (),
+                n_threads=0 if gpu else -1,
             )
         )
     return tuple(models), unresolved

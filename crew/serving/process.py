@@ -3,12 +3,21 @@
 Servers run in their own session (process group) so one signal stops a server and everything it spawned,
 and with PR_SET_PDEATHSIG so that even a kill -9 of localcrew takes its servers down: no orphans on any
 exit path.
+
+Ports are leased, not probed: `free_port` takes an exclusive flock on a per-port file in a directory all of
+this user's localcrew processes share, and the server inherits that lock, so it is held for the server's
+whole life (even a kept server's, after localcrew exits). Two runs started at once never pick the same
+port. A program that is not localcrew can still take a port between our probe and the server's bind; that
+server then fails to bind and exits — and since a server is ready only when the socket listening on its
+port is one its own process holds (procinfo.owns_listener), a neighbour answering there is never taken for
+it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -24,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from crew.errors import ServingError
+from crew.serving import procinfo
 from crew.serving.spec import LOOPBACK, LaunchSpec
 
 _PR_SET_PDEATHSIG = 1
@@ -48,10 +58,65 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
+def lock_dir() -> Path:
+    """Where port leases live: shared by every localcrew process of this user, whatever the project folder."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    root = Path(base) / "localcrew" if base and Path(base).is_dir() else Path(f"/tmp/localcrew-{os.getuid()}")
+    path = root / "ports"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = os.lstat(root)
+    if st.st_uid != os.getuid() or not os.path.isdir(root) or os.path.islink(root):
+        raise ServingError(f"{root} belongs to another user (or is a link): port leases cannot be kept there",
+                           where="port leases", fix=f"remove {root}, or set XDG_RUNTIME_DIR to a folder of yours")
+    return path
+
+
+@dataclass
+class PortLease:
+    """An exclusive flock on host:port's lock file. The server started on the port inherits the fd, so the
+    lease lasts as long as the server; `release` drops only this process's hold."""
+
+    host: str
+    port: int
+    fd: int | None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with _LEASES_LOCK:
+                if _LEASES.get((self.host, self.port)) is self:
+                    del _LEASES[(self.host, self.port)]
+
+
+_LEASES: dict[tuple[str, int], PortLease] = {}
+_LEASES_LOCK = threading.Lock()
+
+
+def claim_port(port: int, host: str = LOOPBACK) -> PortLease | None:
+    """Lease host:port for a server of this process: None if another localcrew holds it or it is bound."""
+    with _LEASES_LOCK:
+        held = _LEASES.get((host, port))
+        if held is not None and held.fd is not None:  # ours already (handed out, or a restart's)
+            return held if port_is_free(port, host) else None
+        fd = os.open(lock_dir() / f"{host}-{port}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not port_is_free(port, host):
+            os.close(fd)
+            return None
+        lease = _LEASES[(host, port)] = PortLease(host, port, fd)
+        return lease
+
+
 def free_port(start: int, *, taken: set[int] | None = None, limit: int = 200) -> int:
-    """The first bindable loopback port at or above `start` (skipping ports we already handed out)."""
+    """The first loopback port at or above `start` that is bindable and leased to us (skipping ports we
+    already handed out). The lease is kept until a server started on the port ends."""
     for port in range(start, min(start + limit, 65535)):
-        if (taken is None or port not in taken) and port_is_free(port):
+        if (taken is None or port not in taken) and claim_port(port) is not None:
             return port
     raise ServingError(f"no free port in {start}..{start + limit - 1}", where="gpu_layout.yaml: base_port",
                        fix="choose another base_port")
@@ -70,10 +135,17 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     started_s: float
+    identity: procinfo.ProcessIdentity | None = None  # read right after exec: what the registry records
+    lease: PortLease | None = None
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def answers(self) -> bool:
+        """Healthy, and the socket listening on its port is this process's own (not a neighbour's)."""
+        return (procinfo.owns_listener(self.pid, self.spec.host, self.spec.port)
+                and healthy(self.spec, timeout_s=1.0))
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -95,8 +167,10 @@ def start(spec: LaunchSpec, state_dir: Path, *, detach: bool = False) -> Running
 
 def _start(spec: LaunchSpec, state_dir: Path, detach: bool) -> RunningServer:
     state_dir.mkdir(parents=True, exist_ok=True)
-    if not port_is_free(spec.port, spec.host):
-        raise ServingError(f"port {spec.port} is already in use", where=f"server {spec.server_id}",
+    lease = claim_port(spec.port, spec.host)
+    if lease is None or lease.fd is None:
+        raise ServingError(f"port {spec.port} is already in use (another program listens there, or another "
+                           "localcrew run holds it)", where=f"server {spec.server_id}",
                            fix="stop what listens there (plan-gpus down) or change base_port in gpu_layout.yaml")
     if spec.config_json is not None:
         (state_dir / f"{spec.server_id}.json").write_text(spec.config_json, encoding="utf-8")
@@ -104,13 +178,17 @@ def _start(spec: LaunchSpec, state_dir: Path, detach: bool) -> RunningServer:
     env = {**os.environ, **spec.env}
     with open(log_path, "ab") as log:
         try:
+            # pass_fds: the server inherits the port's lease and holds it for as long as it runs
             proc = subprocess.Popen(spec.argv, cwd=state_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(lease.fd,),
                                     preexec_fn=None if detach else _die_with_parent)
         except FileNotFoundError:
+            lease.release()
             raise ServingError(f"cannot run {spec.argv[0]!r}", where=f"server {spec.server_id}",
                                fix="install it, or switch `backend:` in gpu_layout.yaml") from None
-    return RunningServer(spec=spec, process=proc, log_path=log_path, started_s=time.monotonic())
+    # Popen returns after exec: /proc shows the server's own command line; our unreaped child keeps its pid.
+    return RunningServer(spec=spec, process=proc, log_path=log_path, started_s=time.monotonic(),
+                         identity=procinfo.identity(proc.pid), lease=lease)
 
 
 # Our servers are on loopback: never route to them through the user's http_proxy.
@@ -140,11 +218,12 @@ def wait_healthy(server: RunningServer, *, timeout_s: float = 120.0,
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not server.alive():
+            release(server)
             raise ServingError(
                 f"server exited with code {server.process.returncode} while starting",
                 where=f"server {server.spec.server_id} (log {server.log_path})",
                 fix=f"read its log; last lines:\n{tail(server.log_path)}")
-        if healthy(server.spec, timeout_s=1.0):
+        if server.answers():  # a neighbour answering on the port does not count
             return time.monotonic() - server.started_s
         if on_wait is not None:
             on_wait(time.monotonic() - server.started_s)
@@ -155,18 +234,31 @@ def wait_healthy(server: RunningServer, *, timeout_s: float = 120.0,
                        fix=f"check the model and memory; last lines:\n{tail(server.log_path)}")
 
 
+def release(server: RunningServer) -> None:
+    """Drop this process's hold on the server's port lease (the server's own hold ends with it)."""
+    if server.lease is not None:
+        server.lease.release()
+
+
 def stop(server: RunningServer, *, grace_s: float = 5.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL what is left after grace_s."""
-    if server.process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.process.pid, signal.SIGTERM)
+    """SIGTERM the server's process group, then SIGKILL what is left after grace_s.
+
+    Safe by construction: the server is our unreaped child (poll() is None), so its pid — which leads the
+    group start_new_session made — cannot have been handed to another process.
+    """
     try:
-        server.process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
+        if server.process.poll() is not None:
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(timeout=grace_s)
+            os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=grace_s)
+    finally:
+        release(server)
 
 
 class Supervisor:
@@ -196,11 +288,12 @@ class Supervisor:
         server = self.servers.get(server_id)
         if server is None:  # a reused server we did not start: not ours to restart
             return False
-        if server.alive() and healthy(server.spec):
+        if server.alive() and server.answers():
             return True
         if self.restarts.get(server_id, 0) >= 1:
             return False
         self.restarts[server_id] = self.restarts.get(server_id, 0) + 1
+        server.lease = None  # keep the port's lease across the restart: no other run can take the port
         stop(server)
         fresh = start(replace(server.spec), self.state_dir, detach=self.keep)
         self.servers[server_id] = fresh
@@ -238,6 +331,8 @@ class Supervisor:
                 for sid, server in self.servers.items():
                     if sid not in planned:
                         stop(server)
+                    else:
+                        release(server)  # a kept server holds its port's lease itself from now on
         finally:
             if main:
                 signal.signal(signal.SIGTERM, previous)

@@ -27,6 +27,9 @@ class ServedModel:
     batch: int = 512
     ubatch: int = 512
     tensor_split: tuple[float, ...] = ()
+    # Decode threads; 0: llama-cpp-python's default, which is half the cores (on 2 cores, one thread);
+    # -1: every core, what a CPU server wants.
+    n_threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def llamacpp_model_args(m: ServedModel) -> list[str]:
         args += ["--type_k", str(KV_TYPE_IDS[m.kv_type]), "--type_v", str(KV_TYPE_IDS[m.kv_type])]
     if m.tensor_split:
         args += ["--tensor_split", *(f"{x:g}" for x in m.tensor_split)]
+    if m.n_threads:
+        args += ["--n_threads", str(m.n_threads)]
     return args
 
 
@@ -109,6 +114,8 @@ def _model_config(m: ServedModel) -> dict[str, object]:
         cfg["type_k"] = cfg["type_v"] = KV_TYPE_IDS[m.kv_type]
     if m.tensor_split:
         cfg["tensor_split"] = list(m.tensor_split)
+    if m.n_threads:
+        cfg["n_threads"] = m.n_threads
     return cfg
 
 

@@ -136,3 +136,32 @@ def missing_import(source: str, *, module_name: str, under_test: set[str]) -> st
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & under_test
     need = sorted(used - imported - defined_names(source))
     return f"from {module_name} import {', '.join(need)}" if need else None
+
+
+def task_imports(task: str) -> list[str]:
+    """Import statements the task's own code shows (e.g. `from typing import List` above a signature)."""
+    found: list[str] = []
+    for line in task[:_MAX_CHARS].splitlines():
+        stripped = line.strip()
+        if not stripped.startswith(("import ", "from ")) or stripped in found:
+            continue
+        tree = _parse(stripped)
+        if tree is not None and len(tree.body) == 1 and isinstance(tree.body[0], ast.Import | ast.ImportFrom):
+            found.append(stripped)
+    return found
+
+
+def with_task_imports(source: str, task: str) -> tuple[str, list[str]]:
+    """The module with the task's imports it lacks put first: its signatures use them (`List[int]`), and a
+    small model often copies the signature without the import, which makes the module fail to import."""
+    tree = _parse(source)
+    if tree is None:
+        return source, []
+    have = {ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)}
+    missing = [imp for imp in task_imports(task) if ast.unparse(ast.parse(imp).body[0]) not in have]
+    if not missing:
+        return source, []
+    lines = source.splitlines(keepends=True)
+    after = max((n.end_lineno or 0 for n in tree.body
+                 if isinstance(n, ast.ImportFrom) and n.module == "__future__"), default=0)
+    return "".join(lines[:after]) + "\n".join(missing) + "\n" + "".join(lines[after:]), missing

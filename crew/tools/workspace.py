@@ -1,8 +1,10 @@
 """The run's workspace: the only folder agents may write to.
 
 Every refusal is a WorkspaceError whose message the agent can read and act on (never a crash): absolute
-paths, `..`, hidden or tool folders, symlinks that lead out, oversized files, binary content, and anything
-that is not a plain-text file type. No crewai import here: the fenced-code-block path uses this module too.
+paths, `..`, hidden or tool folders, symlinks that lead out, oversized files, binary content, anything
+that is not a plain-text file type, files that would configure pytest or Python (`conftest.py`,
+`pytest.ini`, …) and modules that would hide a standard, runner or installed module (`random.py`).
+No crewai import here: the fenced-code-block path uses this module too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from crew.errors import WorkspaceError
+from crew.tools.names import refusal
 
 TEXT_SUFFIXES = frozenset({".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".json", ".yaml", ".yml", ".csv"})
 SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".sandbox", ".git"})
@@ -54,6 +57,9 @@ class Workspace:
         """Every check a write must pass, without writing (the langchain-backed tool calls this first)."""
         path = self.safe_path(rel)
         where = f"workspace path {rel!r}"
+        refused = refusal(rel)
+        if refused is not None:  # config files and modules that would hide others (crew/tools/names.py)
+            raise WorkspaceError(refused[0], where=where, fix=refused[1])
         size = len(text.encode("utf-8", errors="replace"))
         if size > self.max_file_bytes:
             raise WorkspaceError(f"{size} bytes is over the {self.max_file_bytes}-byte limit",

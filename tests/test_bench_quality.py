@@ -1,0 +1,74 @@
+"""The quality benchmark's two-task smoke run (the full benchmark is too slow for CI), and its honesty rules."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+BENCH = ROOT / "benchmarks" / "bench_quality.py"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def test_development_and_acceptance_sets_are_disjoint_and_complete() -> None:
+    import bench_quality as bq
+
+    dev = {t.id for t in bq.humaneval_tasks(bq.DEV)}
+    acc = {t.id for t in bq.humaneval_tasks(bq.ACCEPTANCE)}
+    assert len(dev) == 82 and len(acc) == 82 and not dev & acc
+    assert "HumanEval/81" in dev and "HumanEval/82" in acc
+    picked = [t.id for t in bq.select("dev", 5, seed=7)]
+    assert picked == [t.id for t in bq.select("dev", 5, seed=7)] and len(set(picked)) == 5  # seeded, repeatable
+    assert all(not t.startswith("HumanEval/") or int(t.split("/")[1]) < 82 for t in picked)
+
+
+def test_the_benchmark_never_reads_a_reference_solution() -> None:
+    tree = ast.parse(BENCH.read_text())
+    literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert "canonical_solution" not in literals
+
+
+def test_hidden_tests_are_not_in_what_the_crew_sees() -> None:
+    import bench_quality as bq
+
+    for task in [*bq.own_tasks(), *bq.humaneval_tasks(range(0, 82))]:
+        assert "def test_" not in task.prompt and "check(" not in task.prompt
+
+
+@pytest.mark.slow
+def test_two_task_smoke_run(tmp_path: Path) -> None:
+    out, kept = tmp_path / "out.json", tmp_path / "kept"
+    env = {**os.environ, "CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true",
+           "CREWAI_TRACING_ENABLED": "false"}
+    proc = subprocess.run([sys.executable, str(BENCH), "--set", "own", "--limit", "2", "--seed", "0",
+                           "--model", "embedded-tiny", "--json", str(out), "--keep", str(kept)],
+                          capture_output=True, text=True, timeout=1200, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["schema"] == "localcrew.bench-quality/1"
+    s, tasks = data["summary"], data["tasks"]
+    assert s["tasks"] == len(tasks) == 2
+    assert s["one_shot"]["passed"] == sum(t["one_shot_pass"] for t in tasks)
+    assert s["crew"]["passed"] == sum(t["crew_pass"] for t in tasks)
+    assert s["crew"]["false_pass"] == sum(1 for t in tasks if t["crew_report_pass"] is True and not t["crew_pass"])
+    assert all(t["crew_report_pass"] is not None for t in tasks), "every crew run must end with a report"
+    assert all(t["crew_s"] > 0 and t["one_shot_s"] > 0 for t in tasks)
+    assert "pass@1" in proc.stdout and "false PASS" in proc.stdout and "difference" in proc.stdout
+    # the hidden tests were never in a run folder: nothing the crew had holds the judge's file or assertions
+    import bench_quality as bq
+
+    hidden = {t.id.replace("/", "-"): t.hidden for t in bq.own_tasks()}
+    for run in kept.iterdir():
+        for f in run.rglob("*"):
+            if f.is_file():
+                text = f.read_text(errors="replace")
+                assert "test_hidden_judge" not in text
+                last_assert = [ln for ln in hidden[run.name].splitlines() if "assert" in ln][-1].strip()
+                assert last_assert not in text, f"{f} holds a hidden assertion"
