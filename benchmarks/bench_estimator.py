@@ -1,8 +1,9 @@
 """Estimator accuracy against llama.cpp's own buffers, and the time one estimate takes.
 
-    uv run python benchmarks/bench_estimator.py [--markdown] [--quick]
+    uv run python benchmarks/bench_estimator.py [--markdown] [--quick] [--repeats N]
 
-For the embedded SmolLM2 model and each synthetic GGUF (tests/fixtures_gguf.py), loads the model with
+For the two embedded models (`embedded`, the Qwen2.5-Coder-0.5B default, and `embedded-tiny`, SmolLM2-135M)
+and each synthetic GGUF (tests/fixtures_gguf.py), loads the model with
 llama-cpp-python on the CPU under each accuracy setting, parses the buffer sizes llama.cpp logs, and prints
 estimate / measured / error for weights, KV cache, compute buffer and total, flagging any term outside the
 issue #3 targets. Then times `resolve_footprint` + `estimate` (header read + arithmetic) per model and for
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crew.models.embedded import embedded_model_path  # noqa: E402
+from crew.models.embedded import EMBEDDED_REF, EMBEDDED_REFS, embedded_model_path  # noqa: E402
 from crew.models.gguf import read_gguf  # noqa: E402
 from crew.models.measured import compare, measure_llama_cpp  # noqa: E402
 from crew.models.resolve import resolve_footprint  # noqa: E402
@@ -41,7 +42,7 @@ def accuracy_rows(models: dict[str, Path]) -> list[list[str]]:
     rows: list[list[str]] = []
     for name, path in models.items():
         fp = read_gguf(path)
-        for s in EMBEDDED_SETTINGS if name == "embedded" else SYNTHETIC_SETTINGS:
+        for s in EMBEDDED_SETTINGS if name in EMBEDDED_REFS else SYNTHETIC_SETTINGS:
             measured, _ = measure_llama_cpp(path, s)
             row = [name, settings_label(s)]
             for c in compare(estimate(fp, s), measured):
@@ -82,12 +83,13 @@ def show(header: list[str], rows: list[list[str]], markdown: bool) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--markdown", action="store_true")
-    ap.add_argument("--quick", action="store_true", help="the embedded model only")
+    ap.add_argument("--quick", action="store_true", help="the default embedded model only")
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        models = {"embedded": embedded_model_path()}
+        models = {EMBEDDED_REF: embedded_model_path()}
         if not args.quick:
+            models |= {ref: embedded_model_path(ref) for ref in EMBEDDED_REFS if ref != EMBEDDED_REF}
             for name, spec in SYNTHETIC_MODELS.items():
                 models[name] = write_synthetic_gguf(Path(tmp) / f"{name}.gguf", **spec)
         started = time.perf_counter()

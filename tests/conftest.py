@@ -7,7 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
+from crew.models.embedded import EMBEDDED_TINY_REF
 from crew.offline import OFFLINE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,3 +23,20 @@ def project_dir(tmp_path: Path) -> Path:
     for name in ("agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
+
+
+def use_tiny_model(agents_yaml: Path, **settings: object) -> None:
+    """Every agent of a project copy runs on `embedded-tiny` wherever the CPU serves it (its `cpu_model`), with
+    `settings` applied to each agent too. For tests of plumbing (servers, pinning, failover, resume), where the
+    default model's quality is not what is checked and SmolLM2 is ~5× faster (docs/testing.md)."""
+    agents = yaml.safe_load(agents_yaml.read_text())
+    for a in agents.values():
+        a.update(cpu_model=EMBEDDED_TINY_REF, **settings)
+    agents_yaml.write_text(yaml.safe_dump(agents))
+
+
+@pytest.fixture
+def tiny_project_dir(project_dir: Path) -> Path:
+    """`project_dir` with every agent's CPU model set to `embedded-tiny`."""
+    use_tiny_model(project_dir / "agents.yaml")
+    return project_dir

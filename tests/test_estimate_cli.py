@@ -50,7 +50,8 @@ def test_json_for_a_catalog_tag_says_it_is_an_estimate(capsys: pytest.CaptureFix
 
 def test_embedded_model_ref(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_json(capsys, "embedded", "--device", "cpu", "--ctx", "1024")
-    assert out["model"] == "embedded" and out["n_layer"] == 30 and out["overhead_bytes"] == 0
+    assert out["model"] == "embedded" and out["n_layer"] == 24 and out["overhead_bytes"] == 0
+    assert out["n_vocab"] == 151936 and out["weights_bytes"] == 485_452_288  # Qwen2.5-Coder-0.5B Q4_K_M
 
 
 def test_table_output(model: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,6 +31,7 @@ def test_no_gpu_here_plans_every_agent_on_the_embedded_cpu_model() -> None:
     assert {a.name: (a.model, a.placement, a.num_ctx) for a in plan.agents} == {
         "manager": ("embedded", "cpu", 8192), "developer": ("embedded", "cpu", 16384),
         "tester": ("embedded", "cpu", 8192), "documentation": ("embedded", "cpu", 8192)}
+    assert {a.estimate.weights_bytes for a in plan.agents} == {485_452_288}  # the Qwen file, not SmolLM2's
     assert any("planning for the CPU" in w for w in plan.warnings)
     assert plan.cpu is not None and 0 < plan.cpu.planned_bytes <= plan.cpu.usable_bytes
 

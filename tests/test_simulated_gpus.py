@@ -1,9 +1,9 @@
 """Simulated 2× RTX 3060 with real llama.cpp servers: pinning, routing, restart and failover, in one real run.
 
 `simulate: true` gives each declared GPU its own CPU server with exactly the planned CUDA_VISIBLE_DEVICES
-and port. A real crew runs on the embedded model; a probe kills the manager's server with SIGKILL when the
-first task starts (→ restarted once) and again when `document` starts (→ its agents fail over to the other
-server). The run must complete and say so in its report.
+and port. A real crew runs on `embedded-tiny` (plumbing, not quality: docs/testing.md); a probe kills the
+manager's server with SIGKILL when the first task starts (→ restarted once) and again when `document` starts
+(→ its agents fail over to the other server). The run must complete and say so in its report.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from crew.models.embedded import EMBEDDED_TINY_REF
+from tests.conftest import ROOT, use_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +45,8 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from crew.workflow import run
 
     work = tmp_path_factory.mktemp("sim")
-    agents = yaml.safe_load((ROOT / "agents.yaml").read_text())
-    for a in agents.values():
-        a.update(llm="embedded", fallbacks=[], num_ctx=4096)
-    (work / "agents.yaml").write_text(yaml.safe_dump(agents))
+    (work / "agents.yaml").write_text((ROOT / "agents.yaml").read_text())
+    use_tiny_model(work / "agents.yaml", llm=EMBEDDED_TINY_REF, fallbacks=[], num_ctx=4096)
     tasks = (ROOT / "tasks.yaml").read_text().replace("max_fix_rounds: 2", "max_fix_rounds: 1")
     (work / "tasks.yaml").write_text(tasks)
     (work / "gpu_layout.yaml").write_text(yaml.safe_dump(LAYOUT))
@@ -99,6 +98,8 @@ def test_one_pinned_server_per_simulated_gpu(faulty_run: dict[str, Any]) -> None
     ready = [r for r in faulty_run["records"] if r["event"] == "server_ready"]
     assert len({r["port"] for r in ready}) == 2
     assert any("(simulated)" in line for line in faulty_run["lines"])
+    plan = next(r for r in faulty_run["records"] if r["event"] == "plan")
+    assert {a["model"] for a in plan["agents"].values()} == {EMBEDDED_TINY_REF}
 
 
 def test_each_agent_is_served_by_its_own_server_request_by_request(faulty_run: dict[str, Any]) -> None:
