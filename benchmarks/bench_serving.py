@@ -68,7 +68,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    path = str(embedded_model_path("embedded-tiny"))  # EOS id 2 below is SmolLM2's; the path, not the model, is measured
+    # The serving path is measured, not the model: embedded-tiny, whose EOS id (2) is the one banned above.
+    path = str(embedded_model_path("embedded-tiny"))
     from llama_cpp import Llama
 
     direct = Llama(model_path=path, n_ctx=CTX, n_batch=512, n_ubatch=512, verbose=False)
