@@ -7,6 +7,7 @@ model servers, whose lifetime is exactly the run's (stopped on return, error, Ct
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -105,8 +106,14 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
     state.log.append(label, inputs=inputs)
-    with task_progress(state, llms, verbose=verbose):
-        (start or kickoff(inputs))(crew)
+    try:
+        with task_progress(state, llms, verbose=verbose):
+            (start or kickoff(inputs))(crew)
+    except KeyboardInterrupt:
+        # The servers stop next; the request one of them was streaming then fails in a CrewAI thread, which
+        # logs it as an error. The user pressed Ctrl-C: one line from us says what happened, nothing else.
+        logging.disable(logging.CRITICAL)
+        raise
     return crew
 
 

@@ -21,10 +21,19 @@ fi
 
 # llama-cpp-python compiles from source: build only the library (no tools, examples, tests, server
 # binary or multimodal), tuned for this CPU. ~5 min on 2 cores the first time; uv caches the wheel.
+user_cmake_args=${CMAKE_ARGS:+yes}
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 start=$(date +%s)
-uv sync --frozen --python 3.11
+# Offline first: uv then takes the sdist and the wheel it built from its cache even when the registry's
+# cache headers have expired (measured: every online sync here re-fetched the sdist under a new revision and
+# compiled llama-cpp-python again, ~5 min). A machine without that cache falls back to the registry.
+# Your own CMAKE_ARGS (a CUDA build) must rebuild: uv's cache does not key on them.
+if [ -n "$user_cmake_args" ]; then
+  uv sync --frozen --python 3.11 --reinstall-package llama-cpp-python
+else
+  uv sync --frozen --python 3.11 --offline 2>/dev/null || uv sync --frozen --python 3.11
+fi
 echo "setup: environment ready in $(( $(date +%s) - start )) s"
 
 case "$mode" in
