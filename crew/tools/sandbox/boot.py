@@ -212,6 +212,16 @@ def _build_root(cfg: dict[str, Any]) -> None:
         elif os.path.isdir(d):
             os.makedirs(root + d)
             _bind_read_only(d, root + d)
+    # /tmp & co before the interpreter: an interpreter that lives under /tmp (a CI clone's .venv) is bound
+    # on top of this tmpfs, not hidden by it (and its mount points here are root's, in a sticky folder).
+    os.makedirs(root + "/tmp")
+    _mount("tmpfs", root + "/tmp", "tmpfs", flags, f"size={tmpfs_bytes},mode=1777")
+    for d in _THROWAWAY_DIRS:
+        shared = f"{root}/tmp/.localcrew{d.replace('/', '-')}"
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        os.makedirs(root + d, exist_ok=True)
+        _mount(shared, root + d, None, _MS_BIND)
     for p in _interpreter_paths():
         if not any(p == d or p.startswith(d + "/") for d in _SYSTEM_DIRS) and not os.path.ismount(root + p):
             os.makedirs(root + p, exist_ok=True)
@@ -224,14 +234,6 @@ def _build_root(cfg: dict[str, Any]) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
-    os.makedirs(root + "/tmp")
-    _mount("tmpfs", root + "/tmp", "tmpfs", flags, f"size={tmpfs_bytes},mode=1777")
-    for d in _THROWAWAY_DIRS:
-        shared = f"{root}/tmp/.localcrew{d.replace('/', '-')}"
-        os.mkdir(shared)
-        os.chmod(shared, 0o1777)
-        os.makedirs(root + d, exist_ok=True)
-        _mount(shared, root + d, None, _MS_BIND)
     work = os.path.join(stage, "work")
     files = _snapshot(work)
     os.makedirs(root + work)
