@@ -226,7 +226,7 @@ def _build_root(cfg: dict[str, Any]) -> None:
         if not any(p == d or p.startswith(d + "/") for d in _SYSTEM_DIRS) and not os.path.ismount(root + p):
             os.makedirs(root + p, exist_ok=True)
             _bind_read_only(p, root + p)
-    os.makedirs(root + "/dev")
+    os.makedirs(root + "/dev", exist_ok=True)  # /dev/shm may be there already
     for name in _DEVICES:
         if os.path.exists("/dev/" + name):
             open(f"{root}/dev/{name}", "w").close()
