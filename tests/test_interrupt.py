@@ -65,8 +65,11 @@ def test_ctrl_c_stops_the_crew_and_its_server_within_seconds(tmp_path: Path) -> 
     assert crewai
     out = tmp_path / "out.txt"
     with out.open("w") as sink:
+        # A job started in the background (CI, nohup) inherits SIGINT *ignored*, and so would the crew: give it
+        # back the default a terminal's foreground job has.
         proc = subprocess.Popen([crewai, "run"], cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 300
             while "▶ implement" not in out.read_text() and time.monotonic() < deadline:
