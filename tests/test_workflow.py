@@ -35,25 +35,7 @@ DOCS = "```markdown\n<!-- file: README.md -->\n# slugify_tool\n\nTurns text into
 
 
 def _run(project_dir: Path, dev_replies: list[str], fix_replies: list[str]):  # type: ignore[no-untyped-def]
-    project = load_project(project_dir)
-    script = {
-        "specify": ["Module slugify_tool.py with slugify(text)."],
-        "implement": dev_replies,
-        "write_tests": [TESTS],
-        "fix_code": fix_replies,
-        "document": [DOCS],
-        "report": ["We built slugify."],
-    }
-    llms = {name: ScriptedLLM(model=f"scripted-{name}", script=script) for name in project.agents}
-    inputs = run_inputs(project, task=None, module=None)
-    run_dir = project_dir / "runs" / "r1"
-    run_dir.mkdir(parents=True)
-    inputs["workspace"] = str(run_dir / "code")
-    messages: list[str] = []
-    state = open_state(project, run_dir, inputs, messages.append)
-    crew = execute(project, llms, state, inputs)
-    report = write_report(project, crew, state, inputs, usage_of(llms, {}), [])
-    return state, report.read_text(), llms, messages
+    return _run_with(project_dir, load_project(project_dir), {"implement": dev_replies, "fix_code": fix_replies})
 
 
 def _prompts(llms, task: str) -> list[str]:  # type: ignore[no-untyped-def]
