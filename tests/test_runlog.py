@@ -99,12 +99,12 @@ SCRIPT = textwrap.dedent("""
 def test_a_real_full_tmpfs(tmp_path: Path) -> None:
     """A 64 KiB tmpfs in a private mount namespace (unprivileged, via a user namespace)."""
     if shutil.which("unshare") is None:
-        pytest.skip("no unshare(1) here")
+        pytest.skip(reason="no unshare(1) here: a tiny tmpfs cannot be mounted to fill")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
     if probe.returncode != 0:
-        pytest.skip(f"user namespaces are not available: {probe.stderr.decode().strip()}")
+        pytest.skip(reason=f"user namespaces are not available: {probe.stderr.decode().strip()}")
     done = subprocess.run(["unshare", "-rm", sys.executable, "-c", SCRIPT.format(root=str(ROOT), mnt=str(mnt))],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
