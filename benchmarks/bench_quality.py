@@ -71,6 +71,7 @@ class Result:
     crew_s: float = 0.0
     crew_tokens: int = 0
     crew_exit: int = 0
+    load_avg_1m: float = 0.0               # the machine's load when the task ended (wall times depend on it)
     notes: list[str] = field(default_factory=list)
 
 
@@ -99,9 +100,10 @@ def own_tasks() -> list[Task]:
 def select(set_name: str, limit: int | None, seed: int) -> list[Task]:
     tasks = {"dev": lambda: humaneval_tasks(DEV) + own_tasks(), "humaneval": lambda: humaneval_tasks(DEV),
              "own": own_tasks, "acceptance": lambda: humaneval_tasks(ACCEPTANCE)}[set_name]()
-    if limit is not None and limit < len(tasks):
-        tasks = random.Random(seed).sample(tasks, limit)
-    return tasks
+    # A seeded order, so that any prefix of a run is itself a random sample of the set (a run stopped part way,
+    # or --limit N, measures an unbiased sample; --resume continues the same order).
+    random.Random(seed).shuffle(tasks)
+    return tasks[:limit] if limit is not None else tasks
 
 
 # ------------------------------------------------------------------------------------------ judging
@@ -209,56 +211,110 @@ def crew_run(project: Path, task: Task, scratch: Path) -> tuple[dict[str, str], 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", default="dev", choices=("dev", "humaneval", "own", "acceptance"))
-    ap.add_argument("--limit", type=int, default=None, help="run N tasks of the set, chosen by --seed")
-    ap.add_argument("--seed", type=int, default=0, help="which tasks --limit picks, and the sampling seed")
+    ap.add_argument("--limit", type=int, default=None, help="run the first N tasks of the set's seeded order")
+    ap.add_argument("--seed", type=int, default=0, help="the order of the tasks, and the sampling seed")
     ap.add_argument("--model", default="embedded", help="embedded (default), embedded-tiny or a .gguf path")
-    ap.add_argument("--json", dest="json_out", help="write every task's result here")
+    ap.add_argument("--json", dest="json_out", help="write every task's result here (after every task)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --json: skip its finished tasks (same set, seed, model and commit)")
     ap.add_argument("--only", choices=("one-shot", "crew"), help="run one side only")
     ap.add_argument("--keep", help="copy each crew run folder (code, report, run.jsonl) into this folder")
     args = ap.parse_args(argv)
     if args.set == "acceptance":
         print("note: HumanEval/82-163 is reserved for acceptance — report it, never tune on it", file=sys.stderr)
+    if args.resume and not args.json_out:
+        print("bench_quality: --resume needs --json FILE, the run to continue", file=sys.stderr)
+        return 2
 
     from crew.models.resolve import resolve_footprint
     from crew.serving.process import Supervisor, free_port
     from crew.serving.spec import ServedModel, llamacpp_spec
 
     tasks = select(args.set, args.limit, args.seed)
+    commit = _commit()
+    results: list[Result] = []
+    if args.resume and Path(args.json_out).exists():
+        try:
+            results = _resumed(Path(args.json_out), args, commit)
+        except ValueError as err:
+            print(f"bench_quality: cannot resume {args.json_out}: {err}", file=sys.stderr)
+            return 2
+        print(f"resuming: {len(results)} task(s) already measured in {args.json_out}", flush=True)
+    done = {r.id for r in results}
     fp = resolve_footprint(args.model)
     assert fp.path is not None
-    results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="localcrew-quality-") as tmp:
         scratch = Path(tmp)
         project = scratch_project(scratch, args.model, args.seed)
         spec = llamacpp_spec("cpu", (ServedModel(alias="bench", path=fp.path, ctx_tokens=8192, n_gpu_layers=0),),
                              free_port(12500), env={"CUDA_VISIBLE_DEVICES": ""})
         sup = Supervisor(scratch / "servers")
+        # One task at a time, both sides: a run stopped part way still holds paired results. The one-shot
+        # server idles (no CPU) while the crew's own server works.
         with sup.running([spec] if args.only != "crew" else []):
             for n, task in enumerate(tasks, 1):
+                if task.id in done:
+                    continue
                 r = Result(id=task.id)
                 if args.only != "crew":
                     files, r.one_shot_tokens, r.one_shot_s = one_shot(spec.base_url, task, args.seed)
                     r.one_shot_pass, why = judge(files, task)
                     r.notes.append(f"one shot: {why}")
-                    print(f"[{n}/{len(tasks)}] {task.id:16} one shot {'PASS' if r.one_shot_pass else 'fail':4} "
-                          f"{r.one_shot_s:5.1f} s", flush=True)
+                if args.only != "one-shot":
+                    files, r.crew_report_pass, r.crew_tokens, r.crew_exit, r.crew_s = crew_run(project, task, scratch)
+                    if args.keep:
+                        _keep(scratch / "runs", Path(args.keep) / task.id.replace("/", "-"))
+                    r.crew_pass, why = judge(files, task) if files else (False, "no code delivered")
+                    r.notes.append(f"crew: {why}")
+                r.load_avg_1m = round(os.getloadavg()[0], 2)
                 results.append(r)
-        if args.only != "one-shot":
-            for n, (task, r) in enumerate(zip(tasks, results, strict=True), 1):
-                files, r.crew_report_pass, r.crew_tokens, r.crew_exit, r.crew_s = crew_run(project, task, scratch)
-                if args.keep:
-                    _keep(scratch / "runs", Path(args.keep) / task.id.replace("/", "-"))
-                r.crew_pass, why = judge(files, task) if files else (False, "no code delivered")
-                r.notes.append(f"crew: {why}")
                 print(f"[{n}/{len(tasks)}] {task.id:16} one shot {'PASS' if r.one_shot_pass else 'fail':4} "
                       f"{r.one_shot_s:5.1f} s | crew {'PASS' if r.crew_pass else 'fail':4} "
                       f"(its report: {_verdict(r.crew_report_pass)}) {r.crew_s:6.1f} s", flush=True)
-    summary = summarise(results, args)
+                if args.json_out:
+                    _save(Path(args.json_out), summarise(results, args, commit), results)
+    summary = summarise(results, args, commit)
     print(render(summary))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"schema": "localcrew.bench-quality/1", "summary": summary,
-                                                   "tasks": [asdict(r) for r in results]}, indent=1))
+        _save(Path(args.json_out), summary, results)
     return 0
+
+
+def _commit() -> str:
+    """The code measured: HEAD, marked `+dirty` when tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def _save(path: Path, summary: dict[str, Any], results: list[Result]) -> None:
+    """Written whole under a temporary name, then renamed: an interrupted run never leaves a torn file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"schema": "localcrew.bench-quality/1", "summary": summary,
+                               "tasks": [asdict(r) for r in results]}, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _resumed(path: Path, args: argparse.Namespace, commit: str) -> list[Result]:
+    """The finished tasks of an earlier run of the same benchmark on the same code; else ValueError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        s = data["summary"]
+        tasks = [Result(**t) for t in data["tasks"]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"not a bench_quality result ({err.__class__.__name__})") from None
+    for key, want in (("set", args.set), ("seed", args.seed), ("model", args.model), ("commit", commit)):
+        if s.get(key) != want:
+            raise ValueError(f"it measured {key} {s.get(key)!r}, this run {want!r}: results of different "
+                             "settings or code are never mixed")
+    if "+dirty" in commit:
+        raise ValueError("uncommitted changes: commit first, so both parts measure the same code")
+    return tasks
 
 
 def _keep(runs: Path, into: Path) -> None:
@@ -272,7 +328,7 @@ def _verdict(v: bool | None) -> str:
     return "none" if v is None else ("PASS" if v else "FAIL")
 
 
-def summarise(results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
+def summarise(results: list[Result], args: argparse.Namespace, commit: str = "unknown") -> dict[str, Any]:
     n = len(results)
     one = sum(r.one_shot_pass for r in results)
     crew = sum(r.crew_pass for r in results)
@@ -283,8 +339,9 @@ def summarise(results: list[Result], args: argparse.Namespace) -> dict[str, Any]
         return {"median": statistics.median(xs), "max": max(xs)} if xs else {"median": 0.0, "max": 0.0}
 
     return {
-        "set": args.set, "limit": args.limit, "seed": args.seed, "model": args.model, "tasks": n,
+        "set": args.set, "limit": args.limit, "seed": args.seed, "model": args.model, "tasks": n, "commit": commit,
         "cores": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0],
+        "load_avg_1m_max": max((r.load_avg_1m for r in results), default=0.0),
         "one_shot": {"passed": one, "pass_at_1": one / n if n else 0.0,
                      "wall_s": stats([r.one_shot_s for r in results]),
                      "tokens_mean": statistics.mean([r.one_shot_tokens for r in results]) if n else 0},
@@ -301,7 +358,8 @@ def render(s: dict[str, Any]) -> str:
     return "\n".join([
         "",
         f"set {s['set']} ({n} tasks, seed {s['seed']}), model {s['model']}, {s['cores']} cores, "
-        f"load average at the end {s['load_avg_1m_at_end']:.2f}",
+        f"load average at the end {s['load_avg_1m_at_end']:.2f} (highest after a task {s['load_avg_1m_max']:.2f}), "
+        f"code {s.get('commit', 'unknown')}",
         f"{'':28}{'one shot':>16}{'crew':>16}",
         f"{'pass@1 (hidden tests)':28}{o['passed']:>6}/{n} {pct(o['pass_at_1']):>8}"
         f"{c['passed']:>6}/{n} {pct(c['pass_at_1']):>8}   difference {s['difference_points']:+.1f} points",

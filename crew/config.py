@@ -59,6 +59,7 @@ class WorkflowSettings:
     workspace_root: str = "runs"
     implement_rounds: int = 3      # attempts at the code against the task's own examples, before the tests
     seed: int = 42                 # sampling seed sent with every model request: a run can be repeated
+    temperature: float = 0.0       # first answers are greedy (one shot's setting); retries are sampled hotter
 
 
 @dataclass(frozen=True)
@@ -292,10 +293,12 @@ class _Section:
                               fix=f"use a whole number from {low} to {high}")
         return value
 
-    def number(self, name: str, default: Any = ..., *, low: float, high: float, fix: str = "") -> float:
+    def number(self, name: str, default: Any = ..., *, low: float, high: float, fix: str = "",
+               low_included: bool = False) -> float:
         """A finite int or float with low < value <= high (`.inf` and `.nan` are YAML floats too)."""
         value = float(self.get(name, (int, float), default))
-        if not (math.isfinite(value) and low < value <= high):
+        above_low = low <= value if low_included else low < value
+        if not (math.isfinite(value) and above_low and value <= high):
             raise ConfigError(f"{_show(value)} is out of range", where=self.where(name),
                               fix=fix or f"use a number above {low:g} and at most {high:g}")
         return value
@@ -339,7 +342,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
 
 
 _TASK_KEYS = ("agent", "description", "expected_output", "context")
-_WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed")
+_WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
 
@@ -358,6 +361,8 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
         workspace_root=w.text("workspace_root", "runs"),
         implement_rounds=w.positive_int("implement_rounds", 3, low=1, high=20),
         seed=w.positive_int("seed", 42, low=0, high=2**31 - 1),
+        temperature=w.number("temperature", 0.0, low=0, high=2.0, low_included=True,
+                             fix="give a sampling temperature from 0 (greedy) to 2, e.g. 0"),
     )
     missing = [n for n in TASK_NAMES if n not in data]
     if missing:

@@ -301,6 +301,15 @@ class RunState:
                 return False, (f"No file named {self.module} was found in your answer{why}. Answer with the "
                                f"complete module in one fenced code block whose first line is `# file: {self.module}`.")
             return True, output.raw
+        stubs = answers.stub_functions(self._module_source(), set(self.functions))
+        if stubs and self._once_more("implement", self.implement_rounds - 1):
+            names = ", ".join(f"`{n}`" for n in stubs)
+            self.log.append("stub_answer", functions=stubs)
+            self.progress(f"  [yellow]the answer only repeats the signature of {names} — developer asked again[/]")
+            output.raw = "(an answer without a function body)"
+            return False, (f"Your module only repeats the signature and docstring of {names}; the body is missing. "
+                           "Write the complete, working implementation. Answer with the whole module in one fenced "
+                           f"code block whose first line is `# file: {self.module}`.")
         if not self.examples:
             return True, self._module_block()
         report = self.run_tests("implement: the task's examples", "implement")

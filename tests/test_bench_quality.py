@@ -29,6 +29,35 @@ def test_development_and_acceptance_sets_are_disjoint_and_complete() -> None:
     assert all(not t.startswith("HumanEval/") or int(t.split("/")[1]) < 82 for t in picked)
 
 
+def test_a_limited_run_is_a_prefix_of_the_full_seeded_order() -> None:
+    import bench_quality as bq
+
+    full = [t.id for t in bq.select("dev", None, seed=3)]
+    assert len(full) == 82 + len(bq.own_tasks()) and len(set(full)) == len(full)
+    assert [t.id for t in bq.select("dev", 10, seed=3)] == full[:10]  # a stopped run measured a random sample
+    assert full != [t.id for t in bq.select("dev", None, seed=4)]
+
+
+def test_resume_takes_only_a_run_of_the_same_settings_and_code(tmp_path: Path) -> None:
+    import argparse
+
+    import bench_quality as bq
+
+    args = argparse.Namespace(set="own", seed=0, model="embedded", limit=None)
+    done = [bq.Result(id="own/roman", one_shot_pass=True, crew_pass=True, crew_report_pass=True)]
+    out = tmp_path / "run.json"
+    bq._save(out, bq.summarise(done, args, "abc123"), done)
+    assert [r.id for r in bq._resumed(out, args, "abc123")] == ["own/roman"]
+    with pytest.raises(ValueError, match="commit 'abc123', this run 'def456'"):
+        bq._resumed(out, args, "def456")
+    with pytest.raises(ValueError, match="seed 0, this run 1"):
+        bq._resumed(out, argparse.Namespace(set="own", seed=1, model="embedded", limit=None), "abc123")
+    out.write_text("{not json")
+    with pytest.raises(ValueError, match="not a bench_quality result"):
+        bq._resumed(out, args, "abc123")
+    assert not (tmp_path / "run.json.tmp").exists()
+
+
 def test_the_benchmark_never_reads_a_reference_solution() -> None:
     tree = ast.parse(BENCH.read_text())
     literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}

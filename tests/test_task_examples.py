@@ -146,3 +146,28 @@ def test_standard_modules_used_without_import_are_imported() -> None:
     assert answers.missing_stdlib_imports("def f(math):\n    return math.x\n") == []  # an argument, not a module
     fixed, added = answers.with_task_imports("def f(t):\n    return re.sub('-+', '-', t)\n", "Write `f(t)`.")
     assert added == ["import re"] and fixed.startswith("import re\n")
+
+
+def test_stub_functions_are_those_whose_body_does_no_work() -> None:
+    from crew.tools.answers import stub_functions
+
+    src = '''
+def a(x):
+    """Doc."""
+
+def b(x):
+    ...
+
+def c(x):
+    raise NotImplementedError("later")
+
+def d(x):
+    """Doc."""
+    return x
+
+def e(x):
+    pass
+'''
+    assert stub_functions(src, {"a", "b", "c", "d"}) == ["a", "b", "c"]
+    assert stub_functions(src, {"e"}) == ["e"]
+    assert stub_functions("def a(:\n", {"a"}) == []  # unparsable: pytest reports it

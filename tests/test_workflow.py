@@ -194,3 +194,13 @@ def test_module_is_derived_from_the_task(project_dir: Path) -> None:
         run_inputs(project, task="x", module="bad name.py")
     with pytest.raises(WorkflowError, match="would hide Python's standard module `statistics`.*stats_utils"):
         run_inputs(project, task="Write statistics.py with mean(xs)", module=None)
+
+
+def test_an_answer_that_only_repeats_the_signature_is_asked_again_without_a_test_round(project_dir: Path) -> None:
+    stub = '```python\n# file: slugify_tool.py\ndef slugify(text):\n    """Make a slug."""\n```'
+    state, report, llms, messages = _run(project_dir, [stub, GOOD], ["should not be asked"])
+    retry = _prompts(llms, "implement")[1]
+    assert "body is missing" in retry and "`slugify`" in retry
+    assert [r.ok for r in state.rounds] == [True, True]  # the stub cost no pytest round
+    assert state.log.of("stub_answer")[0]["functions"] == ["slugify"]
+    assert "**Verdict:** PASS" in report

@@ -87,7 +87,8 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
         llms[placement.name] = served_llm(agent=placement.name, base_url=spec.base_url, model_alias=model.alias,
                                           ctx_tokens=model.ctx_tokens, device=device,
                                           max_tokens=project.agents[placement.name].max_tokens,
-                                          seed=project.tasks.workflow.seed)
+                                          seed=project.tasks.workflow.seed,
+                                          temperature=project.tasks.workflow.temperature)
         where[placement.name] = (placement.model, device, f"{spec.server_id} :{spec.port}")
         bound.binding[placement.name] = (spec.server_id, model.alias)
     return bound

@@ -86,6 +86,31 @@ def defined_names(source: str) -> set[str]:
     return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
 
 
+def _is_placeholder(stmt: ast.stmt) -> bool:
+    """`pass`, `...`, a docstring or `raise NotImplementedError`: a statement that does no work."""
+    if isinstance(stmt, ast.Pass):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return isinstance(stmt.value.value, str) or stmt.value.value is Ellipsis
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
+def stub_functions(source: str, names: set[str]) -> list[str]:
+    """Functions among `names` whose body does nothing (the task's signature and docstring copied back).
+
+    Seen on HumanEval/15: shown the signature in a code block, the 0.5B model answered with that block. Such
+    an answer cannot pass anything; it is asked again at once instead of costing a pytest round.
+    """
+    tree = _parse(source)
+    if tree is None:
+        return []
+    return sorted(n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                  and n.name in names and all(_is_placeholder(s) for s in n.body))
+
+
 @dataclass(frozen=True)
 class TestFileProblem:
     __test__ = False
