@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="continue the run in --json: skip its finished tasks (same set, seed, model and commit)")
     ap.add_argument("--only", choices=("one-shot", "crew"), help="run one side only")
+    ap.add_argument("--ids", help="only these tasks of the set, comma-separated (e.g. HumanEval/1,own/roman)")
     ap.add_argument("--keep", help="copy each crew run folder (code, report, run.jsonl) into this folder")
     args = ap.parse_args(argv)
     if args.set == "acceptance":
@@ -231,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     from crew.serving.spec import ServedModel, llamacpp_spec
 
     tasks = select(args.set, args.limit, args.seed)
+    if args.ids:
+        wanted = [i.strip() for i in args.ids.split(",") if i.strip()]
+        unknown = sorted(set(wanted) - {t.id for t in tasks})
+        if unknown:
+            print(f"bench_quality: {', '.join(unknown)} not in set {args.set}", file=sys.stderr)
+            return 2
+        tasks = [t for t in tasks if t.id in wanted]
     commit = _commit()
     results: list[Result] = []
     if args.resume and Path(args.json_out).exists():

@@ -50,6 +50,7 @@ class TaskConfig:
     description: str
     expected_output: str
     context: tuple[str, ...] = ()
+    max_tokens: int | None = None  # longest answer for this task (else the agent's max_tokens)
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
     return agents
 
 
-_TASK_KEYS = ("agent", "description", "expected_output", "context")
+_TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens")
 _WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
@@ -383,8 +384,9 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
             if ref not in TASK_NAMES or TASK_NAMES.index(ref) >= TASK_NAMES.index(name):
                 raise ConfigError(f"context {_show(ref)} is not an earlier task", where=f"{file}: {name}.context",
                                   fix=f"name tasks that run before {name!r}")
+        limit = s.positive_int("max_tokens", low=16, high=131_072) if s.data.get("max_tokens") is not None else None
         tasks[name] = TaskConfig(name=name, agent=agent, description=s.text("description"),
-                                 expected_output=s.text("expected_output"), context=context)
+                                 expected_output=s.text("expected_output"), context=context, max_tokens=limit)
         known = known_placeholders(inputs_raw)
         for key in ("description", "expected_output"):
             check_placeholders(getattr(tasks[name], key), known, where=f"{file}: {name}.{key}")

@@ -40,6 +40,9 @@ class ServedLLM(OpenAICompletion):
     # A guardrail's retry is sampled hotter and with its own seed: a small model shown its failed answer at the
     # same temperature mostly returns it unchanged (measured: the same module three times in a row).
     retry_temperature: float = 0.8
+    # Per task, the longest answer (tasks.yaml `max_tokens`): a three-sentence report needs fewer tokens than
+    # code, and a 0.5B model writes until its limit (measured: 300 tokens for "three sentences", 13 s).
+    task_max_tokens: dict[str, int] = {}
     _wall_s: float = PrivateAttr(default=0.0)
     _calls: int = PrivateAttr(default=0)
     _retries: int = PrivateAttr(default=0)
@@ -67,7 +70,10 @@ class ServedLLM(OpenAICompletion):
     def call(self, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
         messages = args[0] if args else kwargs.get("messages", "")
-        base_temperature, base_seed = self.temperature, self.seed
+        base_temperature, base_seed, base_max = self.temperature, self.seed, self.max_tokens
+        task = getattr(kwargs.get("from_task"), "name", None)
+        if task in self.task_max_tokens:
+            self.max_tokens = self.task_max_tokens[task]
         if _RETRY_MARK in _text_of(messages):
             self._retries += 1
             self.temperature = self.retry_temperature
@@ -82,7 +88,7 @@ class ServedLLM(OpenAICompletion):
                             raise
                 return self._answered(*args, **kwargs)
         finally:
-            self.temperature, self.seed = base_temperature, base_seed
+            self.temperature, self.seed, self.max_tokens = base_temperature, base_seed, base_max
             self._wall_s += time.monotonic() - started
             self._calls += 1
 
@@ -169,9 +175,10 @@ class ServedLLM(OpenAICompletion):
 
 def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,
                max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2, seed: int | None = None,
-               temperature: float = 0.2) -> ServedLLM:
+               temperature: float = 0.2, task_max_tokens: dict[str, int] | None = None) -> ServedLLM:
     return ServedLLM(
         model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
         temperature=temperature, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
         server_ctx_tokens=ctx_tokens, agent_name=agent, device=device, seed=seed, stream=True,
+        task_max_tokens=dict(task_max_tokens or {}),
     )

@@ -88,7 +88,9 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
                                           ctx_tokens=model.ctx_tokens, device=device,
                                           max_tokens=project.agents[placement.name].max_tokens,
                                           seed=project.tasks.workflow.seed,
-                                          temperature=project.tasks.workflow.temperature)
+                                          temperature=project.tasks.workflow.temperature,
+                                          task_max_tokens={t.name: t.max_tokens for t in project.tasks.tasks.values()
+                                                           if t.agent == placement.name and t.max_tokens})
         where[placement.name] = (placement.model, device, f"{spec.server_id} :{spec.port}")
         bound.binding[placement.name] = (spec.server_id, model.alias)
     return bound
