@@ -14,14 +14,14 @@ from typing import Any
 from crew.config import TASK_NAMES, ProjectConfig
 from crew.errors import UsageError
 from crew.runlog import RunLog, settled
-from crew.workflow import RunResult, Say, feasible_plan, open_state, serve_and_execute
+from crew.workflow import RunResult, Say, feasible_plan, open_state, serve_and_execute, with_derived_inputs
 
 
 def _inputs_of(log: RunLog, where: str) -> dict[str, str]:
     kickoffs = log.of("kickoff")
     if not kickoffs:
         raise UsageError("this run never started its crew", where=where, fix="start a new run with `crewai run`")
-    return dict(kickoffs[0]["inputs"])
+    return with_derived_inputs(dict(kickoffs[0]["inputs"]))
 
 
 def resume_run(project: ProjectConfig, run_dir: Path, *, say: Say = print, verbose: bool = False) -> RunResult:
@@ -71,7 +71,7 @@ def replay_task(project: ProjectConfig, task_id: str, *, say: Say = print, verbo
     if match is None:
         raise UsageError(f"task {task_id} is not in the last run's stored outputs", where="crewai replay -t",
                          fix="list the ids with `crewai log-tasks-outputs`, or use `localcrew resume RUN_DIR`")
-    inputs = {k: str(v) for k, v in (match.get("inputs") or {}).items()}
+    inputs = with_derived_inputs({k: str(v) for k, v in (match.get("inputs") or {}).items()})
     run_dir = Path(inputs["workspace"]).parent
     state = open_state(project, run_dir, inputs, say)
     task_name = TASK_NAMES[int(match.get("task_index", 0))]

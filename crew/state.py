@@ -291,7 +291,9 @@ class RunState:
         # at ~25 s a call; the task text is the better specification then.
         self.log.append("spec_fallback", why=problems)
         self.progress(f"  [yellow]the specification {problems[0]}; the task text is used instead[/]")
-        return True, f"The specification is the task itself:\n{self.task.strip()}"
+        # Every later task states the project task itself; repeating it here (with its code block) only made
+        # the prompts longer and put code back in front of the tester, who copies what it is shown.
+        return True, "The specification is the project task itself, as stated above."
 
     def implement_guard(self, output: Any) -> tuple[bool, Any]:
         """Write the module and run it against the user's examples; retry with the failures, keep the best."""

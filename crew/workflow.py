@@ -85,6 +85,18 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
         raise WorkflowError(refused[0], where="module (--module, or the name the task gives)",
                             fix=refused[1].replace("name the file", "name the module") + " (--module)")
     inputs["module_name"] = inputs["module"][:-3]
+    return with_derived_inputs(inputs)
+
+
+def with_derived_inputs(inputs: dict[str, str]) -> dict[str, str]:
+    """Inputs computed from the task (also for a run logged before they existed, when it is resumed)."""
+    from crew.tools.examples import class_names, function_names
+    from crew.tools.prose import task_as_prose
+
+    task = inputs.get("project_task", "")
+    # For the manager and the tester: the task without code blocks they would copy (crew/tools/prose.py).
+    inputs.setdefault("task_as_prose", task_as_prose(task))
+    inputs.setdefault("functions", ", ".join(dict.fromkeys(function_names(task) + class_names(task))) or "...")
     return inputs
 
 

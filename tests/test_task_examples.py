@@ -171,3 +171,17 @@ def e(x):
     assert stub_functions(src, {"a", "b", "c", "d"}) == ["a", "b", "c"]
     assert stub_functions(src, {"e"}) == ["e"]
     assert stub_functions("def a(:\n", {"a"}) == []  # unparsable: pytest reports it
+
+
+def test_a_code_block_of_the_task_is_told_in_words_and_other_text_is_kept() -> None:
+    from crew.tools.prose import task_as_prose
+
+    task = ('Write m.py with `f` below.\n\n```python\nfrom typing import List\n\n\ndef f(xs: List[int], k=2) -> int:\n'
+            '    """Sum of the k largest.\n    >>> f([1, 2, 3])\n    5\n    >>> f([])\n    0\n    """\n```\n'
+            'Also:\n```python\nx = (\n```')
+    prose = task_as_prose(task)
+    assert prose.startswith("Write m.py with `f` below.")
+    assert "The function `f(xs: List[int], k=2) -> int`. Sum of the k largest." in prose
+    assert "Examples: `f([1, 2, 3]) == 5`; `f([]) == 0`." in prose
+    assert "```python\nx = (\n```" in prose  # a block that does not parse is left as the user wrote it
+    assert task_as_prose("no code here") == "no code here"

@@ -163,17 +163,18 @@ def test_a_specification_that_is_code_is_replaced_by_the_task(project_dir: Path)
     state, _, llms, _ = _run_with(project_dir, project, {"specify": [CODE_SPEC, CODE_SPEC]})
     assert len(_prompts(llms, "specify")) == 1
     assert state.log.of("spec_fallback")
-    assert "The specification is the task itself" in _prompts(llms, "implement")[0]
+    assert "The specification is the project task itself" in _prompts(llms, "implement")[0]
 
 
-def _run_with(project_dir: Path, project, overrides: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+def _run_with(project_dir: Path, project, overrides: dict[str, list[str]],  # type: ignore[no-untyped-def]
+              task: str | None = None):
     script = {
         "specify": ["Module slugify_tool.py with slugify(text)."],
         "implement": [GOOD], "write_tests": [TESTS], "fix_code": [GOOD], "document": [DOCS],
         "report": ["We built slugify."], **overrides,
     }
     llms = {name: ScriptedLLM(model=f"scripted-{name}", script=script) for name in project.agents}
-    inputs = run_inputs(project, task=None, module=None)
+    inputs = run_inputs(project, task=task, module="slugify_tool.py" if task else None)
     run_dir = project_dir / "runs" / "r1"
     run_dir.mkdir(parents=True)
     inputs["workspace"] = str(run_dir / "code")
@@ -203,4 +204,19 @@ def test_an_answer_that_only_repeats_the_signature_is_asked_again_without_a_test
     assert "body is missing" in retry and "`slugify`" in retry
     assert [r.ok for r in state.rounds] == [True, True]  # the stub cost no pytest round
     assert state.log.of("stub_answer")[0]["functions"] == ["slugify"]
+    assert "**Verdict:** PASS" in report
+
+
+def test_the_manager_and_the_tester_see_the_tasks_code_block_in_words(project_dir: Path) -> None:
+    task = ('Write slugify_tool.py with the function `slugify` below.\n\n```python\ndef slugify(text: str) -> str:\n'
+            '    """Lowercase, runs of other characters become one hyphen.\n    >>> slugify("Hello, World!")\n'
+            '    \'hello-world\'\n    """\n```')
+    _, report, llms, _ = _run_with(project_dir, load_project(project_dir), {}, task=task)
+    for step in ("specify", "write_tests"):
+        prompt = _prompts(llms, step)[0]
+        assert "def slugify" not in prompt and "```python\ndef" not in prompt
+        assert "The function `slugify(text: str) -> str`" in prompt
+        assert """`slugify("Hello, World!") == 'hello-world'`""" in prompt
+    assert "from slugify_tool import slugify\n" in _prompts(llms, "write_tests")[0]  # the skeleton it fills in
+    assert "def slugify(text: str) -> str:" in _prompts(llms, "implement")[0]  # the developer sees the stub
     assert "**Verdict:** PASS" in report

@@ -1,0 +1,66 @@
+"""The task as prose, for the agents that must not copy code: the manager and the tester.
+
+A task that shows a signature and docstring in a code block (HumanEval's shape, and how many users paste a
+stub) is what a developer should see. But shown that block, the 0.5B tester pasted it back as its "test
+file" (a copy of the function, no test) on every HumanEval task of the first tuning run, and the manager
+answered with code instead of a specification. So those two see each function as one line of prose — its
+signature, its docstring, and its doctests turned into `call == value` statements — and no code block.
+
+Pure: text in, text out. The task is the user's text, parsed only with `ast` under a size cap; a block that
+does not parse is left as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+_MAX_CHARS = 100_000
+_FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def task_as_prose(task: str) -> str:
+    """The task with every fenced Python block that defines functions described in words instead."""
+    if len(task) > _MAX_CHARS:
+        return task
+    return _FENCE.sub(lambda m: _describe(m.group(1)) or m.group(0), task).strip()
+
+
+def _describe(code: str) -> str | None:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if not functions:
+        return None
+    out = []
+    for fn in functions:
+        signature = f"{fn.name}({ast.unparse(fn.args)})" + (f" -> {ast.unparse(fn.returns)}" if fn.returns else "")
+        doc = ast.get_docstring(fn) or ""
+        out.append(f"The function `{signature}`." + (f" {_doc_as_prose(doc)}" if doc else ""))
+    return "\n\n".join(out)
+
+
+def _doc_as_prose(doc: str) -> str:
+    """Docstring text as sentences; each doctest (`>>> call` and the line after it) as `call == value`."""
+    lines = [ln.strip() for ln in doc.splitlines()]
+    words: list[str] = []
+    examples: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith(">>>"):
+            call = line[3:].strip()
+            result = lines[i + 1] if i + 1 < len(lines) and lines[i + 1] and not lines[i + 1].startswith(">>>") \
+                else ""
+            examples.append(f"{call} == {result}" if result else call)
+            i += 2 if result else 1
+            continue
+        if line:
+            words.append(line)
+        i += 1
+    text = " ".join(words)
+    if examples:
+        text += (" " if text else "") + "Examples: " + "; ".join(f"`{e}`" for e in examples) + "."
+    return text
