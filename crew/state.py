@@ -377,6 +377,9 @@ class RunState:
         if own:
             fixed = examples.drop_functions(fixed, own)
             changes.append(f"removed its own copy of {', '.join(sorted(own))}")
+        fixed, split = answers.split_asserts(fixed)  # before contradictions: one wrong value drops one assert
+        if split:
+            changes.append(f"split {split} test(s) into one test per assert")
         bad = examples.contradictions(fixed, self.examples)
         if bad:
             fixed = examples.drop_functions(fixed, {c.test for c in bad})

@@ -185,3 +185,20 @@ def test_a_code_block_of_the_task_is_told_in_words_and_other_text_is_kept() -> N
     assert "Examples: `f([1, 2, 3]) == 5`; `f([]) == 0`." in prose
     assert "```python\nx = (\n```" in prose  # a block that does not parse is left as the user wrote it
     assert task_as_prose("no code here") == "no code here"
+
+
+def test_a_test_of_several_asserts_becomes_one_test_per_assert() -> None:
+    from crew.tools.answers import split_asserts
+
+    src = ('from m import f\n\n\ndef test_f():\n    """Doc."""\n    # one\n    assert f(1) == 2\n'
+           '    print("ok")\n    assert f(2) == (\n        3)\n\n\n'
+           'def test_setup():\n    x = f(1)\n    assert x == 2\n    assert x > 0\n\n\n'
+           '@pytest.mark.skip\ndef test_decorated():\n    assert f(1) == 2\n    assert f(2) == 3\n')
+    out, n = split_asserts(src)
+    assert n == 1
+    assert "def test_f_1():\n    assert f(1) == 2\n" in out
+    assert "def test_f_2():\n    assert f(2) == (\n        3)\n" in out
+    assert "def test_setup():\n    x = f(1)" in out  # setup shared by asserts: left whole
+    assert "def test_decorated():" in out
+    compile(out, "split", "exec")
+    assert split_asserts("def test_a(:\n") == ("def test_a(:\n", 0)

@@ -220,3 +220,31 @@ def test_the_manager_and_the_tester_see_the_tasks_code_block_in_words(project_di
     assert "from slugify_tool import slugify\n" in _prompts(llms, "write_tests")[0]  # the skeleton it fills in
     assert "def slugify(text: str) -> str:" in _prompts(llms, "implement")[0]  # the developer sees the stub
     assert "**Verdict:** PASS" in report
+
+
+def test_a_model_test_of_several_asserts_is_split_so_one_wrong_value_fails_alone(project_dir: Path) -> None:
+    one_test = TESTS.replace('''    assert slugify("Hello World") == "hello-world"
+
+
+def test_strip():
+''', '''    assert slugify("Hello World") == "hello-world"
+    assert slugify("A  B") == "a--b"
+''')
+    state, report, _, _ = _run_with(project_dir / "again", _project_copy(project_dir),
+                                    {"implement": [GOOD], "write_tests": [one_test], "fix_code": [GOOD]})
+    tests = state.rounds[1]
+    assert (tests.collected, tests.failed) == (4, 1)  # the user's example + three single-assert tests
+    assert tests.failures[0].name.endswith("test_spaces_2")
+    assert any("split 1 test(s) into one test per assert" in c for r in state.log.of("tests_repaired")
+               for c in r["changes"])
+    assert "**Verdict:** FAIL" in report
+
+
+def _project_copy(project_dir: Path):  # type: ignore[no-untyped-def]
+    import shutil
+
+    target = project_dir / "again"
+    target.mkdir()
+    for name in ("agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
+        shutil.copy(project_dir / name, target / name)
+    return load_project(target)
