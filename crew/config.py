@@ -61,6 +61,7 @@ class WorkflowSettings:
     implement_rounds: int = 3      # attempts at the code against the task's own examples, before the tests
     seed: int = 42                 # sampling seed sent with every model request: a run can be repeated
     temperature: float = 0.0       # first answers are greedy (one shot's setting); retries are sampled hotter
+    second_opinions: int = 2       # independent attempts that judge code vs model tests (0: off)
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,8 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
 
 
 _TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens")
-_WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature")
+_WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature",
+                  "second_opinions")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
 
@@ -364,6 +366,7 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
         seed=w.positive_int("seed", 42, low=0, high=2**31 - 1),
         temperature=w.number("temperature", 0.0, low=0, high=2.0, low_included=True,
                              fix="give a sampling temperature from 0 (greedy) to 2, e.g. 0"),
+        second_opinions=w.positive_int("second_opinions", 2, low=0, high=10),
     )
     missing = [n for n in TASK_NAMES if n not in data]
     if missing:

@@ -35,6 +35,10 @@ class RunState:
     labels: list[str] = field(default_factory=list)        # per round: which step ran it
     written: dict[str, str] = field(default_factory=dict)   # path -> agent that last wrote it
     attempts: dict[str, int] = field(default_factory=dict)
+    # An independent attempt at the module by the developer's model (the implement prompt, sampled hotter with
+    # its own seed, no feedback): k -> the raw answer. Set by the run; None turns second opinions off.
+    draft: Callable[[int], str] | None = None
+    second_opinions: int = 2       # independent attempts asked when only model-written tests fail
 
     def __post_init__(self) -> None:
         self.code_dir.mkdir(parents=True, exist_ok=True)
@@ -269,6 +273,9 @@ class RunState:
             out.append(f"the code of round {rec.get('round')} (the best) was restored and tested again")
         if self.stopped_early:
             out.append(f"the fix loop stopped early: {self.stopped_early}")
+        for rec in self.log.of("second_opinion_adopted"):
+            out.append(f"only model-written tests failed; independent attempt {rec.get('attempt')} by the "
+                       "developer's model passed every test and replaced the module")
         if self.log.of("spec_fallback"):
             out.append("the manager's specification was unusable; the task text served as the specification")
         return out
@@ -362,6 +369,8 @@ class RunState:
         for path in saved:
             self._repair_tests(path)
         report = self.run_tests("tests written", "write_tests")
+        if self._only_model_tests_fail(report):
+            report = self._ask_second_opinions(report)
         self.best = None  # a new set of tests: rounds are compared with each other from here on
         self._remember_if_best(report)
         tests = "\n".join(self.workspace.read_text(p) for p in saved if self.workspace.safe_path(p).is_file())
@@ -401,6 +410,100 @@ class RunState:
             self.workspace.write_text(path, fixed)
             self.log.append("tests_repaired", path=path, changes=changes)
             self.progress(f"  [yellow]{path}: {'; '.join(changes)}[/]")
+
+    # ------------------------------------------------------------------------------------ code or test?
+
+    def _only_model_tests_fail(self, report: TestReport) -> bool:
+        """The code passes every example of the user's, and some model-written test fails: who is wrong?"""
+        if report.ok or report.import_errors or report.timed_out or report.died or report.tampered:
+            return False
+        return bool(report.failures) and not any(feedback.is_example(f) for f in report.failures)
+
+    def _ask_second_opinions(self, report: TestReport) -> TestReport:
+        """Independent implementations decide whether the code or a model-written test is wrong.
+
+        Model-written expected values are often wrong (published work: ~15 %; our 0.5B tester more), and a
+        developer told to satisfy a wrong test bends correct code to it. So before any fix, the developer's
+        model writes the module again from the task alone (no feedback, sampled hotter). Each attempt that
+        passes the user's examples votes: a failing test that one of them passes shows the code is wrong — and
+        an attempt that passes everything replaces it; a test that the code and every such attempt fail
+        (at least three implementations agree against it) is taken to be wrong and dropped. Bounded: at most
+        `second_opinions` model calls, only in this case.
+        """
+        if self.draft is None or self.second_opinions < 1:
+            return report
+        failing = {f.name for f in report.failures}
+        current = self._module_source()
+        passed_by: dict[str, int] = dict.fromkeys(failing, 0)
+        voters = 0
+        self.progress(f"  [yellow]only model-written tests fail — asking {self.second_opinions} independent "
+                      "implementation(s) whether the code or the tests are wrong[/]")
+        adopted = 0
+        try:
+            for k in range(1, self.second_opinions + 1):
+                alt = self._draft_module(k)
+                if alt is None:
+                    continue
+                self.workspace.write_text(self.module, alt)
+                rep = run_pytest(self.code_dir, limits=self.limits)
+                sp = feedback.split(rep, len(self.examples))
+                usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered
+                self.log.append("second_opinion", attempt=k, summary=rep.summary(), usable=usable,
+                                examples_passed=sp.examples_passed, examples_total=sp.examples_total)
+                if not usable or sp.examples_passed < sp.examples_total:
+                    continue  # an attempt that fails the user's examples has no vote
+                voters += 1
+                for name in failing - {f.name for f in rep.failures}:
+                    passed_by[name] += 1
+                if rep.ok:
+                    adopted = k
+                    break
+        finally:
+            if not adopted:  # the code stays as it was, whatever happened to the attempts
+                self.workspace.write_text(self.module, current)
+        if adopted:
+            self.log.append("second_opinion_adopted", attempt=adopted)
+            self.progress(f"  [green]independent attempt {adopted} passes every test: its code replaces the module[/]")
+            return self.run_tests(f"second opinion {adopted} adopted", "write_tests")
+        wrong = sorted(name for name, n in passed_by.items() if n == 0) if voters >= 2 else []
+        if not wrong:
+            self.log.append("second_opinions_undecided", voters=voters, failing=sorted(failing))
+            return report
+        self._drop_tests(wrong, voters)
+        return self.run_tests("model tests judged wrong dropped", "write_tests")
+
+    def _draft_module(self, k: int) -> str | None:
+        """One independent attempt, cleaned like any developer answer; None when it holds no usable module."""
+        assert self.draft is not None
+        try:
+            raw = self.draft(k)
+        except Exception as exc:  # a failed extra call costs the opinion, never the run
+            self.log.append("second_opinion_failed", attempt=k, why=f"{type(exc).__name__}: {exc}"[:300])
+            return None
+        files = [cf for cf in extract_code_files(raw, default_name=self.module) if self._code_only(cf)]
+        code = next((cf.content for cf in files if cf.path == self.module), files[0].content if len(files) == 1
+                    else None)
+        if not code or answers.stub_functions(code, set(self.functions)):
+            self.log.append("second_opinion", attempt=k, summary="no usable module in the answer", usable=False)
+            return None
+        code, _ = answers.without_import_time_code(code)
+        code, _ = answers.with_task_imports(code, self.task)
+        return code
+
+    def _drop_tests(self, names: list[str], voters: int) -> None:
+        by_file: dict[str, set[str]] = {}
+        for name in names:
+            path, _, func = name.partition("::")
+            if func and "::" not in func:
+                by_file.setdefault(Path(path).name, set()).add(func)
+        for path, funcs in by_file.items():
+            if not self.workspace.safe_path(path).is_file():
+                continue
+            self.workspace.write_text(path, examples.drop_functions(self.workspace.read_text(path), funcs))
+            why = (f"fails on the code and on {voters} independent implementations that pass the task's examples: "
+                   "its expected value is taken to be wrong")
+            self.log.append("tests_repaired", path=path, changes=[f"dropped {f}: {why}" for f in sorted(funcs)])
+            self.progress(f"  [yellow]{path}: dropped {', '.join(sorted(funcs))} — {why}[/]")
 
     def fix_guard(self, output: Any) -> tuple[bool, Any]:
         """One fix round: new code, pytest, keep the best; stop when done, spent, or a round gained nothing."""

@@ -117,6 +117,8 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
     from crew.progress import task_progress
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
+    if "developer" in llms and state.draft is None:
+        state.draft = drafter(llms["developer"], project.tasks.tasks["implement"].description, inputs)
     state.log.append(label, inputs=inputs)
     try:
         with task_progress(state, llms, verbose=verbose):
@@ -127,6 +129,34 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
         logging.disable(logging.CRITICAL)
         raise
     return crew
+
+
+DRAFT_TEMPERATURE = 0.8
+DRAFT_SEED_OFFSET = 1000  # drafts' seeds never coincide with the guardrail retries' (seed + 1, + 2, …)
+
+
+def drafter(llm: Any, description: str, inputs: Mapping[str, str]) -> Callable[[int], str]:
+    """Independent attempts at the module (state.py: second opinions): the implement prompt as one plain
+    message — what one shot is asked — sampled hotter, each with its own seed, never shown any feedback."""
+    prompt = description
+    for key, value in inputs.items():
+        prompt = prompt.replace("{" + key + "}", value)
+
+    def draft(k: int) -> str:
+        saved = {name: getattr(llm, name, None) for name in ("temperature", "seed")}
+        try:
+            llm.temperature = DRAFT_TEMPERATURE
+            if hasattr(llm, "seed"):
+                llm.seed = (saved["seed"] or 0) + DRAFT_SEED_OFFSET + k
+            answer = str(llm.call([{"role": "user", "content": prompt}]))
+            # A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer.
+            return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer
+        finally:
+            for name, value in saved.items():
+                if hasattr(llm, name):
+                    setattr(llm, name, value)
+
+    return draft
 
 
 def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dict[str, str],
@@ -191,7 +221,8 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
     wf = project.tasks.workflow
     state = RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
                      limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
-                     task=inputs["project_task"], implement_rounds=wf.implement_rounds)
+                     task=inputs["project_task"], implement_rounds=wf.implement_rounds,
+                     second_opinions=wf.second_opinions)
     state.write_examples()
     return state
 

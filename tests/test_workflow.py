@@ -248,3 +248,46 @@ def _project_copy(project_dir: Path):  # type: ignore[no-untyped-def]
     for name in ("agents.yaml", "tasks.yaml", "gpu_layout.yaml"):
         shutil.copy(project_dir / name, target / name)
     return load_project(target)
+
+
+WRONG_TEST = TESTS[:-3] + '''
+
+def test_wrong():
+    assert slugify("a b") == "a_b"
+```'''
+GOOD_TOO = GOOD.replace("def slugify(text):", "def slugify(text):\n    text = str(text)")
+
+
+def test_a_model_test_that_independent_implementations_all_fail_is_dropped(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"write_tests": [WRONG_TEST], "?": [GOOD_TOO, GOOD_TOO]})
+    assert len(_prompts(llms, "?")) == 2  # two independent attempts, from the task alone
+    assert all("failed" not in p and "test_wrong" not in p for p in _prompts(llms, "?"))
+    assert [r.ok for r in state.rounds] == [True, False, True]
+    assert _prompts(llms, "fix_code") == []  # nothing left to fix: the developer was never told to bend the code
+    dropped = [c for r in state.log.of("tests_repaired") for c in r["changes"] if "test_wrong" in c]
+    assert dropped and "2 independent implementations" in dropped[0]
+    assert "test_wrong" not in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert GOOD.split("\n", 2)[2].rsplit("```", 1)[0] == (state.code_dir / "slugify_tool.py").read_text()
+    assert "**Verdict:** PASS" in report
+
+
+def test_an_independent_implementation_that_passes_every_test_replaces_the_code(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [HALF], "?": [GOOD]})
+    assert len(_prompts(llms, "?")) == 1  # the first attempt already passed everything
+    assert state.log.of("second_opinion_adopted")[0]["attempt"] == 1
+    assert (state.code_dir / "slugify_tool.py").read_text().rstrip().endswith('.strip("-")')
+    assert _prompts(llms, "fix_code") == []
+    assert "**Verdict:** PASS" in report and "independent attempt 1" in report
+
+
+def test_attempts_that_fail_the_users_examples_have_no_vote(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"write_tests": [WRONG_TEST], "?": [BAD, "no code at all"],
+                                        "fix_code": [GOOD]})
+    assert len(_prompts(llms, "?")) == 2
+    assert state.log.of("second_opinions_undecided")[0]["voters"] == 0
+    assert "test_wrong" in (state.code_dir / "test_slugify_tool.py").read_text()  # kept: no evidence against it
+    assert GOOD.split("\n", 2)[2].rsplit("```", 1)[0] == (state.code_dir / "slugify_tool.py").read_text()
+    assert len(_prompts(llms, "fix_code")) == 1 and "**Verdict:** FAIL" in report
