@@ -35,9 +35,9 @@ class RunState:
     labels: list[str] = field(default_factory=list)        # per round: which step ran it
     written: dict[str, str] = field(default_factory=dict)   # path -> agent that last wrote it
     attempts: dict[str, int] = field(default_factory=dict)
-    # An independent attempt at the module by the developer's model (the implement prompt, sampled hotter with
-    # its own seed, no feedback): k -> the raw answer. Set by the run; None turns second opinions off.
-    draft: Callable[[int], str] | None = None
+    # An attempt at the module by the developer's model asked directly — the implement prompt plus an optional
+    # note, greedy or sampled hotter, seed k of its own: (k, greedy, note) -> the raw answer. Set by the run.
+    draft: Callable[[int, bool, str], str] | None = None
     second_opinions: int = 2       # independent attempts asked when only model-written tests fail
 
     def __post_init__(self) -> None:
@@ -303,37 +303,64 @@ class RunState:
         return True, "The specification is the project task itself, as stated above."
 
     def implement_guard(self, output: Any) -> tuple[bool, Any]:
-        """Write the module and run it against the user's examples; retry with the failures, keep the best."""
-        if not self._write_module(output.raw):
-            if self._once_more("implement_file", self.implement_rounds):
-                why = f" ({'; '.join(self.refusals)})" if getattr(self, "refusals", None) else ""
-                return False, (f"No file named {self.module} was found in your answer{why}. Answer with the "
-                               f"complete module in one fenced code block whose first line is `# file: {self.module}`.")
-            return True, output.raw
-        stubs = answers.stub_functions(self._module_source(), set(self.functions))
-        if stubs and self._once_more("implement", self.implement_rounds - 1):
-            names = ", ".join(f"`{n}`" for n in stubs)
-            self.log.append("stub_answer", functions=stubs)
-            self.progress(f"  [yellow]the answer only repeats the signature of {names} — developer asked again[/]")
-            output.raw = "(an answer without a function body)"
-            return False, (f"Your module only repeats the signature and docstring of {names}; the body is missing. "
-                           "Write the complete, working implementation. Answer with the whole module in one fenced "
-                           f"code block whose first line is `# file: {self.module}`.")
-        if not self.examples:
-            return True, self._module_block()
-        report = self.run_tests("implement: the task's examples", "implement")
-        self._remember_if_best(report)
-        if not report.ok and self._once_more("implement", self.implement_rounds - 1):
-            self.progress("  [yellow]the code fails the task's own examples — developer revises[/]")
-            # CrewAI shows the previous answer again on a retry; a small model then copies it. The failures
-            # below say what was wrong; the developer writes the module anew.
-            output.raw = f"(a module that failed the task's examples: {report.summary()})"
-            return False, ("Your module was run against the examples given in the task, and failed:\n"
-                           + self._feedback(report) + "\nFix the module so these examples hold. Answer with the "
-                           "complete corrected file in one fenced code block whose first line is "
-                           f"`# file: {self.module}`.")
+        """The developer's answer, then attempts written anew until one passes the user's examples; the best
+        attempt is delivered (bounded by `implement_rounds`).
+
+        Retries are plain requests to the developer's model (`draft`), not CrewAI retries: CrewAI's retry
+        shows the failed answer again (a small model then copies it), and its role-play scaffolding is what
+        the one-shot prompt lacks — measured on HumanEval/45: one shot answered with working code, the crew's
+        developer three times with the bare signature. The first retry is greedy, the next ones hotter; each
+        is told in one line what the attempt before it got wrong.
+        """
+        answer, attempt = output.raw, 1
+        while True:
+            ok, note = self._implement_attempt(answer, attempt)
+            if ok or attempt >= self.implement_rounds:
+                break
+            if self.draft is None:  # no direct line to the model (a replayed task without one): CrewAI retries
+                if self._once_more("implement", self.implement_rounds - 1):
+                    output.raw = "(an attempt that was refused)"
+                    return False, note + (f" Answer with the complete module in one fenced code block whose first "
+                                          f"line is `# file: {self.module}`.")
+                break
+            attempt += 1
+            self.progress(f"  [yellow]{note.split(':')[0].split('.')[0]} — the developer writes it again "
+                          f"(attempt {attempt} of {self.implement_rounds})[/]")
+            answer = self._next_draft(greedy=attempt == 2, note=note)
         self._deliver_best("implement")
         return True, self._module_block()
+
+    def _implement_attempt(self, answer: str, attempt: int) -> tuple[bool, str]:
+        """Write one attempt and check it: (passed, what to tell the next attempt)."""
+        self.log.append("answer", task="implement", attempt=attempt, text=answer[:_ANSWER_LOG_CHARS])
+        if not self._write_module(answer):
+            why = f" ({'; '.join(self.refusals)})" if getattr(self, "refusals", None) else ""
+            self.log.append("no_module", attempt=attempt)
+            return False, f"No file named {self.module} was found in the answer{why}."
+        stubs = answers.stub_functions(self._module_source(), set(self.functions))
+        if stubs:
+            names = ", ".join(f"`{n}`" for n in stubs)
+            self.log.append("stub_answer", attempt=attempt, functions=stubs)
+            return False, (f"An earlier answer only repeated the signature and docstring of {names}: write the "
+                           "complete body.")
+        if not self.examples:
+            return True, ""
+        report = self.run_tests(f"implement: the task's examples (attempt {attempt})", "implement")
+        self._remember_if_best(report)
+        if report.ok:
+            return True, ""
+        return False, ("An earlier attempt failed the examples given in the task:\n" + self._feedback(report)
+                       + "\nMake sure these examples hold.")
+
+    def _next_draft(self, *, greedy: bool = False, note: str = "") -> str:
+        """The developer's model asked directly: the implement prompt (+ a note), each with its own seed."""
+        assert self.draft is not None
+        k = self._drafts_asked = getattr(self, "_drafts_asked", 0) + 1
+        try:
+            return self.draft(k, greedy, note)
+        except Exception as exc:  # a failed extra call costs this attempt, never the run
+            self.log.append("draft_failed", attempt=k, why=f"{type(exc).__name__}: {exc}"[:300])
+            return ""
 
     def _module_source(self) -> str:
         """The module as it is now; empty when the developer never wrote one."""
@@ -474,12 +501,8 @@ class RunState:
 
     def _draft_module(self, k: int) -> str | None:
         """One independent attempt, cleaned like any developer answer; None when it holds no usable module."""
-        assert self.draft is not None
-        try:
-            raw = self.draft(k)
-        except Exception as exc:  # a failed extra call costs the opinion, never the run
-            self.log.append("second_opinion_failed", attempt=k, why=f"{type(exc).__name__}: {exc}"[:300])
-            return None
+        raw = self._next_draft()  # hotter, no note: independent of everything the run has seen
+        self.log.append("answer", task="second_opinion", attempt=k, text=raw[:_ANSWER_LOG_CHARS])
         files = [cf for cf in extract_code_files(raw, default_name=self.module) if self._code_only(cf)]
         code = next((cf.content for cf in files if cf.path == self.module), files[0].content if len(files) == 1
                     else None)
@@ -507,6 +530,8 @@ class RunState:
 
     def fix_guard(self, output: Any) -> tuple[bool, Any]:
         """One fix round: new code, pytest, keep the best; stop when done, spent, or a round gained nothing."""
+        self.log.append("answer", task="fix_code", attempt=self.fix_rounds_done + 1,
+                        text=str(output.raw)[:_ANSWER_LOG_CHARS])
         self._write_module(output.raw)
         self.fix_rounds_done += 1
         n = self.fix_rounds_done
@@ -535,6 +560,8 @@ class RunState:
             self.progress("  wrote README.md")
         return True, output.raw
 
+
+_ANSWER_LOG_CHARS = 6000  # each developer answer is logged (run.jsonl) up to this length
 
 _CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import |```)", re.MULTILINE)
 

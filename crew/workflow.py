@@ -135,20 +135,23 @@ DRAFT_TEMPERATURE = 0.8
 DRAFT_SEED_OFFSET = 1000  # drafts' seeds never coincide with the guardrail retries' (seed + 1, + 2, …)
 
 
-def drafter(llm: Any, description: str, inputs: Mapping[str, str]) -> Callable[[int], str]:
-    """Independent attempts at the module (state.py: second opinions): the implement prompt as one plain
-    message — what one shot is asked — sampled hotter, each with its own seed, never shown any feedback."""
+def drafter(llm: Any, description: str, inputs: Mapping[str, str]) -> Callable[[int, bool, str], str]:
+    """Attempts at the module asked of the developer's model directly (state.py: implement retries, second
+    opinions): the implement prompt as one plain message — close to what one shot is asked — plus an
+    optional note, greedy or sampled hotter, each with its own seed."""
     prompt = description
     for key, value in inputs.items():
         prompt = prompt.replace("{" + key + "}", value)
 
-    def draft(k: int) -> str:
+    def draft(k: int, greedy: bool, note: str) -> str:
         saved = {name: getattr(llm, name, None) for name in ("temperature", "seed")}
         try:
-            llm.temperature = DRAFT_TEMPERATURE
+            if not greedy:
+                llm.temperature = DRAFT_TEMPERATURE
             if hasattr(llm, "seed"):
                 llm.seed = (saved["seed"] or 0) + DRAFT_SEED_OFFSET + k
-            answer = str(llm.call([{"role": "user", "content": prompt}]))
+            text = prompt + (f"\n\n{note}" if note else "")
+            answer = str(llm.call([{"role": "user", "content": text}]))
             # A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer.
             return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer
         finally:

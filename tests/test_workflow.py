@@ -35,7 +35,10 @@ DOCS = "```markdown\n<!-- file: README.md -->\n# slugify_tool\n\nTurns text into
 
 
 def _run(project_dir: Path, dev_replies: list[str], fix_replies: list[str]):  # type: ignore[no-untyped-def]
-    return _run_with(project_dir, load_project(project_dir), {"implement": dev_replies, "fix_code": fix_replies})
+    # The developer's first answer comes through CrewAI; its later attempts are asked of its model directly
+    # (state.draft), which the scripted LLM answers under the task name "?".
+    return _run_with(project_dir, load_project(project_dir),
+                     {"implement": dev_replies[:1], "?": dev_replies[1:] or ["(no script)"], "fix_code": fix_replies})
 
 
 def _prompts(llms, task: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -70,8 +73,11 @@ def test_the_users_examples_become_tests_written_by_the_system(project_dir: Path
 def test_code_failing_the_users_example_is_revised_before_any_test_is_written(project_dir: Path) -> None:
     state, report, llms, _ = _run(project_dir, [BAD, GOOD], ["should not be asked"])
     assert [r.ok for r in state.rounds] == [False, True, True]
-    retry = _prompts(llms, "implement")[1]
-    assert "examples given in the task" in retry and "hello-world-" in retry  # expected and actual, compact
+    assert len(_prompts(llms, "implement")) == 1  # the retry is asked of the model directly, not through CrewAI
+    retry = _prompts(llms, "?")[0]
+    assert "Project task:" in retry and "You are Python developer" not in retry  # the plain implement prompt
+    assert "failed the examples given in the task" in retry and "hello-world-" in retry  # expected and actual
+    assert "re.sub" not in retry  # the failed answer itself is not shown (a small model copies it)
     assert "_pytest" not in retry  # pytest's own frames are not shown to the model
     assert "**Verdict:** PASS" in report
 
@@ -114,7 +120,10 @@ def test_fix_rounds_are_bounded(project_dir: Path) -> None:
 def test_no_code_block_asks_again_then_gives_up(project_dir: Path) -> None:
     state, report, llms, _ = _run(project_dir, ["I cannot write code.", "Still no code.", "No.", "Never."],
                                   [GOOD])
-    assert len(_prompts(llms, "implement")) == 4  # the first answer and three more tries (implement_rounds)
+    # the developer's answer and two more attempts (implement_rounds = 3), each told what was missing
+    assert len(_prompts(llms, "implement")) == 1
+    assert sum("No file named slugify_tool.py was found" in p for p in _prompts(llms, "?")) == 2
+    assert [r["attempt"] for r in state.log.of("no_module")] == [1, 2, 3]
     assert not state.rounds[0].ok  # import of the missing module fails — real pytest says so
     assert "FAIL" in report or "PASS" in report
 
@@ -200,8 +209,8 @@ def test_module_is_derived_from_the_task(project_dir: Path) -> None:
 def test_an_answer_that_only_repeats_the_signature_is_asked_again_without_a_test_round(project_dir: Path) -> None:
     stub = '```python\n# file: slugify_tool.py\ndef slugify(text):\n    """Make a slug."""\n```'
     state, report, llms, messages = _run(project_dir, [stub, GOOD], ["should not be asked"])
-    retry = _prompts(llms, "implement")[1]
-    assert "body is missing" in retry and "`slugify`" in retry
+    retry = _prompts(llms, "?")[0]
+    assert "write the complete body" in retry and "`slugify`" in retry
     assert [r.ok for r in state.rounds] == [True, True]  # the stub cost no pytest round
     assert state.log.of("stub_answer")[0]["functions"] == ["slugify"]
     assert "**Verdict:** PASS" in report
