@@ -326,7 +326,9 @@ class RunState:
             attempt += 1
             self.progress(f"  [yellow]{note.split(':')[0].split('.')[0]} — the developer writes it again "
                           f"(attempt {attempt} of {self.implement_rounds})[/]")
-            answer = self._next_draft(greedy=attempt == 2, note=note)
+            # The first retry is exactly the one-shot request (greedy, no note): the crew never does worse
+            # than the model alone on a task whose one-shot answer passes the user's examples.
+            answer = self._next_draft(greedy=True) if attempt == 2 else self._next_draft(note=note)
         self._deliver_best("implement")
         return True, self._module_block()
 

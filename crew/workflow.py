@@ -118,7 +118,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
     if "developer" in llms and state.draft is None:
-        state.draft = drafter(llms["developer"], project.tasks.tasks["implement"].description, inputs)
+        state.draft = drafter(llms["developer"], inputs["project_task"])
     state.log.append(label, inputs=inputs)
     try:
         with task_progress(state, llms, verbose=verbose):
@@ -135,13 +135,17 @@ DRAFT_TEMPERATURE = 0.8
 DRAFT_SEED_OFFSET = 1000  # drafts' seeds never coincide with the guardrail retries' (seed + 1, + 2, …)
 
 
-def drafter(llm: Any, description: str, inputs: Mapping[str, str]) -> Callable[[int, bool, str], str]:
+# The direct request: the task and one sentence, what one shot is asked (benchmarks/bench_quality.py). Longer
+# instructions (a `# file:` first line, "do not print at module level") made the 0.5B model echo the task's
+# stub back (HumanEval/45: one shot answered working code, the crew's developer the bare signature twice);
+# the system names the file and cuts import-time code itself.
+DRAFT_SUFFIX = "\n\nAnswer with the complete Python module in one ```python code block."
+
+
+def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
     """Attempts at the module asked of the developer's model directly (state.py: implement retries, second
-    opinions): the implement prompt as one plain message — close to what one shot is asked — plus an
-    optional note, greedy or sampled hotter, each with its own seed."""
-    prompt = description
-    for key, value in inputs.items():
-        prompt = prompt.replace("{" + key + "}", value)
+    opinions): the task as one plain message plus an optional note, greedy or sampled hotter, each with a
+    seed of its own."""
 
     def draft(k: int, greedy: bool, note: str) -> str:
         saved = {name: getattr(llm, name, None) for name in ("temperature", "seed")}
@@ -150,7 +154,7 @@ def drafter(llm: Any, description: str, inputs: Mapping[str, str]) -> Callable[[
                 llm.temperature = DRAFT_TEMPERATURE
             if hasattr(llm, "seed"):
                 llm.seed = (saved["seed"] or 0) + DRAFT_SEED_OFFSET + k
-            text = prompt + (f"\n\n{note}" if note else "")
+            text = task.strip() + DRAFT_SUFFIX + (f"\n\n{note}" if note else "")
             answer = str(llm.call([{"role": "user", "content": text}]))
             # A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer.
             return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer

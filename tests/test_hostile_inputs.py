@@ -96,7 +96,7 @@ LOAD_CASES: list[tuple[str, Edit, str]] = [
      "tasks.yaml: write_tests.description: unknown placeholder {modul_name}"),
     ("placeholder-expected", lambda d: _replace(d / "tasks.yaml", "One fenced python code block starting",
                                                 "One {fence} block starting"),
-     "tasks.yaml: implement.expected_output: unknown placeholder {fence}"),
+     "tasks.yaml: write_tests.expected_output: unknown placeholder {fence}"),
     ("placeholder-agent", lambda d: _edit_yaml(d / "agents.yaml", lambda a: a["tester"].update(goal="test {code}")),
      "agents.yaml: tester.goal: unknown placeholder {code}"),
     ("workspace-is-a-file", lambda d: _replace(d / "tasks.yaml", "workspace_root: runs", "workspace_root: agents.yaml"),
