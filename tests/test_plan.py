@@ -32,7 +32,7 @@ def test_no_gpu_here_plans_every_agent_on_the_embedded_cpu_model() -> None:
         "manager": ("embedded", "cpu", 8192), "developer": ("embedded", "cpu", 16384),
         "tester": ("embedded", "cpu", 8192), "documentation": ("embedded", "cpu", 8192)}
     assert {a.estimate.weights_bytes for a in plan.agents} == {485_452_288}  # the Qwen file, not SmolLM2's
-    assert any("planning for the CPU" in w for w in plan.warnings)
+    assert any("planning for the CPU" in n for n in plan.notes)
     assert plan.cpu is not None and 0 < plan.cpu.planned_bytes <= plan.cpu.usable_bytes
 
 
@@ -53,6 +53,32 @@ def test_smaller_3060_rigs_share_gpus_with_best_models(profile: str) -> None:
     assert sum(a.candidate_rank for a in plan.agents) <= 1  # at most the developer steps down, to the 7B
     used = {a.gpu_indices for a in plan.agents}
     assert len(used) == len(plan.gpus)  # every GPU works
+
+
+def test_3090_gives_the_developer_its_14b_and_says_why_another_agent_steps_down() -> None:
+    """Before priorities the developer got the 7B (15.8 GiB planned, 7.7 free) because headroom broke the
+    tie; the 14B with an 8B agent on a fallback that shares weights fits (20.5 GiB of 23.5)."""
+    plan = plan_project(PROJECT, profile="rtx3090")
+    assert plan.agent("developer").model == "ollama/qwen2.5-coder:14b"
+    assert sum(a.candidate_rank for a in plan.agents) == 1
+    assert 20 * 1024**3 < plan.gpus[0].planned_bytes <= plan.gpus[0].usable_bytes
+    (why,) = [w for w in plan.warnings if " runs " in w]
+    assert "better used" not in why  # the old, untrue reason
+    assert "as good by priority (a tie)" in why and "more free on its fullest GPU" in why
+    assert "`priority: 2` for" in why  # checked: with it that agent gets its first choice
+
+
+def test_a_lesser_model_for_lack_of_memory_names_the_kv_type_that_would_fit() -> None:
+    plan = plan_for(PROJECT.agents, LayoutConfig(kv_type="f16"), profile="4x-rtx3060")
+    (why,) = [w for w in plan.warnings if w.startswith("developer runs")]
+    assert "needs 11.7 GiB at ctx 16384; largest usable 11.5 GiB on GPU 0" in why
+    assert "`kv_type: q8_0` in gpu_layout.yaml" in why and "`num_ctx: 8192`" in why
+
+
+def test_a_layout_written_without_kv_type_plans_q8_0_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "gpu_layout.yaml").write_text("gpus:\n  - {name: RTX 3060, memory_gib: 12}\n")
+    plan = plan_for(PROJECT.agents, load_layout(tmp_path / "gpu_layout.yaml"), ram=lambda: ram())
+    assert {a.kv_type for a in plan.agents if a.placement == "gpu"} == {"q8_0"} and plan.kv_type == "q8_0"
 
 
 @pytest.mark.parametrize("profile", ["rtx3090", "rtx3090+rtx5060ti"])
@@ -107,7 +133,7 @@ def _infeasible_agents(tmp_path: Path) -> Path:
 def test_infeasible_plan_explains_in_numbers_with_checked_ways_out(tmp_path: Path) -> None:
     from crew.config import load_agents
 
-    plan = plan_for(load_agents(_infeasible_agents(tmp_path)), LayoutConfig(), profile="2x-rtx3060")
+    plan = plan_for(load_agents(_infeasible_agents(tmp_path)), LayoutConfig(kv_type="f16"), profile="2x-rtx3060")
     assert not plan.feasible
     (u,) = plan.unplaced
     assert u.agent == "developer"
@@ -202,3 +228,50 @@ def test_cli_rich_view_shows_gpus_agents_and_launch_commands(
         "every agent is placed",
     ):
         assert words in out, words
+
+
+def _agents_with(tmp_path: Path, **fallbacks: list[str]) -> Path:
+    data = yaml.safe_load((ROOT / "agents.yaml").read_text())
+    for name, extra in fallbacks.items():
+        data[name]["fallbacks"] = [*extra, *data[name]["fallbacks"]]
+    path = tmp_path / "agents.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_left_out_models_say_why_and_strict_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crew.config import load_agents
+
+    (tmp_path / "html.gguf").write_text("<html>rate limited</html>")
+    agents = _agents_with(tmp_path, developer=[str(tmp_path / "gone.gguf"), str(tmp_path / "html.gguf"),
+                                               "ollama/qwen9:7b"])
+    plan = plan_for(load_agents(agents), LayoutConfig(), profile="4x-rtx3060")
+    assert plan.feasible
+    assert [(x.agent, x.model) for x in plan.left_out] == [
+        ("developer", str(tmp_path / "gone.gguf")), ("developer", str(tmp_path / "html.gguf")),
+        ("developer", "ollama/qwen9:7b")]
+    gone, html, tag = (x.reason for x in plan.left_out)
+    assert gone == "file not found" and html.startswith("not a GGUF file (it starts with b'<htm'")
+    assert tag.startswith("unknown model 'ollama/qwen9:7b': not a file, not installed in Ollama, not in the catalog")
+    assert plan_from_json(json.loads(json.dumps(plan_to_json(plan)))) == plan
+    monkeypatch.chdir(ROOT)
+    assert main(["--profile", "4x-rtx3060", "--agents", str(agents)]) == 0
+    out = capsys.readouterr().out
+    assert f"left out of the plan: developer's model {tmp_path / 'gone.gguf'}: file not found" in out
+    assert main(["--profile", "4x-rtx3060", "--agents", str(agents), "--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"plan-gpus: agents.yaml: developer: model {tmp_path / 'gone.gguf'} is left out "
+                          "of the plan: file not found (and 2 more in the plan) — fix: check the path")
+    assert "\n" not in err and "Traceback" not in err
+    assert main(["--profile", "4x-rtx3060", "--strict"]) == 0  # the shipped agents: nothing left out
+
+
+def test_no_gpu_note_comes_before_everything_else(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main([]) == 0  # `gpus: detect` here: no driver
+    out = capsys.readouterr().out
+    assert out.startswith("note: no NVIDIA GPU can be used:") and "planning for the CPU" in out.splitlines()[0]

@@ -16,7 +16,7 @@ from crew.hardware.inventory import Inventory, Memory, load_inventory, system_me
 from crew.hardware.nvml import NvmlProvider
 from crew.models.footprint import ModelFootprint
 from crew.planner.assemble import assemble
-from crew.planner.plan import Plan
+from crew.planner.plan import LeftOut, Plan
 from crew.planner.solver import Device, ModelCost, Problem, Request, solve
 from crew.planner.suggest import Fix
 from crew.planner.vram import RunSettings, VramEstimate, estimate
@@ -41,7 +41,7 @@ class Requests:
     requests: list[Request]
     gpu: list[list[Candidate]]
     cpu: list[Candidate | None]
-    warnings: list[str]
+    left_out: list[LeftOut]  # candidates that could not be resolved or estimated, in agents.yaml order
 
 
 def plan_project(
@@ -65,7 +65,7 @@ def plan_for(
 ) -> Plan:
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
-    base = RunSettings(kv_type=str(getattr(layout, "kv_type", "f16")))
+    base = RunSettings(kv_type=layout.kv_type)
     have_gpus = any(not d.is_cpu for d in devices)
     # CPU models only matter when a GPU cannot take everyone: with every agent on a GPU the plan is optimal
     # with or without CPU options (a fallback is never better), and skipping them spares `plan-gpus` the
@@ -109,7 +109,7 @@ def _requests(
         gpu: list[Candidate] = []
         if have_gpus:  # no GPU: the candidates cannot matter, and unknown tags are not worth a warning
             for rank, ref in enumerate(agent.candidates):
-                cand = _candidate(ref, rank, agent, replace(base, device="cuda"), cache, out.warnings)
+                cand = _candidate(ref, rank, agent, replace(base, device="cuda"), cache, out.left_out)
                 if cand is not None:
                     gpu.append(cand)
         cpu = None
@@ -120,12 +120,13 @@ def _requests(
                 agent,
                 replace(base, device="cpu", kv_type="f16"),
                 cache,
-                out.warnings,
+                out.left_out,
             )
         out.gpu.append(gpu)
         out.cpu.append(cpu)
         out.requests.append(
-            Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None, agent.api is not None)
+            Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None, agent.api is not None,
+                    agent.priority)
         )
     return out
 
@@ -134,7 +135,7 @@ def _recost(
     cands: list[Candidate],
     agent: AgentConfig,
     cache: dict[str, ModelFootprint | LocalcrewError],
-    warnings: list[str],
+    left_out: list[LeftOut],
     *,
     ctx: int | None = None,
     kv_type: str | None = None,
@@ -143,7 +144,7 @@ def _recost(
     out = []
     for c in cands:
         settings = replace(c.settings, kv_type=kv_type) if kv_type else c.settings
-        again = _candidate(c.ref, c.rank, agent, settings, cache, warnings, ctx=ctx or c.settings.ctx_tokens)
+        again = _candidate(c.ref, c.rank, agent, settings, cache, left_out, ctx=ctx or c.settings.ctx_tokens)
         if again is not None:
             out.append(again.cost)
     return tuple(out)
@@ -155,7 +156,7 @@ def _candidate(
     agent: AgentConfig,
     settings: RunSettings,
     cache: dict[str, ModelFootprint | LocalcrewError],
-    warnings: list[str],
+    left_out: list[LeftOut],
     ctx: int | None = None,
 ) -> Candidate | None:
     from crew.models.resolve import resolve_footprint
@@ -167,14 +168,14 @@ def _candidate(
             cache[ref] = err
     fp = cache[ref]
     if isinstance(fp, LocalcrewError):
-        warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {fp.one_line()}")
+        left_out.append(_left_out(agent, ref, fp))
         return None
     want = ctx or agent.num_ctx
     s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want)
     try:
         est = estimate(fp, s)
     except LocalcrewError as err:
-        warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {err.one_line()}")
+        left_out.append(_left_out(agent, ref, err))
         return None
     # Weights are shared by agents on the same file (or catalog tag); the output buffer is per context.
     cost = ModelCost(
@@ -188,6 +189,12 @@ def _candidate(
     return Candidate(ref, rank, fp, s, est, cost)
 
 
+def _left_out(agent: AgentConfig, ref: str, err: LocalcrewError) -> LeftOut:
+    # the where of a model error is the ref itself or the word "model": the ref already says it
+    where = err.where if err.where not in (None, "model", ref, ref.removeprefix("ollama/")) else None
+    return LeftOut(agent.name, ref, f"{where}: {err.what}" if where else err.what, err.fix or "")
+
+
 def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list[Fix]:
     """Variants of the agent's request that suggestions try: each re-estimated here, checked there."""
     from crew.models.catalog import quant_variants
@@ -196,7 +203,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
     cands, req = reqs.gpu[i], problem.requests[i]
     fixes: list[Fix] = []
     cache: dict[str, ModelFootprint | LocalcrewError] = {}
-    quiet: list[str] = []
+    quiet: list[LeftOut] = []
     if not cands:
         return fixes
     prefix = "ollama/" if cands[0].ref.startswith("ollama/") else ""

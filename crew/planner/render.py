@@ -165,8 +165,13 @@ def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
     from rich.text import Text
 
     out: list[RenderableType] = []
+    # what the hardware said comes first: "no GPU usable, and why" explains everything below it
+    for n in plan.notes:
+        out.append(Text.from_markup("[yellow]note:[/] ") + Text(n))
     if plan.gpus:
         out.append(gpu_table(plan))
+        out.append(Text(f"KV cache on GPUs: {plan.kv_type} (gpu_layout.yaml `kv_type`, q8_0 unless set); "
+                        "f16 for CPU models", style="dim"))
     for g in plan.gpus:
         if g.excluded:
             out.append(
@@ -181,6 +186,9 @@ def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
             )
         )
     out.append(agents_table(plan))
+    for x in plan.left_out:
+        out.append(Text.from_markup("[yellow]left out of the plan:[/] ")
+                   + Text(f"{x.agent}'s model {x.model}: {x.reason}" + (f" — fix: {x.fix}" if x.fix else "")))
     for w in plan.warnings:
         out.append(Text.from_markup("[yellow]warning:[/] ") + Text(w))
     if plan.unplaced:
