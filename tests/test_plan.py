@@ -4,6 +4,7 @@ a declared fleet, infeasible plans with their explanations, the JSON schema, and
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,9 @@ def test_infeasible_plan_explains_in_numbers_with_checked_ways_out(tmp_path: Pat
     )
     text = "\n".join(u.suggestions)
     assert "`num_ctx: 8192`" in text and "q8_0" in text and "0.2 GiB more" in text
-    assert "allow_split: true" in text and "share a GPU with ollama/qwen2.5-coder:7b" in text
+    assert "allow_split: true" in text
+    # the placed model of its own family, not the first placed one (documentation's llama3.1 on GPU 1 fits too)
+    assert "share ollama/qwen2.5-coder:7b, which tester already has on GPU 1" in text and "llama3.1" not in text
     assert explain_unplaced(plan).startswith("developer: needs 11.7 GiB")
 
 
@@ -275,3 +278,52 @@ def test_no_gpu_note_comes_before_everything_else(
     assert main([]) == 0  # `gpus: detect` here: no driver
     out = capsys.readouterr().out
     assert out.startswith("note: no NVIDIA GPU can be used:") and "planning for the CPU" in out.splitlines()[0]
+
+
+LAPTOP_4GB = "gpus:\n  - {name: NVIDIA GeForce RTX 3050 Laptop GPU, memory_gib: 4}\n"
+
+
+def test_a_4gb_laptop_gpu_suggests_sharing_the_model_the_developer_has_there(tmp_path: Path) -> None:
+    (tmp_path / "gpu_layout.yaml").write_text(LAPTOP_4GB)
+    plan = plan_for(PROJECT.agents, load_layout(tmp_path / "gpu_layout.yaml"), ram=lambda: ram())
+    assert plan.agent("developer").model == "ollama/qwen2.5-coder:1.5b"
+    on_cpu = [a.name for a in plan.agents if a.placement == "cpu"]
+    assert on_cpu == ["manager", "tester", "documentation"]
+    for name in on_cpu:
+        (w,) = [w for w in plan.warnings if w.startswith(f"{name} runs on its CPU fallback")]
+        assert (f"share ollama/qwen2.5-coder:1.5b, which developer already has on GPU 0: add it to {name}'s "
+                "fallbacks") in w
+    # taken as suggested, by all three at once: every agent on the GPU, one copy of the weights
+    agents = {n: replace(a, fallbacks=(*a.fallbacks, "ollama/qwen2.5-coder:1.5b")) if n in on_cpu else a
+              for n, a in PROJECT.agents.items()}
+    after = plan_for(agents, load_layout(tmp_path / "gpu_layout.yaml"), ram=lambda: ram())
+    assert {a.placement for a in after.agents} == {"gpu"}
+    assert after.gpus[0].planned_bytes <= after.gpus[0].usable_bytes
+    assert after.gpus[0].weights_bytes < 2 * plan.agent("developer").estimate.weights_bytes
+
+
+def test_a_model_that_fits_only_across_gpus_suggests_allow_split_with_the_gpus() -> None:
+    agents = {**PROJECT.agents, "manager": replace(PROJECT.agents["manager"], llm="ollama/qwen2.5-coder:32b")}
+    plan = plan_for(agents, LayoutConfig(), profile="4x-rtx3060")
+    (w,) = [w for w in plan.warnings if w.startswith("manager runs")]
+    assert "largest usable 11.5 GiB" in w
+    assert "allow a split across GPUs (`allow_split: true` in gpu_layout.yaml): it then spans GPU 0 + GPU 1" in w
+    split = plan_for(agents, LayoutConfig(allow_split=True), profile="4x-rtx3060").agent("manager")
+    assert (split.model, split.placement, split.gpu_indices) == ("ollama/qwen2.5-coder:32b", "split", (0, 1))
+
+
+def test_upgrades_the_headroom_takes_are_offered_and_checked() -> None:
+    plan = plan_project(PROJECT, profile="4x-rtx3060")
+    assert len(plan.upgrades) == 2
+    manager, tester = plan.upgrades
+    assert manager.startswith("manager could run the bigger ollama/qwen3:14b (9.3 GiB at ctx 8192)")
+    assert tester.startswith("tester could run the bigger ollama/qwen2.5-coder:14b")
+    # llama3.1 has no bigger family member in the catalog; the developer already runs the 14B on a full GPU
+    assert not any(u.startswith(("documentation", "developer")) for u in plan.upgrades)
+    up = {**PROJECT.agents, "manager": replace(PROJECT.agents["manager"], llm="ollama/qwen3:14b",
+                                               fallbacks=("ollama/qwen3:8b",))}
+    after = plan_for(up, PROJECT.layout, profile="4x-rtx3060")
+    assert after.agent("manager").model == "ollama/qwen3:14b"
+    assert [a.model for a in after.agents if a.name != "manager"] == [
+        a.model for a in plan.agents if a.name != "manager"]
+    assert plan_project(PROJECT, profile="2x-rtx3060").upgrades == ()  # no room there

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from crew.hardware.inventory import Inventory
 from crew.planner.plan import AgentPlacement, CpuPlan, GpuPlan, Plan, Unplaced
 from crew.planner.solver import Option, Problem, Solution, share_bytes
-from crew.planner.suggest import Fix, gib, priority_fix, reason, suggestions, why_lesser
+from crew.planner.suggest import Fix, gib, priority_fix, reason, suggestions, upgrades, why_lesser
 from crew.planner.vram import VramEstimate, decode_tokens_per_s
 
 if TYPE_CHECKING:
@@ -27,8 +27,10 @@ def assemble(
     reqs: Requests,
     agents: Sequence[AgentConfig],
     fixes: Callable[[int], list[Fix]],
+    bigger: Callable[[int], list[Fix]] = lambda i: [],
 ) -> Plan:
     placements, unplaced = [], []
+    ups: list[str] = []
     warnings: list[str] = []
     have_gpus = any(not d.is_cpu for d in problem.devices)
     for i, (agent, choice) in enumerate(zip(agents, solution.choices, strict=True)):
@@ -52,6 +54,8 @@ def assemble(
             )
         elif choice.placement in ("gpu", "split") and reqs.gpu[i] and placements[-1].candidate_rank > 0:
             warnings.append(_stepped_down(problem, solution, i, reqs.gpu[i][0], placements[-1].model, fixes))
+        elif choice.placement in ("gpu", "split") and solution.optimal:
+            ups += upgrades(problem, solution, i, bigger(i))
     for p in placements:
         wanted = next(a.num_ctx for a in agents if a.name == p.name)
         if p.placement != "api" and p.num_ctx < wanted:
@@ -92,6 +96,7 @@ def assemble(
         kv_type=layout.kv_type,
         left_out=tuple(reqs.left_out),
         notes=tuple(inv.notes),
+        upgrades=tuple(ups),
     )
 
 

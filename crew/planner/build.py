@@ -17,7 +17,7 @@ from crew.hardware.nvml import NvmlProvider
 from crew.models.footprint import ModelFootprint
 from crew.planner.assemble import assemble
 from crew.planner.plan import LeftOut, Plan
-from crew.planner.solver import Device, ModelCost, Problem, Request, solve
+from crew.planner.solver import Device, ModelCost, Problem, Request, Solution, solve
 from crew.planner.suggest import Fix
 from crew.planner.vram import RunSettings, VramEstimate, estimate
 
@@ -85,7 +85,8 @@ def plan_for(
         solution,
         reqs,
         list(agents.values()),
-        lambda i: _fixes(list(agents.values())[i], i, reqs, problem),
+        lambda i: _fixes(list(agents.values())[i], i, reqs, problem, solution),
+        lambda i: _upgrades(list(agents.values())[i], i, reqs, problem),
     )
 
 
@@ -195,9 +196,9 @@ def _left_out(agent: AgentConfig, ref: str, err: LocalcrewError) -> LeftOut:
     return LeftOut(agent.name, ref, f"{where}: {err.what}" if where else err.what, err.fix or "")
 
 
-def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list[Fix]:
+def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem, solution: Solution) -> list[Fix]:
     """Variants of the agent's request that suggestions try: each re-estimated here, checked there."""
-    from crew.models.catalog import quant_variants
+    from crew.models.catalog import lookup, quant_variants
     from crew.models.resolve import strip_provider
 
     cands, req = reqs.gpu[i], problem.requests[i]
@@ -243,28 +244,62 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
                 replace(req, candidates=costs),
             )
         )
+    # A model another agent already has on a GPU costs this agent only its own KV cache there: the weights
+    # are loaded once. (A 4 GB laptop GPU holds the developer's 1.5B coder for all four agents.)
+    # Only the first that works is offered: the agent's own model family first (a coder for the developer).
+    def family(ref: str) -> str | None:
+        entry = lookup(strip_provider(ref))
+        return str(entry.model["name"]) if entry else None
+
+    own_families = {family(c.ref) for c in cands} - {None}
     shared = {c.ref for c in cands}
-    for j, other in enumerate(reqs.gpu):
-        if j != i and other and other[0].ref not in shared:
-            shared.add(other[0].ref)
-            share = _candidate(
-                other[0].ref,
-                len(agent.candidates),
-                agent,
-                cands[0].settings,
-                cache,
-                quiet,
-                ctx=cands[0].settings.ctx_tokens,
-            )
-            if share is not None:
-                fixes.append(
-                    Fix(
-                        f"share a GPU with {other[0].ref} (the model {problem.requests[j].agent} uses): "
-                        f"add it to {agent.name}'s fallbacks",
-                        replace(req, candidates=(*req.candidates, share.cost)),
-                    )
+    order = sorted(range(len(solution.choices)), key=lambda j: (
+        next((family(c.ref) not in own_families for c in reqs.gpu[j] if c.cost is solution.choices[j].cost),
+             True), j))
+    for j in order:
+        o = solution.choices[j]
+        placed = next((c for c in reqs.gpu[j] if c.cost is o.cost), None) if j != i else None
+        if placed is None or placed.ref in shared:
+            continue
+        shared.add(placed.ref)
+        share = _candidate(placed.ref, len(agent.candidates), agent, cands[0].settings, cache, quiet,
+                           ctx=cands[0].settings.ctx_tokens)
+        if share is not None:
+            where = "GPUs " + "+".join(map(str, o.devices)) if len(o.devices) > 1 else f"GPU {o.devices[0]}"
+            fixes.append(
+                Fix(
+                    f"share {placed.ref}, which {problem.requests[j].agent} already has on {where}: add it to "
+                    f"{agent.name}'s fallbacks (its own KV cache there: {_gib(share.cost.kv_cache_bytes)})",
+                    replace(req, candidates=(*req.candidates, share.cost)),
+                    group="share",
                 )
+            )
     return fixes
+
+
+def _upgrades(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list[Fix]:
+    """Bigger models of the family of the agent's first choice (catalog), largest first, each put first in
+    its request: suggest.upgrades keeps those the headroom takes without changing any other agent."""
+    from crew.models.catalog import bigger_models
+    from crew.models.resolve import strip_provider
+
+    cands = reqs.gpu[i]
+    if not cands:
+        return []
+    first = cands[0]
+    prefix = "ollama/" if first.ref.startswith("ollama/") else ""
+    out, cache, quiet = [], {}, []  # type: ignore[var-annotated]
+    for tag in bigger_models(strip_provider(first.ref)):
+        big = _candidate(prefix + tag, 0, agent, first.settings, cache, quiet, ctx=agent.num_ctx)
+        if big is not None:
+            out.append(Fix(
+                f"{agent.name} could run the bigger {prefix}{tag} ({_gib(big.cost.total_bytes)} at ctx "
+                f"{big.settings.ctx_tokens}) in the free memory, no other agent's model changing: make it its `llm` "
+                f"and {first.ref} its first fallback",
+                replace(problem.requests[i], candidates=(big.cost, *problem.requests[i].candidates)),
+                group="upgrade",
+            ))
+    return out
 
 
 def _gib(n: int) -> str:

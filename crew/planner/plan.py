@@ -112,7 +112,8 @@ class Plan:
     backend: str = "llamacpp"
     kv_type: str = GPU_KV_TYPE  # the KV cache type of GPU placements (gpu_layout.yaml `kv_type`)
     left_out: tuple[LeftOut, ...] = ()  # candidates that could not be resolved or estimated
-    notes: tuple[str, ...] = ()  # what the inventory said first: no GPU usable and why, the RAM figure
+    notes: tuple[str, ...] = ()  # what the inventory said first: no GPU usable and why
+    upgrades: tuple[str, ...] = ()  # bigger models the free memory takes, each checked by re-planning
 
     def agent(self, name: str) -> AgentPlacement:
         return next(a for a in self.agents if a.name == name)
@@ -149,7 +150,8 @@ def plan_from_json(d: Any) -> Plan:
         optimal=_value(d, "optimal", bool, True),
         backend=_value(d, "backend", str, "llamacpp"),
         kv_type=_value(d, "kv_type", str, GPU_KV_TYPE),
-        notes=tuple(_check(w, str, f"notes[{i}]") for i, w in enumerate(_list(d, "notes") if "notes" in d else [])),
+        notes=_strings(d, "notes"),
+        upgrades=_strings(d, "upgrades"),
         left_out=tuple(  # added after schema 1 was first written: a plan without it has none
             _build(LeftOut, x, f"left_out[{i}]") for i, x in enumerate(_list(d, "left_out") if "left_out" in d else [])
         ),
@@ -239,6 +241,11 @@ def _check(value: Any, kind: type | tuple[type, ...], at: str) -> Any:
 
 def _value(d: dict[str, Any], name: str, kind: type, default: Any = _MISSING) -> Any:
     return _typed(d, name, kind.__name__, "plan", default)
+
+
+def _strings(d: dict[str, Any], name: str) -> tuple[str, ...]:
+    """An optional list of strings (keys added after schema 1 was first written: absent means none)."""
+    return tuple(_check(w, str, f"{name}[{i}]") for i, w in enumerate(_list(d, name) if name in d else []))
 
 
 def _list(d: dict[str, Any], name: str) -> list[Any]:

@@ -191,6 +191,8 @@ def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
                    + Text(f"{x.agent}'s model {x.model}: {x.reason}" + (f" — fix: {x.fix}" if x.fix else "")))
     for w in plan.warnings:
         out.append(Text.from_markup("[yellow]warning:[/] ") + Text(w))
+    for u in plan.upgrades:
+        out.append(Text.from_markup("[green]upgrade:[/] ") + Text(u))
     if plan.unplaced:
         out.append(Text("Not placed:", style="bold red"))
         out.append(Text(explain_unplaced(plan)))

@@ -89,14 +89,17 @@ def suggestions(
             node_limit=CHECK_NODES,
             allow_split=problem.allow_split or fix.allow_split,
         )
-        if _works(changed, solution, i, goal, fix):
-            out.append(fix.text)
+        after = solve(changed)
+        if _works(after, solution, i, goal, fix):
+            got = after.choices[i]
+            where = " + ".join(problem.devices[d].label.split(" (")[0] for d in got.devices)
+            # a split says where it lands: the user sees which cards the model would span
+            out.append(fix.text + (f": it then spans {where}" if got.placement == "split" else ""))
             done.add(fix.group)
     return tuple(out)
 
 
-def _works(p: Problem, before: Solution, i: int, goal: Goal, fix: Fix) -> bool:
-    after = solve(p)
+def _works(after: Solution, before: Solution, i: int, goal: Goal, fix: Fix) -> bool:
     got = after.choices[i]
     ok = got.placement != "none" if goal == "placed" else got.placement in ("gpu", "split")
     if goal == "first":
@@ -210,3 +213,21 @@ def _split_fix(problem: Problem) -> list[Fix]:
     if problem.allow_split:
         return []
     return [Fix("allow a split across GPUs (`allow_split: true` in gpu_layout.yaml)", allow_split=True)]
+
+
+def upgrades(problem: Problem, solution: Solution, i: int, fixes: Sequence[Fix]) -> tuple[str, ...]:
+    """The first bigger model (fixes put it first in agent i's request) that the plan takes with every other
+    agent's placement and rank unchanged: headroom used, nothing traded for it. Checked by re-solving."""
+    if solution.choices[i].placement not in ("gpu", "split") or solution.choices[i].rank != 0:
+        return ()
+    for fix in fixes:
+        assert fix.request is not None
+        requests = (*problem.requests[:i], fix.request, *problem.requests[i + 1 :])
+        after = solve(replace(problem, requests=requests, node_limit=CHECK_NODES))
+        others_same = all(
+            (a.placement, a.rank) == (b.placement, b.rank)
+            for j, (a, b) in enumerate(zip(solution.choices, after.choices, strict=True)) if j != i
+        )
+        if after.choices[i].rank == 0 and after.choices[i].placement in ("gpu", "split") and others_same:
+            return (fix.text,)
+    return ()
