@@ -229,6 +229,8 @@ def test_cli_rich_view_shows_gpus_agents_and_launch_commands(
         "CUDA_VISIBLE_DEVICES=0",
         '"port": 11500',
         "every agent is placed",
+        "tok/s: bandwidth roofline, not measured",
+        "KV cache on GPUs: q8_0 (gpu_layout.yaml `kv_type`, q8_0 unless set); f16 for CPU models",
     ):
         assert words in out, words
 
@@ -300,6 +302,8 @@ def test_a_4gb_laptop_gpu_suggests_sharing_the_model_the_developer_has_there(tmp
     assert {a.placement for a in after.agents} == {"gpu"}
     assert after.gpus[0].planned_bytes <= after.gpus[0].usable_bytes
     assert after.gpus[0].weights_bytes < 2 * plan.agent("developer").estimate.weights_bytes
+    # the laptop part's own bandwidth (192 GB/s), not the desktop card's and not unknown
+    assert plan.gpus[0].bandwidth_bytes_per_s == 192 * 10**9 and plan.agent("developer").tokens_per_s
 
 
 def test_a_model_that_fits_only_across_gpus_suggests_allow_split_with_the_gpus() -> None:

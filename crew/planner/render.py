@@ -54,7 +54,8 @@ def gpu_table(plan: Plan) -> Table:
 
     t = Table(
         title=f"GPUs ({plan.source}{', simulated' if plan.simulated else ''}), GiB — "
-        "[blue]weights[/] [magenta]KV[/] [yellow]compute[/] [grey50]overhead[/] [red]reserve[/]",
+        "[blue]weights[/] [magenta]KV[/] [yellow]compute[/] [grey50]overhead[/] [red]reserve[/]; "
+        "tok/s: bandwidth roofline, not measured",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -94,7 +95,8 @@ def agents_table(plan: Plan) -> Table:
     from rich.table import Table
 
     t = Table(
-        title="Agents, GiB of its model alone: weights+KV+compute+overhead (* catalog estimate)",
+        title="Agents, GiB of its model alone: weights+KV+compute+overhead (* catalog estimate); "
+        "tok/s: bandwidth roofline (an upper bound), not measured",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
