@@ -15,7 +15,7 @@ from typing import Any
 
 from crew.errors import SettingsError
 from crew.models.footprint import ModelFootprint
-from crew.planner.vram import KV_TYPES, RunSettings, VramEstimate, decode_tokens_per_s, estimate
+from crew.planner.vram import GPU_KV_TYPE, KV_TYPES, RunSettings, VramEstimate, decode_tokens_per_s, estimate
 
 CATALOG_NOTE = ("catalog estimate: architecture from the published config, "
                 "weights from the published file size")
@@ -27,8 +27,8 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
     parser.add_argument("--ctx", type=int, default=4096,
                         help="context tokens per parallel slot (default 4096)")
     parser.add_argument("--parallel", type=int, default=1, help="parallel slots (default 1)")
-    parser.add_argument("--kv-type", choices=sorted(KV_TYPES), default="f16",
-                        help="KV cache type (default f16)")
+    parser.add_argument("--kv-type", choices=sorted(KV_TYPES), default=None,
+                        help=f"KV cache type (default {GPU_KV_TYPE} on cuda, as the planner; f16 on cpu)")
     parser.add_argument("--flash-attn", action=argparse.BooleanOptionalAction, default=True,
                         help="flash attention (default on; quantized KV types need it)")
     parser.add_argument("--batch", type=int, default=2048, help="logical batch size (default 2048)")
@@ -54,7 +54,8 @@ def run(ns: argparse.Namespace) -> int:
                             fix="pass the GPU's memory bandwidth, e.g. 360 for an RTX 3060")
     started = time.perf_counter()
     fp = resolve_footprint(ns.model)
-    settings = RunSettings(ctx_tokens=ns.ctx, parallel=ns.parallel, kv_type=ns.kv_type,
+    kv_type = ns.kv_type or (GPU_KV_TYPE if ns.device == "cuda" else "f16")
+    settings = RunSettings(ctx_tokens=ns.ctx, parallel=ns.parallel, kv_type=kv_type,
                            flash_attn=ns.flash_attn, batch=ns.batch, ubatch=ns.ubatch, device=ns.device,
                            n_gpu_layers=ns.gpu_layers, allow_ctx_over_train=ns.allow_ctx_overflow)
     est = estimate(fp, settings)

@@ -1,7 +1,9 @@
-"""`plan-gpus [--layout FILE | --profile NAME] [--agents FILE] [--json] [--save FILE]`, `plan-gpus profiles`.
+"""`plan-gpus [--layout FILE | --profile NAME] [--agents FILE] [--json] [--save FILE] [--strict]`,
+`plan-gpus profiles`.
 
 The dry run: where each agent's model goes, what each GPU will carry, and the exact command of each server,
-without starting anything. Exit 0 when every agent is placed, 1 when not, 2 on bad input (cli.py).
+without starting anything. Exit 0 when every agent is placed, 1 when not, 2 on bad input (cli.py) and, with
+--strict, when a model an agent lists is left out of the plan.
 Imports stay light: no crewai, litellm or llama_cpp; rich only when printing tables.
 """
 
@@ -35,6 +37,11 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
     )
     parser.add_argument(
         "--save", metavar="FILE", help="write the plan for `crewai run` / `localcrew run --plan`"
+    )
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="exit 2 when a model an agent lists is left out of the plan (file not found, not a GGUF, "
+        "unknown tag), instead of planning without it",
     )
     return run_plan
 
@@ -85,6 +92,12 @@ def run_plan(ns: argparse.Namespace) -> int:
                 f"saved to {ns.save}: `localcrew run --plan {ns.save}` (or LOCALCREW_PLAN={ns.save} "
                 "crewai run) applies it"
             )
+    if ns.strict and plan.left_out:
+        x = plan.left_out[0]
+        more = f" (and {len(plan.left_out) - 1} more in the plan)" if len(plan.left_out) > 1 else ""
+        raise ConfigError(f"model {x.model} is left out of the plan: {x.reason}{more}",
+                          where=f"agents.yaml: {x.agent}",
+                          fix=f"{x.fix or 'correct it'}; or remove it from the agent's models, or drop --strict")
     return 0 if plan.feasible else 1
 
 

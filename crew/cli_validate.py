@@ -98,6 +98,11 @@ def _gpu(ns: argparse.Namespace, nvml: LiveNvml | None) -> tuple[LiveNvml, str, 
     return live, g.label, g.free_bytes or 0, g.bandwidth_bytes_per_s, g.bandwidth_source
 
 
+# Where the roofline's bandwidth came from, in words: on the CPU it is this machine's RAM, never a GPU's.
+_SOURCES = {"memcpy": "this machine's RAM, one-thread memcpy", "nvml": "GPU, NVML bus x clock",
+            "table": "GPU, card table", "given": "--bandwidth"}
+
+
 def validation_table(v: Validation) -> object:
     from rich.table import Table
 
@@ -112,9 +117,10 @@ def validation_table(v: Validation) -> object:
         ("free before load", f"{v.free_bytes / gib:.2f} GiB"),
         (f"prompt processing ({v.prompt_tokens} tokens)", f"{v.prompt_tokens_per_s:.1f} tok/s"),
         (f"decode ({v.decode_tokens} tokens)", f"{v.decode_tokens_per_s:.1f} tok/s"),
-        (f"bandwidth ({v.bandwidth_source})",
+        (f"bandwidth ({_SOURCES.get(v.bandwidth_source, v.bandwidth_source)})",
          f"{v.bandwidth_bytes_per_s / 1e9:.1f} GB/s" if v.bandwidth_bytes_per_s else "unknown"),
-        ("decode roofline", f"{v.roofline_tokens_per_s:.1f} tok/s" if v.roofline_tokens_per_s else "unknown"),
+        ("decode roofline (bandwidth bound, not measured)",
+         f"{v.roofline_tokens_per_s:.1f} tok/s" if v.roofline_tokens_per_s else "unknown"),
         ("roofline reached", f"{v.roofline_pct:.0f} %" if v.roofline_pct is not None else "unknown"),
     ]
     for k, val in rows:

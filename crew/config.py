@@ -17,10 +17,15 @@ from typing import Any
 import yaml
 
 from crew.errors import ConfigError
+from crew.planner.vram import GPU_KV_TYPE, KV_TYPES
 
 AGENT_NAMES = ("manager", "developer", "tester", "documentation")
 TASK_NAMES = ("specify", "implement", "write_tests", "fix_code", "document", "report")
 BACKENDS = ("auto", "ollama", "llamacpp")
+# The planner weighs a step down to a lesser model by the agent's priority. The developer writes the code
+# every other agent reviews, tests or describes: its model matters most unless agents.yaml says otherwise.
+DEFAULT_PRIORITY = {"developer": 2}
+MAX_PRIORITY = 100
 MIB = 1024**2
 
 
@@ -36,6 +41,7 @@ class AgentConfig:
     cpu_model: str = "embedded"
     api: str | None = None
     max_tokens: int = 1024     # longest answer the agent may give (a cap on time per call on slow CPUs)
+    priority: int = 1          # how much its first-choice model matters to the planner (see DEFAULT_PRIORITY)
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -91,7 +97,7 @@ class LayoutConfig:
     api_endpoints: Mapping[str, ApiEndpoint] = field(default_factory=dict)
     keep_warm: bool = False
     on_spill: str = "fail"          # a model partly in system RAM: "fail" the start, or "warn" and go on
-    kv_type: str = "f16"            # KV cache type on GPUs: f16 | q8_0 | q4_0 (quantized needs flash attention)
+    kv_type: str = GPU_KV_TYPE     # KV cache type on GPUs: f16 | q8_0 | q4_0 (quantized needs flash attention)
     alerts: Mapping[str, float] = field(default_factory=dict)  # vram_pct, temp_c, util_min_pct
     path: str = "gpu_layout.yaml"
 
@@ -316,7 +322,7 @@ class _Section:
 # ---------------------------------------------------------------------------------------------- files
 
 _AGENT_KEYS = ("role", "goal", "backstory", "llm", "fallbacks", "num_ctx", "cpu_model", "api", "max_tokens",
-               "verbose", "allow_delegation", "max_iter")
+               "priority", "verbose", "allow_delegation", "max_iter")
 
 
 def load_agents(path: Path) -> dict[str, AgentConfig]:
@@ -339,6 +345,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
             num_ctx=s.positive_int("num_ctx", 8192, low=512, high=1_048_576),
             cpu_model=s.text("cpu_model", "embedded"), api=s.text("api", None),
             max_tokens=s.positive_int("max_tokens", 1024, low=16, high=131_072),
+            priority=s.positive_int("priority", DEFAULT_PRIORITY.get(name, 1), low=1, high=MAX_PRIORITY),
         )
     return agents
 
@@ -449,8 +456,8 @@ def load_layout(path: Path) -> LayoutConfig:
     on_spill = s.text("on_spill", "fail")
     if on_spill not in ("fail", "warn"):
         raise ConfigError(f"unknown value {_show(on_spill)}", where=f"{file}: on_spill", fix="use fail or warn")
-    kv_type = s.text("kv_type", "f16")
-    if kv_type not in ("f16", "q8_0", "q4_0"):
+    kv_type = s.text("kv_type", GPU_KV_TYPE)
+    if kv_type not in KV_TYPES:
         raise ConfigError(f"unknown KV cache type {_show(kv_type)}", where=f"{file}: kv_type",
                           fix="use f16, q8_0 or q4_0")
     _check_hardware(gpus_raw, exclude, file)

@@ -45,6 +45,8 @@ CASES = [
      "agents.yaml: developer.num_ctx: 100 is out of range"),
     ("agents.yaml", lambda d: d["developer"].update(fallbacks="x"), "agents.yaml: developer.fallbacks: expected list"),
     ("agents.yaml", lambda d: d["developer"].update(api="cloud"), "agents.yaml: developer.api: API endpoint 'cloud'"),
+    ("agents.yaml", lambda d: d["tester"].update(priority=0), "agents.yaml: tester.priority: 0 is out of range"),
+    ("agents.yaml", lambda d: d["tester"].update(priority="high"), "agents.yaml: tester.priority: expected int"),
     ("tasks.yaml", lambda d: d.pop("fix_code"), "tasks.yaml: fix_code: missing task"),
     ("tasks.yaml", lambda d: d["implement"].update(agent="intern"), "tasks.yaml: implement.agent: no agent named"),
     ("tasks.yaml", lambda d: d["implement"].update(context=["report"]), "tasks.yaml: implement.context"),
@@ -94,3 +96,20 @@ def test_cli_exit_2_and_one_line_no_traceback(project_dir: Path) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "agents.yaml: manager.num_ctx" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_priority_defaults_to_the_developer_first_and_can_be_set(project_dir: Path) -> None:
+    from crew.config import load_agents
+
+    agents = load_agents(project_dir / "agents.yaml")
+    assert {n: a.priority for n, a in agents.items()} == {
+        "manager": 1, "developer": 2, "tester": 1, "documentation": 1}
+    _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(priority=5))
+    assert load_agents(project_dir / "agents.yaml")["tester"].priority == 5
+
+
+def test_kv_type_defaults_to_q8_0_in_the_file_and_in_the_code(project_dir: Path) -> None:
+    from crew.config import LayoutConfig, load_layout
+
+    _edit(project_dir / "gpu_layout.yaml", lambda d: d.pop("kv_type"))
+    assert load_layout(project_dir / "gpu_layout.yaml").kv_type == "q8_0" == LayoutConfig().kv_type

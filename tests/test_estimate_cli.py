@@ -96,3 +96,10 @@ def test_estimate_command_stays_light() -> None:
             "sys.stderr.write(repr(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == "[]"
+
+
+def test_kv_type_default_is_the_planner_s_q8_0_on_cuda_and_f16_on_cpu(
+    model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_json(capsys, str(model))["kv_type"] == "q8_0"
+    assert run_json(capsys, str(model), "--device", "cpu")["kv_type"] == "f16"

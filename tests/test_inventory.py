@@ -151,6 +151,37 @@ def test_card_table() -> None:
     assert bandwidth_from_clock(5120, 1215) == 1_555_200_000_000  # A100 40 GB
 
 
+@pytest.mark.parametrize(("name", "gbs"), [
+    ("NVIDIA GeForce RTX 3080 Ti Laptop GPU", 512),  # was matched to the desktop 3080 Ti: 912
+    ("NVIDIA GeForce RTX 3080 Ti", 912),
+    ("NVIDIA GeForce RTX 3080 Laptop GPU", 448),
+    ("NVIDIA GeForce RTX 3050 Ti Laptop GPU", 192),
+    ("NVIDIA GeForce RTX 3060 Laptop GPU", 336),
+    ("NVIDIA GeForce RTX 4090 Laptop GPU", 576),
+    ("NVIDIA GeForce RTX 4060 Laptop GPU", 256),
+    ("NVIDIA GeForce RTX 4060", 272),
+    ("GeForce RTX 2080 Super with Max-Q Design", 448),
+    ("NVIDIA GeForce RTX 2060 Mobile", 336),
+])
+def test_laptop_parts_are_not_desktop_cards(name: str, gbs: int) -> None:
+    spec = lookup(name)
+    assert spec is not None and spec.bandwidth_bytes_per_s == gbs * GB
+
+
+def test_a_laptop_part_not_in_the_table_has_no_bandwidth_rather_than_the_desktop_s() -> None:
+    assert lookup("NVIDIA GeForce RTX 5090 Laptop GPU") is None  # the desktop 5090 is in the table
+    assert lookup("NVIDIA GeForce RTX 5090") is not None
+
+
+def test_every_laptop_entry_is_reachable_by_its_nvml_name() -> None:
+    from crew.hardware.cards import CARDS
+
+    for card in CARDS:
+        if card.key.endswith(" laptop"):
+            name = "NVIDIA GeForce " + card.key.removesuffix(" laptop").upper().replace("SUPER", "Super")
+            assert lookup(name + " Laptop GPU") is card, card.key
+
+
 def test_declared_fleet(tmp_path: Path) -> None:
     (tmp_path / "gpu_layout.yaml").write_text(FLEET_YAML)
     layout = load_layout(tmp_path / "gpu_layout.yaml")

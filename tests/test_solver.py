@@ -4,7 +4,7 @@ documented in docs/planner.md (each case: what Ollama-style greedy does, and wha
 from __future__ import annotations
 
 from crew.planner.greedy import greedy
-from crew.planner.solver import Device, ModelCost, Problem, Request, evaluate, options, solve
+from crew.planner.solver import Device, ModelCost, Problem, Request, Solution, evaluate, options, solve
 
 GIB = 1024**3
 
@@ -148,3 +148,24 @@ def test_corpus_4_balance_after_ranks() -> None:
     s = solve(p)
     assert s.objective.min_headroom_bytes >= greedy(p).objective.min_headroom_bytes
     assert s.choices[0].devices != s.choices[3].devices
+
+
+def test_priority_buys_the_first_choice_over_unused_headroom() -> None:
+    """The 3090 case in small: the developer's 14B fits if documentation takes the manager's model (its
+    fallback, shared weights). Both plans step one agent down once; by headroom alone the developer loses
+    its 14B. Weighted by priority (developer 2), its step down costs more than documentation's."""
+    q8b, llama = m("qwen3:8b", 3, 1), m("llama3.1:8b", 3, 1)
+    big, small = m("14b", 6.5, 1), m("7b", 3, 1)
+
+    def plan(developer_priority: int) -> Solution:
+        reqs = (
+            Request("manager", (q8b,)),
+            Request("developer", (big, small), priority=developer_priority),
+            Request("documentation", (llama, q8b)),
+        )
+        return solve(Problem(gpus(13), reqs))
+
+    equal, weighted = plan(1), plan(2)
+    assert [o.rank for o in equal.choices] == [0, 1, 0]  # 12 GiB planned, 1 GiB left: headroom decides
+    assert [o.rank for o in weighted.choices] == [0, 0, 1]  # the 14B: 12.5 GiB planned
+    assert equal.objective.rank_sum == weighted.objective.rank_sum == 1  # the other plan would cost 2

@@ -1,7 +1,8 @@
 """The solver against brute force on small random instances: same optimum, every time.
 
 The brute force is written here from the rules (docs/planner.md), sharing no code with the solver: it lists
-every placement of every agent, computes the loads its own way and keeps the lexicographic best.
+every placement of every agent, computes the loads its own way and keeps the lexicographic best (ranks
+weighted by each agent's priority).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def brute_force(p: Problem) -> tuple[int, int, int, int, int]:
         key = (
             sum(o[0] == "none" for o in combo),
             sum(o[0] in ("cpu", "api") for o in combo),
-            sum(o[1] for o in combo),
+            sum(o[1] * r.priority for o, r in zip(combo, p.requests, strict=True)),
             pairs,
             -min((usable[d] - load[d] for d in gpus), default=0),
         )
@@ -95,11 +96,12 @@ def _cost(model: str, kv: int, compute: int) -> ModelCost:
 
 costs = st.builds(_cost, st.sampled_from(sorted(MODELS)), st.integers(0, 6), st.integers(0, 3))
 requests = st.builds(
-    lambda cands, cpu, api, i: Request(f"a{i}", tuple(cands), cpu, api),
+    lambda cands, cpu, api, i, priority: Request(f"a{i}", tuple(cands), cpu, api, priority),
     st.lists(costs, min_size=0, max_size=3),
     st.none() | costs,
     st.booleans(),
     st.integers(0, 99),
+    st.sampled_from([1, 1, 2, 3]),  # mostly equal, some agents that matter more (the developer's 2)
 )
 
 
@@ -115,7 +117,9 @@ def problems(draw: st.DrawFn) -> Problem:
     twin: bool = draw(st.booleans())
     if twin:  # identical agents, as in fleets
         reqs.append(reqs[0])
-    named = tuple(Request(f"{r.agent}-{i}", r.candidates, r.cpu, r.api) for i, r in enumerate(reqs))
+    named = tuple(
+        Request(f"{r.agent}-{i}", r.candidates, r.cpu, r.api, r.priority) for i, r in enumerate(reqs)
+    )
     return Problem(tuple(devs), named, allow_split=draw(st.booleans()))
 
 

@@ -94,3 +94,20 @@ def test_validate_gpu_path_wiring_with_a_fake_nvml(capsys) -> None:  # type: ign
     assert out["device"] == "GPU 0 (NVIDIA GeForce RTX 3090)"
     assert out["measured_bytes"] == 300 * MIB and out["bandwidth_source"] == "nvml"
     assert out["free_bytes"] == (24576 - 400) * MIB and out["verdict"] == "fits with headroom"
+
+
+def test_the_table_says_which_bandwidth_the_roofline_is_and_that_it_is_not_measured() -> None:
+    from rich.console import Console
+
+    from crew.cli_validate import validation_table
+    from crew.validate import Validation
+
+    v = Validation(model="embedded", device="cpu", estimate_bytes=GIB, measured_bytes=GIB, free_bytes=8 * GIB,
+                   verdict="fits with headroom", prompt_tokens=256, prompt_tokens_per_s=60.0, decode_tokens=64,
+                   decode_tokens_per_s=3.9, bandwidth_bytes_per_s=20e9, bandwidth_source="memcpy",
+                   roofline_tokens_per_s=40.0, roofline_pct=9.75, ctx_tokens=4096)
+    console = Console(width=120, record=True)
+    console.print(validation_table(v))
+    text = console.export_text()
+    assert "bandwidth (this machine's RAM, one-thread memcpy)" in text and "20.0 GB/s" in text
+    assert "decode roofline (bandwidth bound, not measured)" in text

@@ -76,6 +76,17 @@ def quant_variants(tag: str) -> list[str]:
     return [f"{m['tag_prefix']}-{q}" for q in quants]
 
 
+def bigger_models(tag: str) -> list[str]:
+    """Tags of the same family (catalog `name`) with more parameters than `tag`'s model, largest first,
+    each in the quant its plain tag pulls; [] for a tag the catalog does not know."""
+    entry = lookup(tag)
+    if entry is None:
+        return []
+    own = entry.model
+    bigger = [m for m in _models() if m["name"] == own["name"] and float(m["params_b"]) > float(own["params_b"])]
+    return [f"{m['name']}:{m['size']}" for m in sorted(bigger, key=lambda m: -float(m["params_b"]))]
+
+
 def catalog_footprint(tag: str) -> ModelFootprint:
     entry = lookup(tag)
     if entry is None:

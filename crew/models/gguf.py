@@ -54,6 +54,11 @@ def read_gguf(path: Path, *, source: str = "gguf", name: str | None = None) -> M
     path = Path(path)
     if not path.is_file():
         raise ModelError("file not found", where=str(path), fix="check the path")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":  # say so plainly, before the reader fails somewhere in numpy
+        raise ModelError(f"not a GGUF file (it starts with {magic!r}, a GGUF with b'GGUF')", where=str(path),
+                         fix="point at a .gguf model file; a download that saved an error page is a usual cause")
     try:
         reader = _header_reader()(str(path), "r")
     except (ValueError, OSError, IndexError, KeyError, EOFError, struct.error) as exc:

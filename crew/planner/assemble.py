@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from crew.hardware.inventory import Inventory
 from crew.planner.plan import AgentPlacement, CpuPlan, GpuPlan, Plan, Unplaced
 from crew.planner.solver import Option, Problem, Solution, share_bytes
-from crew.planner.suggest import Fix, reason, suggestions
+from crew.planner.suggest import Fix, gib, priority_fix, reason, suggestions, upgrades, why_lesser
 from crew.planner.vram import VramEstimate, decode_tokens_per_s
 
 if TYPE_CHECKING:
@@ -27,9 +27,11 @@ def assemble(
     reqs: Requests,
     agents: Sequence[AgentConfig],
     fixes: Callable[[int], list[Fix]],
+    bigger: Callable[[int], list[Fix]] = lambda i: [],
 ) -> Plan:
     placements, unplaced = [], []
-    warnings = list(inv.notes) + reqs.warnings
+    ups: list[str] = []
+    warnings: list[str] = []
     have_gpus = any(not d.is_cpu for d in problem.devices)
     for i, (agent, choice) in enumerate(zip(agents, solution.choices, strict=True)):
         ctx = reqs.gpu[i][0].settings.ctx_tokens if reqs.gpu[i] else agent.num_ctx
@@ -38,20 +40,22 @@ def assemble(
                 Unplaced(
                     agent.name,
                     reason(problem, solution, i, ctx),
-                    suggestions(problem, solution, i, fixes(i), want_gpu=False),
+                    suggestions(problem, solution, i, fixes(i), goal="placed"),
                 )
             )
             continue
         placements.append(_placement(inv, layout, positions, problem, choice, reqs, i, agent))
         if choice.placement in ("cpu", "api") and have_gpus:
-            ways = suggestions(problem, solution, i, fixes(i), want_gpu=True)
+            ways = suggestions(problem, solution, i, fixes(i), goal="gpu")
             warnings.append(
                 f"{agent.name} runs on its {choice.placement.upper()} fallback: "
                 f"{reason(problem, solution, i, ctx)}"
                 + (f". To get it a GPU: {'; or '.join(ways)}" if ways else "")
             )
         elif choice.placement in ("gpu", "split") and reqs.gpu[i] and placements[-1].candidate_rank > 0:
-            warnings.append(_stepped_down(problem, reqs.gpu[i][0], placements[-1].model, agent.name))
+            warnings.append(_stepped_down(problem, solution, i, reqs.gpu[i][0], placements[-1].model, fixes))
+        elif choice.placement in ("gpu", "split") and solution.optimal:
+            ups += upgrades(problem, solution, i, bigger(i))
     for p in placements:
         wanted = next(a.num_ctx for a in agents if a.name == p.name)
         if p.placement != "api" and p.num_ctx < wanted:
@@ -89,23 +93,24 @@ def assemble(
         cpu=_cpu(inv, problem, solution),
         optimal=solution.optimal,
         backend="ollama" if layout.backend == "ollama" else "llamacpp",
+        kv_type=layout.kv_type,
+        left_out=tuple(reqs.left_out),
+        notes=tuple(inv.notes),
+        upgrades=tuple(ups),
     )
 
 
-def _stepped_down(problem: Problem, first: Candidate, got: str, agent: str) -> str:
-    """Why an agent runs a lesser candidate: its first choice's need against the largest GPU."""
-    big = max((d for d in problem.devices if not d.is_cpu), key=lambda d: d.usable_bytes)
+def _stepped_down(
+    problem: Problem, solution: Solution, i: int, first: Candidate, got: str, fixes: Callable[[int], list[Fix]]
+) -> str:
+    """Why an agent runs a lesser candidate (the solver's real reason), and the checked ways to its first."""
     need, ctx = first.cost.total_bytes, first.settings.ctx_tokens
-    why = (
-        f"largest usable {_gib(big.usable_bytes)} on {big.label}"
-        if need > big.usable_bytes
-        else "the GPUs' memory is better used by giving the other agents their first choices"
+    ways = suggestions(problem, solution, i, [*fixes(i), *priority_fix(problem, solution, i)], goal="first")
+    return (
+        f"{problem.requests[i].agent} runs {got}: its first choice {first.ref} needs {gib(need)} at ctx {ctx}; "
+        f"{why_lesser(problem, solution, i)}"
+        + (f". To get it: {'; or '.join(ways)}" if ways else "")
     )
-    return f"{agent} runs {got}: its first choice {first.ref} needs {_gib(need)} at ctx {ctx}; {why}"
-
-
-def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f} GiB"
 
 
 def _placement(

@@ -16,8 +16,8 @@ from crew.hardware.inventory import Inventory, Memory, load_inventory, system_me
 from crew.hardware.nvml import NvmlProvider
 from crew.models.footprint import ModelFootprint
 from crew.planner.assemble import assemble
-from crew.planner.plan import Plan
-from crew.planner.solver import Device, ModelCost, Problem, Request, solve
+from crew.planner.plan import LeftOut, Plan
+from crew.planner.solver import Device, ModelCost, Problem, Request, Solution, solve
 from crew.planner.suggest import Fix
 from crew.planner.vram import RunSettings, VramEstimate, estimate
 
@@ -41,7 +41,7 @@ class Requests:
     requests: list[Request]
     gpu: list[list[Candidate]]
     cpu: list[Candidate | None]
-    warnings: list[str]
+    left_out: list[LeftOut]  # candidates that could not be resolved or estimated, in agents.yaml order
 
 
 def plan_project(
@@ -65,7 +65,7 @@ def plan_for(
 ) -> Plan:
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
-    base = RunSettings(kv_type=str(getattr(layout, "kv_type", "f16")))
+    base = RunSettings(kv_type=layout.kv_type)
     have_gpus = any(not d.is_cpu for d in devices)
     # CPU models only matter when a GPU cannot take everyone: with every agent on a GPU the plan is optimal
     # with or without CPU options (a fallback is never better), and skipping them spares `plan-gpus` the
@@ -85,7 +85,8 @@ def plan_for(
         solution,
         reqs,
         list(agents.values()),
-        lambda i: _fixes(list(agents.values())[i], i, reqs, problem),
+        lambda i: _fixes(list(agents.values())[i], i, reqs, problem, solution),
+        lambda i: _upgrades(list(agents.values())[i], i, reqs, problem),
     )
 
 
@@ -109,7 +110,7 @@ def _requests(
         gpu: list[Candidate] = []
         if have_gpus:  # no GPU: the candidates cannot matter, and unknown tags are not worth a warning
             for rank, ref in enumerate(agent.candidates):
-                cand = _candidate(ref, rank, agent, replace(base, device="cuda"), cache, out.warnings)
+                cand = _candidate(ref, rank, agent, replace(base, device="cuda"), cache, out.left_out)
                 if cand is not None:
                     gpu.append(cand)
         cpu = None
@@ -120,12 +121,13 @@ def _requests(
                 agent,
                 replace(base, device="cpu", kv_type="f16"),
                 cache,
-                out.warnings,
+                out.left_out,
             )
         out.gpu.append(gpu)
         out.cpu.append(cpu)
         out.requests.append(
-            Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None, agent.api is not None)
+            Request(agent.name, tuple(c.cost for c in gpu), cpu.cost if cpu else None, agent.api is not None,
+                    agent.priority)
         )
     return out
 
@@ -134,7 +136,7 @@ def _recost(
     cands: list[Candidate],
     agent: AgentConfig,
     cache: dict[str, ModelFootprint | LocalcrewError],
-    warnings: list[str],
+    left_out: list[LeftOut],
     *,
     ctx: int | None = None,
     kv_type: str | None = None,
@@ -143,7 +145,7 @@ def _recost(
     out = []
     for c in cands:
         settings = replace(c.settings, kv_type=kv_type) if kv_type else c.settings
-        again = _candidate(c.ref, c.rank, agent, settings, cache, warnings, ctx=ctx or c.settings.ctx_tokens)
+        again = _candidate(c.ref, c.rank, agent, settings, cache, left_out, ctx=ctx or c.settings.ctx_tokens)
         if again is not None:
             out.append(again.cost)
     return tuple(out)
@@ -155,7 +157,7 @@ def _candidate(
     agent: AgentConfig,
     settings: RunSettings,
     cache: dict[str, ModelFootprint | LocalcrewError],
-    warnings: list[str],
+    left_out: list[LeftOut],
     ctx: int | None = None,
 ) -> Candidate | None:
     from crew.models.resolve import resolve_footprint
@@ -167,14 +169,14 @@ def _candidate(
             cache[ref] = err
     fp = cache[ref]
     if isinstance(fp, LocalcrewError):
-        warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {fp.one_line()}")
+        left_out.append(_left_out(agent, ref, fp))
         return None
     want = ctx or agent.num_ctx
     s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want)
     try:
         est = estimate(fp, s)
     except LocalcrewError as err:
-        warnings.append(f"{agent.name}: model {ref!r} left out of the plan: {err.one_line()}")
+        left_out.append(_left_out(agent, ref, err))
         return None
     # Weights are shared by agents on the same file (or catalog tag); the output buffer is per context.
     cost = ModelCost(
@@ -188,15 +190,21 @@ def _candidate(
     return Candidate(ref, rank, fp, s, est, cost)
 
 
-def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list[Fix]:
+def _left_out(agent: AgentConfig, ref: str, err: LocalcrewError) -> LeftOut:
+    # the where of a model error is the ref itself or the word "model": the ref already says it
+    where = err.where if err.where not in (None, "model", ref, ref.removeprefix("ollama/")) else None
+    return LeftOut(agent.name, ref, f"{where}: {err.what}" if where else err.what, err.fix or "")
+
+
+def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem, solution: Solution) -> list[Fix]:
     """Variants of the agent's request that suggestions try: each re-estimated here, checked there."""
-    from crew.models.catalog import quant_variants
+    from crew.models.catalog import lookup, quant_variants
     from crew.models.resolve import strip_provider
 
     cands, req = reqs.gpu[i], problem.requests[i]
     fixes: list[Fix] = []
     cache: dict[str, ModelFootprint | LocalcrewError] = {}
-    quiet: list[str] = []
+    quiet: list[LeftOut] = []
     if not cands:
         return fixes
     prefix = "ollama/" if cands[0].ref.startswith("ollama/") else ""
@@ -236,28 +244,62 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list
                 replace(req, candidates=costs),
             )
         )
+    # A model another agent already has on a GPU costs this agent only its own KV cache there: the weights
+    # are loaded once. (A 4 GB laptop GPU holds the developer's 1.5B coder for all four agents.)
+    # Only the first that works is offered: the agent's own model family first (a coder for the developer).
+    def family(ref: str) -> str | None:
+        entry = lookup(strip_provider(ref))
+        return str(entry.model["name"]) if entry else None
+
+    own_families = {family(c.ref) for c in cands} - {None}
     shared = {c.ref for c in cands}
-    for j, other in enumerate(reqs.gpu):
-        if j != i and other and other[0].ref not in shared:
-            shared.add(other[0].ref)
-            share = _candidate(
-                other[0].ref,
-                len(agent.candidates),
-                agent,
-                cands[0].settings,
-                cache,
-                quiet,
-                ctx=cands[0].settings.ctx_tokens,
-            )
-            if share is not None:
-                fixes.append(
-                    Fix(
-                        f"share a GPU with {other[0].ref} (the model {problem.requests[j].agent} uses): "
-                        f"add it to {agent.name}'s fallbacks",
-                        replace(req, candidates=(*req.candidates, share.cost)),
-                    )
+    order = sorted(range(len(solution.choices)), key=lambda j: (
+        next((family(c.ref) not in own_families for c in reqs.gpu[j] if c.cost is solution.choices[j].cost),
+             True), j))
+    for j in order:
+        o = solution.choices[j]
+        placed = next((c for c in reqs.gpu[j] if c.cost is o.cost), None) if j != i else None
+        if placed is None or placed.ref in shared:
+            continue
+        shared.add(placed.ref)
+        share = _candidate(placed.ref, len(agent.candidates), agent, cands[0].settings, cache, quiet,
+                           ctx=cands[0].settings.ctx_tokens)
+        if share is not None:
+            where = "GPUs " + "+".join(map(str, o.devices)) if len(o.devices) > 1 else f"GPU {o.devices[0]}"
+            fixes.append(
+                Fix(
+                    f"share {placed.ref}, which {problem.requests[j].agent} already has on {where}: add it to "
+                    f"{agent.name}'s fallbacks (its own KV cache there: {_gib(share.cost.kv_cache_bytes)})",
+                    replace(req, candidates=(*req.candidates, share.cost)),
+                    group="share",
                 )
+            )
     return fixes
+
+
+def _upgrades(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> list[Fix]:
+    """Bigger models of the family of the agent's first choice (catalog), largest first, each put first in
+    its request: suggest.upgrades keeps those the headroom takes without changing any other agent."""
+    from crew.models.catalog import bigger_models
+    from crew.models.resolve import strip_provider
+
+    cands = reqs.gpu[i]
+    if not cands:
+        return []
+    first = cands[0]
+    prefix = "ollama/" if first.ref.startswith("ollama/") else ""
+    out, cache, quiet = [], {}, []  # type: ignore[var-annotated]
+    for tag in bigger_models(strip_provider(first.ref)):
+        big = _candidate(prefix + tag, 0, agent, first.settings, cache, quiet, ctx=agent.num_ctx)
+        if big is not None:
+            out.append(Fix(
+                f"{agent.name} could run the bigger {prefix}{tag} ({_gib(big.cost.total_bytes)} at ctx "
+                f"{big.settings.ctx_tokens}) in the free memory, no other agent's model changing: make it its `llm` "
+                f"and {first.ref} its first fallback",
+                replace(problem.requests[i], candidates=(big.cost, *problem.requests[i].candidates)),
+                group="upgrade",
+            ))
+    return out
 
 
 def _gib(n: int) -> str:

@@ -12,7 +12,7 @@ import math
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
-from crew.planner.vram import VramEstimate
+from crew.planner.vram import GPU_KV_TYPE, VramEstimate
 
 SCHEMA = "localcrew.plan/1"
 PLACEMENTS = ("gpu", "split", "cpu", "api")
@@ -88,6 +88,17 @@ class Unplaced:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A model an agent lists that the plan could not consider: the file is missing, not a GGUF, the tag is
+    unknown. `plan-gpus --strict` refuses a plan with any."""
+
+    agent: str
+    model: str
+    reason: str  # what is wrong, and where (the file's path)
+    fix: str = ""
+
+
+@dataclass(frozen=True)
 class Plan:
     feasible: bool
     gpus: tuple[GpuPlan, ...]
@@ -99,6 +110,10 @@ class Plan:
     cpu: CpuPlan | None = None
     optimal: bool = True  # the solver proved it (False: node budget ran out, best found)
     backend: str = "llamacpp"
+    kv_type: str = GPU_KV_TYPE  # the KV cache type of GPU placements (gpu_layout.yaml `kv_type`)
+    left_out: tuple[LeftOut, ...] = ()  # candidates that could not be resolved or estimated
+    notes: tuple[str, ...] = ()  # what the inventory said first: no GPU usable and why
+    upgrades: tuple[str, ...] = ()  # bigger models the free memory takes, each checked by re-planning
 
     def agent(self, name: str) -> AgentPlacement:
         return next(a for a in self.agents if a.name == name)
@@ -134,6 +149,12 @@ def plan_from_json(d: Any) -> Plan:
         cpu=_build(CpuPlan, cpu, "cpu") if cpu else None,
         optimal=_value(d, "optimal", bool, True),
         backend=_value(d, "backend", str, "llamacpp"),
+        kv_type=_value(d, "kv_type", str, GPU_KV_TYPE),
+        notes=_strings(d, "notes"),
+        upgrades=_strings(d, "upgrades"),
+        left_out=tuple(  # added after schema 1 was first written: a plan without it has none
+            _build(LeftOut, x, f"left_out[{i}]") for i, x in enumerate(_list(d, "left_out") if "left_out" in d else [])
+        ),
     )
 
 
@@ -220,6 +241,11 @@ def _check(value: Any, kind: type | tuple[type, ...], at: str) -> Any:
 
 def _value(d: dict[str, Any], name: str, kind: type, default: Any = _MISSING) -> Any:
     return _typed(d, name, kind.__name__, "plan", default)
+
+
+def _strings(d: dict[str, Any], name: str) -> tuple[str, ...]:
+    """An optional list of strings (keys added after schema 1 was first written: absent means none)."""
+    return tuple(_check(w, str, f"{name}[{i}]") for i, w in enumerate(_list(d, name) if name in d else []))
 
 
 def _list(d: dict[str, Any], name: str) -> list[Any]:

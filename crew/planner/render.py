@@ -54,7 +54,8 @@ def gpu_table(plan: Plan) -> Table:
 
     t = Table(
         title=f"GPUs ({plan.source}{', simulated' if plan.simulated else ''}), GiB — "
-        "[blue]weights[/] [magenta]KV[/] [yellow]compute[/] [grey50]overhead[/] [red]reserve[/]",
+        "[blue]weights[/] [magenta]KV[/] [yellow]compute[/] [grey50]overhead[/] [red]reserve[/]; "
+        "tok/s: bandwidth roofline, not measured",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -94,7 +95,8 @@ def agents_table(plan: Plan) -> Table:
     from rich.table import Table
 
     t = Table(
-        title="Agents, GiB of its model alone: weights+KV+compute+overhead (* catalog estimate)",
+        title="Agents, GiB of its model alone: weights+KV+compute+overhead (* catalog estimate); "
+        "tok/s: bandwidth roofline (an upper bound), not measured",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -165,8 +167,13 @@ def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
     from rich.text import Text
 
     out: list[RenderableType] = []
+    # what the hardware said comes first: "no GPU usable, and why" explains everything below it
+    for n in plan.notes:
+        out.append(Text.from_markup("[yellow]note:[/] ") + Text(n))
     if plan.gpus:
         out.append(gpu_table(plan))
+        out.append(Text(f"KV cache on GPUs: {plan.kv_type} (gpu_layout.yaml `kv_type`, q8_0 unless set); "
+                        "f16 for CPU models", style="dim"))
     for g in plan.gpus:
         if g.excluded:
             out.append(
@@ -181,8 +188,13 @@ def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
             )
         )
     out.append(agents_table(plan))
+    for x in plan.left_out:
+        out.append(Text.from_markup("[yellow]left out of the plan:[/] ")
+                   + Text(f"{x.agent}'s model {x.model}: {x.reason}" + (f" — fix: {x.fix}" if x.fix else "")))
     for w in plan.warnings:
         out.append(Text.from_markup("[yellow]warning:[/] ") + Text(w))
+    for u in plan.upgrades:
+        out.append(Text.from_markup("[green]upgrade:[/] ") + Text(u))
     if plan.unplaced:
         out.append(Text("Not placed:", style="bold red"))
         out.append(Text(explain_unplaced(plan)))

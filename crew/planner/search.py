@@ -43,8 +43,9 @@ class Search:
         ]
         classes: dict[object, int] = {}
         self.agent_class = [
-            classes.setdefault((r.candidates, r.cpu, r.api), len(classes)) for r in problem.requests
+            classes.setdefault((r.candidates, r.cpu, r.api, r.priority), len(classes)) for r in problem.requests
         ]
+        self.weight = [r.priority for r in problem.requests]
         self.rep = [self.agent_class.index(c) for c in range(len(classes))]
         self.remaining = [self.agent_class.count(c) for c in range(len(classes))]
         self.order = sorted(
@@ -160,7 +161,7 @@ class Search:
                 self.on[d].append(i)
                 content = tuple(sorted((m, g, e[1], e[2], e[3], e[4]) for (m, g), e in self.inst[d].items()))
                 self.sig[d] = self._intern((self.dev_class[d], content))
-        self._count(o, +1)
+        self._count(i, o, +1)
         self.path[i] = o
         self.remaining[self.agent_class[i]] -= 1
         return undo
@@ -168,7 +169,7 @@ class Search:
     def _undo(self, i: int, o: Option, undo: list[Undo]) -> None:
         self.remaining[self.agent_class[i]] += 1
         self.path[i] = None
-        self._count(o, -1)
+        self._count(i, o, -1)
         for d, e, load, omax, sig in reversed(undo):
             assert o.cost is not None
             key = (o.cost.model, o.devices)
@@ -182,10 +183,10 @@ class Search:
         if o.cost is not None:
             self.pairs -= len({a for d in o.devices if self.is_gpu[d] for a in self.on[d]})
 
-    def _count(self, o: Option, sign: int) -> None:
+    def _count(self, i: int, o: Option, sign: int) -> None:
         self.unplaced += sign * (o.placement == "none")
         self.fallbacks += sign * (o.placement in ("cpu", "api"))
-        self.rank_sum += sign * o.rank
+        self.rank_sum += sign * o.rank * self.weight[i]
 
     # ------------------------------------------------------------------------------ search
 
@@ -265,6 +266,7 @@ class Search:
                 continue
             r = self.rep[c]
             req = self.p.requests[r]
+            w = req.priority
             best_rank = -1
             for k, devices in enumerate(self.singles[c]):
                 cost = req.candidates[k]
@@ -284,18 +286,18 @@ class Search:
             if best_rank >= 0:
                 # every GPU placement costs at least the class's smallest KV cache (weights may be shared)
                 rank, gpu_agents, kv_need = (
-                    rank + m * best_rank,
+                    rank + m * w * best_rank,
                     gpu_agents + m,
                     kv_need + m * self.kv_floor[c],
                 )
                 continue
             cpu = next((o for o in self.opts[r] if o.placement == "cpu"), None)
             if cpu is not None and self._fits(cpu, caps):
-                fallbacks, rank = fallbacks + m, rank + m * req.cpu_rank
+                fallbacks, rank = fallbacks + m, rank + m * w * req.cpu_rank
             elif req.api:
-                fallbacks, rank = fallbacks + m, rank + m * req.api_rank
+                fallbacks, rank = fallbacks + m, rank + m * w * req.api_rank
             else:
-                unplaced, rank = unplaced + m, rank + m * req.none_rank
+                unplaced, rank = unplaced + m, rank + m * w * req.none_rank
         open_devs.update(t for d in open_reps for t in reps[d])
         return (
             unplaced,

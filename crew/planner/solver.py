@@ -10,7 +10,9 @@ over a GPU group puts each GPU's share (in proportion to usable memory, like lla
 weights and KV there, and a whole compute buffer and overhead on every GPU of the group.
 
 Objective, lexicographic (see `Objective.key`): fewest agents unplaced; fewest on a fallback (CPU, API);
-smallest sum of candidate ranks; fewest pairs of agents sharing a GPU; largest smallest GPU headroom.
+smallest sum of candidate ranks, each weighted by its agent's priority (a step down for the developer, of
+priority 2 by default, costs as much as two steps of others); fewest pairs of agents sharing a GPU; largest
+smallest GPU headroom. Headroom comes last: it only breaks ties, it never buys an agent a lesser model.
 Exact branch and bound (search.py) with a node budget; `Solution.optimal` says whether it was proven.
 """
 
@@ -53,6 +55,7 @@ class Request:
     candidates: tuple[ModelCost, ...]  # for a GPU, best first; the index is the rank
     cpu: ModelCost | None = None  # the CPU model, if the agent may fall back to the CPU
     api: bool = False  # may fall back to a declared OpenAI-compatible endpoint
+    priority: int = 1  # weight of this agent's rank in the objective (agents.yaml `priority`, >= 1)
 
     # Fallbacks rank after every candidate, the API after the CPU, "unplaced" last.
     @property
@@ -102,7 +105,7 @@ class DeviceLoad:
 class Objective:
     unplaced: int
     fallbacks: int
-    rank_sum: int
+    rank_sum: int  # sum of rank x priority
     shared_pairs: int
     min_headroom_bytes: int
 
@@ -196,7 +199,7 @@ def evaluate(problem: Problem, choices: tuple[Option, ...]) -> tuple[tuple[Devic
     objective = Objective(
         unplaced=sum(o.placement == "none" for o in choices),
         fallbacks=sum(o.placement in ("cpu", "api") for o in choices),
-        rank_sum=sum(o.rank for o in choices),
+        rank_sum=sum(o.rank * r.priority for o, r in zip(choices, problem.requests, strict=True)),
         shared_pairs=len(pairs),
         min_headroom_bytes=min(
             (problem.devices[d].usable_bytes - loads[d].total_bytes for d in gpus), default=0

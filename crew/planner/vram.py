@@ -15,6 +15,10 @@ MIB = 1024 * 1024
 # Bytes per KV element: ggml block sizes (ggml.c type_traits): f16 2 B, q8_0 34 B / 32, q4_0 18 B / 32.
 KV_TYPES: dict[str, tuple[int, int]] = {"f16": (2, 1), "q8_0": (34, 32), "q4_0": (18, 32)}
 DEVICES = ("cpu", "cuda")
+# The KV cache type on GPUs when nothing says otherwise (gpu_layout.yaml `kv_type`, `estimate --kv-type`):
+# q8_0 halves f16's KV memory at a negligible quality cost, which is what lets the 14B coder at 16k context
+# fit a 12 GB card. CPU models keep f16 (the CPU backend's quantized KV path is slower there).
+GPU_KV_TYPE = "q8_0"
 # CUDA context, cuBLAS handle and ggml-cuda's scratch pool, per process. Not measured this session (no GPU);
 # the design note gives 250-500 MiB for consumer cards, and we keep to the high side of it.
 CUDA_OVERHEAD_BYTES = 400 * MIB
