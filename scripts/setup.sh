@@ -47,7 +47,7 @@ case "$mode" in
       crew/planner/plan.py crew/tools/workspace.py crew/tools/codeblocks.py crew/tools/names.py crew/tools/sandbox/*.py \
       crew/serving/spec.py crew/errors.py crew/planner/search.py crew/planner/greedy.py crew/planner/suggest.py \
       crew/monitor/recorded.py crew/monitor/replay.py crew/tools/examples.py crew/tools/answers.py \
-      crew/tools/feedback.py crew/models/embedded.py
+      crew/tools/feedback.py crew/models/embedded.py crew/tools/prose.py
     set +e
     uv run --frozen pytest "$@"
     rc=$?
