@@ -98,3 +98,41 @@ def test_ctrl_c_stops_the_crew_and_its_server_within_seconds(tmp_path: Path) -> 
     while _alive(server_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(server_pid), "the model server outlived the interrupted run"
+
+
+def test_sigterm_to_the_run_alone_stops_it_and_its_server_while_an_answer_streams(tmp_path: Path) -> None:
+    """`kill PID` (SIGTERM to the run's process only, as a service manager sends it), not to its group: the
+    signal may land on any thread while the main thread waits in C for the streamed answer — it used to
+    stop nothing for 15 s or more."""
+    _project(tmp_path)
+    env = {**os.environ, "CREWAI_STORAGE_DIR": str(tmp_path / ".crewai"), "LOCALCREW_CACHE_DIR": str(cache_dir())}
+    env.pop("LOCALCREW_TASK", None)
+    out = tmp_path / "out.txt"
+    with out.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; from crew.main import localcrew; "
+                                 "sys.exit(localcrew())", "run", "--project", str(tmp_path)],
+                                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while "▶ implement" not in out.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, out.read_text()[-3000:]
+                time.sleep(0.2)
+            time.sleep(1.0)  # the developer's request is streaming now
+            log = next((tmp_path / "runs").glob("*/run.jsonl"))
+            server_pid = next(json.loads(line)["pid"] for line in log.read_text().splitlines()
+                              if json.loads(line)["event"] == "server_ready")
+            proc.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            proc.wait(timeout=60)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    text = out.read_text()
+    assert took < 10, f"took {took:.1f} s to stop\n{text[-3000:]}"
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 5
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid), "the model server outlived the stopped run"
