@@ -219,8 +219,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="continue the run in --json: skip its finished tasks (same set, seed, model and commit)")
     ap.add_argument("--only", choices=("one-shot", "crew"), help="run one side only")
     ap.add_argument("--ids", help="only these tasks of the set, comma-separated (e.g. HumanEval/1,own/roman)")
+    ap.add_argument("--markdown", metavar="FILE",
+                    help="print a saved run (--json FILE) as Markdown tables and exit; runs nothing")
     ap.add_argument("--keep", help="copy each crew run folder (code, report, run.jsonl) into this folder")
     args = ap.parse_args(argv)
+    if args.markdown:
+        try:
+            data = json.loads(Path(args.markdown).read_text(encoding="utf-8"))
+            print(render_markdown(data["summary"], [Result(**t) for t in data["tasks"]]))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"bench_quality: {args.markdown} is not a saved run ({err.__class__.__name__})", file=sys.stderr)
+            return 2
+        return 0
     if args.set == "acceptance":
         print("note: HumanEval/82-163 is reserved for acceptance — report it, never tune on it", file=sys.stderr)
     if args.resume and not args.json_out:
@@ -377,6 +387,32 @@ def render(s: dict[str, Any]) -> str:
         f"{'wall per task, max':28}{o['wall_s']['max']:>14.1f} s{c['wall_s']['max']:>14.1f} s",
         f"{'tokens per task, mean':28}{o['tokens_mean']:>16.0f}{c['tokens_mean']:>16.0f}",
     ])
+
+
+def render_markdown(s: dict[str, Any], results: list[Result]) -> str:
+    """The side-by-side table and one line per task, for docs and notes."""
+    n, o, c = s["tasks"], s["one_shot"], s["crew"]
+    pct = lambda k, t: f"{k}/{t} ({100 * k / t:.1f} %)" if t else "0/0"  # noqa: E731
+    won = [r.id for r in results if r.crew_pass and not r.one_shot_pass]
+    lost = [r.id for r in results if r.one_shot_pass and not r.crew_pass]
+    lines = [
+        f"set `{s['set']}`, seed {s['seed']}, model `{s['model']}`, code {s.get('commit', 'unknown')}, {n} tasks, "
+        f"{s['cores']} cores, load average after a task up to {s.get('load_avg_1m_max', 0.0):.2f}",
+        "",
+        "| | one shot | crew |",
+        "|---|---|---|",
+        f"| pass@1 on the hidden tests | {pct(o['passed'], n)} | {pct(c['passed'], n)} — "
+        f"**{s['difference_points']:+.1f} points** |",
+        f"| false PASS (report PASS, hidden tests fail) | — | {pct(c['false_pass'], n)} |",
+        f"| false FAIL (report FAIL, hidden tests pass) | — | {pct(c['false_fail'], n)} |",
+        f"| wall per task, median / max | {o['wall_s']['median']:.1f} s / {o['wall_s']['max']:.1f} s | "
+        f"{c['wall_s']['median']:.1f} s / {c['wall_s']['max']:.1f} s |",
+        f"| tokens per task, mean | {o['tokens_mean']:.0f} | {c['tokens_mean']:.0f} |",
+        "",
+        f"Crew passes where one shot fails ({len(won)}): {', '.join(won) or 'none'}.",
+        f"One shot passes where the crew fails ({len(lost)}): {', '.join(lost) or 'none'}.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

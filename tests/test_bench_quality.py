@@ -101,3 +101,23 @@ def test_two_task_smoke_run(tmp_path: Path) -> None:
                 assert "test_hidden_judge" not in text
                 last_assert = [ln for ln in hidden[run.name].splitlines() if "assert" in ln][-1].strip()
                 assert last_assert not in text, f"{f} holds a hidden assertion"
+
+
+def test_a_saved_run_prints_as_markdown_without_running_anything(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    import bench_quality as bq
+
+    args = argparse.Namespace(set="dev", seed=1, model="embedded", limit=None)
+    done = [bq.Result(id="HumanEval/1", one_shot_pass=False, crew_pass=True, crew_report_pass=True, crew_s=50.0),
+            bq.Result(id="HumanEval/2", one_shot_pass=True, crew_pass=False, crew_report_pass=True, crew_s=70.0)]
+    out = tmp_path / "run.json"
+    bq._save(out, bq.summarise(done, args, "abc123"), done)
+    assert bq.main(["--markdown", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| pass@1 on the hidden tests | 1/2 (50.0 %) | 1/2 (50.0 %) — **+0.0 points** |" in text
+    assert "| false PASS (report PASS, hidden tests fail) | — | 1/2 (50.0 %) |" in text
+    assert "Crew passes where one shot fails (1): HumanEval/1." in text
+    assert "One shot passes where the crew fails (1): HumanEval/2." in text
+    (tmp_path / "bad.json").write_text("[]")
+    assert bq.main(["--markdown", str(tmp_path / "bad.json")]) == 2
