@@ -314,7 +314,7 @@ class RunState:
         """
         answer, attempt = output.raw, 1
         while True:
-            ok, note = self._implement_attempt(answer, attempt)
+            ok, note, short = self._implement_attempt(answer, attempt)
             if ok or attempt >= self.implement_rounds:
                 break
             if self.draft is None:  # no direct line to the model (a replayed task without one): CrewAI retries
@@ -324,35 +324,35 @@ class RunState:
                                           f"line is `# file: {self.module}`.")
                 break
             attempt += 1
-            self.progress(f"  [yellow]{note.split(':')[0].split('.')[0]} — the developer writes it again "
-                          f"(attempt {attempt} of {self.implement_rounds})[/]")
+            self.progress(f"  [yellow]{short} — the developer writes it again (attempt {attempt} of "
+                          f"{self.implement_rounds})[/]")
             # The first retry is exactly the one-shot request (greedy, no note): the crew never does worse
             # than the model alone on a task whose one-shot answer passes the user's examples.
             answer = self._next_draft(greedy=True) if attempt == 2 else self._next_draft(note=note)
         self._deliver_best("implement")
         return True, self._module_block()
 
-    def _implement_attempt(self, answer: str, attempt: int) -> tuple[bool, str]:
-        """Write one attempt and check it: (passed, what to tell the next attempt)."""
+    def _implement_attempt(self, answer: str, attempt: int) -> tuple[bool, str, str]:
+        """Write one attempt and check it: (passed, what to tell the next attempt, what to tell the user)."""
         self.log.append("answer", task="implement", attempt=attempt, text=answer[:_ANSWER_LOG_CHARS])
         if not self._write_module(answer):
             why = f" ({'; '.join(self.refusals)})" if getattr(self, "refusals", None) else ""
             self.log.append("no_module", attempt=attempt)
-            return False, f"No file named {self.module} was found in the answer{why}."
+            return False, f"No file named {self.module} was found in the answer{why}.", "the answer holds no module"
         stubs = answers.stub_functions(self._module_source(), set(self.functions))
         if stubs:
             names = ", ".join(f"`{n}`" for n in stubs)
             self.log.append("stub_answer", attempt=attempt, functions=stubs)
             return False, (f"An earlier answer only repeated the signature and docstring of {names}: write the "
-                           "complete body.")
+                           "complete body."), f"the answer only repeats the signature of {names}"
         if not self.examples:
-            return True, ""
+            return True, "", ""
         report = self.run_tests(f"implement: the task's examples (attempt {attempt})", "implement")
         self._remember_if_best(report)
         if report.ok:
-            return True, ""
+            return True, "", ""
         return False, ("An earlier attempt failed the examples given in the task:\n" + self._feedback(report)
-                       + "\nMake sure these examples hold.")
+                       + "\nMake sure these examples hold."), "the code fails the task's own examples"
 
     def _next_draft(self, *, greedy: bool = False, note: str = "") -> str:
         """The developer's model asked directly: the implement prompt (+ a note), each with its own seed."""
