@@ -42,6 +42,8 @@ class AgentConfig:
     api: str | None = None
     max_tokens: int = 1024     # longest answer the agent may give (a cap on time per call on slow CPUs)
     priority: int = 1          # how much its first-choice model matters to the planner (see DEFAULT_PRIORITY)
+    verbose: bool = False      # CrewAI's own step log for this agent (also on for all with --verbose)
+    max_iter: int = 3          # CrewAI's cap on an agent's reasoning iterations per task
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -346,7 +348,14 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
             cpu_model=s.text("cpu_model", "embedded"), api=s.text("api", None),
             max_tokens=s.positive_int("max_tokens", 1024, low=16, high=131_072),
             priority=s.positive_int("priority", DEFAULT_PRIORITY.get(name, 1), low=1, high=MAX_PRIORITY),
+            verbose=bool(s.get("verbose", bool, False)),
+            max_iter=s.positive_int("max_iter", 3, low=1, high=50),
         )
+        # Delegation hands an agent CrewAI's delegate tools, whose call format small local models break; the
+        # workflow's hand-offs are its task order instead. Said, not silently ignored.
+        if s.get("allow_delegation", bool, False):
+            raise ConfigError("delegation is not supported", where=f"{file}: {name}.allow_delegation",
+                              fix="remove the key or set `allow_delegation: false` (tasks.yaml orders the hand-offs)")
     return agents
 
 

@@ -40,7 +40,7 @@ class LocalCrew:
         for name, cfg in self.project.agents.items():
             agents[name] = Agent(
                 role=cfg.role, goal=cfg.goal, backstory=cfg.backstory, llm=self.llms[name],
-                allow_delegation=False, verbose=self.verbose, max_iter=3, cache=False,
+                allow_delegation=False, verbose=self.verbose or cfg.verbose, max_iter=cfg.max_iter, cache=False,
             )
         return agents
 

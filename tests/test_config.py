@@ -113,3 +113,25 @@ def test_kv_type_defaults_to_q8_0_in_the_file_and_in_the_code(project_dir: Path)
 
     _edit(project_dir / "gpu_layout.yaml", lambda d: d.pop("kv_type"))
     assert load_layout(project_dir / "gpu_layout.yaml").kv_type == "q8_0" == LayoutConfig().kv_type
+
+
+def test_crewai_agent_keys_are_honoured_or_refused(project_dir: Path) -> None:
+    from crew.crew import LocalCrew
+
+    _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(verbose=True, max_iter=7,
+                                                                    allow_delegation=False))
+    project = load_project(project_dir)
+    assert (project.agents["tester"].verbose, project.agents["tester"].max_iter) == (True, 7)
+    assert (project.agents["developer"].verbose, project.agents["developer"].max_iter) == (False, 3)
+    from tests.fake_llm import ScriptedLLM
+
+    llms = {name: ScriptedLLM(model=f"scripted-{name}") for name in project.agents}
+    agents = LocalCrew(project, llms, state=None).agents()  # type: ignore[arg-type]
+    assert (agents["tester"].verbose, agents["tester"].max_iter) == (True, 7)
+    assert (agents["developer"].verbose, agents["developer"].max_iter) == (False, 3)
+    _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(allow_delegation=True))
+    with pytest.raises(ConfigError, match="delegation is not supported"):
+        load_project(project_dir)
+    _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(allow_delegation=False, max_iter=0))
+    with pytest.raises(ConfigError, match="tester.max_iter"):
+        load_project(project_dir)
