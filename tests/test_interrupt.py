@@ -55,6 +55,22 @@ def _session(sid: int) -> list[int]:
     return found
 
 
+def _wait_for_streaming(proc: subprocess.Popen[bytes], out: Path, runs: Path) -> int:
+    """Block until the developer's request is streaming; return the model server's pid."""
+    deadline = time.monotonic() + 300
+    while "▶ implement" not in out.read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, out.read_text()[-3000:]
+        time.sleep(0.2)
+    time.sleep(1.0)  # the developer's request is in flight now
+    log = next(runs.glob("*/run.jsonl"))
+    return int(next(json.loads(line)["pid"] for line in log.read_text().splitlines()
+                    if json.loads(line)["event"] == "server_ready"))
+
+
+def _assert_gone(server_pid: int) -> None:
+    _assert_gone(server_pid)
+
+
 def test_ctrl_c_stops_the_crew_and_its_server_within_seconds(tmp_path: Path) -> None:
     _project(tmp_path)
     env = {**os.environ, "UV_NO_SYNC": "1", "UV_PROJECT_ENVIRONMENT": str(ROOT / ".venv"),
@@ -71,14 +87,7 @@ def test_ctrl_c_stops_the_crew_and_its_server_within_seconds(tmp_path: Path) -> 
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
-            deadline = time.monotonic() + 300
-            while "▶ implement" not in out.read_text() and time.monotonic() < deadline:
-                assert proc.poll() is None, out.read_text()[-3000:]
-                time.sleep(0.2)
-            time.sleep(1.0)  # the developer's request is in flight now
-            log = next((tmp_path / "runs").glob("*/run.jsonl"))
-            server_pid = next(json.loads(line)["pid"] for line in log.read_text().splitlines()
-                              if json.loads(line)["event"] == "server_ready")
+            server_pid = _wait_for_streaming(proc, out, tmp_path / "runs")
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
             sent = time.monotonic()
             proc.wait(timeout=60)
@@ -94,10 +103,7 @@ def test_ctrl_c_stops_the_crew_and_its_server_within_seconds(tmp_path: Path) -> 
     assert "interrupted — servers stopped" in text
     for noise in ("Failed to connect", "different Context", "Traceback", "ERROR:", "API call failed"):
         assert noise not in text, text[-3000:]
-    deadline = time.monotonic() + 5
-    while _alive(server_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(server_pid), "the model server outlived the interrupted run"
+    _assert_gone(server_pid)
 
 
 def test_sigterm_to_the_run_alone_stops_it_and_its_server_while_an_answer_streams(tmp_path: Path) -> None:
@@ -114,14 +120,7 @@ def test_sigterm_to_the_run_alone_stops_it_and_its_server_while_an_answer_stream
                                 cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            deadline = time.monotonic() + 300
-            while "▶ implement" not in out.read_text() and time.monotonic() < deadline:
-                assert proc.poll() is None, out.read_text()[-3000:]
-                time.sleep(0.2)
-            time.sleep(1.0)  # the developer's request is streaming now
-            log = next((tmp_path / "runs").glob("*/run.jsonl"))
-            server_pid = next(json.loads(line)["pid"] for line in log.read_text().splitlines()
-                              if json.loads(line)["event"] == "server_ready")
+            server_pid = _wait_for_streaming(proc, out, tmp_path / "runs")
             proc.send_signal(signal.SIGTERM)
             sent = time.monotonic()
             proc.wait(timeout=60)
@@ -132,7 +131,4 @@ def test_sigterm_to_the_run_alone_stops_it_and_its_server_while_an_answer_stream
     text = out.read_text()
     assert took < 10, f"took {took:.1f} s to stop\n{text[-3000:]}"
     assert proc.returncode != 0
-    deadline = time.monotonic() + 5
-    while _alive(server_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(server_pid), "the model server outlived the stopped run"
+    _assert_gone(server_pid)
