@@ -443,10 +443,19 @@ class RunState:
     # ------------------------------------------------------------------------------------ code or test?
 
     def _only_model_tests_fail(self, report: TestReport) -> bool:
-        """The code passes every example of the user's, and some model-written test fails: who is wrong?"""
-        if report.ok or report.import_errors or report.timed_out or report.died or report.tampered:
+        """The code passes every example of the user's, and some model-written test fails: who is wrong?
+
+        Only a task with examples: they are what makes an independent attempt a credible voter. Measured at
+        a1e76da without this rule (own/account, no example): every model test failed on every attempt, five
+        of six were dropped as "wrong", and the report said PASS on code the hidden tests fail. Nor when the
+        code passes no model test at all: then the tests and the code disagree on something basic (a name,
+        an interface), which is the fix loop's business, not a vote's.
+        """
+        if not self.examples or report.ok or report.import_errors or report.timed_out or report.died \
+                or report.tampered:
             return False
-        return bool(report.failures) and not any(feedback.is_example(f) for f in report.failures)
+        sp = feedback.split(report, len(self.examples))
+        return bool(report.failures) and sp.examples_failed == 0 and sp.model_passed > 0
 
     def _ask_second_opinions(self, report: TestReport) -> TestReport:
         """Independent implementations decide whether the code or a model-written test is wrong.

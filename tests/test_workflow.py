@@ -310,3 +310,18 @@ def test_later_attempts_are_told_what_the_last_one_got_wrong(project_dir: Path) 
     assert "failed the examples given in the task" in hot and "hello-world-" in hot  # expected and actual
     assert "re.sub" not in hot  # the failed answer itself is not shown (a small model copies it)
     assert [r.ok for r in state.rounds][:3] == [False, False, True] and "**Verdict:** PASS" in report
+
+
+def test_no_vote_without_the_users_examples_or_when_the_code_passes_no_model_test(project_dir: Path) -> None:
+    # A task that states no example: nothing makes an independent attempt a credible voter.
+    task = "Write slugify_tool.py with `slugify(text)` that lowercases text and joins words with hyphens."
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"write_tests": [WRONG_TEST], "?": [GOOD_TOO, GOOD_TOO]}, task=task)
+    assert not state.examples and _prompts(llms, "?") == [] and not state.log.of("second_opinion")
+    assert "test_wrong" in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "**Verdict:** FAIL" in report
+    # The code passes the user's example but none of the model's tests: no vote either.
+    all_wrong = TESTS.replace('"hello-world"', '"x"').replace('== "hi"', '== "y"')
+    state, report, llms, _ = _run_with(project_dir / "again", _project_copy(project_dir),
+                                       {"write_tests": [all_wrong], "?": [GOOD_TOO, GOOD_TOO]})
+    assert state.examples and not state.log.of("second_opinion") and "**Verdict:** FAIL" in report
