@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="embedded", help="embedded (default), embedded-tiny or a .gguf path")
     ap.add_argument("--json", dest="json_out", help="write every task's result here (after every task)")
     ap.add_argument("--resume", action="store_true",
-                    help="continue the run in --json: skip its finished tasks (same set, seed, model and commit)")
+                    help="continue the run in --json: skip its finished tasks (same set, seed, model and measured "
+                         "code: see MEASURED_PATHS)")
     ap.add_argument("--only", choices=("one-shot", "crew"), help="run one side only")
     ap.add_argument("--ids", help="only these tasks of the set, comma-separated (e.g. HumanEval/1,own/roman)")
     ap.add_argument("--markdown", metavar="FILE",
@@ -298,16 +299,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# What a quality figure depends on: the workflow's code and files, and this benchmark. A commit that changes
+# only docs or other parts of the package leaves it alone, so a long run can be resumed across such commits.
+MEASURED_PATHS = ("crew", "tasks.yaml", "agents.yaml", "gpu_layout.yaml", "pyproject.toml", "uv.lock",
+                  "benchmarks/bench_quality.py", "benchmarks/quality_tasks.py")
+
+
 def _commit() -> str:
-    """The code measured: HEAD, marked `+dirty` when tracked files differ from it."""
+    """The code measured: the git tree of MEASURED_PATHS at HEAD, `+dirty` when they differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        listing = subprocess.run(["git", "ls-tree", "-r", "HEAD", "--", *MEASURED_PATHS], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=10).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *MEASURED_PATHS],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
+    if not listing:
+        return "unknown"
+    import hashlib
+
+    return "code-" + hashlib.sha256(listing.encode()).hexdigest()[:12] + ("+dirty" if dirty else "")
 
 
 def _save(path: Path, summary: dict[str, Any], results: list[Result]) -> None:

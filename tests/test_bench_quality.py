@@ -48,7 +48,7 @@ def test_resume_takes_only_a_run_of_the_same_settings_and_code(tmp_path: Path) -
     out = tmp_path / "run.json"
     bq._save(out, bq.summarise(done, args, "abc123"), done)
     assert [r.id for r in bq._resumed(out, args, "abc123")] == ["own/roman"]
-    with pytest.raises(ValueError, match="commit 'abc123', this run 'def456'"):
+    with pytest.raises(ValueError, match="commit 'abc123', this run 'def456'"):  # other workflow code
         bq._resumed(out, args, "def456")
     with pytest.raises(ValueError, match="seed 0, this run 1"):
         bq._resumed(out, argparse.Namespace(set="own", seed=1, model="embedded", limit=None), "abc123")
@@ -121,3 +121,12 @@ def test_a_saved_run_prints_as_markdown_without_running_anything(tmp_path: Path,
     assert "One shot passes where the crew fails (1): HumanEval/2." in text
     (tmp_path / "bad.json").write_text("[]")
     assert bq.main(["--markdown", str(tmp_path / "bad.json")]) == 2
+
+
+def test_the_measured_code_is_the_workflow_not_the_docs() -> None:
+    import bench_quality as bq
+
+    code = bq._commit()
+    assert code.startswith("code-") or code == "unknown"
+    assert {"crew", "tasks.yaml", "benchmarks/bench_quality.py"} <= set(bq.MEASURED_PATHS)
+    assert not any(p.startswith(("docs", "README")) for p in bq.MEASURED_PATHS)
