@@ -202,3 +202,10 @@ def test_a_test_of_several_asserts_becomes_one_test_per_assert() -> None:
     assert "def test_decorated():" in out
     compile(out, "split", "exec")
     assert split_asserts("def test_a(:\n") == ("def test_a(:\n", 0)
+
+
+def test_a_value_that_starts_a_calculation_is_no_example() -> None:
+    task = ('fruit_distribution("5 apples and 6 oranges", 19) ->19 - 5 - 6 = 8\n'
+            "f(5) == 'a' and f(7) == 'b'. f(8) == -1")
+    found = {(e.call, e.expected) for e in extract_examples(task, ["fruit_distribution", "f"])}
+    assert found == {("f(5)", "'a'"), ("f(7)", "'b'"), ("f(8)", "-1")}  # 19 is not fruit_distribution's result

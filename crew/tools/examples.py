@@ -182,8 +182,13 @@ def _longest_literal(rest: str) -> str | None:
         for cut in (end, end + 1):
             piece = rest[:cut].strip().strip("`")
             if piece and (value := _literal(piece)) is not None:
-                return value
+                # "f(x) -> 19 - 5 - 6 = 8" (HumanEval/67): the literal 19 starts a calculation, it is not the
+                # result; taken as ground truth it failed the correct code on every example. No example then.
+                return None if _OPERATOR_NEXT.match(rest[cut:].split("\n", 1)[0]) else value
     return None
+
+
+_OPERATOR_NEXT = re.compile(r"\s*[-+*/%@&|^<>=!]")
 
 
 def _parse_expr(src: str) -> ast.expr | None:
