@@ -22,7 +22,9 @@ COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped)")
 
 def _counts(text: str) -> dict[str, int]:
     """pytest's own closing line, e.g. '==== 1 failed, 2 passed in 0.12s ===='."""
-    lines = [ln for ln in text.splitlines() if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)]
+    # pytest's own line only: a model-written assertion message ("Test case 5 failed") is not a count.
+    lines = [ln for ln in text.splitlines()
+             if re.match(r"^=*\s*(\d+ (passed|failed|errors?|skipped)\b|no tests ran)", ln.strip())]
     found = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
     for n, word in COUNTS.findall(lines[-1] if lines else ""):
         found["errors" if word.startswith("error") else word] = int(n)

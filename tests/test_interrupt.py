@@ -68,7 +68,10 @@ def _wait_for_streaming(proc: subprocess.Popen[bytes], out: Path, runs: Path) ->
 
 
 def _assert_gone(server_pid: int) -> None:
-    _assert_gone(server_pid)
+    deadline = time.monotonic() + 5
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid), "the model server outlived the stopped run"
 
 
 def test_ctrl_c_stops_the_crew_and_its_server_within_seconds(tmp_path: Path) -> None:
