@@ -14,7 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from crew.errors import LocalcrewError, UsageError, disk_full_as_error
+from crew.cli.guard import guarded
+from crew.errors import UsageError, disk_full_as_error
 from crew.offline import go_offline
 
 
@@ -31,22 +32,24 @@ def _console_say() -> Callable[[str], None]:
 
 
 def _guard(prog: str, body: Callable[[], int]) -> int:
-    """User mistakes become one line and their exit code; Ctrl-C is 130; servers are already down."""
-    try:
+    """The shared guard (crew/cli/guard.py), plus: a full disk is one line, and Ctrl-C ends the process."""
+
+    def within_disk_guard() -> int:
         with disk_full_as_error():  # a full disk anywhere in a run is one line, and the run stays resumable
             return body()
-    except LocalcrewError as err:
-        print(f"{prog}: {err.one_line()}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted — servers stopped; the run log keeps every finished step "
-              "(`localcrew resume RUN_DIR` continues it)", file=sys.stderr)
-        # The servers are down (Supervisor's finally) and every log line is fsynced. What is left are CrewAI's
-        # worker threads, one of them still inside a model request: waiting for them took minutes and ended
-        # in a page of tracebacks, so the process ends here.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+
+    return guarded(prog, within_disk_guard, on_interrupt=lambda: _end_interrupted(prog))
+
+
+def _end_interrupted(prog: str) -> None:
+    print(f"{prog}: interrupted — servers stopped; the run log keeps every finished step "
+          "(`localcrew resume RUN_DIR` continues it)", file=sys.stderr)
+    # The servers are down (Supervisor's finally) and every log line is fsynced. What is left are CrewAI's
+    # worker threads, one of them still inside a model request: waiting for them took minutes and ended
+    # in a page of tracebacks, so the process ends here.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _task_from(args: argparse.Namespace) -> str | None:
@@ -93,13 +96,17 @@ def run_crew(argv: Sequence[str] | None = None) -> int:
     return _guard("localcrew", lambda: _do_run(args, "run_crew"))
 
 
+def _replay_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="replay", description="Re-run the last kickoff from one task on.")
+    p.add_argument("task_id", help="the task's id, as `crewai log-tasks-outputs` lists it")
+    p.add_argument("--project", default=".", help="project folder with the three YAML files (default: .)")
+    return p
+
+
 def replay(argv: Sequence[str] | None = None) -> int:
     """`crewai replay -t TASK_ID`: re-run the last kickoff from that task, on the same run folder."""
     go_offline()
-    p = argparse.ArgumentParser(prog="replay")
-    p.add_argument("task_id")
-    p.add_argument("--project", default=".")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    args = _replay_parser().parse_args(sys.argv[1:] if argv is None else argv)
 
     def body() -> int:
         from crew.config import load_project
@@ -140,26 +147,43 @@ def train(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+LOCALCREW_COMMANDS = (
+    "commands:\n"
+    "  run [options]           run the crew on a project task (the default: `localcrew --task ...` runs too)\n"
+    "  resume RUN_DIR          continue an interrupted run from its last completed step\n"
+    "`localcrew run --help` and `localcrew resume --help` show each one's options."
+)
+
+
+def _resume_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="localcrew resume",
+                                description="Resume an interrupted run from its last completed step.")
+    p.add_argument("run_dir", help="the run's folder (runs/<id>/, printed when the run started)")
+    p.add_argument("--project", default=".", help="project folder with the three YAML files (default: .)")
+    return p
+
+
 def localcrew(argv: Sequence[str] | None = None) -> int:
-    """`localcrew run [...]` or `localcrew resume RUN_DIR`."""
+    """`localcrew [run] [...]` or `localcrew resume RUN_DIR`; `localcrew --help` lists both."""
     go_offline()
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "resume":
-        p = argparse.ArgumentParser(prog="localcrew resume",
-                                    description="Resume an interrupted run from its last completed step.")
-        p.add_argument("run_dir")
-        p.add_argument("--project", default=".")
-        ns = p.parse_args(args[1:])
+    if args[:1] in (["-h"], ["--help"]):
+        _run_parser("localcrew").print_help()
+        print("\n" + LOCALCREW_COMMANDS)
+        return 0
+    try:
+        if args[:1] == ["resume"]:
+            ns = _resume_parser().parse_args(args[1:])
 
-        def body() -> int:
-            from crew.config import load_project
-            from crew.resume import resume_run
+            def body() -> int:
+                from crew.config import load_project
+                from crew.resume import resume_run
 
-            resume_run(load_project(Path(ns.project).resolve()), Path(ns.run_dir), say=_console_say())
-            return 0
+                resume_run(load_project(Path(ns.project).resolve()), Path(ns.run_dir), say=_console_say())
+                return 0
 
-        return _guard("localcrew", body)
-    if args and args[0] == "run":
-        args = args[1:]
-    ns = _run_parser("localcrew run").parse_args(args)
+            return _guard("localcrew", body)
+        ns = _run_parser("localcrew run").parse_args(args[1:] if args[:1] == ["run"] else args)
+    except SystemExit as exc:  # argparse printed its usage error (2) or a subcommand's help (0)
+        return int(exc.code or 0) and 2
     return _guard("localcrew", lambda: _do_run(ns, "localcrew"))

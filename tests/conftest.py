@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 from pathlib import Path
@@ -40,3 +41,18 @@ def tiny_project_dir(project_dir: Path) -> Path:
     """`project_dir` with every agent's CPU model set to `embedded-tiny`."""
     use_tiny_model(project_dir / "agents.yaml")
     return project_dir
+
+
+def cli_args(command: str, *positional: str, **options: object) -> argparse.Namespace:
+    """A `plan-gpus COMMAND` namespace built by the real parser from keyword options
+    (`once=True` → `--once`, `plan="f"` → `--plan f`; False and None leave the option out)."""
+    from crew.cli import parse
+
+    argv = [command, *positional]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return parse(argv)[0]

@@ -90,7 +90,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_cli_exit_2_and_one_line_no_traceback(project_dir: Path) -> None:
     _edit(project_dir / "agents.yaml", lambda d: d["manager"].update(num_ctx="lots"))
-    proc = subprocess.run([sys.executable, "-m", "crew.main_cli", "run", "--project", str(project_dir)],
+    proc = subprocess.run([sys.executable, "-m", "crew", "run", "--project", str(project_dir)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]

@@ -167,7 +167,7 @@ def _cli(args: list[str], cwd: Path, timeout: float = 60) -> tuple[int, str]:
 
 
 PLAN_GPUS = ["-c", "import sys; from crew.cli import main; sys.exit(main(sys.argv[1:]))"]
-LOCALCREW = ["-m", "crew.main_cli", "run", "--task", "write add(a, b) in calc.py"]
+LOCALCREW = ["-m", "crew", "run", "--task", "write add(a, b) in calc.py"]
 
 
 def test_plan_gpus_bounds_count_instead_of_planning_for_minutes(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_localcrew_run_refuses_a_malformed_saved_plan(tmp_path: Path, text: str,
     (tmp_path / "plan.json").write_text(text)
     line = _one_line(*_cli([*LOCALCREW, "--project", str(tmp_path), "--plan", str(tmp_path / "plan.json")],
                            ROOT, timeout=120))
-    assert "plan.json: cannot read saved plan:" in line and expected in line, line
+    assert "plan.json: not a plan saved by plan-gpus:" in line and expected in line, line
 
 
 def _saved_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> dict:  # type: ignore[type-arg]

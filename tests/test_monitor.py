@@ -8,12 +8,13 @@ from argparse import Namespace
 
 import pytest
 
-from crew.errors import ConfigError
+from crew.errors import ConfigError, HardwareError
 from crew.hardware.nvml import NvmlUnavailable
 from crew.monitor.alerts import Thresholds, check, thresholds_from
 from crew.monitor.live import GpuSample, PynvmlLive, open_live, read_gpus
 from crew.monitor.procs import describe, server_label
 from crew.monitor.sampler import GpuPeak, GpuSampler, render_sampler_markdown
+from tests.conftest import cli_args
 from tests.layouts import GIB, FakeNvml
 from tests.monitor_fakes import FakeLiveNvml, Live, three_gpus
 
@@ -132,13 +133,11 @@ def test_server_labels_from_command_lines() -> None:
 
 
 def ns(**kw: object) -> Namespace:
-    base: dict[str, object] = dict(interval=2.0, once=True, json=True, prometheus=None, plan=None,
-                                   layout=None, log=None, busy=False)
-    return Namespace(**{**base, **kw})
+    return cli_args("monitor", **{"once": True, "json": True, **kw})
 
 
 def test_monitor_once_json_and_run_log(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from crew.cli_monitor import run_monitor
+    from crew.cli.monitor import run_monitor
 
     log = tmp_path / "run.jsonl"
     layout = tmp_path / "gpu_layout.yaml"
@@ -154,15 +153,16 @@ def test_monitor_once_json_and_run_log(tmp_path, capsys) -> None:  # type: ignor
 
 
 def test_monitor_once_table_and_no_driver(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from crew.cli_monitor import run_monitor
+    from crew.cli.monitor import run_monitor
 
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; pytest's is 80
 
     assert run_monitor(ns(json=False), provider=three_gpus()) == 0
     out = capsys.readouterr().out
     assert "RTX 3090" in out and "84 °C" in out and "error: temperature" in out
-    assert run_monitor(ns(json=False), provider=FakeLiveNvml(fail="the NVIDIA driver is not installed")) == 1
-    assert "no NVIDIA GPU can be monitored" in capsys.readouterr().err
+    with pytest.raises(HardwareError, match="no NVIDIA GPU can be monitored") as err:  # the same code as
+        run_monitor(ns(json=False), provider=FakeLiveNvml(fail="the NVIDIA driver is not installed"))
+    assert err.value.exit_code == 2  # `validate --gpu` without a driver: one exit code per kind of failure
 
 
 def test_fake_nvml_without_live_queries_is_not_enough() -> None:
@@ -186,7 +186,7 @@ def test_sampler_survives_a_driver_that_needs_a_reboot() -> None:
 
 def test_monitor_against_a_saved_plan(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from crew.cli import main
-    from crew.cli_monitor import _load_plan, _planned_agents, run_monitor
+    from crew.cli.monitor import _load_plan, _planned_agents, run_monitor
     from tests.conftest import ROOT
 
     monkeypatch.chdir(ROOT)  # the shipped agents.yaml
@@ -200,7 +200,7 @@ def test_monitor_against_a_saved_plan(tmp_path, capsys, monkeypatch) -> None:  #
     assert gpus[2]["planned_bytes"] is None  # the plan has two GPUs, the rig three
     assert {a.agent for a in _planned_agents(plan)} == {a.name for a in plan.agents}
     (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not a saved plan"):
+    with pytest.raises(ConfigError, match="not a plan saved by plan-gpus"):
         _load_plan(str(tmp_path / "bad.json"))
 
 

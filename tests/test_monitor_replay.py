@@ -12,7 +12,7 @@ from crew.errors import ConfigError, UsageError
 from crew.monitor.alerts import Thresholds
 from crew.monitor.recorded import parse_recording
 from crew.monitor.replay import replay
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_args
 
 MIB = 1024**2
 DATA = ROOT / "notebooks" / "data"
@@ -21,9 +21,7 @@ HEADER = ("timestamp, index, name, uuid, memory.total [MiB], memory.used [MiB], 
 
 
 def ns(**kw: object) -> Namespace:
-    base: dict[str, object] = dict(interval=2.0, once=False, json=True, prometheus=None, plan=None,
-                                   layout=None, log=None, busy=False, replay=None)
-    return Namespace(**{**base, **kw})
+    return cli_args("monitor", **{"json": True, **kw})
 
 
 def test_the_shipped_two_gpu_recording_parses_exactly() -> None:
@@ -95,7 +93,7 @@ def test_bad_recordings_say_where_and_how_to_record_one(text: str, where: str, w
 
 def test_replay_json_against_a_saved_plan(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from crew.cli import main
-    from crew.cli_monitor import _load_plan, run_monitor
+    from crew.cli.monitor import _load_plan, run_monitor
 
     monkeypatch.chdir(ROOT)
     saved = tmp_path / "plan.json"
@@ -111,10 +109,31 @@ def test_replay_json_against_a_saved_plan(tmp_path: Path, capsys, monkeypatch) -
     assert reading["gpus"][0]["used_bytes"] == 15005 * MIB and reading["gpus"][0]["planned_bytes"] == planned
     assert out["peaks"][0]["peak_used_bytes"] == 15005 * MIB and out["peaks"][0]["planned_bytes"] == planned
     assert out["alerts"] == [] and reading["alerts"] == []
+    assert out["plan_mismatches"] == []  # the plan is for one RTX 3090, the recording is of one
+
+
+def test_a_recording_of_other_gpus_than_the_plan_says_so(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from crew.cli import main
+    from crew.cli.monitor import run_monitor
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "200")
+    saved = tmp_path / "plan.json"
+    assert main(["--profile", "3x-rtx3060", "--save", str(saved), "--json"]) == 0
+    capsys.readouterr()
+    recording = str(DATA / "recorded_2x3090.csv")
+    assert run_monitor(ns(replay=recording, plan=str(saved))) == 0
+    mismatches = json.loads(capsys.readouterr().out)["plan_mismatches"]
+    assert mismatches == [
+        "GPU 0: the plan is for NVIDIA GeForce RTX 3060, the recording is of NVIDIA GeForce RTX 3090",
+        "GPU 1: the plan is for NVIDIA GeForce RTX 3060, the recording is of NVIDIA GeForce RTX 3090",
+        "the plan has GPU 2 (NVIDIA GeForce RTX 3060), the recording has no such GPU"]
+    assert run_monitor(ns(replay=recording, plan=str(saved), json=False)) == 0
+    assert "not of the GPUs this plan was made for" in capsys.readouterr().out
 
 
 def test_replay_table_logs_alerts_as_they_start(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from crew.cli_monitor import run_monitor
+    from crew.cli.monitor import run_monitor
 
     monkeypatch.setenv("COLUMNS", "200")
     # GPU 0 above 92 % in rounds 1 and 3 only: two starts, so two log lines (the live view logs the same way)
@@ -133,7 +152,7 @@ def test_replay_table_logs_alerts_as_they_start(tmp_path: Path, capsys, monkeypa
 
 def test_replay_errors_are_one_line_and_exit_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from crew.cli import main
-    from crew.cli_monitor import run_monitor
+    from crew.cli.monitor import run_monitor
 
     assert main(["monitor", "--replay", str(tmp_path / "missing.csv")]) == 2
     err = capsys.readouterr().err.strip()
@@ -184,7 +203,7 @@ def nvml_reading(nvml):  # type: ignore[no-untyped-def]
 
 
 def test_monitor_record_appends_rounds_and_refuses_what_cannot_work(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from crew.cli_monitor import run_monitor
+    from crew.cli.monitor import run_monitor
     from tests.monitor_fakes import three_gpus
 
     rec = tmp_path / "gpus.csv"

@@ -10,6 +10,7 @@ import pytest
 
 from crew.monitor.live import open_live, read_gpus
 from crew.monitor.prometheus import CONTENT_TYPE, MetricsServer, PlannedAgent, render_metrics
+from tests.conftest import cli_args
 from tests.layouts import GIB
 from tests.monitor_fakes import FakeLiveNvml, three_gpus
 
@@ -89,11 +90,8 @@ def test_no_driver_serves_nvml_down(capsys) -> None:  # type: ignore[no-untyped-
 
 
 def test_port_in_use_is_a_usage_error() -> None:
-    from argparse import Namespace
-
-    from crew.cli_monitor import run_monitor
+    from crew.cli.monitor import run_monitor
     from crew.errors import UsageError
 
     with MetricsServer(0, lambda: "") as busy, pytest.raises(UsageError, match="cannot listen"):
-        run_monitor(Namespace(interval=1.0, once=False, json=False, prometheus=busy.port, plan=None,
-                              layout=None, log=None, busy=False), provider=three_gpus())
+        run_monitor(cli_args("monitor", interval=1.0, prometheus=busy.port), provider=three_gpus())

@@ -36,7 +36,7 @@ def test_kill_9_then_resume(tiny_project_dir: Path) -> None:
     layout = yaml.safe_load((project_dir / "gpu_layout.yaml").read_text())
     layout["base_port"] = 12900
     (project_dir / "gpu_layout.yaml").write_text(yaml.safe_dump(layout))
-    cmd = [sys.executable, "-m", "crew.main_cli"]
+    cmd = [sys.executable, "-m", "crew"]
     proc = subprocess.Popen([*cmd, "run", "--project", str(project_dir), "--task", "Write add.py with `add(a, b)`."],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600

@@ -9,6 +9,7 @@ import pytest
 from crew.cli import main
 from crew.models.embedded import EMBEDDED_TINY_REF
 from crew.validate import MIB, roofline_pct, verdict
+from tests.conftest import cli_args
 from tests.layouts import GIB
 from tests.monitor_fakes import three_gpus
 
@@ -35,7 +36,7 @@ def test_validate_embedded_on_the_cpu(capsys) -> None:  # type: ignore[no-untype
     estimate's accuracy on the default model is tests/test_vram_llamacpp.py's): measured buffers match the
     estimate within 3 %."""
     rc = main(["validate", EMBEDDED_TINY_REF, "--ctx", "512", "--prompt-tokens", "64", "--decode-tokens", "8",
-               "--bandwidth", "20", "--threads", "1", "--json"])
+               "--bandwidth-gbs", "20", "--threads", "1", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["schema"] == "localcrew.validate/1"
     assert out["device"] == "cpu" and out["verdict"] == "fits with headroom"
@@ -61,13 +62,10 @@ def test_validate_on_a_gpu_without_a_driver_for_real(capsys) -> None:  # type: i
 
 
 def test_validate_on_a_missing_gpu() -> None:
-    from argparse import Namespace
-
-    from crew.cli_validate import run_validate
+    from crew.cli.validate import run_validate
     from crew.errors import UsageError
 
-    ns = Namespace(model="embedded", gpu=7, ctx=512, bandwidth=None, prompt_tokens=64, decode_tokens=8,
-                   json=True)
+    ns = cli_args("validate", "embedded", gpu=7, ctx=512, prompt_tokens=64, decode_tokens=8, json=True)
     with pytest.raises(UsageError, match="there is no GPU 7"):
         run_validate(ns, nvml=three_gpus())
 
@@ -81,14 +79,12 @@ def test_validate_gpu_path_wiring_with_a_fake_nvml(capsys) -> None:  # type: ign
     """The GPU path with an injected NVML: the device label, free memory, bandwidth from NVML's clock and
     bus width, and memory as the NVML delta. (This llama.cpp is a CPU build: the model really loads on the
     CPU; the figure checked is the delta the fake reports, not a real GPU's.)"""
-    from argparse import Namespace
-
-    from crew.cli_validate import run_validate
+    from crew.cli.validate import run_validate
 
     nvml = three_gpus()
     nvml.live[0].grow_bytes = 300 * MIB
-    ns = Namespace(model=EMBEDDED_TINY_REF, gpu=0, ctx=512, bandwidth=None, prompt_tokens=64, decode_tokens=8,
-                   threads=1, json=True)
+    ns = cli_args("validate", EMBEDDED_TINY_REF, gpu=0, ctx=512, prompt_tokens=64, decode_tokens=8, threads=1,
+                  json=True)
     assert run_validate(ns, nvml=nvml) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["device"] == "GPU 0 (NVIDIA GeForce RTX 3090)"
@@ -99,7 +95,7 @@ def test_validate_gpu_path_wiring_with_a_fake_nvml(capsys) -> None:  # type: ign
 def test_the_table_says_which_bandwidth_the_roofline_is_and_that_it_is_not_measured() -> None:
     from rich.console import Console
 
-    from crew.cli_validate import validation_table
+    from crew.cli.validate import validation_table
     from crew.validate import Validation
 
     v = Validation(model="embedded", device="cpu", estimate_bytes=GIB, measured_bytes=GIB, free_bytes=8 * GIB,

@@ -47,6 +47,31 @@ def _no_servers(_: object) -> list[str]:
     return []  # nvidia-smi's GPU query carries no process list
 
 
+def plan_mismatches(rec: Recording, planned: Mapping[int, PlannedGpu]) -> tuple[str, ...]:
+    """Where the recorded GPUs are not the ones the plan was made for, in words (empty: they match).
+
+    Compared: which indices exist, the card's name, and its UUID when both sides know it. Memory totals are
+    not compared (a declared 12 GiB and nvidia-smi's 12288 MiB are the same card).
+    """
+    if not planned:
+        return ()
+    recorded = {s.index: s for r in rec.readings for s in r.reading.gpus}
+    out = []
+    for index, plan in sorted(planned.items()):
+        seen = recorded.get(index)
+        if seen is None:
+            out.append(f"the plan has GPU {index}" + (f" ({plan.name})" if plan.name else "")
+                       + ", the recording has no such GPU")
+        elif plan.name and seen.name and plan.name != seen.name:
+            out.append(f"GPU {index}: the plan is for {plan.name}, the recording is of {seen.name}")
+        elif plan.uuid and seen.uuid and plan.uuid != seen.uuid:
+            out.append(f"GPU {index}: the same model of card but another one (UUID {seen.uuid}, "
+                       f"planned {plan.uuid})")
+    out += [f"GPU {i} ({recorded[i].name}) was recorded but is not in the plan"
+            for i in sorted(set(recorded) - set(planned))]
+    return tuple(out)
+
+
 def replay_view(r: Replayed, planned: Mapping[int, PlannedGpu]) -> RenderableType:
     """Provenance, the busiest reading as the live table shows it, then peaks over the whole recording."""
     rec, parts = r.recording, list[RenderableType]()
@@ -54,6 +79,11 @@ def replay_view(r: Replayed, planned: Mapping[int, PlannedGpu]) -> RenderableTyp
     span = f", {first} → {last}" if first and len(rec.readings) > 1 else (f", {first}" if first else "")
     parts.append(Text(f"Replaying {rec.source}: {len(rec.readings)} reading(s){span}", style="bold"))
     parts += [Text(c, style="dim") for c in rec.comments]
+    mismatches = plan_mismatches(rec, planned)
+    if mismatches:
+        parts.append(Text("The recording is not of the GPUs this plan was made for — planned and peak figures "
+                          "compare different cards:\n" + "\n".join(f"- {m}" for m in mismatches),
+                          style="bold yellow"))
     shown = rec.readings[r.busiest]
     when = f" at {shown.timestamp}" if shown.timestamp else ""
     label = "the reading with the most VRAM used" if len(rec.readings) > 1 else "the only reading"
@@ -92,4 +122,5 @@ def replay_json(r: Replayed, planned: Mapping[int, PlannedGpu]) -> dict[str, Any
              for p in r.peaks]
     return {"schema": "localcrew.monitor-replay/1", "source": r.recording.source,
             "comments": list(r.recording.comments), "readings": readings, "peaks": peaks,
+            "plan_mismatches": list(plan_mismatches(r.recording, planned)),
             "alerts": list(r.first_alerts)}

@@ -19,6 +19,8 @@ GIB = 1024**3
 class PlannedGpu:
     planned_bytes: int
     agents: tuple[str, ...]
+    name: str = ""  # the card the plan was made for: a replay of another rig says so
+    uuid: str | None = None
 
 
 def _gib(b: int | None) -> str:

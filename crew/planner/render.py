@@ -63,13 +63,13 @@ def gpu_table(plan: Plan) -> Table:
     for col, right in (
         ("GPU", False),
         ("card", False),
-        ("total/reserve", True),
+        ("total/rsv", True),
         ("use", False),
         ("plan", True),
         ("free", True),
         ("agents tok/s", False),
     ):
-        t.add_column(col, justify="right" if right else "left", no_wrap=not col.startswith("agents"))
+        t.add_column(col, justify="right" if right else "left", no_wrap=True)
     speeds = {a.name: a.tokens_per_s for a in plan.agents}
     for g in plan.gpus:
         where = str(g.index) if g.host == "local" else f"{g.host}:{g.index}"
@@ -94,24 +94,18 @@ def agents_table(plan: Plan) -> Table:
     from rich import box
     from rich.table import Table
 
+    # Readable at 80 columns: the breakdown goes under the model's name instead of a column of its own,
+    # which rich folded into a strip two characters wide.
     t = Table(
-        title="Agents, GiB of its model alone: weights+KV+compute+overhead (* catalog estimate); "
+        title="Agents, GiB of its model alone (* catalog estimate), under it weights+KV+compute+overhead; "
         "tok/s: bandwidth roofline (an upper bound), not measured",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for col, right in (
-        ("agent", False),
-        ("model", False),
-        ("rank", True),
-        ("on", False),
-        ("ctx", True),
-        ("W+KV+C+O", True),
-        ("total", True),
-        ("tok/s", True),
-    ):
-        t.add_column(col, justify="right" if right else "left", no_wrap=col != "W+KV+C+O", overflow="fold")
+    for col, right in (("agent", False), ("model / W+KV+C+O", False), ("rank", True), ("on", False),
+                       ("ctx", True), ("total", True), ("tok/s", True)):
+        t.add_column(col, justify="right" if right else "left", no_wrap=True)
     for a in plan.agents:
         e = a.estimate
         where = {"gpu": f"GPU {a.gpu_indices[0] if a.gpu_indices else '?'}", "cpu": "CPU", "api": "API"}.get(
@@ -121,18 +115,18 @@ def agents_table(plan: Plan) -> Table:
             where = f"{a.host} {where}"
         parts = (e.weights_bytes, e.kv_cache_bytes + e.output_bytes, e.compute_bytes, e.overhead_bytes)
         model = a.model.removeprefix("ollama/") + ("*" if a.catalog_estimate else "")
+        terms = "+".join(f"{n / GIB:.1f}" for n in parts)
         t.add_row(
             a.name,
-            model,
+            f"{model}\n[dim]{terms}[/]" if a.placement != "api" else model,
             str(a.candidate_rank),
             where,
             str(a.num_ctx),
-            "+".join(f"{n / GIB:.1f}" for n in parts),
             num(e.total_bytes),
             f"{a.tokens_per_s:.0f}" if a.tokens_per_s else "—",
         )
     for u in plan.unplaced:
-        t.add_row(f"[red]{u.agent}[/]", "—", "", "[red]none[/]", "", "", "", "")
+        t.add_row(f"[red]{u.agent}[/]", "—", "", "[red]none[/]", "", "", "")
     return t
 
 

@@ -19,16 +19,12 @@ if TYPE_CHECKING:
 def plan_for_run(project: ProjectConfig, plan_file: Path | None = None) -> Plan:
     """A plan saved by `plan-gpus --save` (argument or LOCALCREW_PLAN), else the same plan computed now."""
     from crew.planner.build import plan_project
-    from crew.planner.plan import plan_from_text
+    from crew.planner.saved import SAVE_HINT, read_saved_plan
 
     path = plan_file or (Path(os.environ["LOCALCREW_PLAN"]) if os.environ.get("LOCALCREW_PLAN") else None)
     if path is None:
         return plan_project(project)
-    try:
-        return plan_from_text(path.read_text(encoding="utf-8"))  # bounded: a hostile file is one line
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot read saved plan: {exc}", where=str(path),
-                          fix="write it again with `plan-gpus --save FILE`, or unset LOCALCREW_PLAN") from None
+    return read_saved_plan(path, fix=SAVE_HINT + ", or unset LOCALCREW_PLAN")
 
 
 def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:

@@ -59,6 +59,12 @@ class LaunchSpec:
         cmd = " ".join(shlex.quote(a) for a in self.argv)
         return f"{env} {cmd}".strip()
 
+    def as_json(self) -> dict[str, object]:
+        """What `plan-gpus --json` shows of this server (schema localcrew.plan/1, `servers`)."""
+        return {"server_id": self.server_id, "host": self.labels.get("host", "local"), "port": self.port,
+                "env": dict(self.env), "argv": list(self.argv), "models": [m.alias for m in self.models],
+                "simulated": self.simulated, "config_json": self.config_json}
+
 
 # llama.cpp's ggml type ids for the KV cache (ggml.h: GGML_TYPE_F16 = 1, Q4_0 = 2, Q8_0 = 8).
 KV_TYPE_IDS = {"f16": 1, "q4_0": 2, "q8_0": 8}

@@ -14,7 +14,6 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from crew.errors import ConfigError
 
@@ -77,7 +76,7 @@ def run_plan(ns: argparse.Namespace) -> int:
                 f"cannot write the plan: {exc.strerror}", where=ns.save, fix="choose a writable path"
             ) from None
     if ns.json:
-        data["servers"] = [_server_json(s) for s in specs]
+        data["servers"] = [s.as_json() for s in specs]
         print(json.dumps(data, indent=2))
     else:
         from rich.console import Console
@@ -99,19 +98,6 @@ def run_plan(ns: argparse.Namespace) -> int:
                           where=f"agents.yaml: {x.agent}",
                           fix=f"{x.fix or 'correct it'}; or remove it from the agent's models, or drop --strict")
     return 0 if plan.feasible else 1
-
-
-def _server_json(s: Any) -> dict[str, Any]:
-    return {
-        "server_id": s.server_id,
-        "host": s.labels.get("host", "local"),
-        "port": s.port,
-        "env": dict(s.env),
-        "argv": list(s.argv),
-        "models": [m.alias for m in s.models],
-        "simulated": s.simulated,
-        "config_json": s.config_json,
-    }
 
 
 def run_profiles(ns: argparse.Namespace) -> int:
@@ -141,7 +127,7 @@ def run_profiles(ns: argparse.Namespace) -> int:
     width = max(len(name) for name in PROFILES)
     for p in PROFILES.values():
         gpus = ", ".join(
-            f"{g.name.replace('NVIDIA GeForce ', '')} {g.total_bytes // 1024**3} GB" for g in p.gpus
+            f"{g.name.replace('NVIDIA GeForce ', '')} {g.total_bytes // 1024**3} GiB" for g in p.gpus
         )
         sys.stdout.write(f"{p.name:<{width}}  {p.description}" + (f"  [{gpus}]" if gpus else "") + "\n")
     return 0

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crew.errors import ConfigError, UsageError
+from crew.errors import ConfigError, HardwareError, UsageError
 
 if TYPE_CHECKING:
     from crew.monitor.alerts import Alert, Thresholds
@@ -55,12 +55,12 @@ def run_monitor(ns: argparse.Namespace, provider: LiveNvml | None = None) -> int
         raise UsageError("--interval must be positive", where="--interval", fix="e.g. --interval 2")
     thresholds = _thresholds(ns.layout)
     plan = _load_plan(ns.plan) if ns.plan else None
-    if getattr(ns, "replay", None):
-        if getattr(ns, "record", None):
+    if ns.replay:
+        if ns.record:
             raise UsageError("--record and --replay cannot be combined", where="--record",
                              fix="record live readings, or replay a recording")
         return _replay(ns, thresholds, plan)
-    if getattr(ns, "record", None) and ns.prometheus is not None:
+    if ns.record and ns.prometheus is not None:
         raise UsageError("--record works with the live view and --once, not --prometheus", where="--record",
                          fix="run a second `plan-gpus monitor --record FILE` next to the exporter")
     nvml: LiveNvml = provider if provider is not None else PynvmlLive()
@@ -68,11 +68,12 @@ def run_monitor(ns: argparse.Namespace, provider: LiveNvml | None = None) -> int
     if ns.prometheus is not None:
         return _serve(ns, nvml, note, plan)
     if note and not ns.json:
-        print(f"plan-gpus monitor: {note}", file=sys.stderr)
-        return 1
+        raise HardwareError(note, where="plan-gpus monitor",
+                            fix="run it where an NVIDIA driver and GPU are, add --json for an empty reading, "
+                                "or --replay a recording")
     if ns.once or ns.json:
         samples, alerts = _sample(nvml, note, thresholds, ns.busy)
-        _record(getattr(ns, "record", None), samples)
+        _record(ns.record, samples)
         _log_alerts(ns.log, alerts, set())
         if ns.json:
             from crew.monitor.view import monitor_json
@@ -158,7 +159,7 @@ def _live(ns: argparse.Namespace, nvml: LiveNvml, t: Thresholds, plan: Plan | No
         with Live(auto_refresh=False) as live:
             while True:
                 samples, alerts = _sample(nvml, "", t, ns.busy)
-                _record(getattr(ns, "record", None), samples)
+                _record(ns.record, samples)
                 active = _log_alerts(ns.log, alerts, active)
                 live.update(monitor_table(samples, planned, alerts, _servers), refresh=True)
                 time.sleep(ns.interval)
@@ -217,16 +218,9 @@ def _thresholds(layout: str | None) -> Thresholds:
 
 
 def _load_plan(file: str) -> Plan:
-    from crew.planner.plan import plan_from_text
+    from crew.planner.saved import read_saved_plan
 
-    try:
-        return plan_from_text(Path(file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the plan: {exc.strerror}", where=file,
-                          fix="save one with `plan-gpus --save FILE`") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"not a saved plan: {exc}", where=file,
-                          fix="save one with `plan-gpus --save FILE`") from None
+    return read_saved_plan(Path(file))
 
 
 def _planned_gpus(plan: Plan | None) -> dict[int, PlannedGpu]:
@@ -234,7 +228,7 @@ def _planned_gpus(plan: Plan | None) -> dict[int, PlannedGpu]:
 
     if plan is None:
         return {}
-    return {g.index: PlannedGpu(g.planned_bytes, g.agents) for g in plan.gpus if g.host == "local"}
+    return {g.index: PlannedGpu(g.planned_bytes, g.agents, g.name, g.uuid) for g in plan.gpus if g.host == "local"}
 
 
 def _planned_agents(plan: Plan | None) -> list[PlannedAgent]:

@@ -1,4 +1,4 @@
-"""`plan-gpus validate MODEL [--gpu N] [--ctx N] [--bandwidth GBS] [--json]`.
+"""`plan-gpus validate MODEL [--gpu N] [--ctx N] [--bandwidth-gbs GBS] [--json]`.
 
 Loads MODEL on GPU N (or on the CPU), measures its memory and speed, and compares them with the planner's
 estimate and the bandwidth roofline. llama_cpp is imported only once the model is about to load.
@@ -22,14 +22,16 @@ if TYPE_CHECKING:
 def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     parser.description = ("Load MODEL for real (a .gguf path, an installed Ollama tag or `embedded`), "
                           "measure memory and tokens/s, and compare with the estimate and the roofline.")
-    parser.add_argument("model", metavar="MODEL")
+    parser.add_argument("model", metavar="MODEL", help="a .gguf path, an installed Ollama tag, or 'embedded'")
     parser.add_argument("--gpu", type=int, metavar="N", help="GPU index (NVML/PCI order); default: the CPU")
     parser.add_argument("--ctx", type=int, default=4096, metavar="N", help="context tokens (default 4096)")
-    parser.add_argument("--bandwidth", type=float, metavar="GBS",
+    parser.add_argument("--bandwidth-gbs", type=float, metavar="GBS",
                         help="memory bandwidth in GB/s for the roofline (default: NVML/card table on a GPU, "
                              "a memcpy measurement on the CPU)")
-    parser.add_argument("--prompt-tokens", type=int, default=256, metavar="N")
-    parser.add_argument("--decode-tokens", type=int, default=64, metavar="N")
+    parser.add_argument("--prompt-tokens", type=int, default=256, metavar="N",
+                        help="prompt tokens processed to time prompt processing (default 256)")
+    parser.add_argument("--decode-tokens", type=int, default=64, metavar="N",
+                        help="tokens generated to time decoding; fewer than --prompt-tokens (default 64)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return lambda ns: run_validate(ns)
@@ -53,14 +55,15 @@ def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
         from crew.validate import host_copy_bandwidth
 
         device, free = "cpu", system_memory().available_bytes
-        bandwidth, source = (ns.bandwidth * 1e9, "given") if ns.bandwidth else (host_copy_bandwidth(), "memcpy")
+        given = ns.bandwidth_gbs
+        bandwidth, source = (given * 1e9, "given") if given else (host_copy_bandwidth(), "memcpy")
     else:
         nvml, device, free, bandwidth, source = _gpu(ns, nvml)
     from pathlib import Path
 
     measured, pp, tg, n_pp, n_tg = measure(Path(fp.path), settings, gpu=ns.gpu, nvml=nvml,
                                            prompt_tokens=ns.prompt_tokens, decode_tokens=ns.decode_tokens,
-                                           threads=getattr(ns, "threads", None))
+                                           threads=ns.threads)
     # the KV cache holds the prompt plus half the decoded tokens on average during the decode we timed
     fill = min(1.0, (n_pp + n_tg / 2) / ns.ctx)
     roof = decode_tokens_per_s(fp, settings, bandwidth, kv_fill=fill) if bandwidth else None
@@ -93,14 +96,14 @@ def _gpu(ns: argparse.Namespace, nvml: LiveNvml | None) -> tuple[LiveNvml, str, 
         raise UsageError(f"there is no GPU {ns.gpu}", where="--gpu",
                          fix="use one of " + (", ".join(map(str, sorted(found))) or "none: omit --gpu"))
     g = found[ns.gpu]
-    if ns.bandwidth:
-        return live, g.label, g.free_bytes or 0, ns.bandwidth * 1e9, "given"
+    if ns.bandwidth_gbs:
+        return live, g.label, g.free_bytes or 0, ns.bandwidth_gbs * 1e9, "given"
     return live, g.label, g.free_bytes or 0, g.bandwidth_bytes_per_s, g.bandwidth_source
 
 
 # Where the roofline's bandwidth came from, in words: on the CPU it is this machine's RAM, never a GPU's.
 _SOURCES = {"memcpy": "this machine's RAM, one-thread memcpy", "nvml": "GPU, NVML bus x clock",
-            "table": "GPU, card table", "given": "--bandwidth"}
+            "table": "GPU, card table", "given": "--bandwidth-gbs"}
 
 
 def validation_table(v: Validation) -> object:

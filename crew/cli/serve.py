@@ -20,14 +20,15 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
     parser.add_argument("--project", default=".", help="project folder (default: .)")
     if name == "up":
         parser.description = "Start one pinned model server per GPU from the plan, and leave them running."
-        parser.add_argument("--plan", help="a plan saved by `plan-gpus --save`")
-        parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for health")
+        parser.add_argument("--plan", metavar="FILE", help="a plan saved by `plan-gpus --save` (default: plan now)")
+        parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                            help="seconds to wait for each server to answer its health check (default 300)")
         return _up
     if name == "down":
         parser.description = "Stop the servers `plan-gpus up` (or keep_warm) left running."
         return _down
     parser.description = "Show each recorded server: pid, port, pinning, models, health, planned vs reported."
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the servers as JSON")
     return _status
 
 

@@ -1,5 +1,0 @@
-"""`python -m crew.main_cli` — the `localcrew` command without an installed console script."""
-
-from crew.main import localcrew
-
-raise SystemExit(localcrew())
