@@ -306,8 +306,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                             f"`plan-gpus monitor --replay {recording}` shows it again.\n")
         if sampler.recording_note:
             notes.append(sampler.recording_note)
-        for alert in sampler.alerts():
-            state.log.append("gpu_alert", text=alert)
+        for alert in sampler.first_alerts():
+            state.log.append("gpu_alert", **alert.as_record())
         notes += earlier_faults(state.log.records()) + [_plain(e) for e in router.events]
         if keep:  # a server restarted during the run has a new pid; one that died for good is no longer kept
             _remember(supervisor, [s.server_id for s in to_start], records, project.root)

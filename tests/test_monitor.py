@@ -261,3 +261,20 @@ def test_pynvml_live_translates_the_module() -> None:
     with pytest.raises(NvmlUnavailable, match="fallen off the bus"):
         live.utilization_pct(1)
     live.close()
+
+
+def test_one_gpu_alert_record_shape_for_the_run_and_the_monitor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The crew run logs the sampler's first alerts; `monitor --log` logs live ones: the same fields."""
+    from crew.cli.monitor import run_monitor
+    from crew.monitor.live import Reading
+
+    sampler = GpuSampler(thresholds=Thresholds(temp_c=70))
+    hot = GpuSample(0, "RTX 3090", None, 24 * GIB, 1 * GIB, 50, 84, 200_000)
+    sampler.record(Reading((hot,)), generating=False)
+    (first,) = sampler.first_alerts()
+    log = tmp_path / "run.jsonl"
+    layout = tmp_path / "gpu_layout.yaml"
+    layout.write_text("alerts: {temp_c: 70}\n", encoding="utf-8")
+    assert run_monitor(ns(log=str(log), layout=str(layout)), provider=three_gpus()) == 0
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {k for k in logged[0] if k not in ("ts", "event")} == set(first.as_record())

@@ -175,8 +175,7 @@ def _log_alerts(log: str | None, alerts: list[Alert], active: set[tuple[int, str
 
         for a in alerts:
             if (a.gpu_index, a.kind) not in active:
-                RunLog(Path(log)).append("gpu_alert", gpu=a.gpu_index, kind=a.kind, value=a.value,
-                                         limit=a.limit, message=a.message)
+                RunLog(Path(log)).append("gpu_alert", **a.as_record())
     return now
 
 

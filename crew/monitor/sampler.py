@@ -50,7 +50,7 @@ class GpuSampler:
         self.thresholds = thresholds or Thresholds()
         self.note = ""
         self._acc: dict[int, _Acc] = {}
-        self._alerts: dict[tuple[int, str], str] = {}  # first message per GPU and kind: no flood
+        self._alerts: dict[tuple[int, str], Alert] = {}  # the first alert per GPU and kind: no flood
         self._busy = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -125,7 +125,7 @@ class GpuSampler:
             acc.util_n += 1
         alerts = check(s, self.thresholds, generating=busy)
         for a in alerts:
-            self._alerts.setdefault((a.gpu_index, a.kind), a.message)
+            self._alerts.setdefault((a.gpu_index, a.kind), a)
         return alerts
 
     def summary(self) -> list[GpuPeak]:
@@ -134,6 +134,9 @@ class GpuSampler:
                     for i, a in sorted(self._acc.items())]
 
     def alerts(self) -> list[str]:
+        return [a.message for a in self.first_alerts()]
+
+    def first_alerts(self) -> list[Alert]:
         with self._lock:
             return list(self._alerts.values())
 
