@@ -268,7 +268,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         state.log.append("server_ready", server=server.spec.server_id, pid=server.pid, port=server.spec.port,
                          models=[m.alias for m in server.spec.models], seconds=round(took, 2))
         if server.spec.backend == "llamacpp":
-            _residency(server, plan, project, state, say)
+            _residency(server, project, state, say)
 
     notes: list[str] = []
     with supervisor.running(to_start, on_ready=ready):
@@ -332,18 +332,14 @@ def _prepare_ollama(specs: list[Any], project: ProjectConfig, state: RunState) -
     return warnings
 
 
-def _residency(server: Any, plan: Any, project: ProjectConfig, state: RunState, say: Say) -> None:
+def _residency(server: Any, project: ProjectConfig, state: RunState, say: Say) -> None:
     """Planned vs what the llama.cpp server reports it allocated; a GPU server with nothing on the GPU fails."""
     from crew.errors import ServingError
     from crew.serving.residency_check import check, describe
 
     sid = server.spec.server_id
-    on_gpu = sid.startswith("gpu")
-    planned = int(server.spec.labels.get("planned_bytes", 0))  # a failover server: the moved agent's estimate
-    if not planned and on_gpu:
-        planned = next((g.planned_bytes for g in plan.gpus if f"gpu{g.index}" == sid), 0)
-    elif not planned and plan.cpu is not None:
-        planned = plan.cpu.planned_bytes
+    on_gpu = server.spec.on_gpu
+    planned = server.spec.planned_bytes  # this server's models and agents (a failover's: the moved agent's)
     r = check(server.spec, server.log_path.read_text(encoding="utf-8", errors="replace"), planned)
     say(f"  residency {describe(r, on_gpu=on_gpu)}")
     state.log.append("residency", server=sid, planned_bytes=r.planned_bytes, reported_bytes=r.reported_bytes,

@@ -3,14 +3,13 @@ server, splits, simulated plans, and each agent's endpoint."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from crew.config import LayoutConfig, load_project
 from crew.planner.build import plan_for, plan_project
 from crew.planner.plan import AgentPlacement, Plan
 from crew.planner.vram import VramEstimate
-from crew.serving.launch import agent_endpoints, launch_specs, model_alias, server_id
+from crew.serving.launch import agent_endpoints, device_id, launch_specs, model_alias, planned_bytes
 from tests.conftest import ROOT
 from tests.layouts import FOUR_3060, FakeNvml, ram
 
@@ -32,7 +31,7 @@ def test_4x3060_four_pinned_servers_on_consecutive_ports() -> None:
     spec, model = ends["developer"]
     assert model.alias == "qwen2.5-coder:14b" and model.ctx_tokens == 16384 and model.n_gpu_layers == -1
     assert model.kv_type == "q8_0" and model.flash_attn  # the shipped gpu_layout.yaml's KV cache
-    assert spec.labels["unresolved_models"] == "qwen2.5-coder:14b"  # a catalog model: to be pulled first
+    assert spec.unresolved_models == ("qwen2.5-coder:14b",)  # a catalog model: to be pulled first
 
 
 def _placement(
@@ -60,18 +59,27 @@ def _plan(*agents: AgentPlacement, simulated: bool = False) -> Plan:
     )
 
 
-def test_agents_on_one_gpu_share_a_server_and_one_copy_of_a_model() -> None:
+def test_each_model_on_a_gpu_gets_its_own_pinned_server_and_agents_on_it_share_one_copy() -> None:
+    """llama-cpp-python's multi-model server keeps one model loaded and reloads on every switch, so two
+    models on GPU 1 are two processes, both pinned to GPU 1; agents on one model share its server."""
     plan = _plan(
         _placement("developer", "/m/coder.gguf", (1,), ctx=16384, path="/m/coder.gguf"),
         _placement("tester", "/m/coder.gguf", (1,), path="/m/coder.gguf"),
         _placement("manager", "ollama/qwen3:8b", (1,), path="/blobs/sha256-1"),
     )
-    (spec,) = launch_specs(plan, LayoutConfig(base_port=12000))
-    assert spec.server_id == "gpu1" and spec.port == 12000 and spec.env["CUDA_VISIBLE_DEVICES"] == "1"
-    assert [(m.alias, m.ctx_tokens) for m in spec.models] == [("coder", 16384), ("qwen3:8b", 8192)]
-    assert json.loads(spec.config_json or "{}")["port"] == 12000  # several models: a config file
-    ends = agent_endpoints(plan, [spec])
-    assert ends["tester"][1] is ends["developer"][1]
+    coder, qwen = launch_specs(plan, LayoutConfig(base_port=12000))
+    assert [(s.server_id, s.port) for s in (coder, qwen)] == [("gpu1-coder", 12000), ("gpu1-qwen3-8b", 12001)]
+    assert {s.env["CUDA_VISIBLE_DEVICES"] for s in (coder, qwen)} == {"1"}
+    assert coder.gpu_indices == qwen.gpu_indices == (1,) and coder.on_gpu
+    assert [(m.alias, m.ctx_tokens) for m in coder.models] == [("coder", 16384)]
+    assert [(m.alias, m.ctx_tokens) for m in qwen.models] == [("qwen3:8b", 8192)]
+    assert coder.config_json is None and qwen.config_json is None  # one model each: plain flags
+    assert coder.agents == ("developer", "tester") and qwen.agents == ("manager",)
+    ends = agent_endpoints(plan, [coder, qwen])
+    assert ends["tester"][1] is ends["developer"][1] and ends["manager"][0] is qwen
+    # the plan's figure per server: the model once, each further agent's own KV cache on top
+    assert coder.planned_bytes == EST.total_bytes + EST.kv_cache_bytes + EST.output_bytes
+    assert qwen.planned_bytes == EST.total_bytes == planned_bytes([plan.agents[2]])
 
 
 def test_cpu_placements_share_one_server_that_sees_no_gpu() -> None:
@@ -100,14 +108,14 @@ def test_simulated_plan_runs_on_the_cpu_with_the_planned_pinning() -> None:
     (spec,) = launch_specs(plan, LayoutConfig())
     assert spec.simulated and spec.env["CUDA_VISIBLE_DEVICES"] == "2" and spec.gpu_uuids == ()
     assert spec.env["LOCALCREW_SIMULATED"] == "1"
-    assert spec.labels["planned_cuda_visible_devices"] == "2" and spec.models[0].n_gpu_layers == 0
+    assert spec.planned_pinning == "2" and spec.models[0].n_gpu_layers == 0
 
 
 def test_other_hosts_get_their_own_ports_and_names() -> None:
     a = replace(_placement("manager", "/m/a.gguf", (0,)), host="ws2")
     b = _placement("tester", "/m/b.gguf", (0,))
     specs = launch_specs(_plan(a, b), LayoutConfig())
-    assert [(s.server_id, s.port, s.labels["host"]) for s in specs] == [
+    assert [(s.server_id, s.port, s.machine) for s in specs] == [
         ("gpu0", 11500, "local"),
         ("ws2-gpu0", 11500, "ws2"),
     ]
@@ -125,5 +133,5 @@ def test_ollama_backend_specs() -> None:
 
 def test_names() -> None:
     p = _placement("x", "ollama/qwen3:8b", (3,))
-    assert (server_id(p), model_alias(p)) == ("gpu3", "qwen3:8b")
+    assert (device_id(p), model_alias(p)) == ("gpu3", "qwen3:8b")
     assert model_alias(replace(p, model="/models/Coder-7B.Q4_K_M.gguf")) == "Coder-7B.Q4_K_M"

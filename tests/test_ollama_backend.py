@@ -85,7 +85,7 @@ def test_cpu_and_simulated_servers_hide_every_gpu() -> None:
     sim = ob.ollama_spec("gpu0", m, 11511, gpu_uuid="GPU-0", num_parallel=1, kv_type="f16", flash_attn=False,
                          models_dir=None, simulated=True)
     assert sim.env["CUDA_VISIBLE_DEVICES"] == "-1" and sim.simulated
-    assert sim.labels == {"planned_gpu_uuid": "GPU-0"} and sim.gpu_uuids == ()
+    assert sim.planned_pinning == "GPU-0" and sim.gpu_uuids == ()
 
 
 def test_settings_ollama_cannot_honour_are_refused() -> None:

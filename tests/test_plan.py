@@ -227,7 +227,7 @@ def test_cli_rich_view_shows_gpus_agents_and_launch_commands(
         "Agents",
         "Launch commands",
         "CUDA_VISIBLE_DEVICES=0",
-        '"port": 11500',
+        "--port 11500",
         "every agent is placed",
         "tok/s: bandwidth roofline, not measured",
         "KV cache on GPUs: q8_0 (gpu_layout.yaml `kv_type`, q8_0 unless set); f16 for CPU models",

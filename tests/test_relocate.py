@@ -69,7 +69,7 @@ def test_relocation_spec_is_pinned_like_a_planned_server() -> None:
     assert spec.server_id == f"gpu{gpu.index}-failover-tester" and spec.port == 12345
     assert spec.env["CUDA_VISIBLE_DEVICES"] == "GPU-abcd" and spec.env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     assert spec.host == "127.0.0.1" and spec.gpu_uuids == ("GPU-abcd",)
-    assert spec.labels["planned_bytes"] == str(tester.estimate.total_bytes) and spec.models == (model,)
+    assert spec.planned_bytes == tester.estimate.total_bytes and spec.models == (model,)
 
 
 def _kill_twice(tmp_path: Path, *, relocate: bool, cpu: bool) -> dict[str, Any]:

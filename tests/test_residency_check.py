@@ -57,13 +57,12 @@ def test_a_failover_server_is_checked_against_the_moved_agents_estimate(tmp_path
 
     log = tmp_path / "gpu1-failover-tester.log"
     log.write_text(CPU_LOG, encoding="utf-8")
-    spec = replace(_spec("gpu1-failover-tester"), labels={"planned_bytes": str(700 * MIB)})
+    spec = replace(_spec("gpu1-failover-tester"), planned_bytes=700 * MIB, gpu_indices=(1,))
     server = SimpleNamespace(spec=spec, log_path=log)
-    plan = SimpleNamespace(gpus=(), cpu=SimpleNamespace(planned_bytes=123))
     state = SimpleNamespace(log=RunLog(tmp_path / "run.jsonl"))
     project = SimpleNamespace(layout=SimpleNamespace(on_spill="fail"))
     lines: list[str] = []
     with pytest.raises(ServingError, match="not on the GPU"):  # a GPU server with nothing on the GPU fails
-        _residency(server, plan, project, state, lines.append)
+        _residency(server, project, state, lines.append)
     (rec,) = state.log.of("residency")
     assert rec["server"] == "gpu1-failover-tester" and rec["planned_bytes"] == 700 * MIB

@@ -88,7 +88,7 @@ def _status(args: argparse.Namespace) -> int:
     root = Path(args.project).resolve()
     rows = []
     for rec in registry.load(root).values():
-        probe = LaunchSpec(server_id=rec.server_id, backend="llamacpp", argv=(), env=rec.env, port=rec.port,
+        probe = LaunchSpec(server_id=rec.server_id, backend=rec.backend, argv=(), env=rec.env, port=rec.port,
                            log_name="", models=())
         log = Path(rec.log)
         total, device, _ = reported_buffers(log.read_text(errors="replace")) if log.exists() else (0, 0, 0)

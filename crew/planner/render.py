@@ -142,14 +142,13 @@ def explain_unplaced(plan: Plan) -> str:
 def launch_lines(specs: Sequence[LaunchSpec]) -> list[str]:
     out = []
     for s in specs:
-        host = s.labels.get("host", "local")
-        head = f"# {s.server_id} on {host}: {s.labels.get('agents', '')} → {s.base_url}"
+        head = f"# {s.server_id} on {s.machine}: {','.join(s.agents)} → {s.base_url}"
         if s.simulated:
             head += (
-                f" (simulated; planned CUDA_VISIBLE_DEVICES={s.labels.get('planned_cuda_visible_devices')})"
+                f" (simulated; planned CUDA_VISIBLE_DEVICES={s.planned_pinning})"
             )
-        if s.labels.get("unresolved_models"):
-            head += f" — to pull first: {s.labels['unresolved_models']}"
+        if s.unresolved_models:
+            head += f" — to pull first: {','.join(s.unresolved_models)}"
         out += [head, s.shell_command()]
         if s.config_json:
             out.append(f"# {s.server_id}.json:\n{s.config_json}")

@@ -102,19 +102,22 @@ class Search:
 
     def _new_load(self, d: int, key: tuple[str, tuple[int, ...]], c: ModelCost) -> int:
         e, g = self.inst[d].get(key), key[1]
+        # each model instance is a server process of its own, with its own runtime (CUDA context) overhead
         if e is None:
             old, new = (
                 0,
-                self._share(c.weights_bytes, d, g) + self._share(c.kv_cache_bytes, d, g) + c.compute_bytes,
+                self._share(c.weights_bytes, d, g) + self._share(c.kv_cache_bytes, d, g) + c.compute_bytes
+                + c.overhead_bytes,
             )
         else:
-            old = self._share(e[0], d, g) + self._share(e[1], d, g) + e[2]
+            old = self._share(e[0], d, g) + self._share(e[1], d, g) + e[2] + e[3]
             new = (
                 self._share(e[0], d, g)
                 + self._share(e[1] + c.kv_cache_bytes, d, g)
                 + max(e[2], c.compute_bytes)
+                + max(e[3], c.overhead_bytes)
             )
-        return self.load[d] - self.omax[d] + max(self.omax[d], c.overhead_bytes) - old + new
+        return self.load[d] - old + new
 
     def _intern(self, sig: Sig) -> int:
         return self.sig_ids.setdefault(sig, len(self.sig_ids))

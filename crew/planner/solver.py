@@ -4,7 +4,8 @@ Pure: frozen inputs with units in names, no IO. The load of a device is
     weights of each distinct model once (agents on the same model and device share one copy)
   + each agent's own KV cache (and output buffer) at its context
   + one compute buffer per loaded model (the largest its agents need)
-  + the runtime overhead once (the largest of its models': one server process per device),
+  + the runtime overhead (CUDA context) once per loaded model: every model is a server process of its own,
+    so that all stay resident (a multi-model llama.cpp server keeps one loaded at a time and reloads),
 and must stay within the device's usable bytes (the layout's reserve is already taken off). A model split
 over a GPU group puts each GPU's share (in proportion to usable memory, like llama.cpp's tensor split) of
 weights and KV there, and a whole compute buffer and overhead on every GPU of the group.
@@ -188,7 +189,7 @@ def evaluate(problem: Problem, choices: tuple[Option, ...]) -> tuple[tuple[Devic
             weights_bytes=sum(share_bytes(e[0], d, g, problem) for (_, g), e in inst[d].items()),
             kv_cache_bytes=sum(share_bytes(e[1], d, g, problem) for (_, g), e in inst[d].items()),
             compute_bytes=sum(e[2] for e in inst[d].values()),
-            overhead_bytes=max((e[3] for e in inst[d].values()), default=0),
+            overhead_bytes=sum(e[3] for e in inst[d].values()),
             agents=tuple(on[d]),
         )
         for d in range(len(problem.devices))

@@ -33,7 +33,7 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
 
     specs, taken = [], set()
     all_specs = launch_specs(plan, project.layout)
-    remote = sorted({s.labels.get("host", "local") for s in all_specs} - {"local"})
+    remote = sorted({s.machine for s in all_specs} - {"local"})
     if remote:
         # Servers on other hosts are started there (plan-gpus prints their commands); a run is one machine.
         raise ServingError(f"the plan places agents on other hosts ({', '.join(remote)})",

@@ -97,7 +97,7 @@ class Router:
         spec = self.gpu_fallback(agent, model, {s.spec.port for s in self.supervisor.servers.values()})
         if spec is None:
             return None
-        self.say(f"[yellow]starting {agent}'s model {alias} on {spec.server_id.split('-')[0]}, "
+        self.say(f"[yellow]starting {agent}'s model {alias} on GPU {'+'.join(map(str, spec.gpu_indices))}, "
                  f"which has room for it ({spec.server_id})[/]")
         try:
             self.supervisor.start_all([spec], on_ready=self.on_started)
@@ -141,7 +141,6 @@ class Router:
 
 def _device(spec: LaunchSpec) -> str:
     """The report's device words for a server: "cpu", "gpu 1", "gpu 1 (simulated)"."""
-    sid = spec.server_id
-    if not sid.startswith("gpu"):
+    if not spec.on_gpu:
         return "cpu"
-    return "gpu " + sid.split("-")[0].removeprefix("gpu") + (" (simulated)" if spec.simulated else "")
+    return "gpu " + "+".join(map(str, spec.gpu_indices)) + (" (simulated)" if spec.simulated else "")

@@ -1,15 +1,22 @@
-"""From a plan to launch specs: one server per GPU (or GPU group), one for the CPU. Pure: starts nothing.
+"""From a plan to launch specs: one server per loaded model, pinned to its GPU (or GPU group). Pure.
 
-All agents on a GPU share its server; agents on the same model there share one ServedModel (one copy of
-the weights), given the largest context any of them asked for. Pinning is by environment:
-CUDA_DEVICE_ORDER=PCI_BUS_ID so indices mean what nvidia-smi shows, CUDA_VISIBLE_DEVICES=<UUID> (the index
-when no UUID is known) so the server sees only its GPU; the CPU server sees none. Ports count up from the
-layout's base_port per host, in server order. A simulated plan (`simulate: true`) gets CPU servers whose
-labels carry the pinning they would have had.
+One process per (device, model) for llama.cpp: llama-cpp-python's multi-model server keeps ONE model loaded
+at a time, so agents alternating between two models on one server reloaded them on every hand-off
+(measured: load count 1 → 4 for A, B, A) and the plan's memory figures described a state that never
+existed. Each process carries its own CUDA context, which the planner counts per model. Agents on the same
+model and device share its server (one copy of the weights), given the largest context any of them asked
+for. Ollama keeps several models resident in one server (OLLAMA_MAX_LOADED_MODELS, keep_alive -1; each
+model runs in its own runner process), so an Ollama plan gets one server per device.
+
+Pinning is by environment: CUDA_DEVICE_ORDER=PCI_BUS_ID so indices mean what nvidia-smi shows,
+CUDA_VISIBLE_DEVICES=<UUID> (the index when no UUID is known) so the server sees only its GPU; the CPU
+server sees none. Ports count up from the layout's base_port per host, in server order. A simulated plan
+(`simulate: true`) gets CPU servers that carry the pinning they would have had.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from crew.config import LayoutConfig
@@ -19,8 +26,8 @@ from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 LOCAL = "local"
 
 
-def server_id(a: AgentPlacement) -> str:
-    """'gpu1', 'gpu0+1' for a split, 'cpu'; another host's servers carry its name: 'ws2-gpu0'."""
+def device_id(a: AgentPlacement) -> str:
+    """'gpu1', 'gpu0+1' for a split, 'cpu'; another host's devices carry its name: 'ws2-gpu0'."""
     if a.placement == "cpu":
         return "cpu"
     sid = "gpu" + "+".join(str(i) for i in a.gpu_indices)
@@ -36,14 +43,34 @@ def model_alias(a: AgentPlacement) -> str:
     return Path(ref).stem if ref.lower().endswith(".gguf") else ref
 
 
-def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
-    servers: dict[str, list[AgentPlacement]] = {}
+def _slug(alias: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "-", alias).strip("-")[:48] or "model"
+
+
+def _groups(plan: Plan) -> dict[str, list[AgentPlacement]]:
+    """Server id → its agents. A device with one model keeps the device's id ('gpu0'); with several, each
+    model's server is 'gpu1-<model>'. (Ollama: one server per device, every model in it.)"""
+    by_device: dict[str, list[AgentPlacement]] = {}
     for a in sorted((a for a in plan.agents if a.placement != "api"), key=_server_order):
-        servers.setdefault(server_id(a), []).append(a)
+        by_device.setdefault(device_id(a), []).append(a)
+    if plan.backend == "ollama":
+        return by_device
+    out: dict[str, list[AgentPlacement]] = {}
+    for dev, agents in by_device.items():
+        aliases = list(dict.fromkeys(model_alias(a) for a in agents))
+        for alias in aliases:
+            sid = dev if len(aliases) == 1 else f"{dev}-{_slug(alias)}"
+            out[sid] = [a for a in agents if model_alias(a) == alias]
+    return out
+
+
+def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
+    from dataclasses import replace
+
     uuids = {(g.host, g.index): g.uuid for g in plan.gpus}
     next_port: dict[str, int] = {}
     specs = []
-    for sid, agents in servers.items():
+    for sid, agents in _groups(plan).items():
         first = agents[0]
         host = first.host
         port = next_port.get(host, layout.base_port)
@@ -52,15 +79,10 @@ def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
         pinning = ",".join(uuids.get((host, i)) or str(i) for i in first.gpu_indices) if on_gpu else ""
         models, unresolved = _models(agents, gpu=on_gpu and not plan.simulated)
         # Simulated GPUs keep exactly the planned pinning (a CPU build of llama.cpp ignores it), so the
-        # multi-GPU path — env, ports, one server per GPU — is what runs here and in CI.
+        # multi-GPU path — env, ports, one server per model and GPU — is what runs here and in CI.
         env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": pinning}
         if plan.simulated and on_gpu:
             env["LOCALCREW_SIMULATED"] = "1"
-        labels = {"host": host, "agents": ",".join(a.name for a in agents)}
-        if unresolved:
-            labels["unresolved_models"] = ",".join(unresolved)
-        if plan.simulated and on_gpu:
-            labels["planned_cuda_visible_devices"] = pinning
         gpu_uuids = tuple(u for i in first.gpu_indices if (u := uuids.get((host, i)))) if on_gpu else ()
         if plan.backend == "ollama":
             spec = _ollama(sid, models, port, pinning if on_gpu else None, first, plan.simulated)
@@ -73,18 +95,30 @@ def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
                 gpu_uuids=() if plan.simulated else gpu_uuids,
                 simulated=plan.simulated and on_gpu,
             )
-        specs.append(_with_labels(spec, labels))
+        specs.append(replace(
+            spec, machine=host, gpu_indices=first.gpu_indices if on_gpu else (),
+            planned_bytes=planned_bytes(agents), agents=tuple(a.name for a in agents),
+            unresolved_models=tuple(unresolved), planned_pinning=pinning if plan.simulated and on_gpu else ""))
     return specs
+
+
+def planned_bytes(agents: list[AgentPlacement]) -> int:
+    """What the plan counts for one server: per model, the largest whole estimate among its agents plus
+    every other agent's own KV cache (the solver's formula, server by server)."""
+    total = 0
+    for alias in dict.fromkeys(model_alias(a) for a in agents):
+        group = sorted((a.estimate for a in agents if model_alias(a) == alias), key=lambda e: -e.total_bytes)
+        total += group[0].total_bytes + sum(e.kv_cache_bytes + e.output_bytes for e in group[1:])
+    return total
 
 
 def agent_endpoints(plan: Plan, specs: list[LaunchSpec]) -> dict[str, tuple[LaunchSpec, ServedModel]]:
     """Each agent (except API ones) → its server and the model it asks that server for."""
-    by_id = {s.server_id: s for s in specs}
     out = {}
     for a in plan.agents:
         if a.placement == "api":
             continue
-        spec = by_id[server_id(a)]
+        spec = next(s for s in specs if a.name in s.agents)
         alias = model_alias(a)
         out[a.name] = (spec, next(m for m in spec.models if m.alias == alias))
     return out
@@ -148,9 +182,3 @@ def _ollama(
         models_dir=None,
         simulated=simulated,
     )
-
-
-def _with_labels(spec: LaunchSpec, labels: dict[str, str]) -> LaunchSpec:
-    from dataclasses import replace
-
-    return replace(spec, labels={**spec.labels, **labels})

@@ -90,11 +90,10 @@ def ollama_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *, g
     }
     if models_dir is not None:
         env["OLLAMA_MODELS"] = models_dir
-    labels = {"planned_gpu_uuid": gpu_uuid} if simulated and gpu_uuid else {}
     return LaunchSpec(server_id=server_id, backend="ollama", argv=(ollama_bin, "serve"), env=env, port=port,
                       log_name=f"{server_id}.log", models=models,
                       gpu_uuids=(gpu_uuid,) if gpu_uuid and not simulated else (), simulated=simulated,
-                      labels=labels)
+                      planned_pinning=gpu_uuid if simulated and gpu_uuid else "")
 
 
 def compatible(spec: LaunchSpec, observed: Mapping[str, str] | None) -> str | None:

@@ -45,6 +45,9 @@ class Record:
     start_ticks: int | None = None     # /proc/<pid>/stat field 22 when it started; None: an older record
     boot_id: str = ""
     cmdline: list[str] = field(default_factory=list)
+    backend: str = "llamacpp"          # older records have none: they were all llama.cpp
+    gpu_indices: list[int] = field(default_factory=list)  # what it is pinned to, typed: ids are never parsed
+    planned_bytes: int = 0
 
     def check(self) -> procinfo.Check:
         """Is the process under `pid` still this server? (start time, boot and command line match)"""
@@ -68,7 +71,8 @@ _FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "models": ((list,), "a list of strings"), "log": ((str,), "a string"),
     "started": ((int, float), "a number (seconds since 1970)"), "simulated": ((bool,), "true or false"),
     "start_ticks": ((int, type(None)), "a whole number or null"), "boot_id": ((str,), "a string"),
-    "cmdline": ((list,), "a list of strings"),
+    "cmdline": ((list,), "a list of strings"), "backend": ((str,), '"llamacpp" or "ollama"'),
+    "gpu_indices": ((list,), "a list of GPU indices"), "planned_bytes": ((int,), "a whole number of bytes"),
 }
 _REQUIRED = ("server_id", "pid", "port", "env", "models", "log", "started")
 
@@ -97,6 +101,12 @@ def _record(key: str, raw: object, where: str) -> Record:
             ok = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         elif ok and name in ("models", "cmdline"):
             ok = all(isinstance(v, str) for v in value)
+        elif ok and name == "gpu_indices":
+            ok = all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1024 for v in value)
+        elif ok and name == "backend":
+            ok = value in ("llamacpp", "ollama")
+        elif ok and name == "planned_bytes":
+            ok = value >= 0
         if not ok:
             shown = type(value).__name__ if isinstance(value, (dict, list)) else json.dumps(value)[:40]
             raise _bad(f"{where}: {key}.{name}", f"must be {words}, not {shown}")
@@ -162,7 +172,8 @@ def record_of(spec: LaunchSpec, pid: int, log: Path,
     return Record(server_id=spec.server_id, pid=pid, port=spec.port, env=dict(spec.env),
                   models=[m.alias for m in spec.models], log=str(log), started=time.time(),
                   simulated=spec.simulated, start_ticks=ident.start_ticks if ident else None,
-                  boot_id=ident.boot_id if ident else "", cmdline=list(ident.cmdline) if ident else [])
+                  boot_id=ident.boot_id if ident else "", cmdline=list(ident.cmdline) if ident else [],
+                  backend=spec.backend, gpu_indices=list(spec.gpu_indices), planned_bytes=spec.planned_bytes)
 
 
 def reusable(spec: LaunchSpec, rec: Record | None) -> bool:

@@ -40,15 +40,14 @@ def relocation_spec(plan: Plan, agent: AgentPlacement, model: ServedModel, gpu: 
     """One llama.cpp server for the moved agent, pinned to `gpu` exactly as the planned servers are."""
     pinning = gpu.uuid or str(gpu.index)
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": pinning}
-    labels = {"host": gpu.host, "agents": agent.name, "planned_bytes": str(agent.estimate.total_bytes),
-              "failover_from": "+".join(f"gpu{i}" for i in agent.gpu_indices)}
     if plan.simulated:
         env["LOCALCREW_SIMULATED"] = "1"
-        labels["planned_cuda_visible_devices"] = pinning
     spec = llamacpp_spec(f"gpu{gpu.index}-failover-{agent.name}", (model,), port, env=env,
                          gpu_uuids=() if plan.simulated or gpu.uuid is None else (gpu.uuid,),
                          simulated=plan.simulated)
-    return replace(spec, labels={**spec.labels, **labels})
+    return replace(spec, machine=gpu.host, agents=(agent.name,), gpu_indices=(gpu.index,),
+                   planned_bytes=agent.estimate.total_bytes, planned_pinning=pinning if plan.simulated else "",
+                   failover_from="+".join(f"gpu{i}" for i in agent.gpu_indices))
 
 
 @dataclass

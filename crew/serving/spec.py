@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,9 +43,20 @@ class LaunchSpec:
     models: tuple[ServedModel, ...]
     gpu_uuids: tuple[str, ...] = ()
     simulated: bool = False
-    host: str = LOOPBACK
+    host: str = LOOPBACK            # the address it binds (always loopback); the machine is `machine`
     config_json: str | None = None  # llama.cpp multi-model config, written next to the log before start
-    labels: Mapping[str, str] = field(default_factory=dict)
+    # What the plan says of it, typed, so nothing parses the server id back:
+    machine: str = "local"          # the host of the plan it runs on
+    gpu_indices: tuple[int, ...] = ()  # the GPUs it is pinned to, on `machine`; () for a CPU server
+    planned_bytes: int = 0          # what the plan counts for it (its models, their agents' KV, its context)
+    agents: tuple[str, ...] = ()    # the agents it serves
+    unresolved_models: tuple[str, ...] = ()  # catalog models still to be pulled or found
+    planned_pinning: str = ""       # simulated: the CUDA_VISIBLE_DEVICES it would have had
+    failover_from: str = ""         # a failover server: the server the agent left
+
+    @property
+    def on_gpu(self) -> bool:
+        return bool(self.gpu_indices)
 
     @property
     def base_url(self) -> str:
@@ -61,9 +72,10 @@ class LaunchSpec:
 
     def as_json(self) -> dict[str, object]:
         """What `plan-gpus --json` shows of this server (schema localcrew.plan/1, `servers`)."""
-        return {"server_id": self.server_id, "host": self.labels.get("host", "local"), "port": self.port,
+        return {"server_id": self.server_id, "host": self.machine, "port": self.port,
                 "env": dict(self.env), "argv": list(self.argv), "models": [m.alias for m in self.models],
-                "simulated": self.simulated, "config_json": self.config_json}
+                "simulated": self.simulated, "config_json": self.config_json,
+                "gpu_indices": list(self.gpu_indices), "planned_bytes": self.planned_bytes}
 
 
 # llama.cpp's ggml type ids for the KV cache (ggml.h: GGML_TYPE_F16 = 1, Q4_0 = 2, Q8_0 = 8).
