@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -237,148 +236,66 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
 def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str, str], *, plan: Any, say: Say,
                       verbose: bool, start: Start, label: str) -> RunResult:
     """Servers up for exactly the crew's work (down on return, error, Ctrl-C, SIGTERM), then the report."""
-    from crew.monitor.alerts import thresholds_from
-    from crew.monitor.live import PynvmlLive
-    from crew.monitor.sampler import GpuSampler, render_sampler_markdown
-    from crew.serving.bind import api_fallback, bind_agents, cpu_fallback_model, prepare_specs
-    from crew.serving.failover import Router
-    from crew.serving.process import Supervisor
-    from crew.serving.relocate import GpuRelocator
+    from crew.serving.bind import bind_agents
+    from crew.serving.session import ServerSession
 
     state.log.append("plan", source=plan.source, simulated=plan.simulated,
                      agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
                                       "num_ctx": a.num_ctx} for a in plan.agents})
-    from crew.serving import registry
-
-    specs = prepare_specs(plan, project)
     keep = project.layout.keep_warm
-    records = registry.load(project.root)
-    reused, to_start = registry.partition(specs, records, say=say)
-    for spec in reused:
-        say(f"  server {spec.server_id} reused (already running on {spec.base_url}, same pinning and models)")
-        state.log.append("server_reused", server=spec.server_id, port=spec.port)
-    specs = reused + to_start
-    supervisor = Supervisor(state.run_dir / "servers", keep=keep)
-    started = time.monotonic()
-
-    def ready(server: Any, took: float) -> None:
-        models = ", ".join(m.alias for m in server.spec.models)
-        sim = " (simulated)" if server.spec.simulated else ""
-        say(f"  server {server.spec.server_id}{sim} ready on {server.spec.base_url} in {took:.1f} s — {models}")
-        state.log.append("server_ready", server=server.spec.server_id, pid=server.pid, port=server.spec.port,
-                         models=[m.alias for m in server.spec.models], seconds=round(took, 2))
-        if server.spec.backend == "llamacpp":
-            _residency(server, project, state, say)
-
-    notes: list[str] = []
-    with supervisor.running(to_start, on_ready=ready):
+    session = ServerSession(project, plan, state_dir=state.run_dir / "servers", keep=keep, say=say, log=state.log)
+    with session.running():
         if keep:
-            _remember(supervisor, [s.server_id for s in to_start], records, project.root)
             say("  keep_warm: servers stay up after the run (stop them with `plan-gpus down`)")
-        ollama_specs = [s for s in specs if s.backend == "ollama"]
-        if ollama_specs:
-            notes += _prepare_ollama(ollama_specs, project, state)
-        state.log.append("servers_ready", seconds=round(time.monotonic() - started, 2))
-        bound = bind_agents(plan, specs, project)
-        nvml = PynvmlLive()  # one NVML session for the run: the sampler's readings and failover's free memory
-        router = Router(supervisor=supervisor, log=state.log, say=say, binding=bound.binding,
-                        cpu_fallback=lambda agent: cpu_fallback_model(project, agent),
-                        api_fallback=lambda agent: api_fallback(project, agent),
-                        gpu_fallback=GpuRelocator(plan, free_bytes=_nvml_free(plan, nvml)), on_started=ready)
-        recording = state.run_dir / "gpus.csv"
-        with GpuSampler(provider=nvml, interval_s=1.0, thresholds=thresholds_from(project.layout.alerts),
-                        record_to=recording) as sampler:
-            for llm in bound.llms.values():
-                if hasattr(llm, "on_unreachable"):
-                    llm.on_unreachable(router)
-                    llm.around_each_call(sampler.generating)
-                    llm.on_answer(lambda agent, url, model, took: state.log.append(
-                        "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3),
-                        **tokens_so_far(bound.llms[agent])))
-            crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
-        usage = usage_of(bound.llms, bound.where)
-        state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
-        usage = whole_run_usage(state.log.records(), usage)  # a resume: every part
-        planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
-        gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
-        if recording.exists():
-            gpu_section += (f"\nEvery reading is in `{recording.name}` (nvidia-smi's CSV): "
-                            f"`plan-gpus monitor --replay {recording}` shows it again.\n")
-        if sampler.recording_note:
-            notes.append(sampler.recording_note)
-        for alert in sampler.first_alerts():
-            state.log.append("gpu_alert", **alert.as_record())
-        notes += earlier_faults(state.log.records()) + [_plain(e) for e in router.events]
-        if keep:  # a server restarted during the run has a new pid; one that died for good is no longer kept
-            _remember(supervisor, [s.server_id for s in to_start], records, project.root)
-    report = write_report(project, crew, state, inputs, usage, notes, extra=gpu_section)
+        bound = bind_agents(plan, session.specs, project)
+        crew, usage, notes, gpu_section = _crew_with_failover(project, state, inputs, plan, session, bound,
+                                                              say=say, verbose=verbose, start=start, label=label)
+    report = write_report(project, crew, state, inputs, usage, session.notes + notes, extra=gpu_section)
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
-    return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report, notes=notes)
+    return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report,
+                     notes=session.notes + notes)
 
 
-def _prepare_ollama(specs: list[Any], project: ProjectConfig, state: RunState) -> list[str]:
-    """Pull what is missing (progress per layer), load every model once, and check none spilled to the CPU."""
-    from rich.progress import Progress
+def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[str, str], plan: Any,
+                        session: Any, bound: Any, *, say: Say, verbose: bool, start: Start,
+                        label: str) -> tuple[Any, list[AgentUsage], list[str], str]:
+    """The crew on bound agents, with the failover router and the GPU sampler around every model call.
+    Returns the crew, usage over the whole run, notes and the report's GPU section."""
+    from crew.monitor.alerts import thresholds_from
+    from crew.monitor.sampler import GpuSampler, render_sampler_markdown
+    from crew.serving.bind import api_fallback, cpu_fallback_model
+    from crew.serving.failover import Router
+    from crew.serving.relocate import GpuRelocator
 
-    from crew.serving.ollama import prepare_servers
-
-    on_spill = "warn" if project.layout.on_spill == "warn" else "fail"
-    with Progress(transient=True) as progress:
-        warnings = prepare_servers(specs, progress=progress, on_spill=on_spill)
-    for w in warnings:
-        state.progress(f"[yellow]{w}[/]")
-        state.log.append("residency_warning", text=w)
-    return warnings
-
-
-def _residency(server: Any, project: ProjectConfig, state: RunState, say: Say) -> None:
-    """Planned vs what the llama.cpp server reports it allocated; a GPU server with nothing on the GPU fails."""
-    from crew.errors import ServingError
-    from crew.serving.residency_check import check, describe
-
-    sid = server.spec.server_id
-    on_gpu = server.spec.on_gpu
-    planned = server.spec.planned_bytes  # this server's models and agents (a failover's: the moved agent's)
-    r = check(server.spec, server.log_path.read_text(encoding="utf-8", errors="replace"), planned)
-    say(f"  residency {describe(r, on_gpu=on_gpu)}")
-    state.log.append("residency", server=sid, planned_bytes=r.planned_bytes, reported_bytes=r.reported_bytes,
-                     device_bytes=r.device_bytes, host_model_bytes=r.host_model_bytes, simulated=r.simulated)
-    if on_gpu and not r.simulated and r.device_bytes == 0 and project.layout.on_spill == "fail":
-        raise ServingError("the model is not on the GPU (the server allocated nothing there)",
-                           where=f"server {sid} (log {server.log_path})",
-                           fix="install a CUDA build of llama-cpp-python, or set `on_spill: warn` in gpu_layout.yaml")
-
-
-def _remember(supervisor: Any, server_ids: list[str], records: dict[str, Any], root: Path) -> None:
-    """Record the kept servers as they are now in .localcrew/servers.json, for reuse and `plan-gpus down`."""
-    from crew.serving import registry
-
-    for sid in server_ids:
-        srv = supervisor.servers[sid]
-        if srv.alive():
-            records[sid] = registry.record_of(srv.spec, srv.pid, srv.log_path)
-        else:
-            records.pop(sid, None)
-    registry.save(root, records)
-
-
-def _nvml_free(plan: Any, nvml: Any) -> Callable[[int], int | None]:
-    """Free bytes on a detected local GPU right now, for failover; None where NVML cannot say (declared,
-    simulated or profile GPUs: the plan's own arithmetic is then all there is)."""
-    if plan.simulated or plan.source != "detected":
-        return lambda index: None
-    from crew.errors import LocalcrewError
-    from crew.hardware.nvml import NvmlUnavailable
-
-    def free(index: int) -> int | None:
-        try:
-            nvml.open()
-            return int(nvml.memory(index)[1])
-        except (NvmlUnavailable, LocalcrewError):  # unreadable now: the plan's arithmetic decides alone
-            return None
-
-    return free
+    router = Router(supervisor=session.supervisor, log=state.log, say=say, binding=bound.binding,
+                    cpu_fallback=lambda agent: cpu_fallback_model(project, agent),
+                    api_fallback=lambda agent: api_fallback(project, agent),
+                    gpu_fallback=GpuRelocator(plan, free_bytes=session.free_bytes), on_started=session.ready)
+    recording = state.run_dir / "gpus.csv"
+    with GpuSampler(provider=session.nvml(), interval_s=1.0, thresholds=thresholds_from(project.layout.alerts),
+                    record_to=recording) as sampler:
+        for llm in bound.llms.values():
+            if hasattr(llm, "on_unreachable"):
+                llm.on_unreachable(router)
+                llm.around_each_call(sampler.generating)
+                llm.on_answer(lambda agent, url, model, took: state.log.append(
+                    "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3),
+                    **tokens_so_far(bound.llms[agent])))
+        crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
+    usage = usage_of(bound.llms, bound.where)
+    state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
+    usage = whole_run_usage(state.log.records(), usage)  # a resume: every part
+    planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
+    gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
+    if recording.exists():
+        gpu_section += (f"\nEvery reading is in `{recording.name}` (nvidia-smi's CSV): "
+                        f"`plan-gpus monitor --replay {recording}` shows it again.\n")
+    notes = [sampler.recording_note] if sampler.recording_note else []
+    for alert in sampler.first_alerts():
+        state.log.append("gpu_alert", **alert.as_record())
+    notes += earlier_faults(state.log.records()) + [_plain(e) for e in router.events]
+    return crew, usage, notes, gpu_section
 
 
 def _plain(text: str) -> str:

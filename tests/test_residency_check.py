@@ -47,22 +47,28 @@ def test_a_gpu_server_with_nothing_on_the_gpu_is_called_out() -> None:
     assert "simulated" in describe(sim, on_gpu=True) and "NOTHING" not in describe(sim, on_gpu=True)
 
 
-def test_a_failover_server_is_checked_against_the_moved_agents_estimate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failover_server_is_checked_against_the_moved_agents_estimate(project_dir) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
     from dataclasses import replace
-    from types import SimpleNamespace
 
+    from crew.config import load_project
     from crew.errors import ServingError
+    from crew.planner.build import plan_project
     from crew.runlog import RunLog
-    from crew.workflow import _residency
+    from crew.serving.process import RunningServer
+    from crew.serving.session import ServerSession
 
-    log = tmp_path / "gpu1-failover-tester.log"
+    log = project_dir / "gpu1-failover-tester.log"
     log.write_text(CPU_LOG, encoding="utf-8")
     spec = replace(_spec("gpu1-failover-tester"), planned_bytes=700 * MIB, gpu_indices=(1,))
-    server = SimpleNamespace(spec=spec, log_path=log)
-    state = SimpleNamespace(log=RunLog(tmp_path / "run.jsonl"))
-    project = SimpleNamespace(layout=SimpleNamespace(on_spill="fail"))
+    project = load_project(project_dir)
+    run_log = RunLog(project_dir / "run.jsonl")
     lines: list[str] = []
+    session = ServerSession(project, plan_project(project), state_dir=project_dir / "servers", keep=False,
+                            say=lines.append, log=run_log)
+    done = subprocess.Popen(["true"])  # the server's process: only its pid is read
+    done.wait()
     with pytest.raises(ServingError, match="not on the GPU"):  # a GPU server with nothing on the GPU fails
-        _residency(server, project, state, lines.append)
-    (rec,) = state.log.of("residency")
+        session.ready(RunningServer(spec=spec, process=done, log_path=log, started_s=0.0), 0.1)
+    (rec,) = run_log.of("residency")
     assert rec["server"] == "gpu1-failover-tester" and rec["planned_bytes"] == 700 * MIB

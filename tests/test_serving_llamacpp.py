@@ -131,7 +131,7 @@ def test_keep_warm_keeps_the_planned_servers_only_and_records_them_as_they_are(t
     """keep_warm: a server the router started during the run (failover) is stopped at the end, not left
     running unrecorded; a planned server restarted mid-run is recorded with its new pid."""
     from crew.serving import registry
-    from crew.workflow import _remember
+    from crew.serving.session import remember_kept as _remember
 
     planned = small_spec(free_port(13100), "gpu0")
     extra = small_spec(free_port(planned.port + 1, taken={planned.port}), "gpu1-failover-tester")

@@ -1,6 +1,6 @@
 """`plan-gpus up | down | status`: manage the model servers explicitly, outside a crew run.
 
-`up` starts (or reuses) one server per GPU from the plan and leaves them running; `crewai run` then reuses
+`up` starts (or reuses) one server per model and GPU from the plan and leaves them running; `crewai run` then reuses
 them. State and logs live in .localcrew/ of the project folder.
 """
 
@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from crew.errors import InfeasiblePlanError
 
@@ -19,7 +18,8 @@ from crew.errors import InfeasiblePlanError
 def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     parser.add_argument("--project", default=".", help="project folder (default: .)")
     if name == "up":
-        parser.description = "Start one pinned model server per GPU from the plan, and leave them running."
+        parser.description = ("Start the plan's model servers (one per model and GPU, pinned), check each "
+                              "model sits where planned, and leave them running.")
         parser.add_argument("--plan", metavar="FILE", help="a plan saved by `plan-gpus --save` (default: plan now)")
         parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
                             help="seconds to wait for each server to answer its health check (default 300)")
@@ -38,8 +38,8 @@ def _up(args: argparse.Namespace) -> int:
     from crew.config import load_project
     from crew.planner.render import explain_unplaced
     from crew.serving import registry
-    from crew.serving.bind import plan_for_run, prepare_specs
-    from crew.serving.process import Supervisor
+    from crew.serving.bind import plan_for_run
+    from crew.serving.session import ServerSession
 
     console = Console(highlight=False)
     root = Path(args.project).resolve()
@@ -48,20 +48,12 @@ def _up(args: argparse.Namespace) -> int:
     if not plan.feasible:
         raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
                                   fix=explain_unplaced(plan))
-    records = registry.load(root)
-    reused, to_start = registry.partition(prepare_specs(plan, project), records, say=console.print)
-    for spec in reused:
-        console.print(f"{spec.server_id}: already running on {spec.base_url} — reused")
-    sup = Supervisor(root / registry.STATE_DIR / "logs", keep=True)
-
-    def ready(srv: Any, took: float) -> None:
-        records[srv.spec.server_id] = registry.record_of(srv.spec, srv.pid, srv.log_path, srv.identity)
-        registry.save(root, records)  # recorded as each comes up: a later failure loses none
-        console.print(f"{srv.spec.server_id}: ready on {srv.spec.base_url} in {took:.1f} s (pid {srv.pid})")
-
-    with sup.running(to_start, on_ready=ready, timeout_s=args.timeout):
+    # The run's own session: the same reuse, pinning, residency check and Ollama preparation, kept running.
+    session = ServerSession(project, plan, state_dir=root / registry.STATE_DIR / "logs", keep=True,
+                            say=console.print, timeout_s=args.timeout)
+    with session.running():
         pass
-    console.print(f"{len(records)} server(s) up; stop them with `plan-gpus down`")
+    console.print(f"{len(session.records)} server(s) up; stop them with `plan-gpus down`")
     return 0
 
 
