@@ -1,7 +1,7 @@
 """One entry point from a model reference to a footprint: a file, an installed Ollama tag, or the catalog.
 
 Order: the special refs `embedded` and `embedded-tiny`; a path ending in .gguf (or any existing file); a tag
-installed in the Ollama store; a catalog tag. Refs may carry CrewAI's provider prefix (`ollama/qwen2.5-coder:14b`).
+installed in the Ollama store; a catalog tag (its file when `plan-gpus pull` downloaded it, else the estimate). Refs may carry CrewAI's provider prefix (`ollama/qwen2.5-coder:14b`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def resolve_footprint(ref: str, *, ollama_models_dir: Path | None = None) -> Mod
     if installed is not None:
         return installed
     if catalog.lookup(tag) is not None:
-        return catalog.catalog_footprint(tag)
+        from crew.models.sources import downloaded
+
+        fetched = downloaded(tag)  # `plan-gpus pull` put its GGUF in the cache: its header, not an estimate
+        return _read_file(fetched, name=tag) if fetched is not None else catalog.catalog_footprint(tag)
     raise ModelError(f"unknown model {ref!r}: not a file, not installed in Ollama, not in the catalog",
                      where="model", fix=_suggestion(tag, catalog.catalog_tags()))
 
