@@ -25,6 +25,10 @@ _CHANNEL_CAP_BYTES = 16 * 1024**2
 
 def supervise(argv: list[str], stage: Path, limits: SandboxLimits, read_end: int, write_end: int,
                cgroup: Path | None) -> tuple[int, bool, str, bytes]:
+    """Run `argv` until it exits or the wall clock runs out, then make sure nothing of it is left.
+
+    (exit status, timed out, captured output, the channel's bytes); `write_end` is the supervisor's alone.
+    """
     env = {k: v for k, v in os.environ.items() if k in _KEEP_ENV}
     env.update(HOME=str(stage / "work" / "home"), TMPDIR=str(stage / "work" / "tmp"),
                USER="sandbox", LOGNAME="sandbox",
@@ -143,6 +147,7 @@ def _kill_group(pgid: int) -> None:
 
 
 def processes_of(uid: int) -> int:
+    """Processes this uid runs now (RLIMIT_NPROC counts them too, where no fresh user namespace starts at 0)."""
     count = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
