@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crew.config import AgentConfig, LayoutConfig, load_agents  # noqa: E402
+from crew.config import AgentConfig, LayoutConfig, gpu_entries, load_agents  # noqa: E402
 from crew.planner.build import plan_for  # noqa: E402
 
 # 8 hosts x 4 GPUs: five 4x RTX 3060 rigs, two 4x RTX 3090, one 2x 3090 + 2x 4060 Ti 16 GB
@@ -70,7 +70,7 @@ def bench_cli(repeats: int) -> None:
 
 def bench_fleet(repeats: int) -> None:
     agents = fleet_agents()
-    layout = LayoutConfig(gpus=_fix_indices(FLEET))
+    layout = LayoutConfig(gpus=gpu_entries(_fix_indices(FLEET)))
     times, plan = [], None
     for _ in range(repeats):
         t = time.perf_counter()

@@ -129,9 +129,28 @@ def test_crewai_agent_keys_are_honoured_or_refused(project_dir: Path) -> None:
     agents = LocalCrew(project, llms, state=None).agents()  # type: ignore[arg-type]
     assert (agents["tester"].verbose, agents["tester"].max_iter) == (True, 7)
     assert (agents["developer"].verbose, agents["developer"].max_iter) == (False, 3)
+    assert not any(a.allow_delegation for a in agents.values())
     _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(allow_delegation=True))
     with pytest.raises(ConfigError, match="delegation is not supported"):
         load_project(project_dir)
     _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(allow_delegation=False, max_iter=0))
     with pytest.raises(ConfigError, match="tester.max_iter"):
         load_project(project_dir)
+
+
+def test_declared_gpus_and_exclusions_are_typed_entries(project_dir: Path) -> None:
+    from crew.config import DeclaredExclusion, DeclaredGpu, load_layout
+
+    _edit(project_dir / "gpu_layout.yaml", lambda d: d.update(
+        gpus=[{"name": 3060, "memory_gib": 12, "count": 2, "host": "ws2"},
+              {"name": "RTX 3090", "memory_gib": 24.0, "compute_capability": 8.6, "index": 5}],
+        exclude=[{"index": 5, "reason": "the display's"}]))
+    layout = load_layout(project_dir / "gpu_layout.yaml")
+    assert layout.gpus == (DeclaredGpu(name="3060", memory_gib=12.0, host="ws2", count=2),
+                           DeclaredGpu(name="RTX 3090", memory_gib=24.0, compute_capability="8.6", index=5))
+    assert layout.exclude == (DeclaredExclusion(reason="the display's", index=5),)
+    # what only shows across entries is still found when the file is read
+    _edit(project_dir / "gpu_layout.yaml", lambda d: d["gpus"][1].update(host="ws2", index=1))
+    with pytest.raises(ConfigError) as info:
+        load_layout(project_dir / "gpu_layout.yaml")
+    assert info.value.one_line().startswith("gpu_layout.yaml: gpus[1].index: GPU 1 of host 'ws2' is declared twice")

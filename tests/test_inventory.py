@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crew.config import LayoutConfig, load_layout
+from crew.config import LayoutConfig, exclusion_entries, gpu_entries, load_layout
 from crew.errors import ConfigError, HardwareError, UsageError
 from crew.hardware.cards import GB, bandwidth_from_clock, lookup
 from crew.hardware.declared import parse_exclusions, parse_gpus
@@ -237,7 +237,7 @@ def _gpu(**kw: Any) -> GpuInfo:
     ],
 )
 def test_exclusion_rules(rule: dict[str, Any], hit: bool) -> None:
-    (r,) = parse_exclusions(({**rule, "reason": "why"},))
+    (r,) = parse_exclusions(exclusion_entries([{**rule, "reason": "why"}]))
     assert apply_exclusions((_gpu(),), (r,)) == (("why",) if hit else (None,))
 
 
@@ -278,7 +278,7 @@ def test_exclusion_rules(rule: dict[str, Any], hit: bool) -> None:
 )
 def test_declared_gpu_errors_name_file_and_key(gpus: list[dict[str, Any]], message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        parse_gpus(tuple(gpus))
+        parse_gpus(gpu_entries(gpus))
     assert err.value.one_line().startswith(message)
     assert err.value.fix
 
@@ -294,7 +294,7 @@ def test_declared_gpu_errors_name_file_and_key(gpus: list[dict[str, Any]], messa
 )
 def test_exclusion_errors_name_file_and_key(rules: list[dict[str, Any]], message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        parse_exclusions(tuple(rules))
+        exclusion_entries(rules)
     assert err.value.one_line().startswith(message)
 
 

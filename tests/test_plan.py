@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from crew.cli import main
-from crew.config import LayoutConfig, load_layout, load_project
+from crew.config import DeclaredExclusion, LayoutConfig, load_layout, load_project
 from crew.planner.build import plan_for, plan_project
 from crew.planner.plan import SCHEMA, plan_from_json, plan_to_json
 from crew.planner.render import explain_unplaced
@@ -106,7 +106,7 @@ def test_detected_rig_uses_free_memory_and_uuids() -> None:
 
 
 def test_detected_mixed_rig_with_exclusion_rule() -> None:
-    layout = LayoutConfig(exclude=({"name": "5060", "reason": "Blackwell: no kernels yet"},))
+    layout = LayoutConfig(exclude=(DeclaredExclusion(reason="Blackwell: no kernels yet", name="5060"),))
     plan = plan_for(PROJECT.agents, layout, nvml=FakeNvml(MIXED), ram=lambda: ram())
     assert plan.gpus[1].excluded and plan.gpus[1].exclusion_reason == "Blackwell: no kernels yet"
     assert {a.gpu_indices for a in plan.agents} == {(0,)}

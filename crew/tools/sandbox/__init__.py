@@ -3,10 +3,15 @@
 `run_pytest(workspace)` stages a copy, runs it in the sandbox and returns a `TestReport`. The parts:
 
 - `report.py`   `SandboxLimits`, `TestReport`, `TestFailure`: pure data;
-- `launch.py`   the parent's side: staging, launch modes, cgroup, wall-clock kill, output capture;
-- `boot.py`     the inside (standard library only, run as `python -I`): the supervisor, PID 1 of the
-                sandbox, and the worker that runs pytest;
-- `verdict.py`  the verdict, computed in the parent from the supervisor's event stream.
+- `launch.py`   the parent's side, one run: stage, start, watch, read back (`launch`), and the most
+                contained mode this machine allows (`sandbox_mode`), built from
+  - `modes.py`    the launch modes, most contained first;
+  - `stage.py`    the staged copy of the workspace, the inside's files, the command that starts them;
+  - `cgroup.py`   a cgroup v2 per run: memory and process caps, `cgroup.kill` at the end;
+  - `process.py`  the supervisor's process: scrubbed environment, capped output, wall-clock kill;
+- `inside/`     the inside (standard library only, copied into the stage and run as `python -I`): the
+                supervisor, PID 1 of the sandbox, and the worker that runs pytest;
+- `verdict.py`  the supervisor's event stream parsed, and the verdict computed from it in the parent.
 
 What an agent-written file can and cannot do: docs/sandbox.md.
 """
@@ -17,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from crew.tools.sandbox.launch import STAGE_NAME, SandboxMode, candidate_modes, launch, sandbox_mode
+from crew.tools.sandbox.launch import launch, sandbox_mode
+from crew.tools.sandbox.modes import SandboxMode, candidate_modes
 from crew.tools.sandbox.report import SandboxLimits, TestFailure, TestReport
+from crew.tools.sandbox.stage import STAGE_NAME
 from crew.tools.sandbox.verdict import verdict
 
 __all__ = ["STAGE_NAME", "SandboxLimits", "SandboxMode", "TestFailure", "TestReport", "candidate_modes",

@@ -9,6 +9,7 @@ reported. Any of these is `tampered`, which fails the run.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,19 @@ class Verdict:
     exit_code: int            # the worker's, from waitpid in the supervisor; -1 when it never came
     running: str              # the test that started and never finished
     tampered: tuple[str, ...]
+
+
+def parse_events(raw: bytes) -> list[dict[str, Any]]:
+    """The channel's JSON lines as events; a line cut by a kill, or anything not an object, is skipped."""
+    events = []
+    for line in raw.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
 
 
 def verdict(events: list[dict[str, Any]], *, timed_out: bool) -> Verdict:

@@ -1,0 +1,111 @@
+"""Attempts at the module: the implement loop against the user's examples, and the best round kept.
+
+Each attempt is written and run like any developer answer (`RunState.write_module`, `run_tests`); the best
+round so far is remembered by its score, and delivered again if a later round is worse.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crew.tools import answers, feedback
+from crew.tools.sandbox import TestReport
+
+if TYPE_CHECKING:
+    from crew.state import RunState
+
+ANSWER_LOG_CHARS = 6000  # each developer answer is logged (run.jsonl) up to this length
+
+
+def score(state: RunState, report: TestReport) -> tuple[int, ...]:
+    """Better code first passes more of the user's examples, then more tests in all."""
+    sp = feedback.split(report, len(state.examples))
+    return (int(report.ok), sp.examples_passed, sp.examples_passed + sp.model_passed, -len(report.import_errors))
+
+
+def remember_if_best(state: RunState, report: TestReport) -> bool:
+    """Keep the module of the best round so far; True when this round is the new best."""
+    new = score(state, report)
+    if state.best is not None and new <= state.best[0]:
+        return False
+    state.best = (new, len(state.rounds), state.module_source())
+    state.log.append("best", round=len(state.rounds), score=list(new))
+    return True
+
+
+def deliver_best(state: RunState, task: str) -> TestReport | None:
+    """Never deliver worse than the best round: put its module back and let pytest confirm it."""
+    if state.best is None or not state.last or state.best[1] == len(state.rounds):
+        return state.last
+    if state.module_source() == state.best[2] or not state.best[2]:
+        return state.last
+    state.workspace.write_text(state.module, state.best[2])
+    state.log.append("best_restored", round=state.best[1], path=state.module)
+    state.progress(f"  [yellow]keeping the code of round {state.best[1]}, the best so far[/]")
+    return state.run_tests(f"final: the code of round {state.best[1]} restored", task)
+
+
+def implement(state: RunState, output: Any) -> tuple[bool, Any]:
+    """The developer's answer, then attempts written anew until one passes the user's examples; the best
+    attempt is delivered (bounded by `implement_rounds`).
+
+    Retries are plain requests to the developer's model (`draft`), not CrewAI retries: CrewAI's retry
+    shows the failed answer again (a small model then copies it), and its role-play scaffolding is what
+    the one-shot prompt lacks — measured on HumanEval/45: one shot answered with working code, the crew's
+    developer three times with the bare signature. The first retry is greedy, the next ones hotter; each
+    is told in one line what the attempt before it got wrong.
+    """
+    answer, attempt = output.raw, 1
+    while True:
+        ok, note, short = _attempt(state, answer, attempt)
+        if ok or attempt >= state.implement_rounds:
+            break
+        if state.draft is None:  # no direct line to the model (a replayed task without one): CrewAI retries
+            if state.once_more("implement", state.implement_rounds - 1):
+                output.raw = "(an attempt that was refused)"
+                return False, note + (f" Answer with the complete module in one fenced code block whose first "
+                                      f"line is `# file: {state.module}`.")
+            break
+        attempt += 1
+        state.progress(f"  [yellow]{short} — the developer writes it again (attempt {attempt} of "
+                       f"{state.implement_rounds})[/]")
+        # The first retry is exactly the one-shot request (greedy, no note): the crew never does worse
+        # than the model alone on a task whose one-shot answer passes the user's examples.
+        answer = next_draft(state, greedy=True) if attempt == 2 else next_draft(state, note=note)
+    deliver_best(state, "implement")
+    return True, state.module_block()
+
+
+def _attempt(state: RunState, answer: str, attempt: int) -> tuple[bool, str, str]:
+    """Write one attempt and check it: (passed, what to tell the next attempt, what to tell the user)."""
+    state.log.append("answer", task="implement", attempt=attempt, text=answer[:ANSWER_LOG_CHARS])
+    if not state.write_module(answer):
+        why = f" ({'; '.join(state.refusals)})" if state.refusals else ""
+        state.log.append("no_module", attempt=attempt)
+        return False, f"No file named {state.module} was found in the answer{why}.", "the answer holds no module"
+    stubs = answers.stub_functions(state.module_source(), set(state.functions))
+    if stubs:
+        names = ", ".join(f"`{n}`" for n in stubs)
+        state.log.append("stub_answer", attempt=attempt, functions=stubs)
+        return False, (f"An earlier answer only repeated the signature and docstring of {names}: write the "
+                       "complete body."), f"the answer only repeats the signature of {names}"
+    if not state.examples:
+        return True, "", ""
+    report = state.run_tests(f"implement: the task's examples (attempt {attempt})", "implement")
+    remember_if_best(state, report)
+    if report.ok:
+        return True, "", ""
+    return False, ("An earlier attempt failed the examples given in the task:\n" + state.feedback_on(report)
+                   + "\nMake sure these examples hold."), "the code fails the task's own examples"
+
+
+def next_draft(state: RunState, *, greedy: bool = False, note: str = "") -> str:
+    """The developer's model asked directly: the implement prompt (+ a note), each with its own seed."""
+    assert state.draft is not None
+    state.drafts_asked += 1
+    k = state.drafts_asked
+    try:
+        return state.draft(k, greedy, note)
+    except Exception as exc:  # a failed extra call costs this attempt, never the run
+        state.log.append("draft_failed", attempt=k, why=f"{type(exc).__name__}: {exc}"[:300])
+        return ""

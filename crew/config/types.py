@@ -1,0 +1,134 @@
+"""The typed, frozen form of a project's three files: what every module downstream reads.
+
+Nothing downstream sees a raw mapping: declared GPUs and exclusion rules are typed entries too, checked
+field by field when the file is read (`layout.py`); the hardware adapter turns them into GPU snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crew.planner.vram import GPU_KV_TYPE
+
+AGENT_NAMES = ("manager", "developer", "tester", "documentation")
+TASK_NAMES = ("specify", "implement", "write_tests", "fix_code", "document", "report")
+BACKENDS = ("auto", "ollama", "llamacpp")
+# The planner weighs a step down to a lesser model by the agent's priority. The developer writes the code
+# every other agent reviews, tests or describes: its model matters most unless agents.yaml says otherwise.
+DEFAULT_PRIORITY = {"developer": 2}
+MAX_PRIORITY = 100
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    role: str
+    goal: str
+    backstory: str
+    llm: str
+    fallbacks: tuple[str, ...] = ()
+    num_ctx: int = 8192
+    cpu_model: str = "embedded"
+    api: str | None = None
+    max_tokens: int = 1024     # longest answer the agent may give (a cap on time per call on slow CPUs)
+    priority: int = 1          # how much its first-choice model matters to the planner (see DEFAULT_PRIORITY)
+    verbose: bool = False      # CrewAI's own step log for this agent (also on for all with --verbose)
+    max_iter: int = 3          # CrewAI's cap on an agent's reasoning iterations per task
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Ranked model candidates for a GPU, best first (rank 0 is `llm`)."""
+        return (self.llm, *self.fallbacks)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    agent: str
+    description: str
+    expected_output: str
+    context: tuple[str, ...] = ()
+    max_tokens: int | None = None  # longest answer for this task (else the agent's max_tokens)
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    max_fix_rounds: int = 2
+    test_timeout_s: float = 60.0
+    workspace_root: str = "runs"
+    implement_rounds: int = 3      # attempts at the code against the task's own examples, before the tests
+    seed: int = 42                 # sampling seed sent with every model request: a run can be repeated
+    temperature: float = 0.0       # first answers are greedy (one shot's setting); retries are sampled hotter
+    second_opinions: int = 2       # independent attempts that judge code vs model tests (0: off)
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    tasks: Mapping[str, TaskConfig]
+    inputs: Mapping[str, str]
+    workflow: WorkflowSettings
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    name: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+
+@dataclass(frozen=True)
+class DeclaredGpu:
+    """One entry of `gpus:` in gpu_layout.yaml, every field checked (crew/hardware/declared.py makes the
+    snapshots: the card table's defaults, indices, duplicates across entries)."""
+
+    name: str
+    memory_gib: float
+    uuid: str | None = None
+    bandwidth_gbs: float | None = None
+    host: str | None = None                # None: this machine
+    index: int | None = None               # None: its position among its host's GPUs
+    compute_capability: str | None = None  # "8.6"; None: the card table's
+    count: int = 1                         # identical GPUs this entry stands for
+    pci_bus_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeclaredExclusion:
+    """One entry of `exclude:` in gpu_layout.yaml: a GPU matching every selector given is left out."""
+
+    reason: str
+    name: str | None = None
+    uuid: str | None = None
+    index: int | None = None
+    compute_capability: str | None = None
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class LayoutConfig:
+    backend: str = "auto"
+    gpus: str | tuple[DeclaredGpu, ...] = "detect"   # "detect": ask NVML
+    reserve_bytes: int = 512 * MIB
+    base_port: int = 11500
+    simulate: bool = False
+    allow_split: bool = False
+    exclude: tuple[DeclaredExclusion, ...] = ()
+    api_endpoints: Mapping[str, ApiEndpoint] = field(default_factory=dict)
+    keep_warm: bool = False
+    on_spill: str = "fail"          # a model partly in system RAM: "fail" the start, or "warn" and go on
+    kv_type: str = GPU_KV_TYPE     # KV cache type on GPUs: f16 | q8_0 | q4_0 (quantized needs flash attention)
+    alerts: Mapping[str, float] = field(default_factory=dict)  # vram_pct, temp_c, util_min_pct
+    path: str = "gpu_layout.yaml"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    root: Path
+    agents: Mapping[str, AgentConfig]
+    tasks: TasksConfig
+    layout: LayoutConfig

@@ -1,0 +1,147 @@
+"""The guardrails of the specify, write_tests, fix_code and document tasks (implement's is in attempts.py).
+
+CrewAI calls each guardrail with the task's output; it writes the files, runs pytest where code changed,
+and answers (accepted, text) — or (False, what to tell the agent) to have the task asked again. Each
+guardrail decides itself when its attempts are spent (`RunState.once_more`). `RunState` wires them in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from crew import attempts, second_opinion
+from crew.attempts import ANSWER_LOG_CHARS
+from crew.tools import answers, examples
+
+if TYPE_CHECKING:
+    from crew.state import RunState
+
+_CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import |```)", re.MULTILINE)
+
+
+def _spec_problems(text: str, functions: list[str]) -> list[str]:
+    problems = []
+    if len(_CODE_LINE.findall(text)) >= 2:
+        problems.append("is code, not a specification")
+    missing = [f for f in functions if f not in text]
+    if missing:
+        problems.append("drops the name(s) " + ", ".join(f"`{f}`" for f in missing) + " the task uses")
+    if not text.strip():
+        problems.append("is empty")
+    return problems
+
+
+def spec(state: RunState, output: Any) -> tuple[bool, Any]:
+    """The specification must be prose that keeps the task's names; else it is asked again, then the task
+    text itself is used (a small model's spec that drops a name or an edge case misleads everyone)."""
+    text = str(output.raw)
+    problems = _spec_problems(text, state.functions)
+    if not problems:
+        return True, text
+    # No second try: measured on the 0.5B default, a re-asked manager wrote code again nearly every time,
+    # at ~25 s a call; the task text is the better specification then.
+    state.log.append("spec_fallback", why=problems)
+    state.progress(f"  [yellow]the specification {problems[0]}; the task text is used instead[/]")
+    # Every later task states the project task itself; repeating it here (with its code block) only made
+    # the prompts longer and put code back in front of the tester, who copies what it is shown.
+    return True, "The specification is the project task itself, as stated above."
+
+
+def tests(state: RunState, output: Any) -> tuple[bool, Any]:
+    """Model-written tests are evidence, not truth: they must test the module (not a pasted copy), hold
+    tests, and never contradict the user's examples; then pytest runs everything."""
+    saved = state.write_files("tester", output.raw, keep=state.tests_only, default_name=state.test_file)
+    if not saved and state.once_more("write_tests", 2):
+        return False, (f"No test file was found in your answer. Answer with one fenced code block whose "
+                       f"first line is `# file: {state.test_file}`.")
+    # Module-level calls are cut out without asking (they are never needed in a test file); a pasted copy
+    # of the code under test or a file without tests goes back to the tester once.
+    problems = [p.what for path in saved for p in answers.test_file_problems(
+        state.workspace.read_text(path), module_name=state.module_name, under_test=state.under_test)
+        if "calls code at module level" not in p.what]
+    if problems and state.once_more("test_problems", 1):
+        state.log.append("tests_rejected", why=problems)
+        state.progress(f"  [yellow]test file rejected: {problems[0]}[/]")
+        return False, "The test file cannot be used: " + "; ".join(problems) + (
+            f". Answer with the whole corrected file in one fenced block whose first line is "
+            f"`# file: {state.test_file}`.")
+    for path in saved:
+        _repair_tests(state, path)
+    report = state.run_tests("tests written", "write_tests")
+    if second_opinion.only_model_tests_fail(state, report):
+        report = second_opinion.ask(state, report)
+    state.best = None  # a new set of tests: rounds are compared with each other from here on
+    attempts.remember_if_best(state, report)
+    tests = "\n".join(state.workspace.read_text(p) for p in saved if state.workspace.safe_path(p).is_file())
+    return True, f"```python\n{tests.rstrip()}\n```\n\nREAL PYTEST RESULT (round {len(state.rounds)}):\n" \
+                 f"{state.feedback_on(report)}"
+
+
+def _repair_tests(state: RunState, path: str) -> None:
+    """What is still wrong after the tester's second try is cut out, never trusted: pasted copies of the
+    code under test, module-level calls, tests that contradict the user's examples."""
+    source = state.workspace.read_text(path)
+    fixed, changes = source, []
+    own = answers.defined_names(fixed) & state.under_test
+    if own:
+        fixed = examples.drop_functions(fixed, own)
+        changes.append(f"removed its own copy of {', '.join(sorted(own))}")
+    fixed, split = answers.split_asserts(fixed)  # before contradictions: one wrong value drops one assert
+    if split:
+        changes.append(f"split {split} test(s) into one test per assert")
+    bad = examples.contradictions(fixed, state.examples)
+    if bad:
+        fixed = examples.drop_functions(fixed, {c.test for c in bad})
+        changes += [f"dropped {c.test}: asserts {c.call} == {c.asserted}, the task says {c.expected}" for c in bad]
+    fixed, calls = answers.without_import_time_code(fixed)
+    if calls:
+        changes.append(f"removed {len(calls)} module-level call(s)")
+    imp = answers.missing_import(fixed, module_name=state.module_name, under_test=state.under_test)
+    if imp:
+        fixed = f"{imp}\n{fixed}"
+        changes.append(f"added `{imp}`")
+    if fixed != source:
+        if answers.test_file_problems(fixed, module_name=state.module_name, under_test=state.under_test) and \
+                not answers.defined_names(fixed):
+            state.workspace.safe_path(path).unlink(missing_ok=True)
+            state.log.append("tests_dropped", path=path, why="no usable test left")
+            state.progress(f"  [yellow]{path} had no usable test left; only the task's examples count[/]")
+            return
+        state.workspace.write_text(path, fixed)
+        state.log.append("tests_repaired", path=path, changes=changes)
+        state.progress(f"  [yellow]{path}: {'; '.join(changes)}[/]")
+
+
+def fix(state: RunState, output: Any) -> tuple[bool, Any]:
+    """One fix round: new code, pytest, keep the best; stop when done, spent, or a round gained nothing."""
+    state.log.append("answer", task="fix_code", attempt=state.fix_rounds_done + 1,
+                     text=str(output.raw)[:ANSWER_LOG_CHARS])
+    state.write_module(output.raw)
+    state.fix_rounds_done += 1
+    n = state.fix_rounds_done
+    report = state.run_tests(f"fix round {n}", "fix_code")
+    improved = attempts.remember_if_best(state, report)
+    if report.ok or n >= state.max_fix_rounds or not improved:
+        if not report.ok and not improved and n < state.max_fix_rounds:
+            state.stopped_early = f"fix round {n} made no progress"
+            state.log.append("fix_stopped", round=n, why=state.stopped_early)
+            state.progress(f"  [yellow]{state.stopped_early}: stopping the fix loop[/]")
+        final = attempts.deliver_best(state, "fix_code") or report
+        return True, f"{state.module_block()}\n\nREAL PYTEST RESULT (round {len(state.rounds)}):\n" \
+                     f"{state.feedback_on(final)}"
+    state.progress(f"  [yellow]tests still fail — developer revises (round {n + 1} of {state.max_fix_rounds})[/]")
+    return False, ("The tests still fail:\n" + state.feedback_on(report) + "\nThe task's examples are always "
+                   "right. Fix the module (never the tests) and answer with the complete file in one fenced "
+                   f"code block whose first line is `# file: {state.module}`.")
+
+
+def docs(state: RunState, output: Any) -> tuple[bool, Any]:
+    saved = state.write_files("documentation", output.raw, keep=state.docs_only, default_name=None)
+    if not saved:
+        # A README is prose: an answer without a fenced block is still the document.
+        state.workspace.write_text("README.md", output.raw.strip() + "\n")
+        state.written["README.md"] = "documentation"
+        state.log.append("files_written", agent="documentation", paths=["README.md"], note="raw answer")
+        state.progress("  wrote README.md")
+    return True, output.raw
