@@ -1,7 +1,8 @@
 """One entry point from a model reference to a footprint: a file, an installed Ollama tag, or the catalog.
 
 Order: the special refs `embedded` and `embedded-tiny`; a path ending in .gguf (or any existing file); a tag
-installed in the Ollama store; a catalog tag (its file when `plan-gpus pull` downloaded it, else the estimate). Refs may carry CrewAI's provider prefix (`ollama/qwen2.5-coder:14b`).
+installed in the Ollama store; a catalog tag (its file when `plan-gpus pull` downloaded it, else the
+estimate). Refs may carry CrewAI's provider prefix (`ollama/qwen2.5-coder:14b`).
 """
 
 from __future__ import annotations
