@@ -86,6 +86,13 @@ class WorkspaceError(LocalcrewError):
     exit_code = 2
 
 
+class NetworkError(LocalcrewError):
+    """A download source could not be reached (offline, refused, timed out); `fix` gives the command to
+    run on a machine that can reach it."""
+
+    exit_code = 1
+
+
 class DiskFullError(LocalcrewError):
     """The disk (or the user's quota) filled up. Nothing half-written is kept, so the run can be resumed."""
 

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "profiles": Subcommand("crew.cli.plan", "list the built-in rigs for --profile NAME"),
     "estimate": Subcommand("crew.cli.estimate", "what one model occupies under llama.cpp, term by term"),
     "validate": Subcommand("crew.cli.validate", "load a model for real; measured memory and tokens/s vs estimate"),
+    "pull": Subcommand("crew.cli.pull", "download every planned model for the plan's backend"),
     "up": Subcommand("crew.cli.serve", "start the planned model servers and leave them running"),
     "status": Subcommand("crew.cli.serve", "show the servers `up` started: pid, port, pinning, health"),
     "down": Subcommand("crew.cli.serve", "stop the servers `up` (or keep_warm) left running"),

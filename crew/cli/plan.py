@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from crew.errors import ConfigError
 
@@ -27,10 +28,7 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
         "Plan which GPU each agent's model goes on, and show it: GPUs, agents, warnings and "
         "the launch command of each server. Nothing is started."
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--layout", metavar="FILE", help="gpu_layout.yaml to use (default: ./gpu_layout.yaml)")
-    where.add_argument("--profile", metavar="NAME", help="plan for a built-in rig (see `plan-gpus profiles`)")
-    parser.add_argument("--agents", metavar="FILE", help="agents.yaml to use (default: ./agents.yaml)")
+    add_plan_inputs(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the plan as JSON (schema localcrew.plan/1)"
     )
@@ -45,11 +43,17 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
     return run_plan
 
 
-def run_plan(ns: argparse.Namespace) -> int:
+def add_plan_inputs(parser: argparse.ArgumentParser) -> None:
+    """--layout | --profile and --agents: what a plan is made from (plan and pull share them)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--layout", metavar="FILE", help="gpu_layout.yaml to use (default: ./gpu_layout.yaml)")
+    where.add_argument("--profile", metavar="NAME", help="plan for a built-in rig (see `plan-gpus profiles`)")
+    parser.add_argument("--agents", metavar="FILE", help="agents.yaml to use (default: ./agents.yaml)")
+
+
+def plan_inputs(ns: argparse.Namespace) -> tuple[Any, Any]:
+    """(agents, layout) from the flags of `add_plan_inputs`, API endpoints checked."""
     from crew.config import LayoutConfig, load_agents, load_layout
-    from crew.planner.build import plan_for
-    from crew.planner.plan import plan_to_json
-    from crew.serving.launch import launch_specs
 
     root = Path.cwd()
     agents = load_agents(Path(ns.agents) if ns.agents else root / "agents.yaml")
@@ -65,6 +69,15 @@ def run_plan(ns: argparse.Namespace) -> int:
                 where=f"agents.yaml: {agent.name}.api",
                 fix="declare it under `api_endpoints:` in gpu_layout.yaml or remove `api:`",
             )
+    return agents, layout
+
+
+def run_plan(ns: argparse.Namespace) -> int:
+    from crew.planner.build import plan_for
+    from crew.planner.plan import plan_to_json
+    from crew.serving.launch import launch_specs
+
+    agents, layout = plan_inputs(ns)
     plan = plan_for(agents, layout, profile=ns.profile)
     specs = launch_specs(plan, layout)
     data = plan_to_json(plan)

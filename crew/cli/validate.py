@@ -48,7 +48,7 @@ def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
     fp = resolve_footprint(ns.model)
     if fp.path is None:
         raise ModelError(f"{ns.model!r} is only known from the catalog; there is no file to load",
-                         where="model", fix=f"`ollama pull {ns.model}` first, or pass a .gguf path")
+                         where="model", fix=_get_it(ns.model))
     settings = RunSettings(ctx_tokens=ns.ctx, device="cpu" if ns.gpu is None else "cuda")
     if ns.gpu is None:
         from crew.hardware.inventory import system_memory
@@ -129,3 +129,12 @@ def validation_table(v: Validation) -> object:
     for k, val in rows:
         t.add_row(k, val)
     return t
+
+
+def _get_it(ref: str) -> str:
+    """A command that works as printed: Ollama's tags have no `ollama/` prefix."""
+    from crew.models.resolve import strip_provider
+
+    tag = strip_provider(ref)
+    return (f"`plan-gpus pull` (for the plan's models), `ollama pull {tag}`, or pass a .gguf path "
+            "(`plan-gpus validate path/to/model.gguf`)")

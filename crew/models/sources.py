@@ -2,7 +2,8 @@
 from the environment only in `models_dir`).
 
 A catalog tag names a GGUF on Hugging Face (catalog.yaml: `gguf_repo`, `gguf_file`); downloaded files live in
-the user's cache, `$LOCALCREW_MODELS_DIR` or `~/.cache/localcrew/models/<owner>--<repo>/<file>`, where the
+the user's cache, `$LOCALCREW_MODELS_DIR` or `~/.cache/localcrew/models/<owner>--<repo>/<file>` (see
+`embedded.cache_dir`), where the
 resolver finds them next time (a catalog estimate becomes the file's own header).
 """
 
@@ -40,11 +41,13 @@ def hf_file(tag: str) -> HfFile | None:
 
 
 def models_dir() -> Path:
+    """$LOCALCREW_MODELS_DIR, else the models folder of localcrew's cache (where the embedded model is)."""
     env = os.environ.get("LOCALCREW_MODELS_DIR")
     if env:
         return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "localcrew" / "models"
+    from crew.models.embedded import cache_dir
+
+    return cache_dir() / "models"
 
 
 def cached_path(f: HfFile, root: Path | None = None) -> Path:

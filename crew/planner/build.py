@@ -63,6 +63,10 @@ def plan_for(
     nvml: NvmlProvider | None = None,
     ram: Callable[[], Memory] = system_memory,
 ) -> Plan:
+    from crew.serving.backend import choose_backend
+
+    backend, why = choose_backend(layout.backend)
+    layout = replace(layout, backend=backend)
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
     base = RunSettings(kv_type=layout.kv_type)
@@ -77,7 +81,7 @@ def plan_for(
         reqs = _requests(agents, base, have_gpus, with_cpu=True)
         problem = replace(problem, requests=tuple(reqs.requests))
         solution = solve(problem)
-    return assemble(
+    plan = assemble(
         inv,
         layout,
         positions,
@@ -88,6 +92,7 @@ def plan_for(
         lambda i: _fixes(list(agents.values())[i], i, reqs, problem, solution),
         lambda i: _upgrades(list(agents.values())[i], i, reqs, problem),
     )
+    return replace(plan, notes=(*plan.notes, why)) if why.startswith("backend auto") else plan
 
 
 def _devices(inv: Inventory, layout: LayoutConfig) -> tuple[tuple[Device, ...], list[int]]:

@@ -48,7 +48,8 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
             if not Path(model.path).is_file():
                 raise ServingError(f"model file for {model.alias!r} not found: {model.path}",
                                    where=f"server {spec.server_id}",
-                                   fix="pull it (`ollama pull <tag>`) or give a .gguf path in agents.yaml")
+                                   fix="`plan-gpus pull` fetches every planned model; or give a .gguf path "
+                                       "in agents.yaml")
         port = free_port(spec.port, taken=taken)
         taken.add(port)
         specs.append(spec if port == spec.port else with_port(spec, port))
