@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crew.hardware.inventory import Memory
 from crew.hardware.nvml import NvmlUnavailable
+from crew.hardware.types import Memory
+from crew.units import GIB
 
-GIB = 1024**3
 MIB = 1024**2
 
 

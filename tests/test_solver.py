@@ -4,7 +4,8 @@ documented in docs/planner.md (each case: what Ollama-style greedy does, and wha
 from __future__ import annotations
 
 from crew.planner.greedy import greedy
-from crew.planner.solver import Device, ModelCost, Problem, Request, Solution, evaluate, options, solve
+from crew.planner.problem import Device, ModelCost, Problem, Request, Solution
+from crew.planner.solver import evaluate, options, solve
 
 GIB = 1024**3
 

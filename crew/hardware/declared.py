@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from crew.errors import ConfigError
-from crew.hardware.cards import GB, GIB, lookup
-from crew.hardware.inventory import LOCAL, ExclusionRule, GpuInfo
+from crew.hardware.cards import lookup
+from crew.hardware.types import ExclusionRule, GpuInfo
+from crew.units import GB, GIB, LOCAL
 
 _GPU_KEYS = (
     "name",

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from crew.errors import HardwareError
 from crew.hardware.cards import bandwidth_from_clock, lookup
-from crew.hardware.inventory import GpuInfo
+from crew.hardware.types import GpuInfo
 
 T = TypeVar("T")
 

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from crew.planner.solver import Option, Problem, Request, Solution, fits_alone, options, solve
+from crew.planner.problem import Option, Problem, Request, Solution
+from crew.planner.solver import fits_alone, options, solve
+from crew.units import gib
 
 # What a way out must achieve for the agent: any placement (it was unplaced), a GPU (it got a CPU or API
 # fallback), or its first choice (it got a lesser candidate).
 Goal = Literal["placed", "gpu", "first"]
 
-GIB = 1024**3
 MIB = 1024**2
 CHECK_NODES = 2_000  # each check is a full solve; a smaller budget keeps a dozen of them quick
 
@@ -31,10 +32,6 @@ class Fix:
     group: str = ""  # of fixes sharing a group, only the first that works is offered
     extra: tuple[int, int] | None = None  # (device, bytes) more usable memory on one device
     variant_of_first: bool = False  # the candidate it appends is the first choice in another form (a quant)
-
-
-def gib(n: int) -> str:
-    return f"{n / GIB:.1f} GiB"
 
 
 def reason(problem: Problem, solution: Solution, i: int, ctx: int) -> str:
