@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from crew.planner.problem import Device, ModelCost, Problem, Request, Solution
 from crew.planner.solver import evaluate, options, solve
-from crew.units import GIB
+from crew.units import GIB, LOCAL
 
 
 def m(model: str, weights: float, kv: float, compute: float = 0.0, overhead: float = 0.0) -> ModelCost:
@@ -14,7 +14,7 @@ def m(model: str, weights: float, kv: float, compute: float = 0.0, overhead: flo
     )
 
 
-def gpus(*usable: float, host: str = "local") -> tuple[Device, ...]:
+def gpus(*usable: float, host: str = LOCAL) -> tuple[Device, ...]:
     return tuple(Device(f"GPU {i}", round(u * GIB), host) for i, u in enumerate(usable))
 
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from crew.planner.problem import Device, ModelCost, Problem, Request
 from crew.planner.solver import evaluate, solve
+from crew.units import GIB
 
-GIB = 1024**3
 MODELS = {"a": 4, "b": 5, "c": 8, "d": 2}  # weights in GiB/4 units below
 
 
