@@ -100,9 +100,20 @@ def edges(root: Path = ROOT, package: str = PACKAGE) -> list[Edge]:
                 names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             for name in names:
                 target = _resolve(name, modules)
-                if target is not None and target != source:
-                    found.append(Edge(source, target, kind, node.lineno))
+                if target is None or target == source:
+                    continue
+                found.append(Edge(source, target, kind, node.lineno))
+                # importing a.b.c runs a/__init__ and a/b/__init__ first; the importer's own packages are
+                # already running when it is imported, so only the others count
+                for package in _packages(target):
+                    if package in modules and package != source and package not in _packages(source):
+                        found.append(Edge(source, package, kind, node.lineno))
     return found
+
+
+def _packages(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:n]) for n in range(1, len(parts))]
 
 
 def cycles(found: Iterable[Edge], kinds: set[Kind]) -> list[list[str]]:
@@ -182,10 +193,18 @@ def test_the_checker_finds_a_cycle_of_each_kind(tmp_path: Path) -> None:
     (pkg / "sub" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .. import a\n")
     (pkg / "c.py").write_text("def f():\n    from . import d\n")
     (pkg / "d.py").write_text("import pkg.c\n")
+    (pkg / "e").mkdir()
+    (pkg / "e" / "__init__.py").write_text("from pkg.e import f\n")
+    (pkg / "e" / "f.py").write_text("from pkg.e import h\n")  # its own package is running already: no cycle
+    (pkg / "e" / "h.py").write_text("")
+    (pkg / "x").mkdir()
+    (pkg / "x" / "__init__.py").write_text("import pkg.y\n")
+    (pkg / "x" / "z.py").write_text("")
+    (pkg / "y.py").write_text("from pkg.x.z import *\n")  # runs pkg/x/__init__.py, which imports pkg.y
     found = edges(tmp_path, "pkg")
-    assert cycles(found, RUNTIME) == []
-    assert cycles(found, STATIC) == [["pkg.a", "pkg.sub.b"]]
-    assert cycles(found, ALL) == [["pkg.a", "pkg.sub.b"], ["pkg.c", "pkg.d"]]
+    assert cycles(found, RUNTIME) == [["pkg.x", "pkg.y"]]
+    assert cycles(found, STATIC) == [["pkg.a", "pkg.sub.b"], ["pkg.x", "pkg.y"]]
+    assert cycles(found, ALL) == [["pkg.a", "pkg.sub.b"], ["pkg.c", "pkg.d"], ["pkg.x", "pkg.y"]]
     assert "pkg.sub.b -> pkg.a  (typing, line 3)" in describe(["pkg.a", "pkg.sub.b"], found, STATIC)
 
 
