@@ -1,6 +1,6 @@
 """The layout solver: each agent onto one GPU, a GPU group, its CPU model or its API endpoint — optimally.
 
-Pure: frozen inputs with units in names, no IO. The load of a device is
+Pure: frozen inputs with units in names (problem.py), no IO. The load of a device is
     weights of each distinct model once (agents on the same model and device share one copy)
   + each agent's own KV cache (and output buffer) at its context
   + one compute buffer per loaded model (the largest its agents need)

@@ -46,7 +46,7 @@ def reported_buffers(log_text: str) -> tuple[int, int, int]:
 def check(spec: LaunchSpec, log_text: str, planned_bytes: int) -> ServerResidency:
     total, device, host_model = reported_buffers(log_text)
     return ServerResidency(server_id=spec.server_id, planned_bytes=planned_bytes, reported_bytes=total,
-                     device_bytes=device, host_model_bytes=host_model, simulated=spec.simulated)
+                           device_bytes=device, host_model_bytes=host_model, simulated=spec.simulated)
 
 
 def describe(r: ServerResidency, *, on_gpu: bool) -> str:
