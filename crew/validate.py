@@ -11,7 +11,6 @@ cost does not depend on which token is fed, and skipping sampling keeps the figu
 
 from __future__ import annotations
 
-import ctypes
 import os
 import time
 from dataclasses import dataclass
@@ -93,31 +92,24 @@ def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvm
         os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA's index = NVML's index
     import llama_cpp  # heavy: only here
 
-    from crew.models.measured import _restore_default_logger, parse_buffer_log
-
-    lines: list[str] = []
-
-    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-    def _collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        lines.append(text.decode("utf-8", "replace"))
+    from crew.models.llamacpp import captured_log
+    from crew.models.measured import parse_buffer_log
 
     used_before = nvml.memory(gpu)[2] if gpu is not None and nvml is not None else 0
     n_threads = threads or os.cpu_count() or 1
-    llama_cpp.llama_log_set(_collect, ctypes.c_void_p(0))
-    try:
-        llm = llama_cpp.Llama(
-            model_path=str(path), n_gpu_layers=-1 if gpu is not None else 0,
-            split_mode=llama_cpp.LLAMA_SPLIT_MODE_NONE, main_gpu=gpu or 0, use_mmap=False,
-            n_ctx=settings.ctx_tokens, n_batch=settings.batch, n_ubatch=settings.ubatch,
-            flash_attn=settings.flash_attn, swa_full=settings.swa_full, n_threads=n_threads,
-            n_threads_batch=n_threads,
-            verbose=False,
-        )
-    except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
-        raise ModelError(f"llama.cpp could not load the model: {exc}", where=str(path),
-                         fix="check the file, or validate on the CPU (omit --gpu)") from None
-    finally:
-        _restore_default_logger(llama_cpp)
+    with captured_log() as lines:  # the load's log only: the buffers it allocates
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path), n_gpu_layers=-1 if gpu is not None else 0,
+                split_mode=llama_cpp.LLAMA_SPLIT_MODE_NONE, main_gpu=gpu or 0, use_mmap=False,
+                n_ctx=settings.ctx_tokens, n_batch=settings.batch, n_ubatch=settings.ubatch,
+                flash_attn=settings.flash_attn, swa_full=settings.swa_full, n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+        except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"
+            raise ModelError(f"llama.cpp could not load the model: {exc}", where=str(path),
+                             fix="check the file, or validate on the CPU (omit --gpu)") from None
     try:
         base = llm.tokenize(PROMPT.encode(), add_bos=False)
         tokens = ([llm.token_bos()] + base * (prompt_tokens // len(base) + 1))[:prompt_tokens]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crew.hardware.inventory import Memory
-from crew.hardware.nvml import NvmlUnavailable
+from crew.hardware.nvml import MemoryInfo, NvmlUnavailable
+from crew.hardware.types import Memory
+from crew.units import GIB
 
-GIB = 1024**3
 MIB = 1024**2
 
 
@@ -55,9 +55,9 @@ class FakeNvml:
     def pci_bus_id(self, index: int) -> str | None:
         return self.gpus[index].bus or f"00000000:{index + 1:02X}:00.0"
 
-    def memory(self, index: int) -> tuple[int, int, int]:
+    def memory(self, index: int) -> MemoryInfo:
         g = self.gpus[index]
-        return g.total_bytes, g.total_bytes - g.used_bytes, g.used_bytes
+        return MemoryInfo(g.total_bytes, g.total_bytes - g.used_bytes, g.used_bytes)
 
     def compute_capability(self, index: int) -> tuple[int, int] | None:
         return self.gpus[index].cc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crew.hardware.nvml import NvmlUnavailable
+from crew.hardware.nvml import MemoryInfo, NvmlUnavailable
 from tests.layouts import GIB, MIB, FakeGpu, FakeNvml, rtx3060, rtx3090
 
 
@@ -31,7 +31,7 @@ class FakeLiveNvml(FakeNvml):
             raise NvmlUnavailable(f"{what} query failed (Unknown Error)")
         return lv
 
-    def memory(self, index: int) -> tuple[int, int, int]:
+    def memory(self, index: int) -> MemoryInfo:
         lv = self._q(index, "memory")
         out = super().memory(index)
         self.gpus[index].used_bytes += lv.grow_bytes

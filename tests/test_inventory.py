@@ -10,11 +10,13 @@ import pytest
 
 from crew.config import LayoutConfig, exclusion_entries, gpu_entries, load_layout
 from crew.errors import ConfigError, HardwareError, UsageError
-from crew.hardware.cards import GB, bandwidth_from_clock, lookup
+from crew.hardware.cards import bandwidth_from_clock, lookup
 from crew.hardware.declared import parse_exclusions, parse_gpus
-from crew.hardware.inventory import ExclusionRule, GpuInfo, apply_exclusions, load_inventory, system_memory
+from crew.hardware.inventory import apply_exclusions, load_inventory, system_memory
 from crew.hardware.nvml import PynvmlProvider, detect
 from crew.hardware.profiles import PROFILES, get_profile
+from crew.hardware.types import ExclusionRule, GpuInfo
+from crew.units import GB
 from tests.layouts import FLEET_YAML, FOUR_3060, GIB, MIB, MIXED, FakeNvml, ram
 
 

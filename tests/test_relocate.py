@@ -15,9 +15,8 @@ from crew.models.embedded import EMBEDDED_TINY_REF
 from crew.planner.build import plan_for
 from crew.serving.relocate import GpuRelocator, gpu_with_room, relocation_spec
 from crew.serving.spec import ServedModel
+from crew.units import GIB
 from tests.conftest import ROOT
-
-GIB = 1024**3
 
 
 def _plan(rig: str = "4x-rtx3060"):  # type: ignore[no-untyped-def]

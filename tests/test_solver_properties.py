@@ -12,9 +12,10 @@ from itertools import combinations, product
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crew.planner.solver import Device, ModelCost, Problem, Request, evaluate, solve
+from crew.planner.problem import Device, ModelCost, Problem, Request
+from crew.planner.solver import evaluate, solve
+from crew.units import GIB
 
-GIB = 1024**3
 MODELS = {"a": 4, "b": 5, "c": 8, "d": 2}  # weights in GiB/4 units below
 
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-GB = 1_000_000_000
-GIB = 1024**3
+from crew.units import GB, GIB
 
 
 @dataclass(frozen=True)

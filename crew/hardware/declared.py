@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crew.errors import ConfigError
-from crew.hardware.cards import GB, GIB, lookup
-from crew.hardware.inventory import LOCAL, ExclusionRule, GpuInfo
+from crew.hardware.cards import lookup
+from crew.hardware.types import ExclusionRule, GpuInfo
+from crew.units import GB, GIB, LOCAL
 
 if TYPE_CHECKING:
     from crew.config import DeclaredExclusion, DeclaredGpu

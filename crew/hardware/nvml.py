@@ -13,17 +13,25 @@ import atexit
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from crew.errors import HardwareError
 from crew.hardware.cards import bandwidth_from_clock, lookup
-from crew.hardware.inventory import GpuInfo
+from crew.hardware.types import GpuInfo
 
 T = TypeVar("T")
 
 
 class NvmlUnavailable(Exception):
     """NVML cannot be used at all on this machine; `str(exc)` says why, in words for the user."""
+
+
+class MemoryInfo(NamedTuple):
+    """One GPU's memory as NVML reports it now (a tuple still: callers once unpacked three ints)."""
+
+    total_bytes: int
+    free_bytes: int  # what other processes leave
+    used_bytes: int
 
 
 class NvmlProvider(Protocol):
@@ -35,7 +43,7 @@ class NvmlProvider(Protocol):
     def name(self, index: int) -> str: ...
     def uuid(self, index: int) -> str | None: ...
     def pci_bus_id(self, index: int) -> str | None: ...
-    def memory(self, index: int) -> tuple[int, int, int]: ...  # total, free, used bytes
+    def memory(self, index: int) -> MemoryInfo: ...
     def compute_capability(self, index: int) -> tuple[int, int] | None: ...
     def memory_bus_width_bits(self, index: int) -> int | None: ...
     def max_memory_clock_mhz(self, index: int) -> int | None: ...
@@ -71,19 +79,19 @@ def detect(provider: NvmlProvider) -> Detection:
 
 def _snapshot(p: NvmlProvider, i: int, driver: str | None) -> GpuInfo:
     name = p.name(i)
-    total, free, used = p.memory(i)
+    mem = p.memory(i)
     cc = p.compute_capability(i)
     width, clock = p.memory_bus_width_bits(i), p.max_memory_clock_mhz(i)
-    card = lookup(name, total)
+    card = lookup(name, mem.total_bytes)
     bandwidth, source = bandwidth_from_clock(width, clock), "nvml"
     if bandwidth is None and card is not None:
         bandwidth, source = card.bandwidth_bytes_per_s, "table"
     return GpuInfo(
         index=i,
         name=name,
-        total_bytes=total,
-        free_bytes=free,
-        used_bytes=used,
+        total_bytes=mem.total_bytes,
+        free_bytes=mem.free_bytes,
+        used_bytes=mem.used_bytes,
         uuid=p.uuid(i),
         pci_bus_id=p.pci_bus_id(i),
         compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
@@ -183,9 +191,9 @@ class PynvmlProvider:
         info = self._optional(self._nvml.nvmlDeviceGetPciInfo, self._handle(index))
         return _text(getattr(info, "busId", None)) if info is not None else None
 
-    def memory(self, index: int) -> tuple[int, int, int]:
+    def memory(self, index: int) -> MemoryInfo:
         m = self._call(self._nvml.nvmlDeviceGetMemoryInfo, self._handle(index))
-        return int(m.total), int(m.free), int(m.used)
+        return MemoryInfo(int(m.total), int(m.free), int(m.used))
 
     def compute_capability(self, index: int) -> tuple[int, int] | None:
         cc = self._optional(self._nvml.nvmlDeviceGetCudaComputeCapability, self._handle(index))

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crew.errors import UsageError
-from crew.hardware.cards import GIB, lookup
-from crew.hardware.inventory import ExclusionRule, GpuInfo
+from crew.hardware.cards import lookup
+from crew.hardware.types import ExclusionRule, GpuInfo
+from crew.units import GIB
 
 
 @dataclass(frozen=True)

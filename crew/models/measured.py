@@ -1,27 +1,23 @@
 """What llama.cpp itself allocates for a model: the ground truth the estimator is tested against.
 
 llama.cpp logs each buffer it allocates while loading (`model buffer size`, `KV buffer size`,
-`output buffer size`, `compute buffer size`). `parse_buffer_log` reads those lines; `measure_llama_cpp`
-loads a GGUF through llama-cpp-python's C API on the CPU with a log callback of ours, and parses what it
-logged. llama_cpp is imported inside the function only: `plan-gpus` must never pay for it.
+`output buffer size`, `compute buffer size`). `parse_buffer_log` sums those lines by kind (the parser is
+models/llamacpp.py's); `measure_llama_cpp` loads a GGUF through llama-cpp-python's C API on the CPU with the
+log captured, and parses what it logged. llama_cpp is imported inside the function only: `plan-gpus` must
+never pay for it.
 """
 
 from __future__ import annotations
 
-import ctypes
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crew.errors import ModelError
+from crew.models.llamacpp import BUFFER_KINDS, KV_TYPE_IDS, MIB, buffers, captured_log
 
 if TYPE_CHECKING:
     from crew.planner.vram import RunSettings, VramEstimate
-
-MIB = 1024 * 1024
-_LINE = re.compile(r"(\S+)\s+(model|KV|output|compute) buffer size\s*=\s*([\d.]+) MiB")
-_KV_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}  # ggml_type ids (ggml.h)
 
 
 @dataclass(frozen=True)
@@ -78,9 +74,9 @@ def compare(est: VramEstimate, measured: MeasuredBuffers) -> list[Comparison]:
 
 def parse_buffer_log(text: str) -> MeasuredBuffers:
     """Sum the buffer sizes llama.cpp logged. The log prints MiB with two decimals (±5 KiB per line)."""
-    sums = {"model": 0.0, "KV": 0.0, "output": 0.0, "compute": 0.0}
-    for m in _LINE.finditer(text):
-        sums[m.group(2)] += float(m.group(3))
+    sums = dict.fromkeys(BUFFER_KINDS, 0.0)
+    for b in buffers(text):
+        sums[b.kind] += b.size_mib
     if not sums["model"]:
         raise ModelError("llama.cpp logged no buffer sizes", where="llama.cpp load log",
                          fix="load with logging at INFO level")
@@ -97,46 +93,33 @@ def measure_llama_cpp(path: Path, settings: RunSettings) -> tuple[MeasuredBuffer
     """
     import llama_cpp  # heavy; test and benchmark use only
 
-    lines: list[str] = []
-
-    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-    def _collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        lines.append(text.decode("utf-8", "replace"))
-
     llama_cpp.llama_backend_init()
-    llama_cpp.llama_log_set(_collect, ctypes.c_void_p(0))
-    model = ctx = None
-    try:
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = 0
-        mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
-        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
-        if not model:
-            raise ModelError("llama.cpp could not load the model", where=str(path), fix="check the file")
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = settings.ctx_tokens * settings.parallel
-        cparams.n_seq_max = settings.parallel
-        cparams.n_batch = settings.batch
-        cparams.n_ubatch = settings.ubatch
-        cparams.type_k = cparams.type_v = _KV_TYPES[settings.kv_type]
-        cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.flash_attn
-                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        cparams.swa_full = settings.swa_full
-        cparams.n_threads = cparams.n_threads_batch = 1
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
-        if not ctx:
-            raise ModelError("llama.cpp could not create a context", where=str(path), fix="see the log")
-    finally:
-        if ctx:
-            llama_cpp.llama_free(ctx)
-        if model:
-            llama_cpp.llama_model_free(model)
-        _restore_default_logger(llama_cpp)
+    with captured_log() as lines:
+        model = ctx = None
+        try:
+            mparams = llama_cpp.llama_model_default_params()
+            mparams.n_gpu_layers = 0
+            mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+            model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+            if not model:
+                raise ModelError("llama.cpp could not load the model", where=str(path), fix="check the file")
+            cparams = llama_cpp.llama_context_default_params()
+            cparams.n_ctx = settings.ctx_tokens * settings.parallel
+            cparams.n_seq_max = settings.parallel
+            cparams.n_batch = settings.batch
+            cparams.n_ubatch = settings.ubatch
+            cparams.type_k = cparams.type_v = KV_TYPE_IDS[settings.kv_type]
+            cparams.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.flash_attn
+                                       else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+            cparams.swa_full = settings.swa_full
+            cparams.n_threads = cparams.n_threads_batch = 1
+            ctx = llama_cpp.llama_init_from_model(model, cparams)
+            if not ctx:
+                raise ModelError("llama.cpp could not create a context", where=str(path), fix="see the log")
+        finally:
+            if ctx:
+                llama_cpp.llama_free(ctx)
+            if model:
+                llama_cpp.llama_model_free(model)
     text = "".join(lines)
     return parse_buffer_log(text), text
-
-
-def _restore_default_logger(llama_cpp: object) -> None:
-    from llama_cpp import _logger
-
-    llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))  # type: ignore[attr-defined]

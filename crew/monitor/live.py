@@ -111,7 +111,7 @@ def _sample(p: LiveNvml, i: int) -> GpuSample:
     mem = get("memory", p.memory, i)
     return GpuSample(
         index=i, name=name, uuid=get("uuid", p.uuid, i),
-        total_bytes=mem[0] if mem else None, used_bytes=mem[2] if mem else None,
+        total_bytes=mem.total_bytes if mem else None, used_bytes=mem.used_bytes if mem else None,
         util_pct=get("utilisation", p.utilization_pct, i), temp_c=get("temperature", p.temperature_c, i),
         power_mw=get("power", p.power_mw, i), processes=get("processes", p.processes, i) or (),
         errors=tuple(errors),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from crew.units import gib
+
 
 def read_cmdline(pid: int) -> tuple[str, ...] | None:
     try:
@@ -40,6 +42,6 @@ def describe(processes: tuple[tuple[int, int | None], ...],
     out = []
     for pid, used in processes:
         label = server_label(cmdline(pid)) or "other"
-        mem = f" {used / 1024**3:.1f} GiB" if used is not None else ""
+        mem = f" {gib(used)}" if used is not None else ""
         out.append(f"{label} (pid {pid}){mem}")
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from crew.monitor.live import GpuSample
-from crew.serving.spec import LOOPBACK
+from crew.units import LOOPBACK
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -18,8 +18,7 @@ from crew.monitor.alerts import Alert, Thresholds
 from crew.monitor.recorded import RecordedReading, Recording
 from crew.monitor.sampler import GpuPeak, GpuSampler
 from crew.monitor.view import PlannedGpu, monitor_json, monitor_table
-
-GIB = 1024**3
+from crew.units import gib
 
 
 @dataclass(frozen=True)
@@ -104,10 +103,10 @@ def peaks_table(peaks: tuple[GpuPeak, ...], planned: Mapping[int, PlannedGpu]) -
         t.add_column(col, justify="left" if col == "GPU" else "right")
     for p in peaks:
         plan = planned.get(p.index)
-        diff = (f"{(p.peak_used_bytes - plan.planned_bytes) / GIB:+.2f}"
+        diff = (gib(p.peak_used_bytes - plan.planned_bytes, 2, unit=False, signed=True)
                 if plan and p.peak_used_bytes is not None else "—")
-        t.add_row(f"{p.index} {p.name}", f"{plan.planned_bytes / GIB:.2f}" if plan else "—",
-                  f"{p.peak_used_bytes / GIB:.2f}" if p.peak_used_bytes is not None else "?", diff,
+        t.add_row(f"{p.index} {p.name}", gib(plan.planned_bytes, 2, unit=False) if plan else "—",
+                  gib(p.peak_used_bytes, 2, unit=False, missing="?"), diff,
                   f"{p.mean_util_pct:.0f} %" if p.mean_util_pct is not None else "?", str(p.samples))
     return t
 

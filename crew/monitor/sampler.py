@@ -18,6 +18,7 @@ from crew.errors import LocalcrewError
 from crew.monitor.alerts import Alert, Thresholds, check
 from crew.monitor.live import GpuSample, LiveNvml, PynvmlLive, Reading, open_live, read_gpus
 from crew.monitor.recorded import append_recording
+from crew.units import gib
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,6 @@ class GpuSampler:
             return list(self._alerts.values())
 
 
-GIB = 1024**3
-
-
 def render_sampler_markdown(peaks: Sequence[GpuPeak], planned_bytes_by_gpu: Mapping[int, int],
                             alerts: Sequence[str], note: str = "") -> str:
     """The report's GPU section: planned vs measured peak per GPU, then the alerts if any fired."""
@@ -155,16 +153,12 @@ def render_sampler_markdown(peaks: Sequence[GpuPeak], planned_bytes_by_gpu: Mapp
               "|---:|---|---:|---:|---:|---:|---:|"]
     for p in peaks:
         planned = planned_bytes_by_gpu.get(p.index)
-        diff = (f"{(p.peak_used_bytes - planned) / GIB:+.2f} GiB"
+        diff = (gib(p.peak_used_bytes - planned, 2, signed=True)
                 if planned is not None and p.peak_used_bytes is not None else "—")
         util = f"{p.mean_util_pct:.0f} %" if p.mean_util_pct is not None else "—"
-        lines.append(f"| {p.index} | {p.name} | {_gib(planned)} | {_gib(p.peak_used_bytes)} | {diff} | "
+        lines.append(f"| {p.index} | {p.name} | {gib(planned, 2)} | {gib(p.peak_used_bytes, 2)} | {diff} | "
                      f"{util} | {p.samples} |")
     lines += ["", "Measured peak is all memory used on the GPU (other processes and the display included)."]
     if alerts:
         lines += ["", "### Alerts", "", *(f"- {a}" for a in alerts)]
     return "\n".join(lines) + "\n"
-
-
-def _gib(b: int | None) -> str:
-    return f"{b / GIB:.2f} GiB" if b is not None else "—"

@@ -11,8 +11,7 @@ from rich.text import Text
 
 from crew.monitor.alerts import Alert
 from crew.monitor.live import GpuSample
-
-GIB = 1024**3
+from crew.units import gib
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class PlannedGpu:
 
 
 def _gib(b: int | None) -> str:
-    return f"{b / GIB:.1f}" if b is not None else "?"
+    return gib(b, unit=False, missing="?")  # the column header names the unit
 
 
 def monitor_table(samples: Sequence[GpuSample], planned: Mapping[int, PlannedGpu], alerts: Sequence[Alert],

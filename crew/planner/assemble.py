@@ -1,19 +1,46 @@
-"""A solver solution turned into the Plan users read: GPUs, agents, the unplaced with reasons, warnings."""
+"""A solver solution turned into the Plan users read: GPUs, agents, the unplaced with reasons, warnings.
+
+`Candidate` and `Requests`, what build.py hands over beside the solution, are defined here, by their reader:
+build.py imports this module, never the other way round.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crew.hardware.inventory import Inventory
-from crew.planner.plan import AgentPlacement, CpuPlan, GpuPlan, Plan, Unplaced
-from crew.planner.solver import Option, Problem, Solution, share_bytes
-from crew.planner.suggest import Fix, gib, priority_fix, reason, suggestions, upgrades, why_lesser
-from crew.planner.vram import VramEstimate, decode_tokens_per_s
+from crew.hardware.types import Inventory
+from crew.planner.plan import AgentPlacement, CpuPlan, GpuPlan, LeftOut, Plan, Unplaced
+from crew.planner.problem import ModelCost, Option, Problem, Request, Solution, share_bytes
+from crew.planner.suggest import Fix, priority_fix, reason, suggestions, upgrades, why_lesser
+from crew.planner.vram import RunSettings, VramEstimate, decode_tokens_per_s
+from crew.units import LOCAL, gib
 
 if TYPE_CHECKING:
     from crew.config import AgentConfig, LayoutConfig
-    from crew.planner.build import Candidate, Requests
+    from crew.models.footprint import ModelFootprint
+
+
+@dataclass(frozen=True)
+class Candidate:
+    ref: str
+    rank: int  # position in agents.yaml (llm first, then fallbacks)
+    fp: ModelFootprint
+    settings: RunSettings
+    est: VramEstimate
+    cost: ModelCost
+
+
+@dataclass
+class Requests:
+    """The solver's requests and, aligned with them, what the plan needs to report each choice."""
+
+    requests: list[Request]
+    gpu: list[list[Candidate]]
+    cpu: list[Candidate | None]
+    left_out: list[LeftOut]  # candidates that could not be resolved or estimated, in agents.yaml order
+
 
 _NO_ESTIMATE = VramEstimate(0, 0, 0, 0, 0, 0)
 
@@ -152,7 +179,7 @@ def _placement(
         gpu_indices=tuple(g.index for g in gpus),
         num_ctx=cand.settings.ctx_tokens,
         estimate=cand.est,
-        host=gpus[0].host if gpus else "local",
+        host=gpus[0].host if gpus else LOCAL,
         model_path=cand.fp.path,
         kv_type=cand.settings.kv_type,
         flash_attn=cand.settings.flash_attn,

@@ -8,40 +8,23 @@ that suggestions try. Nothing here imports crewai, litellm or llama_cpp: `plan-g
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from crew.config import AgentConfig, LayoutConfig, ProjectConfig
 from crew.errors import LocalcrewError
-from crew.hardware.inventory import Inventory, Memory, load_inventory, system_memory
+from crew.hardware.inventory import load_inventory, system_memory
 from crew.hardware.nvml import NvmlProvider
+from crew.hardware.types import Inventory, Memory
 from crew.models.footprint import ModelFootprint
-from crew.planner.assemble import assemble
+from crew.planner.assemble import Candidate, Requests, assemble
 from crew.planner.plan import LeftOut, Plan
-from crew.planner.solver import Device, ModelCost, Problem, Request, Solution, solve
+from crew.planner.problem import Device, ModelCost, Problem, Request, Solution
+from crew.planner.solver import solve
 from crew.planner.suggest import Fix
-from crew.planner.vram import RunSettings, VramEstimate, estimate
+from crew.planner.vram import RunSettings, estimate
+from crew.units import gib
 
 NO_CPU = ("none", "off", "")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    ref: str
-    rank: int  # position in agents.yaml (llm first, then fallbacks)
-    fp: ModelFootprint
-    settings: RunSettings
-    est: VramEstimate
-    cost: ModelCost
-
-
-@dataclass
-class Requests:
-    """The solver's requests and, aligned with them, what the plan needs to report each choice."""
-
-    requests: list[Request]
-    gpu: list[list[Candidate]]
-    cpu: list[Candidate | None]
-    left_out: list[LeftOut]  # candidates that could not be resolved or estimated, in agents.yaml order
 
 
 def plan_project(
@@ -222,7 +205,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem, solutio
             if v is not None and v.cost.total_bytes < c.cost.total_bytes:
                 fixes.append(
                     Fix(
-                        f"use the smaller quant {prefix}{tag} ({_gib(v.cost.total_bytes)} at ctx "
+                        f"use the smaller quant {prefix}{tag} ({gib(v.cost.total_bytes)} at ctx "
                         f"{v.settings.ctx_tokens}): add it to {agent.name}'s fallbacks in agents.yaml",
                         replace(req, candidates=(*req.candidates, v.cost)),
                         group=f"quant:{c.ref}",
@@ -234,7 +217,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem, solutio
         fixes.append(
             Fix(
                 f"a shorter context: `num_ctx: {ctx}` for {agent.name} (its best candidate then needs "
-                f"{_gib(costs[0].total_bytes)})",
+                f"{gib(costs[0].total_bytes)})",
                 replace(req, candidates=costs),
                 group="ctx",
             )
@@ -245,7 +228,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem, solutio
         fixes.append(
             Fix(
                 f"a q8_0 KV cache (`kv_type: q8_0` in gpu_layout.yaml; its best candidate then needs "
-                f"{_gib(costs[0].total_bytes)})",
+                f"{gib(costs[0].total_bytes)})",
                 replace(req, candidates=costs),
             )
         )
@@ -274,7 +257,7 @@ def _fixes(agent: AgentConfig, i: int, reqs: Requests, problem: Problem, solutio
             fixes.append(
                 Fix(
                     f"share {placed.ref}, which {problem.requests[j].agent} already has on {where}: add it to "
-                    f"{agent.name}'s fallbacks (its own KV cache there: {_gib(share.cost.kv_cache_bytes)})",
+                    f"{agent.name}'s fallbacks (its own KV cache there: {gib(share.cost.kv_cache_bytes)})",
                     replace(req, candidates=(*req.candidates, share.cost)),
                     group="share",
                 )
@@ -298,14 +281,10 @@ def _upgrades(agent: AgentConfig, i: int, reqs: Requests, problem: Problem) -> l
         big = _candidate(prefix + tag, 0, agent, first.settings, cache, quiet, ctx=agent.num_ctx)
         if big is not None:
             out.append(Fix(
-                f"{agent.name} could run the bigger {prefix}{tag} ({_gib(big.cost.total_bytes)} at ctx "
+                f"{agent.name} could run the bigger {prefix}{tag} ({gib(big.cost.total_bytes)} at ctx "
                 f"{big.settings.ctx_tokens}) in the free memory, no other agent's model changing: make it its `llm` "
                 f"and {first.ref} its first fallback",
                 replace(problem.requests[i], candidates=(big.cost, *problem.requests[i].candidates)),
                 group="upgrade",
             ))
     return out
-
-
-def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f} GiB"

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from crew.planner.plan import Plan
+from crew.units import GIB, LOCAL
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from crew.models.measured import Comparison
 
-GIB = 1024**3
 # the same parts, in the same order and colours, as the `plan-gpus` GPU table (render.SEGMENTS), plus free
 PARTS = (
     ("weights", "tab:blue"),
@@ -32,7 +32,7 @@ def gpu_parts(plan: Plan) -> list[tuple[str, list[float]]]:
     """Per usable GPU: its label and GiB of weights, KV, compute, overhead, reserve, free (summing to total)."""
     out = []
     for g in plan.gpus:
-        label = f"GPU {g.index if g.host == 'local' else f'{g.host}:{g.index}'}\n{_short(g.name)}"
+        label = f"GPU {g.index if g.host == LOCAL else f'{g.host}:{g.index}'}\n{_short(g.name)}"
         if g.excluded:
             out.append((label + "\n(excluded)", [0.0] * len(PARTS)))
             continue

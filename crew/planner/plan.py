@@ -13,6 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from crew.planner.vram import GPU_KV_TYPE, VramEstimate
+from crew.units import LOCAL
 
 SCHEMA = "localcrew.plan/1"
 PLACEMENTS = ("gpu", "split", "cpu", "api")
@@ -27,7 +28,7 @@ class AgentPlacement:
     gpu_indices: tuple[int, ...]  # on `host`; () for cpu and api
     num_ctx: int
     estimate: VramEstimate  # this agent's model alone at its context (what the table shows)
-    host: str = "local"
+    host: str = LOCAL
     model_path: str | None = None  # the GGUF file; None: a catalog model still to be pulled
     kv_type: str = "f16"
     flash_attn: bool = True

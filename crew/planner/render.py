@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from crew.planner.plan import Plan
+from crew.units import LOCAL, gib
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -14,18 +15,14 @@ if TYPE_CHECKING:
 
     from crew.serving.spec import LaunchSpec
 
-GIB = 1024**3
 BAR = 14
 # weights, KV cache, compute buffers, runtime overhead, reserve; free space is a dim dot
 SEGMENTS = (("█", "blue"), ("█", "magenta"), ("█", "yellow"), ("█", "grey50"), ("▒", "red"))
 
 
-def gib(n: int | None) -> str:
-    return "—" if n is None else f"{n / GIB:.1f} GiB"
-
-
 def num(n: int) -> str:
-    return f"{n / GIB:.1f}"
+    """GiB in a column whose header names the unit."""
+    return gib(n, unit=False)
 
 
 def bar(parts: Sequence[int], total: int) -> Text:
@@ -72,7 +69,7 @@ def gpu_table(plan: Plan) -> Table:
         t.add_column(col, justify="right" if right else "left", no_wrap=True)
     speeds = {a.name: a.tokens_per_s for a in plan.agents}
     for g in plan.gpus:
-        where = str(g.index) if g.host == "local" else f"{g.host}:{g.index}"
+        where = str(g.index) if g.host == LOCAL else f"{g.host}:{g.index}"
         if g.excluded:
             t.add_row(where, short_name(g.name), num(g.total_bytes), "[dim]excluded (below)[/]", "", "", "")
             continue
@@ -111,11 +108,11 @@ def agents_table(plan: Plan) -> Table:
         where = {"gpu": f"GPU {a.gpu_indices[0] if a.gpu_indices else '?'}", "cpu": "CPU", "api": "API"}.get(
             a.placement, "GPUs " + "+".join(map(str, a.gpu_indices))
         )
-        if a.host != "local" and a.gpu_indices:
+        if a.host != LOCAL and a.gpu_indices:
             where = f"{a.host} {where}"
         parts = (e.weights_bytes, e.kv_cache_bytes + e.output_bytes, e.compute_bytes, e.overhead_bytes)
         model = a.model.removeprefix("ollama/") + ("*" if a.catalog_estimate else "")
-        terms = "+".join(f"{n / GIB:.1f}" for n in parts)
+        terms = "+".join(num(n) for n in parts)
         t.add_row(
             a.name,
             f"{model}\n[dim]{terms}[/]" if a.placement != "api" else model,

@@ -18,10 +18,8 @@ Why it is fast enough on fleets (64 agents x 32 GPUs in well under a second):
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from crew.planner.solver import ModelCost, Option, Problem
+from crew.planner.problem import ModelCost, Option, Problem, share_bytes
 
 Key = tuple[int, int, int, int, int]
 Sig = tuple[object, ...]
@@ -35,7 +33,6 @@ class Search:
         self.usable = [d.usable_bytes for d in devs]
         self.is_gpu = [not d.is_cpu for d in devs]
         self.gpus = [d for d, dev in enumerate(devs) if not dev.is_cpu]
-        self.group_total: dict[tuple[int, ...], int] = {}
         split_devs = {d for os in opts for o in os if o.placement == "split" for d in o.devices}
         # a device inside some split group is unique: swapping it with a twin would change the groups
         self.dev_class: list[object] = [
@@ -93,12 +90,7 @@ class Search:
     # ------------------------------------------------------------------------------ loads
 
     def _share(self, n: int, d: int, group: tuple[int, ...]) -> int:
-        if len(group) == 1:
-            return n
-        total = self.group_total.get(group)
-        if total is None:
-            total = self.group_total[group] = sum(self.usable[g] for g in group)
-        return -(-n * self.usable[d] // total) if total else n
+        return share_bytes(n, d, group, self.p)  # the solver's rule, so the search and `evaluate` agree
 
     def _new_load(self, d: int, key: tuple[str, tuple[int, ...]], c: ModelCost) -> int:
         e, g = self.inst[d].get(key), key[1]

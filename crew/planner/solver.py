@@ -1,6 +1,6 @@
 """The layout solver: each agent onto one GPU, a GPU group, its CPU model or its API endpoint — optimally.
 
-Pure: frozen inputs with units in names, no IO. The load of a device is
+Pure: frozen inputs with units in names (problem.py), no IO. The load of a device is
     weights of each distinct model once (agents on the same model and device share one copy)
   + each agent's own KV cache (and output buffer) at its context
   + one compute buffer per loaded model (the largest its agents need)
@@ -19,118 +19,10 @@ Exact branch and bound (search.py) with a node budget; `Solution.optimal` says w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import combinations
-from typing import Literal
 
-Placement = Literal["gpu", "split", "cpu", "api", "none"]
-
-
-@dataclass(frozen=True)
-class Device:
-    label: str  # for messages: "GPU 2 (RTX 3060)", "CPU"
-    usable_bytes: int
-    host: str = "local"
-    is_cpu: bool = False
-
-
-@dataclass(frozen=True)
-class ModelCost:
-    """One model run for one agent. Agents whose `model` is equal share the weights on a device."""
-
-    model: str
-    weights_bytes: int
-    kv_cache_bytes: int  # this agent's own context: KV cache and output buffer
-    compute_bytes: int
-    overhead_bytes: int
-    label: str = ""  # for messages: the reference the user wrote
-
-    @property
-    def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
-
-
-@dataclass(frozen=True)
-class Request:
-    agent: str
-    candidates: tuple[ModelCost, ...]  # for a GPU, best first; the index is the rank
-    cpu: ModelCost | None = None  # the CPU model, if the agent may fall back to the CPU
-    api: bool = False  # may fall back to a declared OpenAI-compatible endpoint
-    priority: int = 1  # weight of this agent's rank in the objective (agents.yaml `priority`, >= 1)
-
-    # Fallbacks rank after every candidate, the API after the CPU, "unplaced" last.
-    @property
-    def cpu_rank(self) -> int:
-        return len(self.candidates)
-
-    @property
-    def api_rank(self) -> int:
-        return len(self.candidates) + 1
-
-    @property
-    def none_rank(self) -> int:
-        return len(self.candidates) + 2
-
-
-@dataclass(frozen=True)
-class Problem:
-    devices: tuple[Device, ...]  # usable GPUs (excluded ones left out) and at most one CPU
-    requests: tuple[Request, ...]
-    allow_split: bool = False
-    max_split_gpus: int = 4
-    node_limit: int = 5_000   # ~0.6 s of search here; a 4-agent rig needs under 100
-
-
-@dataclass(frozen=True)
-class Option:
-    placement: Placement
-    rank: int
-    devices: tuple[int, ...] = ()  # positions in Problem.devices
-    cost: ModelCost | None = None
-
-
-@dataclass(frozen=True)
-class DeviceLoad:
-    weights_bytes: int = 0
-    kv_cache_bytes: int = 0
-    compute_bytes: int = 0
-    overhead_bytes: int = 0
-    agents: tuple[int, ...] = ()  # positions in Problem.requests
-
-    @property
-    def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
-
-
-@dataclass(frozen=True)
-class Objective:
-    unplaced: int
-    fallbacks: int
-    rank_sum: int  # sum of rank x priority
-    shared_pairs: int
-    min_headroom_bytes: int
-
-    def key(self) -> tuple[int, int, int, int, int]:
-        """Smaller is better, compared left to right."""
-        return (self.unplaced, self.fallbacks, self.rank_sum, self.shared_pairs, -self.min_headroom_bytes)
-
-
-@dataclass(frozen=True)
-class Solution:
-    choices: tuple[Option, ...]  # aligned with Problem.requests
-    loads: tuple[DeviceLoad, ...]  # aligned with Problem.devices
-    objective: Objective
-    optimal: bool  # False when the node budget ran out first: best found, not proven
-    nodes: int
-    proven_levels: int = 5  # leading levels of Objective.key proven optimal (they meet the lower bound)
-
-
-def share_bytes(n_bytes: int, device: int, group: tuple[int, ...], problem: Problem) -> int:
-    """A device's share of a split model's bytes, rounded up (in proportion to usable memory)."""
-    if len(group) == 1:
-        return n_bytes
-    total = sum(problem.devices[d].usable_bytes for d in group)
-    return -(-n_bytes * problem.devices[device].usable_bytes // total) if total else n_bytes
+from crew.planner.problem import DeviceLoad, ModelCost, Objective, Option, Problem, Solution, share_bytes
+from crew.planner.search import Search
 
 
 def fits_alone(cost: ModelCost, group: tuple[int, ...], problem: Problem) -> bool:
@@ -211,8 +103,6 @@ def evaluate(problem: Problem, choices: tuple[Option, ...]) -> tuple[tuple[Devic
 
 def solve(problem: Problem) -> Solution:
     """The optimal assignment (or, past the node budget, the best found, with `optimal=False`)."""
-    from crew.planner.search import Search
-
     search = Search(problem, tuple(options(problem, i) for i in range(len(problem.requests))))
     choices = search.run()
     loads, objective, feasible = evaluate(problem, choices)

@@ -12,15 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from crew.planner.solver import Option, Problem, Request, Solution, fits_alone, options, solve
+from crew.planner.problem import Option, Problem, Request, Solution
+from crew.planner.solver import fits_alone, options, solve
+from crew.units import gib
 
 # What a way out must achieve for the agent: any placement (it was unplaced), a GPU (it got a CPU or API
 # fallback), or its first choice (it got a lesser candidate).
 Goal = Literal["placed", "gpu", "first"]
 
-GIB = 1024**3
 MIB = 1024**2
 CHECK_NODES = 2_000  # each check is a full solve; a smaller budget keeps a dozen of them quick
+
+
+@dataclass(frozen=True)
+class MoreMemory:
+    """A fix that gives one device more usable memory."""
+
+    device: int  # position in Problem.devices
+    extra_bytes: int
 
 
 @dataclass(frozen=True)
@@ -29,12 +38,8 @@ class Fix:
     request: Request | None = None  # replaces the agent's request
     allow_split: bool = False
     group: str = ""  # of fixes sharing a group, only the first that works is offered
-    extra: tuple[int, int] | None = None  # (device, bytes) more usable memory on one device
+    extra: MoreMemory | None = None
     variant_of_first: bool = False  # the candidate it appends is the first choice in another form (a quant)
-
-
-def gib(n: int) -> str:
-    return f"{n / GIB:.1f} GiB"
 
 
 def reason(problem: Problem, solution: Solution, i: int, ctx: int) -> str:
@@ -190,22 +195,22 @@ def _memory_fixes(problem: Problem, i: int) -> list[Fix]:
             f"{dev.label} would need {gib(hi)} more usable memory "
             f"({gib(dev.usable_bytes)} → {gib(dev.usable_bytes + hi)}): a bigger card, or less reserve or "
             "fewer other processes on it",
-            extra=(d, hi),
+            extra=MoreMemory(d, hi),
         )
     ]
 
 
-def _with_extra(problem: Problem, extra: tuple[int, int] | None) -> Problem:
+def _with_extra(problem: Problem, extra: MoreMemory | None) -> Problem:
     if extra is None:
         return problem
-    d, n = extra
     devs = list(problem.devices)
-    devs[d] = replace(devs[d], usable_bytes=devs[d].usable_bytes + n)
+    d = extra.device
+    devs[d] = replace(devs[d], usable_bytes=devs[d].usable_bytes + extra.extra_bytes)
     return replace(problem, devices=tuple(devs))
 
 
 def _fits_with(problem: Problem, i: int, d: int, extra: int) -> bool:
-    after = solve(replace(_with_extra(problem, (d, extra)), node_limit=CHECK_NODES))
+    after = solve(replace(_with_extra(problem, MoreMemory(d, extra)), node_limit=CHECK_NODES))
     return after.choices[i].placement in ("gpu", "split")
 
 

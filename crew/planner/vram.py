@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 
 from crew.errors import SettingsError
 from crew.models.footprint import ModelFootprint
+from crew.models.llamacpp import KV_TYPES as _GGML_KV_TYPES
 
 MIB = 1024 * 1024
-# Bytes per KV element: ggml block sizes (ggml.c type_traits): f16 2 B, q8_0 34 B / 32, q4_0 18 B / 32.
-KV_TYPES: dict[str, tuple[int, int]] = {"f16": (2, 1), "q8_0": (34, 32), "q4_0": (18, 32)}
+# Bytes per KV element as (bytes, elements) of one ggml block: f16 2 B / 1, q8_0 34 B / 32, q4_0 18 B / 32.
+KV_TYPES: dict[str, tuple[int, int]] = {n: (t.block_bytes, t.block_elems) for n, t in _GGML_KV_TYPES.items()}
 DEVICES = ("cpu", "cuda")
 # The KV cache type on GPUs when nothing says otherwise (gpu_layout.yaml `kv_type`, `estimate --kv-type`):
 # q8_0 halves f16's KV memory at a negligible quality cost, which is what lets the 14B coder at 16k context

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from crew.errors import ConfigError, ServingError
 from crew.serving import procinfo
@@ -210,10 +209,6 @@ def stop_record(rec: Record, grace_s: float = 5.0) -> str:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(rec.pid, signal.SIGKILL)
     return "stopped"
-
-
-def as_json(records: dict[str, Record]) -> list[dict[str, Any]]:
-    return [{**r.__dict__, "alive": r.alive()} for r in records.values()]
 
 
 def partition(specs: list[LaunchSpec], records: dict[str, Record], *,

@@ -8,17 +8,16 @@ is present, is the monitor's job (plan-gpus monitor); this check needs no driver
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from crew.models.llamacpp import MIB, buffers
 from crew.serving.spec import LaunchSpec
 
-_LINE = re.compile(r"(\S+)\s+(model|KV|output|compute) buffer size\s*=\s*([\d.]+) MiB")
-MIB = 1024**2
 
-
+# Not `Residency`: serving/residency.py's is one Ollama model's row of /api/ps (its bytes in VRAM); this is
+# one llama.cpp server's whole load log against the plan.
 @dataclass(frozen=True)
-class Residency:
+class ServerResidency:
     server_id: str
     planned_bytes: int
     reported_bytes: int          # everything the server logged, all backends
@@ -34,23 +33,23 @@ class Residency:
 def reported_buffers(log_text: str) -> tuple[int, int, int]:
     """(all bytes, device bytes, host model bytes) from a llama.cpp load log."""
     total = device = host_model = 0.0
-    for backend, kind, mib in _LINE.findall(log_text):
-        size = float(mib) * MIB
+    for b in buffers(log_text):
+        size = b.size_mib * MIB
         total += size
-        if re.fullmatch(r"CUDA\d+", backend):  # CUDA_Host is pinned host memory, not the GPU
+        if b.on_gpu:
             device += size
-        elif kind == "model":
+        elif b.kind == "model":
             host_model += size
     return round(total), round(device), round(host_model)
 
 
-def check(spec: LaunchSpec, log_text: str, planned_bytes: int) -> Residency:
+def check(spec: LaunchSpec, log_text: str, planned_bytes: int) -> ServerResidency:
     total, device, host_model = reported_buffers(log_text)
-    return Residency(server_id=spec.server_id, planned_bytes=planned_bytes, reported_bytes=total,
-                     device_bytes=device, host_model_bytes=host_model, simulated=spec.simulated)
+    return ServerResidency(server_id=spec.server_id, planned_bytes=planned_bytes, reported_bytes=total,
+                           device_bytes=device, host_model_bytes=host_model, simulated=spec.simulated)
 
 
-def describe(r: Residency, *, on_gpu: bool) -> str:
+def describe(r: ServerResidency, *, on_gpu: bool) -> str:
     gib = 1024**3
     text = (f"{r.server_id}: planned {r.planned_bytes / gib:.2f} GiB, server reports "
             f"{r.reported_bytes / gib:.2f} GiB")

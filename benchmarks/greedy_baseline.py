@@ -1,14 +1,17 @@
-"""The greedy first-fit Ollama uses, for comparison only: largest model first, onto the GPU with most free.
+"""The greedy first-fit Ollama uses, the baseline the solver is compared with: largest model first, onto the
+GPU with most free.
 
 Ollama's scheduler loads each model onto the GPU with the most free memory that holds it, and takes the
 models in the order they are asked for; we give it its best case, the largest first. Each agent takes its
 best candidate that fits there, else its fallback. Nothing is ever moved again, which is where it loses:
-docs/planner.md lists the layouts it fails or does worse on, and tests/test_solver.py checks each one.
+docs/planner.md lists the layouts it fails or does worse on, and tests/test_greedy_baseline.py checks each.
+Here, not in crew/planner/: nothing in localcrew places with it; it only measures what the solver gains.
 """
 
 from __future__ import annotations
 
-from crew.planner.solver import Option, Problem, Solution, evaluate, options
+from crew.planner.problem import Option, Problem, Solution
+from crew.planner.solver import evaluate, options
 
 
 def greedy(problem: Problem) -> Solution:
