@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crew.tools import answers, feedback
+from crew.tools import answers
 from crew.tools.sandbox import TestReport
 
 if TYPE_CHECKING:
@@ -17,15 +17,9 @@ if TYPE_CHECKING:
 ANSWER_LOG_CHARS = 6000  # each developer answer is logged (run.jsonl) up to this length
 
 
-def score(state: RunState, report: TestReport) -> tuple[int, ...]:
-    """Better code first passes more of the user's examples, then more tests in all."""
-    sp = feedback.split(report, len(state.examples))
-    return (int(report.ok), sp.examples_passed, sp.examples_passed + sp.model_passed, -len(report.import_errors))
-
-
 def remember_if_best(state: RunState, report: TestReport) -> bool:
     """Keep the module of the best round so far; True when this round is the new best."""
-    new = score(state, report)
+    new = state.score(report)
     if state.best is not None and new <= state.best[0]:
         return False
     state.best = (new, len(state.rounds), state.module_source())

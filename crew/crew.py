@@ -18,6 +18,7 @@ from crewai.llms.base_llm import BaseLLM
 from crewai.tasks.conditional_task import ConditionalTask
 
 from crew.config import ProjectConfig
+from crew.guardrails import guardrails
 from crew.state import RunState
 
 # Our guardrails and callbacks are bound methods (they carry the run's state); CrewAI warns on each that it
@@ -47,13 +48,7 @@ class LocalCrew:
     def tasks(self, agents: Mapping[str, Agent]) -> list[Task]:
         cfg = self.project.tasks.tasks
         state = self.state
-        guards = {
-            "specify": state.spec_guard,
-            "implement": state.implement_guard,
-            "write_tests": state.tests_guard,
-            "fix_code": state.fix_guard,
-            "document": state.docs_guard,
-        }
+        guards = guardrails(state)
         built: dict[str, Task] = {}
         for name, tc in cfg.items():
             kwargs = dict(

@@ -1,10 +1,10 @@
 """What one run knows while it works: its folders, its log, and the real test verdict of every round.
 
-`RunState` holds the run and wires in the guardrails that write files and run pytest, so the crew
-definition stays declarative and the same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
-The guardrails themselves: `crew/guards.py` (specify, write_tests, fix_code, document), `crew/attempts.py`
-(implement's attempts against the user's examples, and the best round kept), `crew/second_opinion.py`
-(independent attempts that judge code vs model-written tests).
+`RunState` holds the run: folders, log, files written, every test round. The guardrails act on it and import
+it (never the other way round): `crew/guardrails.py` binds them to one run for CrewAI, `crew/guards.py`
+(specify, write_tests, fix_code, document), `crew/attempts.py` (implement's attempts against the user's
+examples, and the best round kept), `crew/second_opinion.py` (independent attempts that judge code vs
+model-written tests). The same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
 """
 
 # No `from __future__ import annotations` here: CrewAI inspects the guardrails' return annotations at
@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crew import guards
-from crew.attempts import implement, score
 from crew.errors import WorkspaceError
 from crew.runlog import RunLog
 from crew.tools import answers, examples, feedback
@@ -115,7 +113,7 @@ class RunState:
             for path in rec.get("paths", []):
                 self.written[str(path)] = str(rec.get("agent", ""))
         # The code on disk is the newest kept round's: it is the best known from here on.
-        self.best = (score(self, self.rounds[-1]), len(self.rounds), self.module_source()) if self.rounds else None
+        self.best = (self.score(self.rounds[-1]), len(self.rounds), self.module_source()) if self.rounds else None
         return steps.finished
 
     # ------------------------------------------------------------------------------------ files
@@ -220,6 +218,11 @@ class RunState:
         self.progress(f"  [{colour}]round {n}: {report.summary()}{origin}[/]")
         return report
 
+    def score(self, report: TestReport) -> tuple[int, ...]:
+        """Better code first passes more of the user's examples, then more tests in all."""
+        sp = feedback.split(report, len(self.examples))
+        return (int(report.ok), sp.examples_passed, sp.examples_passed + sp.model_passed, -len(report.import_errors))
+
     def feedback_on(self, report: TestReport) -> str:
         return feedback.compact(report, module=self.module)
 
@@ -289,22 +292,6 @@ class RunState:
         n = self.attempts.get(key, 0)
         self.attempts[key] = n + 1
         return n < limit
-
-    # CrewAI calls these (bound methods, so each task's guardrail is this run's); the logic: guards.py, attempts.py.
-    def spec_guard(self, output: Any) -> tuple[bool, Any]:
-        return guards.spec(self, output)
-
-    def implement_guard(self, output: Any) -> tuple[bool, Any]:
-        return implement(self, output)
-
-    def tests_guard(self, output: Any) -> tuple[bool, Any]:
-        return guards.tests(self, output)
-
-    def fix_guard(self, output: Any) -> tuple[bool, Any]:
-        return guards.fix(self, output)
-
-    def docs_guard(self, output: Any) -> tuple[bool, Any]:
-        return guards.docs(self, output)
 
 
 def report_from_dict(d: dict[str, Any], output: str) -> TestReport:

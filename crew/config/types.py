@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crew.hardware.types import DeclaredExclusion, DeclaredGpu  # `gpus:` and `exclude:` entries, typed
 from crew.planner.vram import GPU_KV_TYPE
 
 AGENT_NAMES = ("manager", "developer", "tester", "documentation")
@@ -79,34 +80,6 @@ class ApiEndpoint:
     base_url: str | None = None
     api_key_env: str | None = None
 
-
-
-@dataclass(frozen=True)
-class DeclaredGpu:
-    """One entry of `gpus:` in gpu_layout.yaml, every field checked (crew/hardware/declared.py makes the
-    snapshots: the card table's defaults, indices, duplicates across entries)."""
-
-    name: str
-    memory_gib: float
-    uuid: str | None = None
-    bandwidth_gbs: float | None = None
-    host: str | None = None                # None: this machine
-    index: int | None = None               # None: its position among its host's GPUs
-    compute_capability: str | None = None  # "8.6"; None: the card table's
-    count: int = 1                         # identical GPUs this entry stands for
-    pci_bus_id: str | None = None
-
-
-@dataclass(frozen=True)
-class DeclaredExclusion:
-    """One entry of `exclude:` in gpu_layout.yaml: a GPU matching every selector given is left out."""
-
-    reason: str
-    name: str | None = None
-    uuid: str | None = None
-    index: int | None = None
-    compute_capability: str | None = None
-    host: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from crew.hardware.types import ExclusionRule, GpuInfo
 from crew.units import GB, GIB, LOCAL
 
 if TYPE_CHECKING:
-    from crew.config import DeclaredExclusion, DeclaredGpu
+    from crew.hardware.types import DeclaredExclusion, DeclaredGpu
 
 MAX_GPUS = 256  # in one layout (the planner takes ~1 s for 256)
 

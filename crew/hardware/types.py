@@ -93,3 +93,31 @@ class Inventory:
             return 0
         base = gpu.free_bytes if self.detected and gpu.free_bytes is not None else gpu.total_bytes
         return max(0, base - reserve_bytes)
+
+
+@dataclass(frozen=True)
+class DeclaredGpu:
+    """One entry of `gpus:` in gpu_layout.yaml, every field checked (crew/hardware/declared.py makes the
+    snapshots: the card table's defaults, indices, duplicates across entries)."""
+
+    name: str
+    memory_gib: float
+    uuid: str | None = None
+    bandwidth_gbs: float | None = None
+    host: str | None = None                # None: this machine
+    index: int | None = None               # None: its position among its host's GPUs
+    compute_capability: str | None = None  # "8.6"; None: the card table's
+    count: int = 1                         # identical GPUs this entry stands for
+    pci_bus_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeclaredExclusion:
+    """One entry of `exclude:` in gpu_layout.yaml: a GPU matching every selector given is left out."""
+
+    reason: str
+    name: str | None = None
+    uuid: str | None = None
+    index: int | None = None
+    compute_capability: str | None = None
+    host: str | None = None
