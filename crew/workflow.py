@@ -19,6 +19,7 @@ from crew.errors import InfeasiblePlanError, WorkflowError
 from crew.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
 from crew.state import RunState
 from crew.tools.sandbox import SandboxLimits
+from crew.units import LOCAL
 
 Say = Callable[[str], None]
 
@@ -286,7 +287,7 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
     usage = usage_of(bound.llms, bound.where)
     state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
     usage = whole_run_usage(state.log.records(), usage)  # a resume: every part
-    planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == "local"}
+    planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == LOCAL}
     gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
     if recording.exists():
         gpu_section += (f"\nEvery reading is in `{recording.name}` (nvidia-smi's CSV): "

@@ -21,8 +21,9 @@ from rich.progress import Progress
 from crew.errors import ModelError, ServingError, SettingsError
 from crew.serving import ollama as ob
 from crew.serving.process import free_port, port_is_free, stop
-from crew.serving.residency import GIB, Residency, normalize_tag, residency_problems
+from crew.serving.residency import Residency, normalize_tag, residency_problems
 from crew.serving.spec import LaunchSpec, ServedModel, with_port
+from crew.units import GIB
 from tests.fake_ollama import FakeOllama
 
 FAKE = Path(__file__).with_name("fake_ollama.py")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crew.errors import ConfigError, HardwareError, UsageError
+from crew.units import LOCAL
 
 if TYPE_CHECKING:
     from crew.monitor.alerts import Alert, Thresholds
@@ -227,7 +228,7 @@ def _planned_gpus(plan: Plan | None) -> dict[int, PlannedGpu]:
 
     if plan is None:
         return {}
-    return {g.index: PlannedGpu(g.planned_bytes, g.agents, g.name, g.uuid) for g in plan.gpus if g.host == "local"}
+    return {g.index: PlannedGpu(g.planned_bytes, g.agents, g.name, g.uuid) for g in plan.gpus if g.host == LOCAL}
 
 
 def _planned_agents(plan: Plan | None) -> list[PlannedAgent]:

@@ -115,6 +115,7 @@ def run_plan(ns: argparse.Namespace) -> int:
 
 def run_profiles(ns: argparse.Namespace) -> int:
     from crew.hardware.profiles import PROFILES
+    from crew.units import gib
 
     rows = [
         {
@@ -140,7 +141,7 @@ def run_profiles(ns: argparse.Namespace) -> int:
     width = max(len(name) for name in PROFILES)
     for p in PROFILES.values():
         gpus = ", ".join(
-            f"{g.name.replace('NVIDIA GeForce ', '')} {g.total_bytes // 1024**3} GiB" for g in p.gpus
+            f"{g.name.replace('NVIDIA GeForce ', '')} {gib(g.total_bytes, 0)}" for g in p.gpus
         )
         sys.stdout.write(f"{p.name:<{width}}  {p.description}" + (f"  [{gpus}]" if gpus else "") + "\n")
     return 0

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crew.errors import InfeasiblePlanError
+from crew.units import gib
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -102,6 +103,6 @@ def _status(args: argparse.Namespace) -> int:
         health = "[green]healthy[/]" if r["healthy"] else ("[yellow]alive[/]" if r["alive"] else "[red]dead[/]")
         sim = " (simulated)" if r["simulated"] else ""
         table.add_row(r["server_id"], str(r["pid"]), str(r["port"]), r["env"].get("CUDA_VISIBLE_DEVICES", "") + sim,
-                      ", ".join(r["models"]), health, f"{r['reported_bytes'] / 1024**3:.2f} GiB", f"{r['up_s']} s")
+                      ", ".join(r["models"]), health, gib(r["reported_bytes"], 2), f"{r['up_s']} s")
     Console().print(table)
     return 0

@@ -109,15 +109,15 @@ _SOURCES = {"memcpy": "this machine's RAM, one-thread memcpy", "nvml": "GPU, NVM
 def validation_table(v: Validation) -> object:
     from rich.table import Table
 
-    gib = 1024**3
+    from crew.units import gib
     t = Table(title=f"validate {v.model} on {v.device}: {v.verdict}", show_header=False)
     t.add_column(justify="left")
     t.add_column(justify="right")
     err = f" ({100 * v.estimate_error_ratio:+.1f} %)" if v.measured_bytes else ""
     rows = [
-        ("memory measured", f"{v.measured_bytes / gib:.3f} GiB"),
-        ("memory estimated", f"{v.estimate_bytes / gib:.3f} GiB{err}"),
-        ("free before load", f"{v.free_bytes / gib:.2f} GiB"),
+        ("memory measured", gib(v.measured_bytes, 3)),
+        ("memory estimated", gib(v.estimate_bytes, 3) + err),
+        ("free before load", gib(v.free_bytes, 2)),
         (f"prompt processing ({v.prompt_tokens} tokens)", f"{v.prompt_tokens_per_s:.1f} tok/s"),
         (f"decode ({v.decode_tokens} tokens)", f"{v.decode_tokens_per_s:.1f} tok/s"),
         (f"bandwidth ({_SOURCES.get(v.bandwidth_source, v.bandwidth_source)})",

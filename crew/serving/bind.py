@@ -11,6 +11,7 @@ from crew.config import ProjectConfig
 from crew.errors import ConfigError, ServingError
 from crew.serving.process import free_port
 from crew.serving.spec import LaunchSpec, ServedModel, with_port
+from crew.units import LOCAL
 
 if TYPE_CHECKING:
     from crew.planner.plan import Plan
@@ -33,7 +34,7 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
 
     specs, taken = [], set()
     all_specs = launch_specs(plan, project.layout)
-    remote = sorted({s.machine for s in all_specs} - {"local"})
+    remote = sorted({s.machine for s in all_specs} - {LOCAL})
     if remote:
         # Servers on other hosts are started there (plan-gpus prints their commands); a run is one machine.
         raise ServingError(f"the plan places agents on other hosts ({', '.join(remote)})",

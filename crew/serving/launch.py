@@ -22,8 +22,7 @@ from pathlib import Path
 from crew.config import LayoutConfig
 from crew.planner.plan import AgentPlacement, Plan
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
-
-LOCAL = "local"
+from crew.units import LOCAL
 
 
 def device_id(a: AgentPlacement) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from crew.errors import LocalcrewError, ModelError, ServingError, SettingsError
+from crew.models.llamacpp import KV_TYPES as LLAMACPP_KV_TYPES
 from crew.serving.residency import Residency, normalize_tag, residency_problems
 from crew.serving.spec import LOOPBACK, LaunchSpec, ServedModel
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 DOWNLOAD_URL = "https://ollama.com/download"
 LIBRARY_URL = "https://ollama.com/library"
-KV_TYPES = ("f16", "q8_0", "q4_0")
+KV_TYPES = tuple(LLAMACPP_KV_TYPES)  # Ollama passes llama.cpp's cache types through
 # What decides where and how a server runs its models: a server differing in any of these is not reusable.
 PINNING_KEYS = (
     "CUDA_DEVICE_ORDER", "CUDA_VISIBLE_DEVICES", "OLLAMA_HOST", "OLLAMA_CONTEXT_LENGTH",

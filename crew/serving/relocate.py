@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from crew.planner.plan import AgentPlacement, GpuPlan, Plan
 from crew.serving.process import free_port
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
+from crew.units import LOCAL
 
 
 def gpu_with_room(plan: Plan, agent: AgentPlacement, moved_in_bytes: Mapping[int, int],
@@ -25,7 +26,7 @@ def gpu_with_room(plan: Plan, agent: AgentPlacement, moved_in_bytes: Mapping[int
     need = agent.estimate.total_bytes
     best: tuple[int, GpuPlan] | None = None
     for g in plan.gpus:
-        if g.host != agent.host or g.host != "local" or g.excluded or g.index in agent.gpu_indices:
+        if g.host != agent.host or g.host != LOCAL or g.excluded or g.index in agent.gpu_indices:
             continue
         room = g.usable_bytes - g.planned_bytes - moved_in_bytes.get(g.index, 0)
         live = free_bytes(g.index)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-GIB = 1024**3
+from crew import units
 
 SPILL_FIX = ("use a smaller quant, a shorter num_ctx, or kv_type: q8_0 (half the KV cache of f16) "
              "for the agents on this GPU")
@@ -52,7 +52,7 @@ def normalize_tag(tag: str) -> str:
 
 
 def gib(n_bytes: int) -> str:
-    return f"{n_bytes / GIB:.2f} GiB"
+    return units.gib(n_bytes, 2)
 
 
 def residency_problems(loaded: Sequence[Residency], expected: Sequence[str]) -> list[ResidencyProblem]:

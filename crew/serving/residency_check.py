@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from crew.models.llamacpp import MIB, buffers
 from crew.serving.spec import LaunchSpec
+from crew.units import gib
 
 
 # Not `Residency`: serving/residency.py's is one Ollama model's row of /api/ps (its bytes in VRAM); this is
@@ -50,11 +51,9 @@ def check(spec: LaunchSpec, log_text: str, planned_bytes: int) -> ServerResidenc
 
 
 def describe(r: ServerResidency, *, on_gpu: bool) -> str:
-    gib = 1024**3
-    text = (f"{r.server_id}: planned {r.planned_bytes / gib:.2f} GiB, server reports "
-            f"{r.reported_bytes / gib:.2f} GiB")
+    text = f"{r.server_id}: planned {gib(r.planned_bytes, 2)}, server reports {gib(r.reported_bytes, 2)}"
     if on_gpu and not r.simulated:
-        text += f" ({r.device_bytes / gib:.2f} GiB on the GPU)"
+        text += f" ({gib(r.device_bytes, 2)} on the GPU)"
         if r.device_bytes == 0:
             text += " — NOTHING on the GPU: is this a CPU build of llama-cpp-python? (CMAKE_ARGS=-DGGML_CUDA=on)"
     elif r.simulated:

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-LOOPBACK = "127.0.0.1"
+from crew.models.llamacpp import KV_TYPE_IDS  # ggml type ids: one table for everything we read or pass
+from crew.units import LOCAL, LOOPBACK
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class LaunchSpec:
     host: str = LOOPBACK            # the address it binds (always loopback); the machine is `machine`
     config_json: str | None = None  # llama.cpp multi-model config, written next to the log before start
     # What the plan says of it, typed, so nothing parses the server id back:
-    machine: str = "local"          # the host of the plan it runs on
+    machine: str = LOCAL            # the host of the plan it runs on
     gpu_indices: tuple[int, ...] = ()  # the GPUs it is pinned to, on `machine`; () for a CPU server
     planned_bytes: int = 0          # what the plan counts for it (its models, their agents' KV, its context)
     agents: tuple[str, ...] = ()    # the agents it serves
@@ -78,8 +79,6 @@ class LaunchSpec:
                 "gpu_indices": list(self.gpu_indices), "planned_bytes": self.planned_bytes}
 
 
-# llama.cpp's ggml type ids for the KV cache (ggml.h: GGML_TYPE_F16 = 1, Q4_0 = 2, Q8_0 = 8).
-KV_TYPE_IDS = {"f16": 1, "q4_0": 2, "q8_0": 8}
 
 
 def llamacpp_model_args(m: ServedModel) -> list[str]:
