@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from crew.errors import ModelError
 
@@ -84,10 +84,18 @@ def host_copy_bandwidth(n_bytes: int = 256 * MIB, repeats: int = 3) -> float:
     return 2 * n_bytes / best
 
 
+class Measured(NamedTuple):
+    memory_bytes: int           # the NVML delta on a GPU; llama.cpp's logged buffers on the CPU
+    prompt_tokens_per_s: float
+    decode_tokens_per_s: float
+    prompt_tokens: int
+    decode_tokens: int
+
+
 def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvml | None,
             prompt_tokens: int = 256, decode_tokens: int = 64,
-            threads: int | None = None) -> tuple[int, float, float, int, int]:
-    """Load and run the model. Returns (measured bytes, prompt tok/s, decode tok/s, n prompt, n decode)."""
+            threads: int | None = None) -> Measured:
+    """Load the model and time a prompt and a decode."""
     if gpu is not None:
         os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA's index = NVML's index
     import llama_cpp  # heavy: only here
@@ -95,7 +103,7 @@ def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvm
     from crew.models.llamacpp import captured_log
     from crew.models.measured import parse_buffer_log
 
-    used_before = nvml.memory(gpu)[2] if gpu is not None and nvml is not None else 0
+    used_before = nvml.memory(gpu).used_bytes if gpu is not None and nvml is not None else 0
     n_threads = threads or os.cpu_count() or 1
     with captured_log() as lines:  # the load's log only: the buffers it allocates
         try:
@@ -121,9 +129,9 @@ def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvm
             llm.eval([tok])
         tg = decode_tokens / (time.perf_counter() - t)
         if gpu is not None and nvml is not None:
-            measured = nvml.memory(gpu)[2] - used_before
+            measured = nvml.memory(gpu).used_bytes - used_before
         else:
             measured = parse_buffer_log("".join(lines)).total_bytes
     finally:
         llm.close()
-    return measured, pp, tg, len(tokens), decode_tokens
+    return Measured(measured, pp, tg, len(tokens), decode_tokens)

@@ -181,7 +181,7 @@ def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dic
     return path
 
 
-def usage_of(llms: Mapping[str, Any], where: Mapping[str, tuple[str, str, str]]) -> list[AgentUsage]:
+def usage_of(llms: Mapping[str, Any], where: Mapping[str, Any]) -> list[AgentUsage]:
     """Per agent: model, device, server, tokens, calls, wall time (from each agent's own LLM object)."""
     rows = []
     for name, llm in llms.items():

@@ -84,11 +84,12 @@ def _status(args: argparse.Namespace) -> int:
         probe = LaunchSpec(server_id=rec.server_id, backend=rec.backend, argv=(), env=rec.env, port=rec.port,
                            log_name="", models=())
         log = Path(rec.log)
-        total, device, _ = reported_buffers(log.read_text(errors="replace")) if log.exists() else (0, 0, 0)
+        logged = reported_buffers(log.read_text(errors="replace") if log.exists() else "")
         alive = rec.alive()  # the recorded process itself (start time and command line match)
         ours = alive and owns_listener(rec.pid, probe.host, rec.port)  # it, not a neighbour, answers
         rows.append({**rec.__dict__, "alive": alive, "healthy": ours and healthy(probe),
-                     "reported_bytes": total, "device_bytes": device, "up_s": round(time.time() - rec.started)})
+                     "reported_bytes": logged.total_bytes, "device_bytes": logged.device_bytes,
+                     "up_s": round(time.time() - rec.started)})
     if args.json:
         print(json.dumps({"servers": rows}, indent=2))
         return 0

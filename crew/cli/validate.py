@@ -61,17 +61,17 @@ def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
         nvml, device, free, bandwidth, source = _gpu(ns, nvml)
     from pathlib import Path
 
-    measured, pp, tg, n_pp, n_tg = measure(Path(fp.path), settings, gpu=ns.gpu, nvml=nvml,
-                                           prompt_tokens=ns.prompt_tokens, decode_tokens=ns.decode_tokens,
-                                           threads=ns.threads)
+    m = measure(Path(fp.path), settings, gpu=ns.gpu, nvml=nvml, prompt_tokens=ns.prompt_tokens,
+                decode_tokens=ns.decode_tokens, threads=ns.threads)
     # the KV cache holds the prompt plus half the decoded tokens on average during the decode we timed
-    fill = min(1.0, (n_pp + n_tg / 2) / ns.ctx)
+    fill = min(1.0, (m.prompt_tokens + m.decode_tokens / 2) / ns.ctx)
     roof = decode_tokens_per_s(fp, settings, bandwidth, kv_fill=fill) if bandwidth else None
     v = Validation(model=ns.model, device=device, estimate_bytes=estimate(fp, settings).total_bytes,
-                   measured_bytes=measured, free_bytes=free, verdict=verdict(measured, free),
-                   prompt_tokens=n_pp, prompt_tokens_per_s=pp, decode_tokens=n_tg, decode_tokens_per_s=tg,
+                   measured_bytes=m.memory_bytes, free_bytes=free, verdict=verdict(m.memory_bytes, free),
+                   prompt_tokens=m.prompt_tokens, prompt_tokens_per_s=m.prompt_tokens_per_s,
+                   decode_tokens=m.decode_tokens, decode_tokens_per_s=m.decode_tokens_per_s,
                    bandwidth_bytes_per_s=bandwidth, bandwidth_source=source, roofline_tokens_per_s=roof,
-                   roofline_pct=roofline_pct(tg, roof), ctx_tokens=ns.ctx)
+                   roofline_pct=roofline_pct(m.decode_tokens_per_s, roof), ctx_tokens=ns.ctx)
     if ns.json:
         print(json.dumps({"schema": "localcrew.validate/1", **asdict(v),
                           "estimate_error_ratio": v.estimate_error_ratio}, indent=2))

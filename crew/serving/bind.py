@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from crew.config import ProjectConfig
 from crew.errors import ConfigError, ServingError
@@ -57,10 +57,18 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
     return specs
 
 
+class Where(NamedTuple):
+    """Where one agent runs, in the report's words."""
+
+    model: str
+    device: str  # "gpu 1", "cpu", "api"
+    server: str  # "gpu1 :11501", or the API endpoint's name
+
+
 @dataclass
 class Bound:
     llms: dict[str, Any]                       # agent -> its CrewAI LLM
-    where: dict[str, tuple[str, str, str]]     # agent -> (model, device, server) for the report
+    where: dict[str, Where]                    # agent -> where it runs, for the report
     binding: dict[str, tuple[str, str]]        # agent -> (server_id, model alias) for failover
 
 
@@ -75,7 +83,7 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
     for placement in plan.agents:
         if placement.placement == "api":
             llms[placement.name] = _api_llm(project, placement.name)
-            where[placement.name] = (placement.model, "api", project.agents[placement.name].api or "?")
+            where[placement.name] = Where(placement.model, "api", project.agents[placement.name].api or "?")
             continue
         spec, model = endpoints[placement.name]
         device = ("cpu" if placement.placement == "cpu"
@@ -89,7 +97,7 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
                                           temperature=project.tasks.workflow.temperature,
                                           task_max_tokens={t.name: t.max_tokens for t in project.tasks.tasks.values()
                                                            if t.agent == placement.name and t.max_tokens})
-        where[placement.name] = (placement.model, device, f"{spec.server_id} :{spec.port}")
+        where[placement.name] = Where(placement.model, device, f"{spec.server_id} :{spec.port}")
         bound.binding[placement.name] = (spec.server_id, model.alias)
     return bound
 

@@ -9,6 +9,7 @@ is present, is the monitor's job (plan-gpus monitor); this check needs no driver
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from crew.models.llamacpp import MIB, buffers
 from crew.serving.spec import LaunchSpec
@@ -31,8 +32,14 @@ class ServerResidency:
         return self.reported_bytes / self.planned_bytes if self.planned_bytes else 0.0
 
 
-def reported_buffers(log_text: str) -> tuple[int, int, int]:
-    """(all bytes, device bytes, host model bytes) from a llama.cpp load log."""
+class ReportedBuffers(NamedTuple):
+    total_bytes: int       # every buffer logged, all backends
+    device_bytes: int      # on the GPU backends (CUDA*) only
+    host_model_bytes: int  # weights put in host memory
+
+
+def reported_buffers(log_text: str) -> ReportedBuffers:
+    """What a llama.cpp load log says it allocated."""
     total = device = host_model = 0.0
     for b in buffers(log_text):
         size = b.size_mib * MIB
@@ -41,7 +48,7 @@ def reported_buffers(log_text: str) -> tuple[int, int, int]:
             device += size
         elif b.kind == "model":
             host_model += size
-    return round(total), round(device), round(host_model)
+    return ReportedBuffers(round(total), round(device), round(host_model))
 
 
 def check(spec: LaunchSpec, log_text: str, planned_bytes: int) -> ServerResidency:
