@@ -37,13 +37,21 @@ class LocalCrew:
         self.verbose = verbose
 
     def agents(self) -> dict[str, Agent]:
+        from crew.tools.file_tools import gets_tools, workspace_tools
+
         agents = {}
         for name, cfg in self.project.agents.items():
+            llm = self.llms[name]
+            tools = workspace_tools(self.state.workspace, self._last_tests) if gets_tools(cfg.tools, llm) else []
             agents[name] = Agent(
-                role=cfg.role, goal=cfg.goal, backstory=cfg.backstory, llm=self.llms[name],
+                role=cfg.role, goal=cfg.goal, backstory=cfg.backstory, llm=llm, tools=tools,
                 allow_delegation=False, verbose=self.verbose or cfg.verbose, max_iter=cfg.max_iter, cache=False,
             )
         return agents
+
+    def _last_tests(self) -> str:
+        last = self.state.last
+        return self.state.feedback_on(last) if last is not None else "no test round has run yet"
 
     def tasks(self, agents: Mapping[str, Agent]) -> list[Task]:
         cfg = self.project.tasks.tasks

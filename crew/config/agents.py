@@ -9,8 +9,9 @@ from crew.config.types import AGENT_NAMES, DEFAULT_PRIORITY, MAX_PRIORITY, Agent
 from crew.config.yaml_reader import read_yaml
 from crew.errors import ConfigError
 
+TOOLS = ("auto", "on", "off")  # crew/tools/file_tools.py: gets_tools
 _AGENT_KEYS = ("role", "goal", "backstory", "llm", "fallbacks", "num_ctx", "cpu_model", "api", "max_tokens",
-               "priority", "verbose", "allow_delegation", "max_iter")
+               "priority", "verbose", "allow_delegation", "max_iter", "tools")
 
 
 def load_agents(path: Path) -> dict[str, AgentConfig]:
@@ -36,7 +37,11 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
             priority=s.positive_int("priority", DEFAULT_PRIORITY.get(name, 1), low=1, high=MAX_PRIORITY),
             verbose=bool(s.get("verbose", bool, False)),
             max_iter=s.positive_int("max_iter", 3, low=1, high=50),
+            tools=s.text("tools", "auto"),
         )
+        if agents[name].tools not in TOOLS:
+            raise ConfigError(f"unknown tools setting {agents[name].tools!r}", where=f"{file}: {name}.tools",
+                              fix="use auto (API endpoints only), on or off")
         # Delegation hands an agent CrewAI's delegate tools, whose call format small local models break; the
         # workflow's hand-offs are its task order instead. Said, not silently ignored.
         if s.get("allow_delegation", bool, False):

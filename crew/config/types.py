@@ -38,6 +38,7 @@ class AgentConfig:
     priority: int = 1          # how much its first-choice model matters to the planner (see DEFAULT_PRIORITY)
     verbose: bool = False      # CrewAI's own step log for this agent (also on for all with --verbose)
     max_iter: int = 3          # CrewAI's cap on an agent's reasoning iterations per task
+    tools: str = "auto"        # read-only file tools: auto (API endpoints only) | on | off (crew/tools/file_tools.py)
 
     @property
     def candidates(self) -> tuple[str, ...]:

@@ -1,28 +1,27 @@
-"""Workspace file tools for agents whose models can call tools: write, read and list, as CrewAI tools.
+"""Read-only workspace tools for agents whose models can call tools (agents.yaml `tools:`), as CrewAI tools.
 
-The file IO of write and read is langchain-community's FileManagementToolkit (WriteFileTool, ReadFileTool)
-confined to the workspace with `root_dir`. On its own it does not pass our checks: it accepts any suffix
-and any size, writes into hidden folders, offers an append mode, and follows a symlink that points inside
-the root at write time. So every call first passes Workspace's checks (the same ones the fenced-code-block
-path uses); langchain's own root check stays behind them as a second fence. Listing is ours: langchain's
-is one folder deep and shows caches and hidden files.
+What an agent may look at while it works: the run's files (read_file, list_files) and the last test round
+(last_test_output: pytest's verdict, the failing assertions, compact). Writing stays where the guardrails
+are — an answer's fenced blocks — so each agent still writes only its own kind of file.
 
-A refusal is returned to the agent as text starting with "Error:", never raised, so a bad call costs the
-agent a retry, not the run.
+Reading is langchain-community's FileManagementToolkit (ReadFileTool) confined to the workspace with
+`root_dir`. On its own it does not pass our checks (any size, hidden folders, symlinks that lead out), so
+every call first passes Workspace's checks; langchain's own root check stays behind them as a second fence.
+Listing is ours: langchain's is one folder deep and shows caches and hidden files. A refusal is returned to
+the agent as text starting with "Error:", never raised, so a bad call costs the agent a retry, not the run.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from crew.errors import WorkspaceError
-from crew.tools.workspace import TEXT_SUFFIXES, Workspace
-
-_SUFFIXES = ", ".join(sorted(TEXT_SUFFIXES))
+from crew.tools.workspace import Workspace
 
 
 def _langchain_tools(ws: Workspace) -> dict[str, Any]:
@@ -31,13 +30,8 @@ def _langchain_tools(ws: Workspace) -> dict[str, Any]:
         warnings.simplefilter("ignore", DeprecationWarning)
         from langchain_community.agent_toolkits import FileManagementToolkit
 
-    toolkit = FileManagementToolkit(root_dir=str(ws.root), selected_tools=["read_file", "write_file"])
+    toolkit = FileManagementToolkit(root_dir=str(ws.root), selected_tools=["read_file"])
     return {tool.name: tool for tool in toolkit.get_tools()}
-
-
-class _WriteArgs(BaseModel):
-    path: str = Field(description="file name relative to the workspace, e.g. calc.py or pkg/util.py")
-    content: str = Field(description="the complete text of the file (it replaces any previous version)")
 
 
 class _ReadArgs(BaseModel):
@@ -55,23 +49,6 @@ class _WorkspaceTool(BaseTool):
     def bind(self, ws: Workspace, lc: dict[str, Any]) -> _WorkspaceTool:
         self._ws, self._lc = ws, lc
         return self
-
-
-class WriteFileTool(_WorkspaceTool):
-    name: str = "write_file"
-    description: str = (f"Write a whole text file in the workspace. Relative paths only; allowed types: "
-                        f"{_SUFFIXES}.")
-    args_schema: type[BaseModel] = _WriteArgs
-
-    def _run(self, path: str, content: str) -> str:
-        try:
-            self._ws.check_write(path, content)
-        except WorkspaceError as err:
-            return f"Error: {err.one_line()}"
-        result = str(self._lc["write_file"].run({"file_path": path, "text": content, "append": False}))
-        if not result.startswith("File written"):
-            return result  # langchain's own "Error: …"
-        return f"wrote {path} ({len(content.encode())} bytes)"
 
 
 class ReadFileTool(_WorkspaceTool):
@@ -101,7 +78,40 @@ class ListFilesTool(_WorkspaceTool):
         return "\n".join(files) if files else "(the workspace is empty)"
 
 
-def workspace_tools(ws: Workspace) -> list[BaseTool]:
-    """write_file, read_file and list_files, all confined to `ws`."""
+class _NoArgs(BaseModel):
+    pass
+
+
+class LastTestOutputTool(BaseTool):
+    name: str = "last_test_output"
+    description: str = "The last test round: pytest's verdict and each failing assertion (expected, actual)."
+    args_schema: type[BaseModel] = _NoArgs
+    _last: Callable[[], str] = PrivateAttr()
+
+    def bind(self, last: Callable[[], str]) -> LastTestOutputTool:
+        self._last = last
+        return self
+
+    def _run(self) -> str:
+        return self._last()
+
+
+def workspace_tools(ws: Workspace, last_test_output: Callable[[], str] | None = None) -> list[BaseTool]:
+    """read_file and list_files, confined to `ws`; last_test_output when the run can say it."""
     lc = _langchain_tools(ws)
-    return [WriteFileTool().bind(ws, lc), ReadFileTool().bind(ws, lc), ListFilesTool().bind(ws, lc)]
+    tools: list[BaseTool] = [ReadFileTool().bind(ws, lc), ListFilesTool().bind(ws, lc)]
+    if last_test_output is not None:
+        tools.append(LastTestOutputTool().bind(last_test_output))
+    return tools
+
+
+TOOLS_SETTINGS = ("auto", "on", "off")
+
+
+def gets_tools(setting: str, llm: Any) -> bool:
+    """Whether an agent gets the tools: never when its LLM says it cannot call them; `on` always otherwise;
+    `auto` only on an API endpoint — small local models break tool-call formats, and a broken call costs a
+    retry of the whole answer."""
+    if setting == "off" or not llm.supports_function_calling():
+        return False
+    return setting == "on" or getattr(llm, "device", "api") == "api"
