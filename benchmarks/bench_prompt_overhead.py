@@ -27,7 +27,7 @@ def main() -> None:
 
     from crew.config import load_project
     from crew.models.embedded import embedded_model_path
-    from crew.workflow import execute, open_state, run_inputs
+    from crew.run.workflow import execute, open_state, run_inputs
 
     vocab = Llama(model_path=str(embedded_model_path()), vocab_only=True, verbose=False)
 

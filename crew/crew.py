@@ -18,8 +18,8 @@ from crewai.llms.base_llm import BaseLLM
 from crewai.tasks.conditional_task import ConditionalTask
 
 from crew.config import ProjectConfig
-from crew.guardrails import guardrails
-from crew.state import RunState
+from crew.run.guardrails import guardrails
+from crew.run.state import RunState
 
 # Our guardrails and callbacks are bound methods (they carry the run's state); CrewAI warns on each that it
 # cannot serialise them for its checkpoints, which we do not use (run.jsonl is our checkpoint).

@@ -82,7 +82,7 @@ def _do_run(args: argparse.Namespace, prog: str) -> int:
     from crew.config import load_project
 
     project = load_project(Path(args.project).resolve())  # config mistakes surface before heavy imports
-    from crew.workflow import run
+    from crew.run.workflow import run
 
     verbose = args.verbose or os.environ.get("LOCALCREW_VERBOSE") == "1"
     result = run(project, task=_task_from(args), module=args.module, verbose=verbose, say=_console_say(),
@@ -110,7 +110,7 @@ def replay(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from crew.config import load_project
-        from crew.resume import replay_task
+        from crew.run.resume import replay_task
 
         replay_task(load_project(Path(args.project).resolve()), args.task_id, say=_console_say())
         return 0
@@ -126,7 +126,7 @@ def test(argv: Sequence[str] | None = None) -> int:
 
     def body() -> int:
         from crew.config import load_project
-        from crew.workflow import run
+        from crew.run.workflow import run
 
         project = load_project(Path(".").resolve())
         say = _console_say()
@@ -177,7 +177,7 @@ def localcrew(argv: Sequence[str] | None = None) -> int:
 
             def body() -> int:
                 from crew.config import load_project
-                from crew.resume import resume_run
+                from crew.run.resume import resume_run
 
                 resume_run(load_project(Path(ns.project).resolve()), Path(ns.run_dir), say=_console_say())
                 return 0

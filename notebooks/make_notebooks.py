@@ -158,7 +158,7 @@ for a in plan.agents:
        "folder, so its `runs/` folder does not land in the repository.\n\n"
        "The crew is started exactly as in a terminal, `localcrew run --task \"...\"`, and its progress is "
        "streamed here line by line: the server coming up, each agent and task, each real test round. (Not "
-       "`crew.workflow.run(...)` in the kernel itself: CrewAI's synchronous kickoff refuses to run inside "
+       "`crew.run.workflow.run(...)` in the kernel itself: CrewAI's synchronous kickoff refuses to run inside "
        "Jupyter's event loop.)"),
     code("""import os
 import shutil
@@ -180,7 +180,7 @@ print("exit code:", proc.returncode)"""),
     md("## The files it wrote\n\n`code/` is the agents' workspace (the tests run there); `run.jsonl` logs "
        "every step; `pytest-round-N.txt` is pytest's own output of each round; `servers/` (left out below) "
        "holds the model server logs."),
-    code("""from crew.runlog import RunLog
+    code("""from crew.run.runlog import RunLog
 
 (run_dir,) = (work / "runs").iterdir()
 for p in sorted(run_dir.rglob("*")):
@@ -207,7 +207,7 @@ Markdown((run_dir / "report.md").read_text())"""),
        "store and served by one llama.cpp server per GPU; with `backend: ollama` an `ollama serve` is started "
        "per GPU. Either way each server is pinned with `CUDA_VISIBLE_DEVICES` and listens on 127.0.0.1.\n"
        "- Then `uv run crewai run` (or `uv run localcrew run --task \"...\"`) exactly as here: the same call "
-       "to `crew.workflow.run`, with GPU servers instead of the CPU one.\n"
+       "to `crew.run.workflow.run`, with GPU servers instead of the CPU one.\n"
        "- Before the crew starts, each server's buffers (llama.cpp's log, or Ollama's `/api/ps`) are checked "
        "against the plan: a model that spilled to the CPU fails the run (or warns, `on_spill: warn`). During "
        "the run the report's *GPU memory: planned vs measured* section fills in from NVML (here it says "

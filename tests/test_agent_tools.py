@@ -52,7 +52,7 @@ class ToolCallingLLM(BaseLLM):
 def _crew(project_dir: Path, **tools: str) -> tuple[Any, Any, dict[str, Any]]:
     from crew.config import load_project
     from crew.crew import LocalCrew
-    from crew.workflow import open_state, run_inputs
+    from crew.run.workflow import open_state, run_inputs
 
     data = yaml.safe_load((project_dir / "agents.yaml").read_text())
     for name, setting in tools.items():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crew.llm import served_llm
-from crew.runlog import RunLog
+from crew.run.runlog import RunLog
 from crew.serving.failover import Router
+from crew.serving.llm import served_llm
 from crew.serving.process import Supervisor, free_port
 from tests.fake_ollama import FakeOllama
 

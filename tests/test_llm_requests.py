@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from crew.llm import served_llm
+from crew.serving.llm import served_llm
 from crew.serving.process import free_port
 from tests.fake_ollama import FakeOllama
 

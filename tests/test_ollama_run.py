@@ -37,7 +37,7 @@ def test_add():
 
 def test_crew_runs_on_the_ollama_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from crew.config import load_project
-    from crew.workflow import run
+    from crew.run.workflow import run
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

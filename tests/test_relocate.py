@@ -75,11 +75,11 @@ def _kill_twice(tmp_path: Path, *, relocate: bool, cpu: bool) -> dict[str, Any]:
     """Real llama.cpp servers on simulated GPUs: only gpu0 runs (no live server shares its model); its
     server is SIGKILLed, the agent's next call restarts it; killed again, the next call fails over."""
     from crew.config import load_layout
-    from crew.llm import served_llm
-    from crew.runlog import RunLog
+    from crew.run.runlog import RunLog
     from crew.serving.bind import cpu_fallback_model
     from crew.serving.failover import Router
     from crew.serving.launch import agent_endpoints, launch_specs
+    from crew.serving.llm import served_llm
     from crew.serving.process import Supervisor
 
     project = load_project(ROOT)

@@ -54,7 +54,7 @@ def test_a_failover_server_is_checked_against_the_moved_agents_estimate(project_
     from crew.config import load_project
     from crew.errors import ServingError
     from crew.planner.build import plan_project
-    from crew.runlog import RunLog
+    from crew.run.runlog import RunLog
     from crew.serving.process import RunningServer
     from crew.serving.session import ServerSession
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from crew.config import TASK_NAMES, load_project
-from crew.resume import _continue
-from crew.workflow import execute, open_state, run_inputs, usage_of, write_report
+from crew.run.resume import _continue
+from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
 from tests.fake_llm import ScriptedLLM
 from tests.test_workflow import BAD, DOCS, GOOD, TESTS
 
@@ -90,7 +90,7 @@ def _rec(event: str, **kw: Any) -> dict[str, Any]:
 
 
 def test_settled_reads_the_log_in_order() -> None:
-    from crew.runlog import settled
+    from crew.run.runlog import settled
 
     r = {"collected": 1}
     log = [_rec("kickoff"), _rec("task_done", task="specify"), _rec("task_done", task="implement"),
@@ -111,8 +111,8 @@ def test_settled_reads_the_log_in_order() -> None:
 
 def test_the_report_of_a_resumed_run_counts_every_part(tmp_path: Path) -> None:
     """Usage and failovers of the part before a kill are in the log; the report adds them to this part's."""
-    from crew.report import AgentUsage, earlier_faults, render_report, whole_run_usage
-    from crew.runlog import RunLog
+    from crew.run.report import AgentUsage, earlier_faults, render_report, whole_run_usage
+    from crew.run.runlog import RunLog
 
     log = RunLog(tmp_path / "run.jsonl")
     log.append("kickoff", inputs={})
@@ -161,7 +161,7 @@ def test_a_full_disk_in_a_guardrail_is_one_line_and_the_run_resumes(project_dir:
     import pytest
 
     from crew.errors import DiskFullError
-    from crew.runlog import RunLog
+    from crew.run.runlog import RunLog
 
     project = load_project(project_dir)
     inputs = run_inputs(project, task=None, module=None)

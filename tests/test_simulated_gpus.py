@@ -42,7 +42,7 @@ def _records(run_dir: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from crew.config import load_project
-    from crew.workflow import run
+    from crew.run.workflow import run
 
     work = tmp_path_factory.mktemp("sim")
     (work / "agents.yaml").write_text((ROOT / "agents.yaml").read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crew.config import load_project
-from crew.workflow import execute, open_state, run_inputs, usage_of, write_report
+from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
 from tests.fake_llm import ScriptedLLM
 
 GOOD = '''```python
@@ -75,7 +75,7 @@ def test_code_failing_the_users_example_is_revised_before_any_test_is_written(pr
     assert [r.ok for r in state.rounds] == [False, True, True]
     assert len(_prompts(llms, "implement")) == 1  # the retry is asked of the model directly, not through CrewAI
     retry = _prompts(llms, "?")[0]
-    from crew.workflow import DRAFT_SUFFIX
+    from crew.run.workflow import DRAFT_SUFFIX
 
     task = load_project(project_dir).tasks.inputs["project_task"]
     assert retry == task + DRAFT_SUFFIX  # the first retry is exactly what one shot is asked

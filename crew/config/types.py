@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crew.hardware.types import DeclaredExclusion, DeclaredGpu  # `gpus:` and `exclude:` entries, typed
+from crew.hardware.types import DeclaredExclusion as DeclaredExclusion  # `exclude:` entries, typed
+from crew.hardware.types import DeclaredGpu as DeclaredGpu  # `gpus:` entries, typed (re-exported)
 from crew.planner.vram import GPU_KV_TYPE
 
 AGENT_NAMES = ("manager", "developer", "tester", "documentation")

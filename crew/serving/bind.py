@@ -74,8 +74,8 @@ class Bound:
 
 def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> Bound:
     """Each agent's LLM pointed at its own server."""
-    from crew.llm import served_llm
     from crew.serving.launch import agent_endpoints
+    from crew.serving.llm import served_llm
 
     endpoints = agent_endpoints(plan, specs)
     bound = Bound(llms={}, where={}, binding={})

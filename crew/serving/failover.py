@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crew.errors import ServingError
-from crew.runlog import RunLog
+from crew.run.runlog import RunLog
 from crew.serving.process import Supervisor, free_port, stop
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 

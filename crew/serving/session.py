@@ -21,7 +21,7 @@ from crew.serving import registry
 
 if TYPE_CHECKING:
     from crew.planner.plan import Plan
-    from crew.runlog import RunLog
+    from crew.run.runlog import RunLog
     from crew.serving.process import RunningServer, Supervisor
     from crew.serving.spec import LaunchSpec
 

@@ -1,9 +1,9 @@
 """What one run knows while it works: its folders, its log, and the real test verdict of every round.
 
 `RunState` holds the run: folders, log, files written, every test round. The guardrails act on it and import
-it (never the other way round): `crew/guardrails.py` binds them to one run for CrewAI, `crew/guards.py`
-(specify, write_tests, fix_code, document), `crew/attempts.py` (implement's attempts against the user's
-examples, and the best round kept), `crew/second_opinion.py` (independent attempts that judge code vs
+it (never the other way round): `crew/run/guardrails.py` binds them to one run for CrewAI, `crew/run/guards.py`
+(specify, write_tests, fix_code, document), `crew/run/attempts.py` (implement's attempts against the user's
+examples, and the best round kept), `crew/run/second_opinion.py` (independent attempts that judge code vs
 model-written tests). The same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crew.errors import WorkspaceError
-from crew.runlog import RunLog
+from crew.run.runlog import RunLog
 from crew.tools import answers, examples, feedback
 from crew.tools.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.tools.examples import Example
@@ -91,13 +91,13 @@ class RunState:
     def restore(self, *, before_task: str | None = None) -> list[dict[str, Any]]:
         """Rebuild the test rounds from the log (for resume/replay); return the finished tasks, in order.
 
-        Only rounds of finished tasks count (crew.runlog.settled): a task interrupted between its `tests`
+        Only rounds of finished tasks count (crew.run.runlog.settled): a task interrupted between its `tests`
         record and its `task_done` runs again with its rounds, which are then counted once. With
         `before_task`, only what happened before that task counts: replaying write_tests forgets every
         test round, replaying fix_code forgets the fix rounds.
         """
         from crew.config import TASK_NAMES
-        from crew.runlog import settled
+        from crew.run.runlog import settled
 
         steps = settled(self.log.records(), TASK_NAMES, before=before_task)
         self.rounds.clear()

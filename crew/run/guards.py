@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from crew import attempts, second_opinion
-from crew.attempts import ANSWER_LOG_CHARS
+from crew.run import attempts, second_opinion
+from crew.run.attempts import ANSWER_LOG_CHARS
 from crew.tools import answers, examples
 
 if TYPE_CHECKING:
-    from crew.state import RunState
+    from crew.run.state import RunState
 
 _CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import |```)", re.MULTILINE)
 

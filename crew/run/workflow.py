@@ -16,8 +16,8 @@ from typing import Any
 
 from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, WorkflowError
-from crew.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
-from crew.state import RunState
+from crew.run.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
+from crew.run.state import RunState
 from crew.tools.sandbox import SandboxLimits
 from crew.units import LOCAL
 
@@ -114,7 +114,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
             verbose: bool = False, start: Start | None = None, label: str = "kickoff") -> Any:
     """Build the crew and start it. Test verdicts land in state.rounds; every step in state.log."""
     from crew.crew import LocalCrew
-    from crew.progress import task_progress
+    from crew.run.progress import task_progress
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
     if "developer" in llms and state.draft is None:

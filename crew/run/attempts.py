@@ -12,7 +12,7 @@ from crew.tools import answers
 from crew.tools.sandbox import TestReport
 
 if TYPE_CHECKING:
-    from crew.state import RunState
+    from crew.run.state import RunState
 
 ANSWER_LOG_CHARS = 6000  # each developer answer is logged (run.jsonl) up to this length
 

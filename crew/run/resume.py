@@ -13,8 +13,8 @@ from typing import Any
 
 from crew.config import TASK_NAMES, ProjectConfig
 from crew.errors import UsageError
-from crew.runlog import RunLog, settled
-from crew.workflow import RunResult, Say, feasible_plan, open_state, serve_and_execute, with_derived_inputs
+from crew.run.runlog import RunLog, settled
+from crew.run.workflow import RunResult, Say, feasible_plan, open_state, serve_and_execute, with_derived_inputs
 
 
 def _inputs_of(log: RunLog, where: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from crew.runlog import START_EVENTS
+from crew.run.runlog import START_EVENTS
 from crew.tools.sandbox import TestReport
 
 

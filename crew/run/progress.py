@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from crew.state import RunState
+from crew.run.state import RunState
 
 _lock = threading.Lock()
 

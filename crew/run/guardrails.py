@@ -9,9 +9,9 @@ module only binds them, so that state.py imports none of them (no import cycle).
 from collections.abc import Callable
 from typing import Any
 
-from crew import guards
-from crew.attempts import implement
-from crew.state import RunState
+from crew.run import guards
+from crew.run.attempts import implement
+from crew.run.state import RunState
 
 Guardrail = Callable[[Any], tuple[bool, Any]]
 

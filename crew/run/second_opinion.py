@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crew.attempts import ANSWER_LOG_CHARS, next_draft
+from crew.run.attempts import ANSWER_LOG_CHARS, next_draft
 from crew.tools import answers, examples, feedback
 from crew.tools.codeblocks import extract_code_files
 from crew.tools.sandbox import TestReport, run_pytest
 
 if TYPE_CHECKING:
-    from crew.state import RunState
+    from crew.run.state import RunState
 
 
 def only_model_tests_fail(state: RunState, report: TestReport) -> bool:
