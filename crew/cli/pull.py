@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crew.errors import LocalcrewError
+from crew.units import gib
 
 OLLAMA_DEFAULT = "http://127.0.0.1:11434"
 MAX_ROUNDS = 4
@@ -110,7 +111,7 @@ def _pull_gguf(ref: str, ns: argparse.Namespace, console: Any) -> Outcome:
         return Outcome(ref, "present", f"downloaded before ({dest})")
     url = source.url(ns.hf_endpoint or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT)
     if ns.dry_run:
-        return Outcome(ref, "would fetch", f"{url} → {dest} (about {source.approx_bytes / 1e9:.1f} GB)")
+        return Outcome(ref, "would fetch", f"{url} → {dest} (about {gib(source.approx_bytes)})")
     return _fetch(ref, url, dest, source.approx_bytes, console)
 
 
