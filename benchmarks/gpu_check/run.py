@@ -1,0 +1,234 @@
+"""The CUDA check, start to end, within a time budget: GPU → build → GGUFs → loads → JSON + table.
+
+    python -m benchmarks.gpu_check.run --out DIR          # on a CUDA machine, after gpu_check.sh prepare
+    python -m benchmarks.gpu_check.run --cpu --out DIR    # dry run here: CPU llama.cpp, a tiny model
+
+The dry run does everything but the build and NVML: it writes a GGUF with the same writer, loads it in a
+process per case with the project's CPU llama-cpp-python, parses the same log lines, calls the same
+`plan-gpus estimate` (device cpu) and writes the same two files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks.gpu_check.case import CaseResult, CaseSpec
+from benchmarks.gpu_check.compare import Row, make_row, row_json, table_markdown
+from benchmarks.gpu_check.logparse import load_buffers
+from benchmarks.gpu_check.shapes import TINY, ModelShape, file_bytes, gpu_shapes
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / ".gpu_check"
+GPU_CONTEXTS = (4096, 32768)
+CPU_CONTEXTS = (256, 512)
+KV_TYPES = ("f16", "q8_0")
+_REPORT_RESERVE_S = 20   # kept back for writing the report
+_CASES_RESERVE_S = 150   # the build must end this long before the deadline, or there is no time to load
+_LOG_WORDS = ("buffer size", "CUDA", "offload", "error", "warn", "fail")
+
+
+class Clock:
+    """Phase timings against one deadline (monotonic seconds)."""
+
+    def __init__(self, budget_s: float, started_ago_s: float = 0.0) -> None:
+        self.start = time.monotonic() - started_ago_s
+        self.deadline = self.start + budget_s
+        self.phases: dict[str, float] = {}
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Any:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(time.monotonic() - started, 1)
+            print(f"[gpu_check] {name}: {self.phases[name]:.1f} s ({self.left():.0f} s of the budget left)",
+                  flush=True)
+
+
+def plan_gpus_estimate(path: Path, spec: CaseSpec, device: str, bandwidth_gbs: float) -> dict[str, Any]:
+    """`plan-gpus estimate PATH --device DEVICE --ctx N --kv-type T --json --bandwidth-gbs B`, run in-process
+    through the CLI's own entry point; its JSON object."""
+    from crew.cli import main
+
+    argv = ["estimate", str(path), "--device", device, "--ctx", str(spec.ctx_tokens), "--kv-type", spec.kv_type,
+            "--batch", str(spec.batch), "--ubatch", str(spec.ubatch), "--bandwidth-gbs", f"{bandwidth_gbs:.3f}",
+            "--json"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    if rc != 0:
+        raise RuntimeError(f"plan-gpus {' '.join(argv)} exited {rc}: {err.getvalue().strip()}")
+    result: dict[str, Any] = json.loads(out.getvalue())
+    return result
+
+
+def run_case_process(spec: CaseSpec, env: dict[str, str], timeout_s: float, work: Path) -> CaseResult:
+    """The case in a fresh Python process (a fresh CUDA context); RuntimeError with its output if it fails."""
+    result_path = work / f"{spec.model}-{spec.ctx_tokens}-{spec.kv_type}.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check.case", json.dumps(asdict(spec)),
+                           str(result_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
+    if proc.returncode != 0 or not result_path.exists():
+        raise RuntimeError(f"exit {proc.returncode}: {(proc.stdout + proc.stderr)[-1500:]}")
+    return CaseResult(**json.loads(result_path.read_text(encoding="utf-8")))
+
+
+def write_models(shapes: tuple[ModelShape, ...], work: Path) -> dict[str, Path]:
+    """One GGUF per shape; a file finished by an earlier run (its marker exists) is kept."""
+    from benchmarks.gpu_check.synth import write_gguf
+
+    paths = {}
+    for shape in shapes:
+        path, done = work / f"synthetic-{shape.name}.gguf", work / f"synthetic-{shape.name}.done"
+        if not done.exists():
+            write_gguf(path, shape)
+            done.write_text(str(path.stat().st_size))
+        paths[shape.name] = path
+    return paths
+
+
+def case_plan(shapes: tuple[ModelShape, ...], contexts: tuple[int, ...], *, gpu: bool, n_gen: int,
+              threads: int) -> list[CaseSpec]:
+    """Smallest model and context first, so a budget that runs short drops the 14B at the longest context."""
+    return [CaseSpec(model=s.name, path="", ctx_tokens=min(ctx, s.n_ctx_train), kv_type=kv, gpu=gpu,
+                     n_gen=n_gen, threads=threads)
+            for s in shapes for ctx in contexts for kv in KV_TYPES]
+
+
+def expected_case_s(shape: ModelShape, seconds_per_byte: float | None) -> float:
+    """A case's duration, scaled by file size from the cases done so far (loading and decoding both read
+    the weights); 60 s before the first one."""
+    return 60.0 if seconds_per_byte is None else 5.0 + seconds_per_byte * file_bytes(shape)
+
+
+def run_cases(specs: list[CaseSpec], shapes: dict[str, ModelShape], paths: dict[str, Path], env: dict[str, str],
+              clock: Clock, work: Path, device: str, bandwidth_gbs: float,
+              out: Path) -> tuple[list[Row], list[dict[str, Any]]]:
+    rows: list[Row] = []
+    skipped: list[dict[str, Any]] = []
+    per_byte: float | None = None
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        spec = replace(spec, path=str(paths[spec.model]))
+        label = f"{spec.model} ctx {spec.ctx_tokens} {spec.kv_type}"
+        need = expected_case_s(shapes[spec.model], per_byte) * 1.5
+        if clock.left() - _REPORT_RESERVE_S < need:
+            skipped.append({"case": label, "reason": f"time budget: {clock.left():.0f} s left, ~{need:.0f} s needed"})
+            print(f"[gpu_check] skip {label}: time budget", flush=True)
+            continue
+        started = time.monotonic()
+        try:
+            result = run_case_process(spec, env, clock.left() - _REPORT_RESERVE_S, work)
+            row = make_row(spec, result, load_buffers(result.log),
+                           plan_gpus_estimate(Path(spec.path), spec, device, bandwidth_gbs))
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+            skipped.append({"case": label, "reason": f"failed: {exc}"})
+            print(f"[gpu_check] {label} failed: {exc}", flush=True)
+            continue
+        took = time.monotonic() - started
+        per_byte = max(per_byte or 0.0, took / file_bytes(shapes[spec.model]))
+        (out / "logs" / f"{spec.model}-{spec.ctx_tokens}-{spec.kv_type}.log").write_text(
+            "\n".join(line for line in result.log.splitlines() if any(w in line for w in _LOG_WORDS)) + "\n")
+        rows.append(row)
+        print(f"[gpu_check] {label}: {took:.1f} s, {row.decode_tokens_per_s:.1f} tok/s", flush=True)
+    return rows, skipped
+
+
+def gpu_facts() -> dict[str, Any]:
+    """GPU 0 through the project's one NVML call site."""
+    from crew.hardware.nvml import PynvmlProvider, detect
+
+    found = detect(PynvmlProvider())
+    if not found.gpus:
+        raise RuntimeError(f"no GPU: {found.note}")
+    return asdict(found.gpus[0])
+
+
+def write_report(out: Path, report: dict[str, Any], rows: list[Row], device_label: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    report["rows"] = [row_json(r) for r in rows]
+    (out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    lines = [f"# GPU check: {report['device_name']} ({report['mode']})", "", table_markdown(rows, device_label=device_label)]
+    lines += [f"- {note}" for note in report["notes"]]
+    lines += [f"- skipped {s['case']}: {s['reason']}" for s in report["skipped"]]
+    lines.append(f"- phases (s): {json.dumps(report['phases_s'])}")
+    text = "\n".join(lines) + "\n"
+    (out / "gpu_check.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or BUNDLE / "out"))
+    ap.add_argument("--cpu", action="store_true", help="dry run on the CPU build of llama-cpp-python")
+    ap.add_argument("--budget-s", type=float, default=540.0, help="everything, build included (default 540)")
+    ap.add_argument("--started-ago-s", type=float, default=0.0, help="time the caller already spent")
+    ap.add_argument("--work", type=Path, default=None, help="where the GGUFs go (default: a temp folder)")
+    ap.add_argument("--bandwidth-gbs", type=float, default=20.0, help="--cpu only: the roofline's bandwidth")
+    args = ap.parse_args(argv)
+    clock = Clock(args.budget_s, args.started_ago_s)
+    work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check-"))
+    work.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"mode": "cpu" if args.cpu else "cuda", "notes": [], "skipped": [],
+                              "phases_s": clock.phases}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    if args.cpu:
+        shapes, contexts, device, bandwidth = (TINY,), CPU_CONTEXTS, "cpu", args.bandwidth_gbs
+        report |= {"device_name": "CPU (dry run)", "llama_cpp": "llama-cpp-python's CPU library"}
+        report["notes"].append(f"dry run: bandwidth {bandwidth} GB/s assumed, no NVML")
+    else:
+        shapes, contexts, device = gpu_shapes(), GPU_CONTEXTS, "cuda"
+        with clock.phase("gpu"):
+            gpu = gpu_facts()
+        bandwidth = (gpu["bandwidth_bytes_per_s"] or 0) / 1e9
+        manifest = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
+        report |= {"device_name": gpu["name"], "gpu": gpu, "llama_cpp": manifest["llama_cpp"],
+                   "bundle": manifest}
+        from benchmarks.gpu_check.build import Build, cuda_architecture, unpack
+
+        with clock.phase("unpack"):
+            src = unpack(BUNDLE / manifest["llama_cpp"]["tarball"], BUNDLE / "src")
+        build = Build(src, BUNDLE / "build", cuda_architecture(gpu["compute_capability"]), os.cpu_count() or 4)
+    with clock.phase("gguf"):
+        paths = write_models(shapes, work)
+    report["models"] = {s.name: {"path": str(paths[s.name]), "file_bytes": paths[s.name].stat().st_size,
+                                 **asdict(s)} for s in shapes}
+    if not args.cpu:
+        with clock.phase("build (overlapping gguf)"):
+            built = build.wait(clock.deadline - _CASES_RESERVE_S)
+        (args.out).mkdir(parents=True, exist_ok=True)
+        (args.out / "build.log").write_text(built.log_tail + "\n", encoding="utf-8")
+        report["build"] = {"ok": built.ok, "seconds": round(built.seconds, 1), "reason": built.reason}
+        if not built.ok:
+            report["notes"].append(f"no CUDA figures: {built.reason} (build.log has its last lines)")
+            print(write_report(args.out, report, [], "CUDA0"))
+            return 1
+        env["LLAMA_CPP_LIB_PATH"] = str(built.lib_dir)
+    specs = case_plan(shapes, contexts, gpu=not args.cpu, n_gen=16 if args.cpu else 128,
+                      threads=1 if args.cpu else (os.cpu_count() or 4))
+    with clock.phase("loads"):
+        rows, skipped = run_cases(specs, {s.name: s for s in shapes}, paths, env, clock, work, device,
+                                  bandwidth, args.out)
+    report["skipped"] = skipped
+    report["bandwidth_gbs"] = bandwidth
+    print(write_report(args.out, report, rows, "CPU" if args.cpu else "CUDA0"))
+    return 0 if rows and not skipped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
