@@ -59,7 +59,8 @@ def unpack(tarball: Path, dest: Path) -> Path:
 class Build:
     """cmake + ninja in the background (the GGUFs are written meanwhile); `wait` enforces the deadline."""
 
-    def __init__(self, src: Path, build: Path, architecture: str, jobs: int) -> None:
+    def __init__(self, src: Path, build: Path, architecture: str, jobs: int,
+                 env: dict[str, str] | None = None) -> None:
         self.build_dir = build
         self.log_path = build.parent / "build.log"
         build.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,7 @@ class Build:
         self.started = time.monotonic()
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 — closed in wait()
         self._proc = subprocess.Popen(["bash", "-c", script], stdout=self._log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+                                      start_new_session=True, env=env)
 
     def wait(self, deadline: float) -> BuildResult:
         """Wait until the build ends or `deadline` (time.monotonic()); a build past it is stopped."""

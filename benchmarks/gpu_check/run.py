@@ -21,12 +21,15 @@ import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.gpu_check.case import CaseResult, CaseSpec
 from benchmarks.gpu_check.compare import Row, make_row, row_json, table_markdown
 from benchmarks.gpu_check.logparse import load_buffers
 from benchmarks.gpu_check.shapes import TINY, ModelShape, file_bytes, gpu_shapes
+
+if TYPE_CHECKING:
+    from crew.hardware.nvml import NvmlProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / ".gpu_check"
@@ -149,11 +152,11 @@ def run_cases(specs: list[CaseSpec], shapes: dict[str, ModelShape], paths: dict[
     return rows, skipped
 
 
-def gpu_facts() -> dict[str, Any]:
-    """GPU 0 through the project's one NVML call site."""
-    from crew.hardware.nvml import PynvmlProvider, detect
+def gpu_facts(provider: NvmlProvider) -> dict[str, Any]:
+    """GPU 0 as the project's NVML detection sees it (name, compute capability, bandwidth)."""
+    from crew.hardware.nvml import detect
 
-    found = detect(PynvmlProvider())
+    found = detect(provider)
     if not found.gpus:
         raise RuntimeError(f"no GPU: {found.note}")
     return asdict(found.gpus[0])
@@ -163,7 +166,8 @@ def write_report(out: Path, report: dict[str, Any], rows: list[Row], device_labe
     out.mkdir(parents=True, exist_ok=True)
     report["rows"] = [row_json(r) for r in rows]
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
-    lines = [f"# GPU check: {report['device_name']} ({report['mode']})", "", table_markdown(rows, device_label=device_label)]
+    lines = [f"# GPU check: {report['device_name']} ({report['mode']})", "",
+             table_markdown(rows, device_label=device_label)]
     lines += [f"- {note}" for note in report["notes"]]
     lines += [f"- skipped {s['case']}: {s['reason']}" for s in report["skipped"]]
     lines.append(f"- phases (s): {json.dumps(report['phases_s'])}")
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bandwidth-gbs", type=float, default=20.0, help="--cpu only: the roofline's bandwidth")
     args = ap.parse_args(argv)
     clock = Clock(args.budget_s, args.started_ago_s)
+    shapes: tuple[ModelShape, ...]
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check-"))
     work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"mode": "cpu" if args.cpu else "cuda", "notes": [], "skipped": [],
@@ -193,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         report["notes"].append(f"dry run: bandwidth {bandwidth} GB/s assumed, no NVML")
     else:
         shapes, contexts, device = gpu_shapes(), GPU_CONTEXTS, "cuda"
+        from crew.hardware.nvml import PynvmlProvider
+
         with clock.phase("gpu"):
-            gpu = gpu_facts()
+            gpu = gpu_facts(PynvmlProvider())
         bandwidth = (gpu["bandwidth_bytes_per_s"] or 0) / 1e9
         manifest = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
         report |= {"device_name": gpu["name"], "gpu": gpu, "llama_cpp": manifest["llama_cpp"],

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The CUDA check (issue #15 §7), in two steps; docs/estimator.md ("Checking on a CUDA machine") says more.
+#
+#   bash benchmarks/gpu_check.sh prepare   # here: .gpu_check/ = trimmed llama.cpp source + cp312 wheels (≤ 64 MiB)
+#   bash benchmarks/gpu_check.sh run       # on the CUDA machine (no network; nvcc, CMake, ninja, Python 3.12):
+#                                          # build, write GGUFs, load, compare → $OUT/gpu_check.{json,md}
+#   bash benchmarks/gpu_check.sh cpu       # here: the same run on the CPU build, a tiny model, no NVML
+#
+# `run` keeps to a 9-minute budget (--budget-s), build included; it prints each phase's time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  prepare)
+    exec "${PYTHON:-.venv/bin/python}" -m benchmarks.gpu_check.prepare "$@"
+    ;;
+  cpu)
+    exec "${PYTHON:-.venv/bin/python}" -m benchmarks.gpu_check.run --cpu "$@"
+    ;;
+  run)
+    bundle=.gpu_check
+    if [ ! -f "$bundle/manifest.json" ]; then
+      echo "gpu_check: $bundle/manifest.json missing — fix: run 'bash benchmarks/gpu_check.sh prepare' first" >&2
+      exit 2
+    fi
+    py=${PYTHON:-$(command -v python3.12 || command -v python3)}
+    if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then
+      echo "gpu_check: $py is not Python 3.12 (the bundled wheels are cp312) — fix: PYTHON=/path/to/python3.12" >&2
+      exit 2
+    fi
+    if [ ! -f "$bundle/site/.unpacked" ]; then
+      rm -rf "$bundle/site" && mkdir -p "$bundle/site"
+      tar -xzf "$bundle/site.tar.gz" -C "$bundle/site" && touch "$bundle/site/.unpacked"
+    fi
+    export PYTHONPATH="$PWD/$bundle/site:$PWD"
+    exec "$py" -m benchmarks.gpu_check.run --started-ago-s "$(( $(date +%s) - started ))" "$@"
+    ;;
+  *)
+    echo "usage: bash benchmarks/gpu_check.sh prepare|run|cpu [options]" >&2
+    exit 2
+    ;;
+esac
