@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# Flash-attention vector kernels for the two KV types the check loads (llama.cpp's default adds q4_0, bf16).
+FA_QUANTS = "f16-f16;q8_0-q8_0"
+
 
 def cuda_architecture(compute_capability: str) -> str:
     """'9.0' → '90-real': device code for this card only, no PTX for others. (ggml-cuda's CMakeLists turns
@@ -25,10 +28,12 @@ def cuda_architecture(compute_capability: str) -> str:
 
 def cmake_args(src: Path, build: Path, architecture: str) -> list[str]:
     """Configure for libllama + ggml-cuda only. Each OFF is a part of llama.cpp this check does not need and
-    that would cost build time or want the network (NCCL, OpenSSL, the web UI)."""
+    that would cost build time or want the network (NCCL, OpenSSL, the web UI); no compression of the
+    device code either (it only costs time here)."""
     return ["cmake", "-S", str(src), "-B", str(build), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
             "-DBUILD_SHARED_LIBS=ON", "-DGGML_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={architecture}",
-            "-DGGML_CUDA_NCCL=OFF", "-DGGML_CUDA_COMPRESSION_MODE=none", "-DLLAMA_BUILD_COMMON=OFF",
+            "-DGGML_CUDA_NCCL=OFF", "-DGGML_CUDA_COMPRESSION_MODE=none", f"-DGGML_CUDA_FA_QUANTS={FA_QUANTS}",
+            "-DLLAMA_BUILD_COMMON=OFF",
             "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_TOOLS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
             "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_BUILD_APP=OFF", "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_OPENSSL=OFF"]
 

@@ -113,10 +113,16 @@ def case_plan(shapes: tuple[ModelShape, ...], contexts: tuple[int, ...], *, gpu:
             for s in shapes for ctx in contexts for kv in KV_TYPES]
 
 
-def expected_case_s(shape: ModelShape, seconds_per_byte: float | None) -> float:
-    """A case's duration, scaled by file size from the cases done so far (loading and decoding both read
-    the weights); 60 s before the first one."""
-    return 60.0 if seconds_per_byte is None else 5.0 + seconds_per_byte * file_bytes(shape)
+def expected_case_s(shape: ModelShape, done_s: dict[str, float], shapes: dict[str, ModelShape]) -> float:
+    """A case's duration, from the slowest case of the same model so far, else scaled by file size from the
+    models done (process start and CUDA set-up ≈ 5 s, then loading and decoding read the weights); 60 s
+    before any case has run."""
+    if shape.name in done_s:
+        return done_s[shape.name]
+    if not done_s:
+        return 60.0
+    per_byte = max(max(t - 5.0, 0.0) / file_bytes(shapes[m]) for m, t in done_s.items())
+    return 5.0 + per_byte * file_bytes(shape)
 
 
 def run_cases(specs: list[CaseSpec], shapes: dict[str, ModelShape], paths: dict[str, Path], env: dict[str, str],
@@ -124,12 +130,12 @@ def run_cases(specs: list[CaseSpec], shapes: dict[str, ModelShape], paths: dict[
               out: Path) -> tuple[list[Row], list[dict[str, Any]]]:
     rows: list[Row] = []
     skipped: list[dict[str, Any]] = []
-    per_byte: float | None = None
+    done_s: dict[str, float] = {}
     (out / "logs").mkdir(parents=True, exist_ok=True)
     for spec in specs:
         spec = replace(spec, path=str(paths[spec.model]))
         label = f"{spec.model} ctx {spec.ctx_tokens} {spec.kv_type}"
-        need = expected_case_s(shapes[spec.model], per_byte) * 1.5
+        need = expected_case_s(shapes[spec.model], done_s, shapes) * 1.3
         if clock.left() - _REPORT_RESERVE_S < need:
             skipped.append({"case": label, "reason": f"time budget: {clock.left():.0f} s left, ~{need:.0f} s needed"})
             print(f"[gpu_check] skip {label}: time budget", flush=True)
@@ -144,7 +150,7 @@ def run_cases(specs: list[CaseSpec], shapes: dict[str, ModelShape], paths: dict[
             print(f"[gpu_check] {label} failed: {exc}", flush=True)
             continue
         took = time.monotonic() - started
-        per_byte = max(per_byte or 0.0, took / file_bytes(shapes[spec.model]))
+        done_s[spec.model] = max(done_s.get(spec.model, 0.0), took)
         (out / "logs" / f"{spec.model}-{spec.ctx_tokens}-{spec.kv_type}.log").write_text(
             "\n".join(line for line in result.log.splitlines() if any(w in line for w in _LOG_WORDS)) + "\n")
         rows.append(row)
