@@ -25,9 +25,12 @@ case "$cmd" in
       echo "gpu_check: $bundle/manifest.json missing — fix: run 'bash benchmarks/gpu_check.sh prepare' first" >&2
       exit 2
     fi
-    py=${PYTHON:-$(command -v python3.12 || command -v python3)}
-    if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then
-      echo "gpu_check: $py is not Python 3.12 (the bundled wheels are cp312) — fix: PYTHON=/path/to/python3.12" >&2
+    py=""
+    for cand in ${PYTHON:-python3.12 python3}; do  # the first that runs and is 3.12 (the wheels are cp312)
+      if "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then py=$cand; break; fi
+    done
+    if [ -z "$py" ]; then
+      echo "gpu_check: no Python 3.12 (the bundled wheels are cp312) — fix: PYTHON=/path/to/python3.12" >&2
       exit 2
     fi
     if [ ! -f "$bundle/site/.unpacked" ]; then

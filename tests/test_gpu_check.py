@@ -316,8 +316,10 @@ def test_the_trimmed_tree_configures(tmp_path: Path) -> None:
 
 
 def _python312() -> str | None:
-    for cand in (shutil.which("python3.12"), str(Path.home() / ".pyenv/versions/3.12.1/bin/python")):
-        if cand and Path(cand).exists():
+    """A Python 3.12 that runs (a pyenv shim may name one that does not)."""
+    for cand in (shutil.which("python3.12"), *map(str, Path.home().glob(".pyenv/versions/3.12*/bin/python"))):
+        if cand and subprocess.run([cand, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 12))"],
+                                   capture_output=True, check=False).returncode == 0:
             return cand
     return None
 
