@@ -214,6 +214,19 @@ def test_dry_run_end_to_end(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ the build
 
+def test_the_source_is_unpacked_again_only_for_another_commit(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "src").mkdir(parents=True)
+    (tree / "src/llama.cpp").write_text("original")
+    prepare.pack_tree(tree, tmp_path / "l.tar.gz", "llama.cpp")
+    root = build.unpack(tmp_path / "l.tar.gz", tmp_path / "dest", "commit-a")
+    (root / "src/llama.cpp").write_text("built from")  # stands for the build's state that must survive
+    assert (build.unpack(tmp_path / "l.tar.gz", tmp_path / "dest", "commit-a") / "src/llama.cpp").read_text() == (
+        "built from")
+    assert (build.unpack(tmp_path / "l.tar.gz", tmp_path / "dest", "commit-b") / "src/llama.cpp").read_text() == (
+        "original")
+
+
 def test_cmake_builds_only_libllama_for_one_architecture(tmp_path: Path) -> None:
     args = build.cmake_args(tmp_path / "src", tmp_path / "b", "90-real")
     assert "-DGGML_CUDA=ON" in args and "-DCMAKE_CUDA_ARCHITECTURES=90-real" in args
@@ -308,7 +321,7 @@ def test_the_trimmed_tree_configures(tmp_path: Path) -> None:
     device's first step and fails there in seconds, with its log, if something is missing)."""
     assert SDIST is not None
     prepare.pack_tree(SDIST / "vendor/llama.cpp", tmp_path / "l.tar.gz", "llama.cpp", prepare.keep)
-    src = build.unpack(tmp_path / "l.tar.gz", tmp_path / "src")
+    src = build.unpack(tmp_path / "l.tar.gz", tmp_path / "src", "c0ffee")
     args = [a for a in build.cmake_args(src, tmp_path / "b", "90-real") if "CUDA" not in a]
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

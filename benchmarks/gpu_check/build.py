@@ -6,6 +6,7 @@ then load it through LLAMA_CPP_LIB_PATH, so no llama.cpp program is built at all
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -51,13 +52,15 @@ class BuildResult:
     reason: str = ""      # why not ok
 
 
-def unpack(tarball: Path, dest: Path) -> Path:
-    """Extract the bundled source once (a marker file says it is complete); returns its root."""
-    root = dest / "llama.cpp"
-    if not (dest / ".unpacked").exists():
+def unpack(tarball: Path, dest: Path, stamp: str) -> Path:
+    """Extract the bundled source unless this `stamp` (the commit) is already there, whole; returns its root.
+    A kept source keeps ninja's build of it valid, so a second run on the same machine rebuilds nothing."""
+    root, marker = dest / "llama.cpp", dest / ".unpacked"
+    if not marker.exists() or marker.read_text() != stamp:
+        shutil.rmtree(root, ignore_errors=True)
         with tarfile.open(tarball) as tf:
             tf.extractall(dest, filter="data")
-        (dest / ".unpacked").write_text(tarball.name)
+        marker.write_text(stamp)
     return root
 
 

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from crew.hardware.nvml import NvmlProvider
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / ".gpu_check"
+BUNDLE = ROOT / ".gpu_check"        # what prepare packs (carried to the device, replaced on each call)
+WORK = ROOT / ".gpu_check_work"     # on the device: source, build, GGUFs; kept between calls on a warm machine
 GPU_CONTEXTS = (4096, 32768)
 CPU_CONTEXTS = (256, 512)
 KV_TYPES = ("f16", "q8_0")
@@ -168,15 +169,16 @@ def gpu_facts(provider: NvmlProvider) -> dict[str, Any]:
     return asdict(found.gpus[0])
 
 
-def write_report(out: Path, report: dict[str, Any], rows: list[Row], device_label: str) -> str:
+def write_report(out: Path, report: dict[str, Any], rows: list[Row], device_label: str, clock: Clock) -> str:
     out.mkdir(parents=True, exist_ok=True)
     report["rows"] = [row_json(r) for r in rows]
+    report["total_s"] = round(time.monotonic() - clock.start, 1)
     (out / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     lines = [f"# GPU check: {report['device_name']} ({report['mode']})", "",
              table_markdown(rows, device_label=device_label)]
     lines += [f"- {note}" for note in report["notes"]]
     lines += [f"- skipped {s['case']}: {s['reason']}" for s in report["skipped"]]
-    lines.append(f"- phases (s): {json.dumps(report['phases_s'])}")
+    lines.append(f"- phases (s): {json.dumps(report['phases_s'])}, {report['total_s']} s in all")
     text = "\n".join(lines) + "\n"
     (out / "gpu_check.md").write_text(text, encoding="utf-8")
     return text
@@ -184,16 +186,17 @@ def write_report(out: Path, report: dict[str, Any], rows: list[Row], device_labe
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or BUNDLE / "out"))
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or WORK / "out"))
     ap.add_argument("--cpu", action="store_true", help="dry run on the CPU build of llama-cpp-python")
     ap.add_argument("--budget-s", type=float, default=540.0, help="everything, build included (default 540)")
     ap.add_argument("--started-ago-s", type=float, default=0.0, help="time the caller already spent")
-    ap.add_argument("--work", type=Path, default=None, help="where the GGUFs go (default: a temp folder)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help=f"where the GGUFs go (default {WORK.name}/models on CUDA, a temp folder with --cpu)")
     ap.add_argument("--bandwidth-gbs", type=float, default=20.0, help="--cpu only: the roofline's bandwidth")
     args = ap.parse_args(argv)
     clock = Clock(args.budget_s, args.started_ago_s)
     shapes: tuple[ModelShape, ...]
-    work = args.work or Path(tempfile.mkdtemp(prefix="gpu_check-"))
+    work = args.work or (Path(tempfile.mkdtemp(prefix="gpu_check-")) if args.cpu else WORK / "models")
     work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"mode": "cpu" if args.cpu else "cuda", "notes": [], "skipped": [],
                               "phases_s": clock.phases}
@@ -215,8 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.gpu_check.build import Build, cuda_architecture, unpack
 
         with clock.phase("unpack"):
-            src = unpack(BUNDLE / manifest["llama_cpp"]["tarball"], BUNDLE / "src")
-        build = Build(src, BUNDLE / "build", cuda_architecture(gpu["compute_capability"]), os.cpu_count() or 4)
+            src = unpack(BUNDLE / manifest["llama_cpp"]["tarball"], WORK / "src", manifest["llama_cpp"]["commit"])
+        build = Build(src, WORK / "build", cuda_architecture(gpu["compute_capability"]), os.cpu_count() or 4)
     with clock.phase("gguf"):
         paths = write_models(shapes, work)
     report["models"] = {s.name: {"path": str(paths[s.name]), "file_bytes": paths[s.name].stat().st_size,
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         report["build"] = {"ok": built.ok, "seconds": round(built.seconds, 1), "reason": built.reason}
         if not built.ok:
             report["notes"].append(f"no CUDA figures: {built.reason} (build.log has its last lines)")
-            print(write_report(args.out, report, [], "CUDA0"))
+            print(write_report(args.out, report, [], "CUDA0", clock))
             return 1
         env["LLAMA_CPP_LIB_PATH"] = str(built.lib_dir)
     specs = case_plan(shapes, contexts, gpu=not args.cpu, n_gen=16 if args.cpu else 128,
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                                   bandwidth, args.out)
     report["skipped"] = skipped
     report["bandwidth_gbs"] = bandwidth
-    print(write_report(args.out, report, rows, "CPU" if args.cpu else "CUDA0"))
+    print(write_report(args.out, report, rows, "CPU" if args.cpu else "CUDA0", clock))
     return 0 if rows and not skipped else 1
 
 
