@@ -197,6 +197,15 @@ def test_dry_run_with_no_time_left_writes_a_report_of_skips(tmp_path: Path) -> N
     assert "skipped tiny ctx 512 q8_0: time budget" in (tmp_path / "out/gpu_check.md").read_text()
 
 
+def test_a_run_that_cannot_start_still_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Here there is no NVIDIA driver: the CUDA run stops at its first phase, and says why in both files."""
+    rc = run.main(["--out", str(tmp_path / "out"), "--work", str(tmp_path / "w")])
+    report = json.loads((tmp_path / "out/gpu_check.json").read_text())
+    assert rc == 1 and report["rows"] == [] and report["notes"][0].startswith("stopped: RuntimeError: no GPU")
+    assert "stopped: RuntimeError: no GPU" in (tmp_path / "out/gpu_check.md").read_text()
+    assert "Traceback" in capsys.readouterr().err
+
+
 def test_dry_run_end_to_end(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "cpu", "--out", str(tmp_path)], cwd=ROOT,

@@ -23,6 +23,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.gpu_check import build as build_mod
 from benchmarks.gpu_check.case import CaseResult, CaseSpec
 from benchmarks.gpu_check.compare import Row, make_row, row_json, table_markdown
 from benchmarks.gpu_check.logparse import load_buffers
@@ -184,6 +185,15 @@ def write_report(out: Path, report: dict[str, Any], rows: list[Row], device_labe
     return text
 
 
+def compute_capability(gpu: dict[str, Any]) -> str:
+    """From NVML, else from nvidia-smi (a driver whose NVML lacks the call)."""
+    if gpu.get("compute_capability"):
+        return str(gpu["compute_capability"])
+    out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader", "-i", "0"],
+                         capture_output=True, text=True, check=True, timeout=30).stdout
+    return out.strip().splitlines()[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or WORK / "out"))
@@ -195,11 +205,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bandwidth-gbs", type=float, default=20.0, help="--cpu only: the roofline's bandwidth")
     args = ap.parse_args(argv)
     clock = Clock(args.budget_s, args.started_ago_s)
+    report: dict[str, Any] = {"mode": "cpu" if args.cpu else "cuda", "device_name": "unknown", "notes": [],
+                              "skipped": [], "phases_s": clock.phases}
+    rows: list[Row] = []
+    label = "CPU" if args.cpu else "CUDA0"
+    try:
+        rows = _run(args, clock, report)
+    except Exception as exc:  # whatever stops the run, the report says so (and the traceback follows it)
+        import traceback
+
+        report["notes"].append(f"stopped: {type(exc).__name__}: {exc}")
+        print(write_report(args.out, report, rows, label, clock))
+        traceback.print_exc()
+        return 1
+    print(write_report(args.out, report, rows, label, clock))
+    return 0 if rows and not report["skipped"] else 1
+
+
+def _run(args: argparse.Namespace, clock: Clock, report: dict[str, Any]) -> list[Row]:
     shapes: tuple[ModelShape, ...]
     work = args.work or (Path(tempfile.mkdtemp(prefix="gpu_check-")) if args.cpu else WORK / "models")
     work.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"mode": "cpu" if args.cpu else "cuda", "notes": [], "skipped": [],
-                              "phases_s": clock.phases}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if args.cpu:
         shapes, contexts, device, bandwidth = (TINY,), CPU_CONTEXTS, "cpu", args.bandwidth_gbs
@@ -211,15 +237,15 @@ def main(argv: list[str] | None = None) -> int:
 
         with clock.phase("gpu"):
             gpu = gpu_facts(PynvmlProvider())
+            architecture = build_mod.cuda_architecture(compute_capability(gpu))
         bandwidth = (gpu["bandwidth_bytes_per_s"] or 0) / 1e9
         manifest = json.loads((BUNDLE / "manifest.json").read_text(encoding="utf-8"))
         report |= {"device_name": gpu["name"], "gpu": gpu, "llama_cpp": manifest["llama_cpp"],
-                   "bundle": manifest}
-        from benchmarks.gpu_check.build import Build, cuda_architecture, unpack
-
+                   "bundle": manifest, "cuda_architecture": architecture}
         with clock.phase("unpack"):
-            src = unpack(BUNDLE / manifest["llama_cpp"]["tarball"], WORK / "src", manifest["llama_cpp"]["commit"])
-        build = Build(src, WORK / "build", cuda_architecture(gpu["compute_capability"]), os.cpu_count() or 4)
+            src = build_mod.unpack(BUNDLE / manifest["llama_cpp"]["tarball"], WORK / "src",
+                                   manifest["llama_cpp"]["commit"])
+        build = build_mod.Build(src, WORK / "build", architecture, os.cpu_count() or 4)
     with clock.phase("gguf"):
         paths = write_models(shapes, work)
     report["models"] = {s.name: {"path": str(paths[s.name]), "file_bytes": paths[s.name].stat().st_size,
@@ -227,13 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cpu:
         with clock.phase("build (overlapping gguf)"):
             built = build.wait(clock.deadline - _CASES_RESERVE_S)
-        (args.out).mkdir(parents=True, exist_ok=True)
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "build.log").write_text(built.log_tail + "\n", encoding="utf-8")
         report["build"] = {"ok": built.ok, "seconds": round(built.seconds, 1), "reason": built.reason}
         if not built.ok:
             report["notes"].append(f"no CUDA figures: {built.reason} (build.log has its last lines)")
-            print(write_report(args.out, report, [], "CUDA0", clock))
-            return 1
+            return []
         env["LLAMA_CPP_LIB_PATH"] = str(built.lib_dir)
     specs = case_plan(shapes, contexts, gpu=not args.cpu, n_gen=16 if args.cpu else 128,
                       threads=1 if args.cpu else (os.cpu_count() or 4))
@@ -242,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                                   bandwidth, args.out)
     report["skipped"] = skipped
     report["bandwidth_gbs"] = bandwidth
-    print(write_report(args.out, report, rows, "CPU" if args.cpu else "CUDA0", clock))
-    return 0 if rows and not skipped else 1
+    return rows
 
 
 if __name__ == "__main__":
