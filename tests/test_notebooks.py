@@ -79,9 +79,19 @@ def test_01_plan_gpus() -> None:
     for rig in ("2x-rtx3060", "3x-rtx3060", "4x-rtx3060", "rtx3090", "rtx3090+rtx5060ti"):
         assert f"{rig}: feasible=True" in text
     assert "excluded: compute capability 12.0" in text
-    # the infeasible request, explained, and the way out taken
-    assert "feasible: False" in text and "developer: needs" in text and "num_ctx: 16384" in text
-    assert "feasible: True | developer: ollama/qwen2.5-coder:14b" in text
+    # the YAML a user writes, planned by the real plan-gpus: their own cards, one excluded by index; a fleet
+    # of hosts with a compute-capability rule, launched per host
+    assert "- {index: 1, reason: \"drives the display\"}" in text
+    assert "GPU 1 (RTX 3060) excluded: drives the display" in text
+    assert "(RTX 5060 Ti) excluded: no sm_120 kernels in this llama.cpp build" in text
+    assert "# ws1-gpu0 on ws1:" in text and "# ws2-gpu0 on ws2:" in text
+    # the infeasible request (an agents.yaml edit), explained, and the way out taken
+    assert "num_ctx: 32768" in text and "developer: needs" in text and "`num_ctx: 16384` for developer" in text
+    assert "Plan: 1 agent(s) cannot be placed.\nexit code: 1" in text
+    fixed = text.split("$ plan-gpus --profile 2x-rtx3060 --save fixed_plan.json", 1)[1]
+    assert re.search(r"developer\s+qwen2\.5-coder:14b\*\s+0\s+GPU \d\s+16384", fixed)
+    assert "Plan: every agent is placed.\nexit code: 0" in fixed
+    assert text.count("Plan: every agent is placed.\nexit code: 0") == 3  # own cards, fleet, the way out
     assert "CUDA_VISIBLE_DEVICES=" in text and "127.0.0.1" in text
     assert "image/png" in kinds and "text/html" in kinds  # the VRAM charts and rich's tables
 
