@@ -75,7 +75,8 @@ from crew.monitor.alerts import Thresholds
 from crew.monitor.recorded import parse_recording
 from crew.monitor.replay import replay, replay_view
 
-console = Console(file=io.StringIO(), width=130, record=True)  # plain text in the notebook's output
+# plain text for the output below; without force_jupyter=False rich would also display it as HTML in a kernel
+console = Console(file=io.StringIO(), width=130, record=True, force_jupyter=False)
 recording = parse_recording((pathlib.Path("data") / "recorded_2x3090.csv").read_text(), "recorded_2x3090.csv")
 replayed = replay(recording, Thresholds(), generating=False)
 console.print(replay_view(replayed, {}))
@@ -99,7 +100,7 @@ for g in plan.gpus:
           "—", ", ".join(g.agents))
 text = (pathlib.Path("data") / "recorded_1x3090_llamacpp.csv").read_text()
 single = replay(parse_recording(text, "recorded_1x3090_llamacpp.csv"), Thresholds(), generating=False)
-console = Console(file=io.StringIO(), width=130, record=True)
+console = Console(file=io.StringIO(), width=130, record=True, force_jupyter=False)
 console.print(replay_view(single, planned))
 print(console.export_text())"""),
 ]
