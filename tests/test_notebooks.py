@@ -90,8 +90,9 @@ def test_01_plan_gpus() -> None:
     assert "Plan: 1 agent(s) cannot be placed.\nexit code: 1" in text
     fixed = text.split("$ plan-gpus --profile 2x-rtx3060 --save fixed_plan.json", 1)[1]
     assert re.search(r"developer\s+qwen2\.5-coder:14b\*\s+0\s+GPU \d\s+16384", fixed)
-    assert "Plan: every agent is placed.\nexit code: 0" in fixed
-    assert text.count("Plan: every agent is placed.\nexit code: 0") == 3  # own cards, fleet, the way out
+    # own cards, fleet, the way out: each placed, saved for `localcrew run --plan`, exit 0
+    saved = re.findall(r"Plan: every agent is placed\.\nsaved to (\w+)\.json: .*?\nexit code: (\d+)", text, re.S)
+    assert saved == [("my_rig_plan", "0"), ("fleet_plan", "0"), ("fixed_plan", "0")]
     assert "CUDA_VISIBLE_DEVICES=" in text and "127.0.0.1" in text
     assert "image/png" in kinds and "text/html" in kinds  # the VRAM charts and rich's tables
 
