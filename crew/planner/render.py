@@ -167,7 +167,8 @@ def plan_view(plan: Plan, specs: Sequence[LaunchSpec]) -> list[RenderableType]:
     for g in plan.gpus:
         if g.excluded:
             out.append(
-                Text(f"GPU {g.index} ({short_name(g.name)}) excluded: {g.exclusion_reason}", style="dim")
+                Text(f"GPU {g.index}{'' if g.host == LOCAL else ' on ' + g.host} ({short_name(g.name)}) excluded: "
+                     f"{g.exclusion_reason}", style="dim")
             )
     if plan.cpu is not None and plan.cpu.agents:
         c = plan.cpu
