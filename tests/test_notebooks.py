@@ -84,7 +84,8 @@ def test_01_plan_gpus() -> None:
     assert "- {index: 1, reason: \"drives the display\"}" in text
     assert "GPU 1 (RTX 3060) excluded: drives the display" in text
     assert "(RTX 5060 Ti) excluded: no sm_120 kernels in this llama.cpp build" in text
-    assert "# ws1-gpu0 on ws1:" in text and "# ws2-gpu0 on ws2:" in text
+    # one server per model and GPU: `ws1-gpu0`, or `ws1-gpu0-<model>` where a GPU holds several models
+    assert re.search(r"# ws1-gpu\d(-\S+)? on ws1:", text) and re.search(r"# ws2-gpu\d(-\S+)? on ws2:", text)
     # the infeasible request (an agents.yaml edit), explained, and the way out taken
     assert "num_ctx: 32768" in text and "developer: needs" in text and "`num_ctx: 16384` for developer" in text
     assert "Plan: 1 agent(s) cannot be placed.\nexit code: 1" in text
