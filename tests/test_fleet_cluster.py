@@ -38,6 +38,7 @@ def ray_cluster() -> Iterator[tuple[Any, float]]:
     # A token of our own, so the cluster runs with token auth and nothing is written to ~/.ray.
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     os.environ["RAY_AUTH_MODE"], os.environ["RAY_AUTH_TOKEN"] = "token", secrets.token_hex(32)
+    assert cluster.auth_mode()  # this process (which imported ray already) sees it too
     t0 = time.monotonic()
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": {probe.gpu_resource("GPU-fake-1"): 1, "gpu_gib:GPU-fake-1": 12}})

@@ -39,6 +39,11 @@ def auth_mode() -> bool:
     if not token_auth_supported():
         return False
     mode = os.environ.setdefault(AUTH_MODE_ENV, "token")
+    # Ray reads its config once, at import; re-read it so this process sees the mode (what Ray's own
+    # `_enable_token_auth` does). Nodes started from here inherit the variable.
+    from ray._raylet import Config  # type: ignore[attr-defined]
+
+    Config.initialize("")
     return mode.lower() == "token"
 
 
