@@ -179,3 +179,4 @@ def test_a_dead_server_is_restarted_by_its_actor(served: Served) -> None:
         assert json.loads(resp.read())["choices"][0]["message"]["content"]
     status = ray.get(served.actor.status.remote(), timeout=30)
     assert status["restarts"] == 1 and status["pid"] != served.started.pid and status["port"] == served.started.port
+    assert b"CUDA_VISIBLE_DEVICES=GPU-fake-2" in Path(f"/proc/{status['pid']}/environ").read_bytes().split(b"\0")

@@ -10,7 +10,9 @@ A watchdog thread restarts a server that dies, on the same port.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import subprocess
 import sys
 import tempfile
 import threading
@@ -105,24 +107,42 @@ class ServerActor:
     def status(self) -> dict[str, int]:
         return {"pid": self.server.pid if self.server else 0, "restarts": self.restarts, "port": self.spec.port}
 
+    def _open(self, method: str, path: str, body: bytes) -> tuple[http.client.HTTPConnection,
+                                                                   http.client.HTTPResponse]:
+        """Send one request; a server that died just before (not yet restarted) is restarted and asked
+        once more."""
+        for attempt in (1, 2):
+            self.ensure()
+            conn = http.client.HTTPConnection(self.spec.host, self.spec.port, timeout=600)
+            try:
+                conn.request(method, path, body=body or None, headers={"Content-Type": "application/json"})
+                return conn, conn.getresponse()
+            except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
+                conn.close()
+                if attempt == 2:
+                    raise
+                self._await_exit()
+        raise AssertionError("unreachable")
+
+    def _await_exit(self, timeout_s: float = 5.0) -> None:
+        """A killed server refuses connections a moment before it can be reaped: wait for its exit so
+        `ensure` sees it dead."""
+        if self.server is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.server.process.wait(timeout=timeout_s)
+
     def forward(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
         """One request to the server, whole answer back: (status, content type, body)."""
-        self.ensure()
-        conn = http.client.HTTPConnection(self.spec.host, self.spec.port, timeout=600)
+        conn, resp = self._open(method, path, body)
         try:
-            conn.request(method, path, body=body or None, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
             return resp.status, resp.getheader("Content-Type", "application/json"), resp.read()
         finally:
             conn.close()
 
     def stream(self, path: str, body: bytes) -> Iterator[bytes | tuple[int, str]]:
         """A streamed request (SSE): first (status, content type), then each chunk as the server sends it."""
-        self.ensure()
-        conn = http.client.HTTPConnection(self.spec.host, self.spec.port, timeout=600)
+        conn, resp = self._open("POST", path, body)
         try:
-            conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
             yield resp.status, resp.getheader("Content-Type", "text/event-stream")
             while chunk := resp.read1(CHUNK_BYTES):
                 yield chunk

@@ -59,8 +59,23 @@ def _handler(actor: Any) -> type[BaseHTTPRequestHandler]:
             else:
                 self._whole("POST", body)
 
+        def _fail(self, exc: Exception) -> None:
+            """The actor or its node failed: an OpenAI-style error the agent's client reads, not a dropped
+            connection."""
+            payload = json.dumps({"error": {"message": f"relay: {type(exc).__name__}: {exc}"[:2000],
+                                            "type": "relay_error"}}).encode()
+            self.send_response(502)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def _whole(self, method: str, body: bytes) -> None:
-            status, ctype, payload = ray.get(actor.forward.remote(method, self.path, body))
+            try:
+                status, ctype, payload = ray.get(actor.forward.remote(method, self.path, body))
+            except Exception as exc:  # RayError subclasses, and the server's own errors the actor raised
+                self._fail(exc)
+                return
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(payload)))
@@ -69,7 +84,11 @@ def _handler(actor: Any) -> type[BaseHTTPRequestHandler]:
 
         def _stream(self, body: bytes) -> None:
             chunks = actor.stream.options(num_returns="streaming").remote(self.path, body)
-            status, ctype = ray.get(next(chunks))
+            try:
+                status, ctype = ray.get(next(chunks))
+            except Exception as exc:  # nothing sent yet: an error answer is still possible
+                self._fail(exc)
+                return
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Transfer-Encoding", "chunked")
