@@ -87,3 +87,18 @@ def test_token_auth_is_asked_for_unless_the_user_chose(monkeypatch: pytest.Monke
     assert auth_mode() is True
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     assert auth_mode() is False
+
+
+def test_the_seed_fleet_plans_over_four_workstations_and_leaves_the_laptop_gpu_out() -> None:
+    proc = subprocess.run([sys.executable, "-c", "import sys; from crew.cli import main; sys.exit(main())",
+                           "--profile", "fleet-5", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    excluded = {(g["host"], g["name"]): g["exclusion_reason"] for g in plan["gpus"] if g["excluded"]}
+    assert excluded == {("local", "NVIDIA GeForce RTX 3050 Laptop GPU"):
+                        "4 GB laptop GPU: its agents use their API endpoint",
+                        ("ws2", "NVIDIA GeForce RTX 5060 Ti"):
+                        "compute capability 12.0: this llama.cpp build has no sm_120 kernels"}
+    assert {g["host"] for g in plan["gpus"]} == {"ws1", "ws2", "ws3", "ws4", "local"}  # five machines
+    assert plan["feasible"] and all(a["host"].startswith("ws") for a in plan["agents"])
+    assert all(s["host"] != "local" for s in plan["servers"])  # every server is a remote one: a fleet run
