@@ -301,7 +301,8 @@ def test_exclusion_errors_name_file_and_key(rules: list[dict[str, Any]], message
 
 
 def test_profiles() -> None:
-    assert list(PROFILES) == ["2x-rtx3060", "3x-rtx3060", "4x-rtx3060", "rtx3090", "rtx3090+rtx5060ti", "cpu"]
+    assert list(PROFILES) == ["2x-rtx3060", "3x-rtx3060", "4x-rtx3060", "rtx3090", "rtx3090+rtx5060ti", "cpu",
+                              "fleet-5"]
     mixed = load_inventory(LayoutConfig(), profile="rtx3090+rtx5060ti")
     assert mixed.excluded[0] is None and "12.0" in (mixed.excluded[1] or "")
     assert [g.total_bytes for g in get_profile("4x-rtx3060").gpus] == [12 * GIB] * 4

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from crew.errors import UsageError
 from crew.hardware.cards import lookup
 from crew.hardware.types import ExclusionRule, GpuInfo
-from crew.units import GIB
+from crew.units import GIB, LOCAL
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,11 @@ class Profile:
     exclude: tuple[ExclusionRule, ...] = ()
 
 
-def _gpu(index: int, name: str, memory_gib: int) -> GpuInfo:
+def _gpu(index: int, name: str, memory_gib: int, host: str = LOCAL) -> GpuInfo:
     card = lookup(name, memory_gib * GIB)
     return GpuInfo(
         index=index,
+        host=host,
         name=name,
         total_bytes=memory_gib * GIB,
         compute_capability=card.compute_capability if card else None,
@@ -45,6 +46,18 @@ _BLACKWELL = ExclusionRule(
     reason="compute capability 12.0: this llama.cpp build has no sm_120 kernels", compute_capability="12.0"
 )
 
+# The seed fleet (issue #16): the four workstations of the profiles above as hosts ws1..ws4, and the laptop
+# localcrew runs on (`local`), whose 4 GB GPU holds no useful coder model next to the crew: its agents go to
+# their API endpoint, or to the workstations. The RAM is the laptop's (CPU placements are local).
+_FLEET_5 = (
+    *(_gpu(i, "NVIDIA GeForce RTX 3060", 12, "ws1") for i in range(4)),
+    _gpu(0, "NVIDIA GeForce RTX 3090", 24, "ws2"), _gpu(1, "NVIDIA GeForce RTX 5060 Ti", 16, "ws2"),
+    *(_gpu(i, "NVIDIA GeForce RTX 3060", 12, "ws3") for i in range(2)),
+    _gpu(0, "NVIDIA GeForce RTX 3090", 24, "ws4"),
+    _gpu(0, "NVIDIA GeForce RTX 3050 Laptop GPU", 4),
+)
+_LAPTOP = ExclusionRule(reason="4 GB laptop GPU: its agents use their API endpoint", host=LOCAL, name="laptop")
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -60,6 +73,8 @@ PROFILES: dict[str, Profile] = {
             (_BLACKWELL,),
         ),
         Profile("cpu", "no GPU: every agent on its CPU model", (), 16 * GIB),
+        Profile("fleet-5", "five machines: ws1 4x RTX 3060, ws2 RTX 3090 + 5060 Ti (excluded), ws3 2x RTX 3060, "
+                "ws4 RTX 3090, and this laptop (its 4 GB GPU excluded)", _FLEET_5, 16 * GIB, (_BLACKWELL, _LAPTOP)),
     )
 }
 

@@ -1,0 +1,5 @@
+"""Fleets: one crew over GPUs spread across machines, with Ray Core as the engine (issue #16).
+
+Only the modules of this package import ray, and only inside functions: `plan-gpus` without a cluster
+never loads it (tests/test_fleet_imports.py checks).
+"""
