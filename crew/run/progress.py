@@ -19,13 +19,24 @@ from crew.run.state import RunState
 _lock = threading.Lock()
 
 
+def _animates(console: Any) -> bool:
+    """A spinner only on a real terminal: FORCE_COLOR (set by Jupyter kernels and many CI systems) makes rich
+    treat a pipe as a terminal, and every frame then lands in the log or the notebook as a line of its own."""
+    if console is None or not console.is_terminal:
+        return False
+    try:
+        return bool(console.file.isatty())
+    except (AttributeError, ValueError):  # a closed or file-less stream
+        return False
+
+
 class _Spinner:
     """The one-line status; a no-op when the console is not a terminal or there is no console."""
 
     def __init__(self, console: Any, verbose: bool) -> None:
         self.console = console
         self.verbose = verbose
-        self.status = console.status("") if console is not None and console.is_terminal and not verbose else None
+        self.status = console.status("") if not verbose and _animates(console) else None
         self.call_started = time.monotonic()
 
     def __enter__(self) -> _Spinner:
