@@ -54,6 +54,7 @@ def add_plan_inputs(parser: argparse.ArgumentParser) -> None:
 def plan_inputs(ns: argparse.Namespace) -> tuple[Any, Any]:
     """(agents, layout) from the flags of `add_plan_inputs`, API endpoints checked."""
     from crew.config import LayoutConfig, load_agents, load_layout
+    from crew.config.project import check_api_endpoints
 
     root = Path.cwd()
     agents = load_agents(Path(ns.agents) if ns.agents else root / "agents.yaml")
@@ -62,13 +63,7 @@ def plan_inputs(ns: argparse.Namespace) -> tuple[Any, Any]:
     layout = (
         load_layout(layout_file) if ns.layout or layout_file.is_file() or not ns.profile else LayoutConfig()
     )
-    for agent in agents.values():
-        if agent.api is not None and agent.api not in layout.api_endpoints:
-            raise ConfigError(
-                f"API endpoint {agent.api!r} is not declared",
-                where=f"agents.yaml: {agent.name}.api",
-                fix="declare it under `api_endpoints:` in gpu_layout.yaml or remove `api:`",
-            )
+    check_api_endpoints(agents, layout)  # the same check, and words, as a run's
     return agents, layout
 
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from crew.config.agents import load_agents
 from crew.config.layout import load_layout
 from crew.config.section import show
 from crew.config.tasks import check_placeholders, known_placeholders, load_tasks
-from crew.config.types import ProjectConfig
+from crew.config.types import AgentConfig, LayoutConfig, ProjectConfig
 from crew.errors import ConfigError
+
+
+def check_api_endpoints(agents: Mapping[str, AgentConfig], layout: LayoutConfig) -> None:
+    """Every agent's `api:` names an endpoint the layout declares (`plan-gpus` checks this too)."""
+    for agent in agents.values():
+        if agent.api is not None and agent.api not in layout.api_endpoints:
+            raise ConfigError(f"API endpoint {show(agent.api)} is not declared",
+                              where=f"agents.yaml: {agent.name}.api",
+                              fix="declare it under `api_endpoints:` in gpu_layout.yaml or remove `api:`")
 
 
 def load_project(root: Path, *, agents_file: Path | None = None,
@@ -19,11 +29,8 @@ def load_project(root: Path, *, agents_file: Path | None = None,
     agents = load_agents(agents_file or root / "agents.yaml")
     tasks = load_tasks(root / "tasks.yaml", agents)
     layout = load_layout(layout_file or root / "gpu_layout.yaml")
+    check_api_endpoints(agents, layout)
     for agent in agents.values():
-        if agent.api is not None and agent.api not in layout.api_endpoints:
-            raise ConfigError(f"API endpoint {show(agent.api)} is not declared",
-                              where=f"agents.yaml: {agent.name}.api",
-                              fix="declare it under `api_endpoints:` in gpu_layout.yaml or remove `api:`")
         known = known_placeholders(tasks.inputs)
         for key in ("role", "goal", "backstory"):
             check_placeholders(getattr(agent, key), known, where=f"agents.yaml: {agent.name}.{key}")
