@@ -23,7 +23,7 @@ from crew.planner.problem import ModelCost, Option, Problem, share_bytes
 
 Key = tuple[int, int, int, int, int]
 Sig = tuple[object, ...]
-Undo = tuple[int, "list[int] | None", int, int, int]  # device, its instance entry, load, overhead, signature
+Undo = tuple[int, "list[int] | None", int, int]  # device, its instance entry, load, signature
 
 
 class Search:
@@ -65,7 +65,7 @@ class Search:
             for r in self.rep
         ]
         self.inst: list[dict[tuple[str, tuple[int, ...]], list[int]]] = [{} for _ in devs]
-        self.load, self.omax, self.count = [0] * len(devs), [0] * len(devs), [0] * len(devs)
+        self.load, self.count = [0] * len(devs), [0] * len(devs)
         self.on: list[list[int]] = [[] for _ in devs]
         # a device's content as an interned int: cheap to hash, compare and sort in the hot loops
         self.sig_ids: dict[Sig, int] = {}
@@ -138,7 +138,7 @@ class Search:
             self.pairs += len({a for d in o.devices if self.is_gpu[d] for a in self.on[d]})
             for d in o.devices:
                 e = self.inst[d].get(key)
-                undo.append((d, None if e is None else list(e), self.load[d], self.omax[d], self.sig[d]))
+                undo.append((d, None if e is None else list(e), self.load[d], self.sig[d]))
                 new_load = self._new_load(d, key, c)
                 if e is None:
                     self.inst[d][key] = [
@@ -151,7 +151,7 @@ class Search:
                 else:
                     e[1] += c.kv_cache_bytes
                     e[2], e[3], e[4] = max(e[2], c.compute_bytes), max(e[3], c.overhead_bytes), e[4] + 1
-                self.load[d], self.omax[d] = new_load, max(self.omax[d], c.overhead_bytes)
+                self.load[d] = new_load  # overhead is per model instance now: nothing per device to track
                 self.count[d] += 1
                 self.on[d].append(i)
                 content = tuple(sorted((m, g, e[1], e[2], e[3], e[4]) for (m, g), e in self.inst[d].items()))
@@ -165,14 +165,14 @@ class Search:
         self.remaining[self.agent_class[i]] += 1
         self.path[i] = None
         self._count(i, o, -1)
-        for d, e, load, omax, sig in reversed(undo):
+        for d, e, load, sig in reversed(undo):
             assert o.cost is not None
             key = (o.cost.model, o.devices)
             if e is None:
                 del self.inst[d][key]
             else:
                 self.inst[d][key] = e
-            self.load[d], self.omax[d], self.sig[d] = load, omax, sig
+            self.load[d], self.sig[d] = load, sig
             self.count[d] -= 1
             self.on[d].pop()
         if o.cost is not None:
