@@ -258,3 +258,24 @@ def test_a_module_the_parser_chokes_on_is_a_syntax_error_from_the_sandbox(tmp_pa
     assert len(errors) == 1 and errors[0].startswith("big.py: SyntaxError: the parser gave up"), errors
     report = run_pytest(ws, limits=QUICK)
     assert report.import_errors == errors and not report.ok
+
+
+def test_a_test_file_that_does_not_parse_does_not_stop_the_others(tmp_path: Path) -> None:
+    """The user's examples still run when a model-written test file is broken, and the report says which
+    tests passed, so the examples are counted by name, not guessed from totals."""
+    from crew.tools.feedback import split
+
+    ws = workspace(tmp_path / "ws", {
+        "calc.py": "def add(a, b):\n    return a + b\n",
+        "test_examples.py": "from calc import add\n\ndef test_example_1():\n    assert add(1, 2) == 3\n",
+        "test_calc.py": "from calc import add\n\ndef test_x():\n    assert add(:) == 3\n",
+    })
+    report = run_pytest(ws, limits=QUICK)
+    assert not report.ok and report.passed == 1 and report.errors == 1, report.feedback()
+    assert report.passed_ids == ("test_examples.py::test_example_1",)
+    sp = split(report, 1)
+    assert (sp.examples_passed, sp.model_passed, sp.model_total) == (1, 0, 1)
+    # and the same code failing its example counts as failing, even though nothing else passed either
+    (ws / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    sp = split(run_pytest(ws, limits=QUICK), 1)
+    assert (sp.examples_passed, sp.examples_total) == (0, 1)

@@ -209,3 +209,16 @@ def test_a_value_that_starts_a_calculation_is_no_example() -> None:
             "f(5) == 'a' and f(7) == 'b'. f(8) == -1")
     found = {(e.call, e.expected) for e in extract_examples(task, ["fruit_distribution", "f"])}
     assert found == {("f(5)", "'a'"), ("f(7)", "'b'"), ("f(8)", "-1")}  # 19 is not fruit_distribution's result
+
+
+def test_lines_of_a_test_file_that_do_not_parse_are_removed_one_by_one() -> None:
+    from crew.tools.answers import parseable
+
+    src = ("from m import f\n\n\ndef test_f():\n    assert f('a') == 'a'\n"
+           "    assert f(\"!@#\":) == '-'\n    assert f('') == ''\n")
+    fixed, removed = parseable(src) or ("", [])
+    assert removed == ["    assert f(\"!@#\":) == '-'"]
+    assert "assert f('a') == 'a'" in fixed and "assert f('') == ''" in fixed
+    assert parseable("x = 1\n") == ("x = 1\n", [])
+    assert parseable("x = '''never closed\n" + "y = (\n" * 20) is None  # more than a few lines: give up
+    assert parseable("a" * 300_000) is None  # too large to try

@@ -325,3 +325,22 @@ def test_no_vote_without_the_users_examples_or_when_the_code_passes_no_model_tes
     state, report, llms, _ = _run_with(project_dir / "again", _project_copy(project_dir),
                                        {"write_tests": [all_wrong], "?": [GOOD_TOO, GOOD_TOO]})
     assert state.examples and not state.log.of("second_opinion") and "**Verdict:** FAIL" in report
+
+
+def test_a_line_of_a_model_test_that_does_not_parse_is_removed_and_the_rest_run(project_dir: Path) -> None:
+    broken = TESTS.replace('    assert slugify("  Hi!  ") == "hi"\n',
+                           '    assert slugify("  Hi!  ") == "hi"\n    assert slugify("!@#":) == ""\n')
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir), {"write_tests": [broken]})
+    assert len(_prompts(llms, "write_tests")) == 1  # salvaged, not asked again
+    tests = (state.code_dir / "test_slugify_tool.py").read_text()
+    assert '":)' not in tests and 'slugify("  Hi!  ") == "hi"' in tests
+    assert state.rounds[-1].ok and "**Verdict:** PASS" in report
+
+
+def test_a_model_test_file_that_cannot_be_salvaged_goes_back_once_then_only_the_examples_count(
+        project_dir: Path) -> None:
+    hopeless = "```python\n# file: test_slugify_tool.py\n" + "def test_a(:\n" * 12 + "```"
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir), {"write_tests": [hopeless, hopeless]})
+    assert "is not valid Python" in _prompts(llms, "write_tests")[1]
+    assert not (state.code_dir / "test_slugify_tool.py").exists()
+    assert state.log.of("tests_dropped") and state.rounds[-1].ok and "**Verdict:** PASS" in report

@@ -55,9 +55,13 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
     if not saved and state.once_more("write_tests", 2):
         return False, (f"No test file was found in your answer. Answer with one fenced code block whose "
                        f"first line is `# file: {state.test_file}`.")
+    # Lines that do not parse are cut out (one broken assert must not take the other tests, and the user's
+    # examples, down with it); a file that still does not parse goes back to the tester once.
+    unparsable = [path for path in saved if not _parseable(state, path)]
     # Module-level calls are cut out without asking (they are never needed in a test file); a pasted copy
     # of the code under test or a file without tests goes back to the tester once.
-    problems = [p.what for path in saved for p in answers.test_file_problems(
+    problems = [f"{path} is not valid Python" for path in unparsable]
+    problems += [p.what for path in saved for p in answers.test_file_problems(
         state.workspace.read_text(path), module_name=state.module_name, under_test=state.under_test)
         if "calls code at module level" not in p.what]
     if problems and state.once_more("test_problems", 1):
@@ -78,9 +82,30 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
                  f"{state.feedback_on(report)}"
 
 
+def _parseable(state: RunState, path: str) -> bool:
+    """Removes the lines of a model's test file that do not parse; False when that is not enough."""
+    source = state.workspace.read_text(path)
+    salvaged = answers.parseable(source)
+    if salvaged is None:
+        return False
+    fixed, removed = salvaged
+    if removed:
+        state.workspace.write_text(path, fixed)
+        change = f"removed {len(removed)} line(s) that did not parse: {removed[0].strip()[:80]}"
+        state.log.append("tests_repaired", path=path, changes=[change])
+        state.progress(f"  [yellow]{path}: {change}[/]")
+    return True
+
+
 def _repair_tests(state: RunState, path: str) -> None:
-    """What is still wrong after the tester's second try is cut out, never trusted: pasted copies of the
-    code under test, module-level calls, tests that contradict the user's examples."""
+    """What is still wrong after the tester's second try is cut out, never trusted: lines that do not
+    parse, pasted copies of the code under test, module-level calls, tests that contradict the user's
+    examples."""
+    if not _parseable(state, path):
+        state.workspace.safe_path(path).unlink(missing_ok=True)
+        state.log.append("tests_dropped", path=path, why="it does not parse")
+        state.progress(f"  [yellow]{path} does not parse; only the task's examples count[/]")
+        return
     source = state.workspace.read_text(path)
     fixed, changes = source, []
     own = answers.defined_names(fixed) & state.under_test

@@ -300,4 +300,5 @@ def report_from_dict(d: dict[str, Any], output: str) -> TestReport:
     fields = dict(d)
     fields["failures"] = tuple(TestFailure(**f) for f in fields.get("failures", ()))
     fields["import_errors"] = tuple(fields.get("import_errors", ()))
+    fields["passed_ids"] = tuple(fields.get("passed_ids", ()))
     return TestReport(**fields, output=output)

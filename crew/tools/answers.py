@@ -279,3 +279,33 @@ def _is_noise(stmt: ast.stmt) -> bool:
         return True
     return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name)
             and stmt.value.func.id == "print")
+
+
+_MAX_UNPARSABLE_LINES = 8
+
+
+def parseable(source: str) -> tuple[str, list[str]] | None:
+    """The source with the lines that do not parse removed, one at a time where the parser points, and
+    those lines; None when a few removals do not make it parse (or it is too large to try).
+
+    Seen on the 0.5B default: one assert of five written as `slugify("!@#$%^&*()_+{}|":)` — the whole test
+    file failed to import and took the user's examples down with it. One broken line of a model's test is
+    one wrong piece of evidence, not a reason to lose the other tests.
+    """
+    if len(source) > _MAX_CHARS:
+        return None
+    lines = source.splitlines(keepends=True)
+    removed: list[str] = []
+    for _ in range(_MAX_UNPARSABLE_LINES + 1):
+        text = "".join(lines)
+        try:
+            ast.parse(text)
+            return text, removed
+        except (SyntaxError, ValueError) as err:
+            lineno = getattr(err, "lineno", None)
+        except (MemoryError, RecursionError):
+            return None
+        if len(removed) >= _MAX_UNPARSABLE_LINES or not isinstance(lineno, int) or not 1 <= lineno <= len(lines):
+            return None
+        removed.append(lines.pop(lineno - 1).rstrip())
+    return None

@@ -38,19 +38,39 @@ class Split:
 
 
 def is_example(f: TestFailure) -> bool:
-    return f.name.split("::", 1)[0].rsplit("/", 1)[-1] == EXAMPLES_FILE
+    return _in_examples(f.name)
 
 
 def split(report: TestReport, n_examples: int) -> Split:
-    """Counts per origin. When the module cannot be imported nothing passes, whatever pytest collected."""
+    """Counts per origin, from which tests passed. When the module cannot be imported nothing passes,
+    whatever pytest collected; an example that did not run (a collection error elsewhere stopped the
+    session) has not passed."""
+    broken = bool(report.import_errors) or report.timed_out or report.died or bool(report.tampered)
+    if report.passed and not report.passed_ids:
+        return _split_by_counts(report, n_examples, broken)  # a record written before ids were kept
+    ex_passed = sum(1 for n in report.passed_ids if _in_examples(n))
+    model_passed = len(report.passed_ids) - ex_passed
+    ex_failed = sum(1 for f in report.failures if is_example(f))
+    model_total = max(model_passed + len(report.failures) - ex_failed,
+                      report.collected - min(n_examples, ex_passed + ex_failed), 0)
+    if broken:
+        return Split(n_examples, n_examples, model_total, model_total)
+    ex_passed = min(ex_passed, n_examples)
+    return Split(n_examples, n_examples - ex_passed, model_total, model_total - min(model_total, model_passed))
+
+
+def _split_by_counts(report: TestReport, n_examples: int, broken: bool) -> Split:
     ex_failed = sum(1 for f in report.failures if is_example(f))
     model_failed = len(report.failures) - ex_failed
-    broken = bool(report.import_errors) or report.timed_out or report.died
     collected_examples = n_examples if (n_examples and report.collected >= n_examples) else 0
     model_total = max(0, report.collected - collected_examples)
     if broken or (n_examples and not collected_examples):
         return Split(n_examples, n_examples, model_total, model_total)
     return Split(n_examples, min(n_examples, ex_failed), model_total, min(model_total, model_failed))
+
+
+def _in_examples(nodeid: str) -> bool:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1] == EXAMPLES_FILE
 
 
 def compact(report: TestReport, *, module: str, limit: int = 3) -> str:

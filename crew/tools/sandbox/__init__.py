@@ -33,7 +33,9 @@ __all__ = ["STAGE_NAME", "SandboxLimits", "SandboxMode", "TestFailure", "TestRep
 
 _DEFAULT_LIMITS = SandboxLimits()
 _CHECK_LIMITS = SandboxLimits(wall_timeout_s=20)
-_PYTEST_ARGS = ["-q", "--tb=short", "-o", "console_output_style=classic"]
+# --continue-on-collection-errors: a model-written test file that does not parse must not stop the
+# user's examples from running (it used to interrupt the whole session, and the examples counted as passed).
+_PYTEST_ARGS = ["-q", "--tb=short", "-o", "console_output_style=classic", "--continue-on-collection-errors"]
 
 
 def run_pytest(workspace: Path, *, limits: SandboxLimits = _DEFAULT_LIMITS, python: str = sys.executable,
@@ -50,7 +52,8 @@ def run_pytest(workspace: Path, *, limits: SandboxLimits = _DEFAULT_LIMITS, pyth
         failures=v.failures, timed_out=run.timed_out, exit_code=v.exit_code, output=run.output,
         duration_s=time.monotonic() - started, network_isolated=run.mode.network_isolated,
         import_errors=v.import_errors, isolation=_isolation(run.mode, run.cgroup_note),
-        running_at_kill=v.running, time_limit_s=limits.wall_timeout_s, tampered=run.refused + v.tampered)
+        running_at_kill=v.running, time_limit_s=limits.wall_timeout_s, tampered=run.refused + v.tampered,
+        passed_ids=v.passed_ids)
 
 
 def check_modules(workspace: Path, python: str = sys.executable, *,

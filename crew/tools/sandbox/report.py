@@ -52,6 +52,9 @@ class TestReport:
     # Why the run's own record cannot be trusted (a report for a test never collected, twice the same
     # phase, an exit status that contradicts the reports, refused files): any of these fails the run.
     tampered: tuple[str, ...] = ()
+    # Which tests passed (pytest node ids): counts alone cannot tell the user's examples from the model's
+    # tests when a collection error stopped some files from running.
+    passed_ids: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,7 @@ class Verdict:
     exit_code: int            # the worker's, from waitpid in the supervisor; -1 when it never came
     running: str              # the test that started and never finished
     tampered: tuple[str, ...]
+    passed_ids: tuple[str, ...] = ()  # node ids whose every phase passed: who passed, not only how many
 
 
 def parse_events(raw: bytes) -> list[dict[str, Any]]:
@@ -55,7 +56,21 @@ def verdict(events: list[dict[str, Any]], *, timed_out: bool) -> Verdict:
         errors=counts["errors"], skipped=counts["skipped"], failures=_failures(events),
         import_errors=_import_errors(events, timed_out), exit_code=exit_code,
         running=_running(events) if timed_out or not finished or exit_code < 0 else "",
-        tampered=_inconsistencies(events, exit_code, counts))
+        tampered=_inconsistencies(events, exit_code, counts), passed_ids=_passed_ids(events))
+
+
+def _passed_ids(events: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Tests whose call passed and whose setup and teardown did not fail, in the order they ran."""
+    called, failed = [], set()
+    for e in events:
+        if e.get("e") != "report":
+            continue
+        nodeid, when, outcome = str(e.get("nodeid")), e.get("when"), e.get("outcome")
+        if when == "call" and outcome == "passed":
+            called.append(nodeid)
+        elif outcome == "failed":
+            failed.add(nodeid)
+    return tuple(n for n in dict.fromkeys(called) if n not in failed)
 
 
 def _count(events: list[dict[str, Any]]) -> dict[str, int]:
