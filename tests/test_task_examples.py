@@ -222,3 +222,26 @@ def test_lines_of_a_test_file_that_do_not_parse_are_removed_one_by_one() -> None
     assert parseable("x = 1\n") == ("x = 1\n", [])
     assert parseable("x = '''never closed\n" + "y = (\n" * 20) is None  # more than a few lines: give up
     assert parseable("a" * 300_000) is None  # too large to try
+
+
+def test_input_output_statements_become_examples_when_the_task_names_one_function() -> None:
+    task = ('Write p.py with\n```python\ndef pluck(arr):\n    """Example 1:\n        Input: [4, 2, 3]\n'
+            '        Output: [2, 1]\n    Example 2:\n        Input: []\n        Output: []\n'
+            '    Example 3:\n        Input: 1, 2\n        Output: 3\n"""\n```')
+    got = [(e.call, e.expected) for e in extract_examples(task)]
+    assert got == [("pluck([4, 2, 3])", "[2, 1]"), ("pluck([])", "[]")]  # "1, 2": one tuple or two args? skipped
+    two = task.replace("def pluck(arr):", "def pluck(arr):\n    pass\n\ndef helper(x):")
+    assert extract_examples(two) == []  # two functions: whose input is it?
+
+
+def test_for_x_the_output_should_be_uses_keywords_only_when_they_are_parameters() -> None:
+    task = ('```python\ndef hex_key(num):\n    """For num = "AB" the output should be 1.\n'
+            '    For n = "AB" the output should be 9.\n"""\n```')
+    assert [(e.call, e.expected) for e in extract_examples(task)] == [("hex_key(num='AB')", "1")]
+
+
+def test_a_doctest_that_rounds_the_result_is_an_example_but_not_one_that_calls_anything_else() -> None:
+    task = ('```python\ndef find_zero(xs):\n    """\n    >>> round(find_zero([1, 2]), 2)\n    -0.5\n'
+            '    >>> find_zero([1, 2]) + os.getpid()\n    3\n    >>> eval(find_zero([1]))\n    3\n"""\n```')
+    got = [(e.call, e.expected) for e in extract_examples(task)]
+    assert got == [("round(find_zero([1, 2]), 2)", "-0.5")]

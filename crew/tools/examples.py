@@ -59,7 +59,7 @@ def extract_examples(task: str, names: list[str] | None = None) -> list[Example]
     if not known:
         return []
     found: dict[str, Example] = {}
-    for ex in [*_doctests(text, known), *_inline(text, known)]:
+    for ex in [*_doctests(text, known), *_inline(text, known), *_stated_io(text, known)]:
         found.setdefault(ex.call, ex)  # the first statement of a call wins; later restatements are ignored
         if len(found) >= _MAX_EXAMPLES:
             break
@@ -73,7 +73,7 @@ def _doctests(text: str, known: set[str]) -> list[Example]:
         stripped = line.strip()
         if not stripped.startswith(">>> "):
             continue
-        call = _call_of(stripped[4:].strip(), known)
+        call = _call_of(stripped[4:].strip(), known) or _wrapped_call(stripped[4:].strip(), known)
         if call is None or i + 1 >= len(lines):
             continue
         want = lines[i + 1].strip()
@@ -115,6 +115,98 @@ def _inline(text: str, known: set[str]) -> list[Example]:
         if value is not None:
             out.append(Example(call=call[0], function=call[1], expected=value, kind="equals", source=source))
     return out
+
+
+# "Input: [5, 0, 3]" then "Output: [0, 1]" (a problem statement's examples), and "For num = "AB" the output
+# should be 1." Neither names the function, so they are taken only when the task names exactly one.
+_INPUT = re.compile(r"^\s*Input\s*:\s*(?P<args>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_OUTPUT = re.compile(r"^\s*Output\s*:\s*(?P<value>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_FOR = re.compile(r"\bFor\s+(?P<args>[A-Za-z_]\w*\s*=.+?),?\s+the\s+output\s+should\s+be\s+(?P<value>.+?)\s*$",
+                  re.IGNORECASE | re.MULTILINE)
+_SAFE_WRAPPERS = frozenset({"round", "sorted", "len", "abs", "list", "tuple", "set", "str", "int", "float", "sum",
+                            "min", "max", "bool"})
+_WRAPPED_NODES = (ast.Call, ast.Name, ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp, ast.USub,
+                  ast.UAdd, ast.expr_context)
+
+
+def _stated_io(text: str, known: set[str]) -> list[Example]:
+    if len(known) != 1:
+        return []
+    (name,) = known
+    params = _parameters(text, name)
+    out = []
+    for m in _INPUT.finditer(text):
+        nxt = _OUTPUT.search(text, m.end(), m.end() + 300)
+        if nxt is None or _INPUT.search(text, m.end(), nxt.start()):
+            continue  # an Input without its own Output
+        ex = _io_example(name, params, m.group("args"), nxt.group("value"),
+                         f"Input: {m.group('args')} Output: {nxt.group('value')}")
+        if ex:
+            out.append(ex)
+    for m in _FOR.finditer(text):
+        ex = _io_example(name, params, m.group("args"), m.group("value"), m.group(0).strip())
+        if ex:
+            out.append(ex)
+    return out
+
+
+def _io_example(name: str, params: list[str] | None, args: str, value: str, source: str) -> Example | None:
+    """`f(<literal>)` for one literal input, or `f(a=<literal>, …)` when every name is a parameter of f."""
+    expected = _literal(value.strip().strip("`"))
+    if expected is None:
+        return None
+    args = args.strip().rstrip(",").strip("`")
+    if re.match(r"[A-Za-z_]\w*\s*=[^=]", args):
+        if params is None:
+            return None
+        call = _call_of(f"{name}({args})", {name})
+        node = _parse_expr(call[0]) if call else None
+        if not isinstance(node, ast.Call) or node.args or not {k.arg for k in node.keywords} <= set(params):
+            return None
+    else:
+        if params is not None and len(params) != 1:
+            return None
+        call = _call_of(f"{name}({args})", {name})
+        node = _parse_expr(call[0]) if call else None
+        if not isinstance(node, ast.Call) or len(node.args) != 1:
+            return None  # "Input: 1, 2" could be one tuple or two arguments: not guessed
+    assert call is not None
+    return Example(call=call[0], function=name, expected=expected, kind="equals", source=source[:200])
+
+
+def _parameters(text: str, name: str) -> list[str] | None:
+    m = re.search(r"\bdef\s+" + re.escape(name) + r"\s*\((?P<params>[^)]*)\)", text)
+    if m is None:
+        return None
+    try:
+        fn = ast.parse(f"def {name}({m.group('params')}): pass").body[0]
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    assert isinstance(fn, ast.FunctionDef)
+    return [a.arg for a in fn.args.args]
+
+
+def _wrapped_call(src: str, known: set[str]) -> tuple[str, str] | None:
+    """`round(find_zero([1, 2]), 2)`: one call of a known function with literal arguments, inside calls of
+    harmless builtins with literal arguments — a doctest that rounds or sorts the result."""
+    node = _parse_expr(src)
+    if node is None:
+        return None
+    inner: list[tuple[str, str]] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            if isinstance(n.func, ast.Name) and n.func.id in known:
+                found = _call_of(ast.unparse(n), known)
+                if found is None:
+                    return None
+                inner.append(found)
+            elif not (isinstance(n.func, ast.Name) and n.func.id in _SAFE_WRAPPERS) or n.keywords:
+                return None
+        elif not isinstance(n, _WRAPPED_NODES) or (isinstance(n, ast.Name) and n.id not in known | _SAFE_WRAPPERS):
+            return None
+    if len(inner) != 1 or not isinstance(node, ast.Call):
+        return None
+    return ast.unparse(node), inner[0][1]
 
 
 def _closing_paren(text: str, open_at: int) -> int | None:
