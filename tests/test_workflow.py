@@ -294,13 +294,21 @@ def test_an_independent_implementation_that_passes_every_test_replaces_the_code(
 
 def test_attempts_that_fail_the_users_examples_have_no_vote(project_dir: Path) -> None:
     state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
-                                       {"write_tests": [WRONG_TEST], "?": [BAD, "no code at all"],
+                                       {"write_tests": [WRONG_TEST], "?": [BAD, "no code at all", BAD, BAD],
                                         "fix_code": [GOOD]})
-    assert len(_prompts(llms, "?")) == 2
+    assert len(_prompts(llms, "?")) == 4  # two asked, two more because neither could vote; then it stops
     assert state.log.of("second_opinions_undecided")[0]["voters"] == 0
     assert "test_wrong" in (state.code_dir / "test_slugify_tool.py").read_text()  # kept: no evidence against it
     assert GOOD.split("\n", 2)[2].rsplit("```", 1)[0] == (state.code_dir / "slugify_tool.py").read_text()
     assert len(_prompts(llms, "fix_code")) == 1 and "**Verdict:** FAIL" in report
+
+
+def test_attempts_continue_until_two_can_vote(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"write_tests": [WRONG_TEST], "?": [BAD, GOOD_TOO, GOOD_TOO, GOOD_TOO]})
+    assert len(_prompts(llms, "?")) == 3  # the first failed the user's example: no vote; two more did vote
+    assert "test_wrong" not in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "**Verdict:** PASS" in report
 
 
 def test_later_attempts_are_told_what_the_last_one_got_wrong(project_dir: Path) -> None:
