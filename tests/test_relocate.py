@@ -33,7 +33,7 @@ def test_the_gpu_with_the_most_room_that_fits_and_never_the_one_it_was_on() -> N
     fitting = [i for i, r in room.items() if i not in tester.gpu_indices and r >= tester.estimate.total_bytes]
     assert target.index == max(fitting, key=room.__getitem__)
     # what earlier failovers moved there counts against it
-    moved = {target.index: room[target.index]}
+    moved = {(target.host, target.index): room[target.index]}
     second = gpu_with_room(plan, tester, moved, lambda i: None)
     assert second is None or second.index != target.index
 
