@@ -1,0 +1,113 @@
+"""The run's serving layer with servers on other machines, without a cluster: the supervisor hands remote
+specs to its launcher (crew/serving/remote.py's protocols; here a fake, no Ray), and a plan with remote
+hosts runs only when the layout names a cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from crew.config import load_project
+from crew.errors import ServingError
+from crew.models.embedded import EMBEDDED_TINY_REF
+from crew.serving.bind import prepare_specs
+from crew.serving.process import Supervisor
+from crew.serving.residency_check import ServerResidency
+from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
+from crew.units import LOCAL
+from tests.conftest import ROOT
+
+
+@dataclass
+class FakeRemote:
+    spec: LaunchSpec
+    residency: ServerResidency | None = None
+    up: bool = True
+    stopped: bool = False
+    asked_to_ensure: int = 0
+
+    @property
+    def pid(self) -> int:
+        return 4242
+
+    @property
+    def log_path(self) -> Path:
+        return Path("/node/rig-gpu0.log")
+
+    def wait_ready(self, timeout_s: float) -> float:
+        self.residency = ServerResidency(self.spec.server_id, 1, 1, 0, 1, True)
+        return 1.5
+
+    def alive(self) -> bool:
+        return self.up
+
+    def answers(self) -> bool:
+        return self.up
+
+    def ensure(self) -> bool:
+        self.asked_to_ensure += 1
+        return self.up
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@dataclass
+class FakeLauncher:
+    launched: list[FakeRemote] = field(default_factory=list)
+
+    def launch(self, spec: LaunchSpec) -> FakeRemote:
+        self.launched.append(FakeRemote(replace(spec, port=40001)))  # the relay's port here
+        return self.launched[-1]
+
+
+def _remote_spec() -> LaunchSpec:
+    spec = llamacpp_spec("rig-gpu0", (ServedModel("m", "/models/m.gguf", 512),), 11500)
+    return replace(spec, machine="rig", gpu_indices=(0,))
+
+
+def test_the_supervisor_starts_remote_specs_through_its_launcher(tmp_path: Path) -> None:
+    launcher = FakeLauncher()
+    sup = Supervisor(tmp_path, remote=launcher)
+    ready: list[tuple[str, float]] = []
+    sup.start_all([_remote_spec()], on_ready=lambda server, took: ready.append((server.spec.base_url, took)))
+    assert ready == [("http://127.0.0.1:40001", 1.5)]  # agents are bound to the relay here
+    remote = launcher.launched[0]
+    assert sup.ensure_alive("rig-gpu0") and remote.asked_to_ensure == 1
+    remote.up = False  # its node is gone: the router fails over, never restarts it here
+    assert not sup.ensure_alive("rig-gpu0") and sup.restarts == {}
+    sup.stop_all()
+    assert remote.stopped
+
+
+def test_without_a_launcher_a_remote_spec_names_the_missing_cluster(tmp_path: Path) -> None:
+    with pytest.raises(ServingError) as info:
+        Supervisor(tmp_path).start_all([_remote_spec()])
+    assert info.value.where == "gpu_layout.yaml: cluster" and "rig" in info.value.what
+
+
+def _fleet_project(tmp_path: Path, cluster: str | None):  # type: ignore[no-untyped-def]
+    from crew.config.types import DeclaredGpu
+
+    project = load_project(ROOT)
+    agents = {n: replace(a, llm=EMBEDDED_TINY_REF, fallbacks=(), num_ctx=4096) for n, a in project.agents.items()}
+    layout = replace(project.layout, backend="llamacpp", simulate=True, cluster=cluster, base_port=12900,
+                     gpus=(DeclaredGpu("RTX 3060", 12, uuid="GPU-here"),
+                           DeclaredGpu("RTX 3060", 12, uuid="GPU-rig", host="rig")))
+    return replace(project, agents=agents, layout=layout)
+
+
+def test_remote_hosts_run_only_on_a_named_cluster(tmp_path: Path) -> None:
+    from crew.planner.build import plan_project
+
+    project = _fleet_project(tmp_path, None)
+    plan = plan_project(project)
+    with pytest.raises(ServingError, match="other hosts \\(rig\\)") as info:
+        prepare_specs(plan, project)
+    assert "cluster: auto" in (info.value.fix or "")
+    specs = prepare_specs(plan, _fleet_project(tmp_path, "auto"))  # checks; connects to nothing
+    remote = [s for s in specs if s.machine != LOCAL]
+    assert [s.server_id for s in remote] == ["rig-gpu0"] and remote[0].port == 12900  # its node picks the port
+    assert remote[0].planned_pinning == "GPU-rig"
