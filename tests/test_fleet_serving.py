@@ -111,3 +111,40 @@ def test_remote_hosts_run_only_on_a_named_cluster(tmp_path: Path) -> None:
     remote = [s for s in specs if s.machine != LOCAL]
     assert [s.server_id for s in remote] == ["rig-gpu0"] and remote[0].port == 12900  # its node picks the port
     assert remote[0].planned_pinning == "GPU-rig"
+
+
+def test_plan_gpus_up_refuses_servers_on_other_nodes(tmp_path: Path) -> None:
+    """`up` keeps servers after it exits; an actor does not outlive the process that made it."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    declared = tmp_path / "declared"
+    declared.mkdir()
+    agents = yaml.safe_load((ROOT / "agents.yaml").read_text())
+    for a in agents.values():
+        a.update(llm=EMBEDDED_TINY_REF, fallbacks=[], num_ctx=4096)
+    (declared / "agents.yaml").write_text(yaml.safe_dump(agents))
+    (declared / "gpu_layout.yaml").write_text(yaml.safe_dump({"backend": "llamacpp", "simulate": True, "gpus": [
+        {"name": "RTX 3060", "memory_gib": 12, "uuid": "GPU-here"},
+        {"name": "RTX 3060", "memory_gib": 12, "uuid": "GPU-rig", "host": "rig"}]}))
+    cli = [sys.executable, "-c", "import sys; from crew.cli import main; sys.exit(main())"]
+    saved = tmp_path / "plan.json"
+    made = subprocess.run([*cli, "--layout", str(declared / "gpu_layout.yaml"), "--agents",
+                           str(declared / "agents.yaml"), "--save", str(saved)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert {a["host"] for a in json.loads(saved.read_text())["agents"]} == {LOCAL, "rig"}
+    project = tmp_path / "fleet"
+    project.mkdir()
+    for name in ("agents.yaml", "tasks.yaml"):
+        (project / name).write_text((declared / name if name == "agents.yaml" else ROOT / name).read_text())
+    (project / "gpu_layout.yaml").write_text("backend: llamacpp\nsimulate: true\ncluster: auto\n")
+    proc = subprocess.run([*cli, "up", "--project", str(project), "--plan", str(saved)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr + proc.stdout
+    assert "gpu_layout.yaml: cluster: the plan has servers on other nodes (rig)" in lines[0]
+    assert not (project / ".localcrew" / "servers.json").exists()  # nothing started, nothing recorded

@@ -84,5 +84,7 @@ class GpuRelocator:
         # counted before the start: a server that then fails to load still held the memory for a while
         key = (gpu.host, gpu.index)
         self.moved_in_bytes[key] = self.moved_in_bytes.get(key, 0) + agent.estimate.total_bytes
-        port = free_port(max(taken_ports, default=11500) + 1, taken=taken_ports)
+        after = max(taken_ports, default=11500) + 1
+        # a server on another node picks its port there: nothing to lease here
+        port = free_port(after, taken=taken_ports) if gpu.host == LOCAL else after
         return relocation_spec(self.plan, agent, model, gpu, port)
