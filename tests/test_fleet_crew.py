@@ -4,14 +4,17 @@ of one of them mid-run.
 The layout names the cluster (`cluster: <head>`) and `simulate: true`; the probe finds one card per node
 (declared as Ray resources), the planner spreads the agents over both, the head's server starts here as
 in any run and the other node's through its actor, reached by agents through a loopback relay. The crew
-runs on `embedded-tiny` (plumbing, not quality, as tests/test_simulated_gpus.py). When `document` starts —
-its agent planned on the other node — that node is removed (ray.cluster_utils: its raylet, the actor and
-the server are killed): the run must fail over and complete, and say what moved where.
+runs on two copies of `embedded-tiny` (plumbing, not quality, as tests/test_simulated_gpus.py): `here` for
+the manager and the developer, `there` for the tester and documentation, so that no live server hosts the
+lost node's model. When `document` starts — its agent planned on the other node — that node is removed
+(ray.cluster_utils: its raylet, the actor and the server are killed): the run must fail over to another
+node's GPU with room (the head's), complete, and say what moved where.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 ray = pytest.importorskip("ray")
 
 from crew.fleet import cluster  # noqa: E402
-from crew.models.embedded import EMBEDDED_TINY_REF  # noqa: E402
+from crew.models.embedded import tiny_model_path  # noqa: E402
 from crew.units import LOCAL  # noqa: E402
 from tests.conftest import ROOT, use_tiny_model  # noqa: E402
 from tests.ray_cluster import FAST_NODE_DEATH, local_cluster  # noqa: E402
@@ -50,8 +53,14 @@ def fleet_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
         here = cluster.this_node()
         assert here == c.head_node.node_id  # removing the other node leaves this process's node alone
         work = tmp_path_factory.mktemp("fleet")
+        for copy in ("here.gguf", "there.gguf"):
+            shutil.copyfile(tiny_model_path(), work / copy)
         (work / "agents.yaml").write_text((ROOT / "agents.yaml").read_text())
-        use_tiny_model(work / "agents.yaml", llm=EMBEDDED_TINY_REF, fallbacks=[], num_ctx=4096)
+        use_tiny_model(work / "agents.yaml", fallbacks=[], num_ctx=4096)
+        agents = yaml.safe_load((work / "agents.yaml").read_text())
+        for name, agent in agents.items():
+            agent["llm"] = str(work / ("here.gguf" if name in ("manager", "developer") else "there.gguf"))
+        (work / "agents.yaml").write_text(yaml.safe_dump(agents))
         (work / "tasks.yaml").write_text((ROOT / "tasks.yaml").read_text().replace("max_fix_rounds: 2",
                                                                                    "max_fix_rounds: 1"))
         layout = {"backend": "llamacpp", "simulate": True, "base_port": 12700, "cluster": c.address}
@@ -117,8 +126,10 @@ def test_each_agents_requests_reach_the_server_on_its_planned_node(fleet_run: An
     # and from the servers' side: each answered exactly the requests the agents logged for it, but for one
     # the node's loss cut short (it reached the server, never the agent, and was retried elsewhere)
     moves = [r for r in records if r["event"] == "serving_fault" and r.get("action") == "failover"]
-    logs = {"gpu0": fleet_run["result"].run_dir / "servers" / "gpu0.log", _remote(fleet_run):
-            Path(ready[_remote(fleet_run)]["node_log"])}
+    servers = fleet_run["result"].run_dir / "servers"
+    logs = {sid: servers / f"{sid}.log" for sid in ready if sid != _remote(fleet_run)}
+    logs[_remote(fleet_run)] = Path(ready[_remote(fleet_run)]["node_log"])
+    assert set(logs) == {"gpu0", _remote(fleet_run), MOVED}
     for sid, log in logs.items():
         answered = log.read_text(errors="replace").count("POST /v1/chat/completions")
         logged = sum(r["base_url"] == url[sid] for _, r in calls)
@@ -126,17 +137,24 @@ def test_each_agents_requests_reach_the_server_on_its_planned_node(fleet_run: An
         assert 1 <= logged <= answered <= logged + cut, (sid, answered, logged, cut)
 
 
-def test_the_lost_node_fails_over_and_the_run_completes(fleet_run: Any) -> None:
+# Where documentation goes when its node is lost: no live server hosts `there`, so its own model on another
+# node's GPU with room — the head's card, a new server started here.
+MOVED = "gpu0-failover-documentation"
+
+
+def test_the_lost_node_fails_over_to_another_nodes_gpu_and_the_run_completes(fleet_run: Any) -> None:
     records, remote = fleet_run["records"], _remote(fleet_run)
     moves = [r for r in records if r["event"] == "serving_fault" and r.get("action") == "failover"]
-    assert moves and {m["previous"] for m in moves} == {remote}
-    assert {m["agent"] for m in moves} <= {a for a, s in fleet_run["planned"].items() if s.server_id == remote}
-    assert all(m["server"] == "gpu0" for m in moves)  # the live server already hosting their model, here
+    assert [(m["agent"], m["previous"], m["server"]) for m in moves] == [("documentation", remote, MOVED)]
     ready = {r["server"]: r for r in records if r["event"] == "server_ready"}
+    assert fleet_run["environ"]["gpu0"]["CUDA_VISIBLE_DEVICES"] == "GPU-fake-1"
+    residency = {r["server"] for r in records if r["event"] == "residency"}
+    assert MOVED in residency  # checked like every server
     after = [r for r in records[fleet_run["lost"]:] if r["event"] == "llm_call" and r["agent"] == "documentation"]
-    assert after and all(r["base_url"] == f"http://127.0.0.1:{ready['gpu0']['port']}/v1" for r in after)
+    assert after and all(r["base_url"] == f"http://127.0.0.1:{ready[MOVED]['port']}/v1" for r in after)
     report = fleet_run["result"].report_path.read_text()
-    assert f"documentation moved from {remote} to gpu0" in report
+    assert f"documentation moved from {remote} to {MOVED} (there)" in report
+    assert any("starting documentation's model there on GPU 0, which has room" in ln for ln in fleet_run["lines"])
     assert any("failover" in ln and remote in ln for ln in fleet_run["lines"])  # printed as it happened
     assert (fleet_run["result"].run_dir / "code" / "README.md").exists()  # the moved agent's work landed
     assert [r for r in records if r["event"] == "report"]
