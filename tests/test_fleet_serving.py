@@ -148,3 +148,34 @@ def test_plan_gpus_up_refuses_servers_on_other_nodes(tmp_path: Path) -> None:
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr + proc.stdout
     assert "gpu_layout.yaml: cluster: the plan has servers on other nodes (rig)" in lines[0]
     assert not (project / ".localcrew" / "servers.json").exists()  # nothing started, nothing recorded
+
+
+def test_a_session_binds_agents_on_other_nodes_to_their_relays(tmp_path: Path) -> None:
+    """Every agent planned on `rig` (the only card declared): the session starts nothing here, hands the
+    servers to the launcher, checks the residency the node reported and binds the agents to the relay."""
+    from crew.config.types import DeclaredGpu
+    from crew.planner.build import plan_project
+    from crew.run.runlog import RunLog
+    from crew.serving.bind import bind_agents
+    from crew.serving.session import ServerSession
+
+    project = _fleet_project(tmp_path, None)
+    project = replace(project, root=tmp_path, layout=replace(project.layout, gpus=(
+        DeclaredGpu("RTX 3060", 12, uuid="GPU-rig", host="rig"),), allow_split=False))
+    plan = plan_project(project)
+    assert {a.host for a in plan.agents} == {"rig"}
+    launcher, lines, log = FakeLauncher(), [], RunLog(tmp_path / "run.jsonl")
+    project = replace(project, layout=replace(project.layout, cluster="auto"))
+    session = ServerSession(project, plan, state_dir=tmp_path / "servers", keep=False, say=lines.append,
+                            log=log, launcher=launcher)
+    with session.running():
+        assert [s.base_url for s in session.specs] == ["http://127.0.0.1:40001"]
+        bound = bind_agents(plan, session.specs, project)
+    assert {str(llm.base_url) for llm in bound.llms.values()} == {"http://127.0.0.1:40001/v1"}
+    assert {w.device for w in bound.where.values()} == {"gpu 0 (simulated) on rig"}
+    ready = log.of("server_ready")[0]
+    assert (ready["server"], ready["host"], ready["node_log"], ready["pid"]) == ("rig-gpu0", "rig",
+                                                                              "/node/rig-gpu0.log", 4242)
+    assert log.of("residency")[0]["server"] == "rig-gpu0"  # the node's figures, recorded as a local one's
+    assert any("ready on rig, relayed to http://127.0.0.1:40001" in ln for ln in lines)
+    assert launcher.launched[0].stopped and not (tmp_path / "servers").exists()  # nothing ran here

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from crew.planner.plan import Plan
     from crew.run.runlog import RunLog
     from crew.serving.process import RunningServer, Supervisor
-    from crew.serving.remote import RemoteServer
+    from crew.serving.remote import RemoteLauncher, RemoteServer
     from crew.serving.spec import LaunchSpec
 
 Say = Callable[[str], None]
@@ -33,8 +33,9 @@ class ServerSession:
     """Reuse what is recorded and matches, start the rest, check every model sits where planned."""
 
     def __init__(self, project: ProjectConfig, plan: Plan, *, state_dir: Path, keep: bool, say: Say,
-                 log: RunLog | None = None, timeout_s: float = 120.0) -> None:
+                 log: RunLog | None = None, timeout_s: float = 120.0, launcher: RemoteLauncher | None = None) -> None:
         self.project, self.plan, self.say, self.log = project, plan, say, log
+        self.launcher = launcher  # servers on other nodes: None means the layout's cluster (crew/fleet/remote.py)
         self.state_dir, self.keep, self.timeout_s = state_dir, keep, timeout_s
         self.specs: list[LaunchSpec] = []   # every server of the plan, reused ones at their recorded port
         self.started: list[LaunchSpec] = []  # the ones this session started
@@ -76,15 +77,17 @@ class ServerSession:
                 if self.keep:  # a server restarted meanwhile has a new pid; one dead for good is dropped
                     self.remember()
 
-    def _launcher(self) -> Any:
+    def _launcher(self) -> RemoteLauncher | None:
         """What starts the plan's servers on other nodes: actors on the layout's Ray cluster."""
         if self.project.layout.cluster is None:
             return None
-        from crew.fleet.remote import Launcher
-
         if self.keep:
             self.say("  keep_warm: servers on other nodes stop with the run (their actors end with it)")
-        return Launcher()
+        if self.launcher is None:
+            from crew.fleet.remote import Launcher
+
+            self.launcher = Launcher()
+        return self.launcher
 
     def ready(self, server: RunningServer | RemoteServer, took: float) -> None:
         """A server answered its health check (at start, or started later by failover)."""
