@@ -327,4 +327,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # everything started was stopped on the way out: say so, not a traceback
+        print("bench_fleet: interrupted; the cluster, the server and the relay are stopped", file=sys.stderr)
+        sys.exit(130)
