@@ -79,3 +79,47 @@ def test_the_relays_error_is_openai_shaped_and_not_to_be_retried() -> None:
         assert json.loads(info.value.read())["error"]["type"] == RELAY_ERROR
     finally:
         relay.close()
+
+
+class LongStream:
+    """An upstream that keeps streaming until it is closed; says whether it was."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def whole(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
+        return 200, "application/json", b"{}"
+
+    def stream(self, path: str, body: bytes) -> Iterator[bytes | tuple[int, str]]:
+        import time
+
+        yield 200, "text/event-stream"
+        try:
+            for i in range(100_000):
+                yield f"data: {{\"n\": {i}}}\n\n".encode() + b" " * 4096
+                time.sleep(0.001)
+        finally:
+            self.closed = True
+
+
+def test_an_agent_that_hangs_up_mid_stream_is_no_error_and_stops_the_upstream(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    import socket
+    import time
+
+    upstream = LongStream()
+    relay = Relay("rig-gpu0", upstream=upstream)
+    try:
+        body = b'{"stream": true}'
+        with socket.create_connection(("127.0.0.1", relay.endpoint.port)) as conn:
+            conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        deadline = time.monotonic() + 10
+        while not upstream.closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.closed  # the actor's stream is closed: the server stops generating for nobody
+        assert "Traceback" not in capfd.readouterr().err
+    finally:
+        relay.close()

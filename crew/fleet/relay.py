@@ -77,6 +77,9 @@ class RayUpstream:
             yield ray.get(ref)
 
 
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError)
+
+
 def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive for litellm, chunked for streams
@@ -89,14 +92,22 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(n) if n else b""
 
         def do_GET(self) -> None:
-            self._whole("GET", b"")
+            try:
+                self._whole("GET", b"")
+            except _CLIENT_GONE:
+                self.close_connection = True
 
         def do_POST(self) -> None:
-            body = self._body()
-            if wants_stream(body):
-                self._stream(body)
-            else:
-                self._whole("POST", body)
+            # An agent that hangs up mid-answer (Ctrl-C, its own timeout) is nobody's error: no traceback,
+            # and the actor's stream is closed so the server stops generating for nobody.
+            try:
+                body = self._body()
+                if wants_stream(body):
+                    self._stream(body)
+                else:
+                    self._whole("POST", body)
+            except _CLIENT_GONE:
+                self.close_connection = True
 
         def _fail(self, exc: Exception) -> None:
             """The actor or its node failed: an OpenAI-style error the agent's client reads, not a dropped
@@ -138,8 +149,14 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 for chunk in chunks:
                     if isinstance(chunk, bytes):
                         self._chunk(chunk)
+            except _CLIENT_GONE:
+                raise
             except Exception as exc:  # the node or actor failed mid-answer: an error event ends the stream
                 self._chunk(b"\n\ndata: " + json.dumps(relay_error(exc)).encode() + b"\n\n")
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 
