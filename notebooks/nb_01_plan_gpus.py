@@ -126,11 +126,28 @@ gpus:
 exclude:
   - {compute_capability: "12.0", reason: "no sm_120 kernels in this llama.cpp build"}
 \"\"\")"""),
-    md("The launch commands are per host (`# ws1-gpu0 on ws1: ...`): `plan-gpus` shows them, starting "
-       "them on that machine is yours. Ports count up from `base_port` on each host."),
+    md("The launch commands are per host (`# ws1-gpu0 on ws1: ...`). Ports count up from `base_port` on "
+       "each host."),
     code("""plan_gpus("--layout", "fleet.yaml", "--save", "fleet_plan.json")"""),
     code("""fleet = read_saved_plan(work / "fleet_plan.json")
 vram_chart(fleet, title="fleet.yaml: three hosts, the 5060 Ti excluded")"""),
+    md("### The seed fleet, and running one crew on it\n\n"
+       "The built-in `fleet-5` profile is the five-machine case: four workstations (4× RTX 3060; an RTX 3090 "
+       "with an RTX 5060 Ti; 2× RTX 3060; an RTX 3090) and the laptop that runs localcrew, whose 4 GB RTX 3050 "
+       "is excluded so that its agents would use their API endpoint. Every server lands on a workstation."),
+    code("""plan_gpus("--profile", "fleet-5")"""),
+    md("Declared hosts plan, but one crew runs across machines only on a **Ray cluster**: each GPU machine "
+       "joins it with `ray start --address=<head>:6379 --resources='{\"gpu:<UUID>\": 1}'` (token "
+       "authentication on, a private network), and `gpu_layout.yaml` says `cluster: <head>:6379` (or "
+       "`cluster: auto`) instead of listing `gpus:`. Then a probe on every node reads its cards, `plan-gpus` "
+       "plans over them, and `localcrew run` starts each server on its node through a Ray actor, pinned by "
+       "UUID and listening on that node's loopback only, reached from here through a loopback relay; a node "
+       "lost mid-run fails over like a crashed server. This notebook starts no cluster; "
+       "[docs/fleet.md](../docs/fleet.md) says how it is tested (a local multi-node cluster on one machine) "
+       "and what is left. The `cluster:` key is checked when the file is read:"),
+    code("""write("gpu_layout.yaml", "cluster: head-without-port\\n")
+plan_gpus()
+(work / "gpu_layout.yaml").unlink()"""),
     md("## A request that does not fit\n\n"
        "Suppose the developer insists on the 14B coder with a 32k context, no fallback and no CPU model. In "
        "`agents.yaml` that is three lines of its entry (the rest of the entry stays as it is):"),

@@ -50,7 +50,8 @@ case "$mode" in
       crew/monitor/recorded.py crew/monitor/replay.py crew/tools/examples.py crew/tools/answers.py \
       crew/tools/feedback.py crew/models/embedded.py crew/tools/prose.py crew/units.py \
       crew/hardware/types.py crew/models/llamacpp.py benchmarks/greedy_baseline.py \
-      crew/models/download.py crew/models/sources.py crew/serving/backend.py crew/fleet/*.py
+      crew/models/download.py crew/models/sources.py crew/serving/backend.py crew/fleet/*.py \
+      crew/serving/remote.py crew/serving/signals.py
     set +e
     uv run --frozen pytest "$@"
     rc=$?

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import time
 import urllib.request
@@ -26,37 +25,16 @@ from crew.fleet.actors import Started  # noqa: E402
 from crew.fleet.relay import Relay  # noqa: E402
 from crew.models.embedded import tiny_model_path  # noqa: E402
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec  # noqa: E402
-from crew.units import GIB  # noqa: E402
+from crew.units import GIB, LOCAL  # noqa: E402
+from tests.ray_cluster import local_cluster  # noqa: E402
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[tuple[Any, float]]:
-    from ray.cluster_utils import Cluster
-
-    # A token of our own, so the cluster runs with token auth and nothing is written to ~/.ray.
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-    os.environ["RAY_AUTH_MODE"], os.environ["RAY_AUTH_TOKEN"] = "token", secrets.token_hex(32)
-    assert cluster.auth_mode()  # this process (which imported ray already) sees it too
-    t0 = time.monotonic()
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "resources": {probe.gpu_resource("GPU-fake-1"): 1, "gpu_gib:GPU-fake-1": 12}})
-    c.add_node(num_cpus=1, resources={probe.gpu_resource("GPU-fake-2"): 1, "gpu_gib:GPU-fake-2": 12})
-    c.wait_for_nodes()
-    info = cluster.connect(c.address)
-    started_s = time.monotonic() - t0
-    assert info.nodes == 2 and info.token_auth
-    print(f"\ncluster of 2 nodes up and joined in {started_s:.1f} s (join {info.connect_s:.1f} s, Ray "
-          f"{info.ray_version}, token auth)")
-    yield c, started_s
-    cluster.disconnect()
-    c.shutdown()  # type: ignore[no-untyped-call]
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with local_cluster(["GPU-fake-1", "GPU-fake-2"]) as up:
+        yield up
 
 
 def _node_with(resource: str) -> str:
@@ -98,6 +76,17 @@ def test_probe_reads_each_nodes_declared_cards(ray_cluster: Any) -> None:
     assert {n.source for n in nodes} == {"ray resources"}  # no NVML here: the cards the nodes declare
     assert all(g.total_bytes == 12 * GIB for n in nodes for g in n.gpus)
     assert len({n.hostname for n in nodes}) == 2  # two nodes on one machine, two host names
+    assert LOCAL in {n.hostname for n in nodes}  # the node this process is attached to: its cards are local
+
+
+def test_a_layout_naming_the_cluster_plans_over_its_nodes(ray_cluster: Any) -> None:
+    from crew.config import LayoutConfig
+    from crew.hardware.inventory import load_inventory
+
+    inv = load_inventory(LayoutConfig(cluster=ray_cluster[0].address))
+    assert inv.source == "cluster"
+    hosts = {g.host: g.uuid for g in inv.gpus}
+    assert hosts[LOCAL] == "GPU-fake-1" and len(hosts) == 2  # the head's card here, the other node's there
 
 
 def _post(url: str, payload: dict[str, object]) -> Any:

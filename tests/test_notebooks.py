@@ -86,6 +86,10 @@ def test_01_plan_gpus() -> None:
     assert "(RTX 5060 Ti) excluded: no sm_120 kernels in this llama.cpp build" in text
     # one server per model and GPU: `ws1-gpu0`, or `ws1-gpu0-<model>` where a GPU holds several models
     assert re.search(r"# ws1-gpu\d(-\S+)? on ws1:", text) and re.search(r"# ws2-gpu\d(-\S+)? on ws2:", text)
+    # the seed fleet (the laptop's 4 GB card kept out) and the cluster key, checked when read
+    assert "4 GB laptop GPU: its agents use their API endpoint" in text
+    assert "gpu_layout.yaml: cluster: 'head-without-port' is neither `auto` nor host:port" in text
+    assert "exit code: 2" in text
     # the infeasible request (an agents.yaml edit), explained, and the way out taken
     assert "num_ctx: 32768" in text and "developer: needs" in text and "`num_ctx: 16384` for developer" in text
     assert "Plan: 1 agent(s) cannot be placed.\nexit code: 1" in text

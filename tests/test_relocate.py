@@ -33,7 +33,7 @@ def test_the_gpu_with_the_most_room_that_fits_and_never_the_one_it_was_on() -> N
     fitting = [i for i, r in room.items() if i not in tester.gpu_indices and r >= tester.estimate.total_bytes]
     assert target.index == max(fitting, key=room.__getitem__)
     # what earlier failovers moved there counts against it
-    moved = {target.index: room[target.index]}
+    moved = {(target.host, target.index): room[target.index]}
     second = gpu_with_room(plan, tester, moved, lambda i: None)
     assert second is None or second.index != target.index
 
@@ -141,3 +141,42 @@ def test_with_no_gpu_room_the_cpu_model_takes_over(tmp_path: Path) -> None:
     assert out["first"] and out["second"] and out["actions"] == ["restarted", "failover"]
     assert out["moved_to"][0] == "cpu-fallback" and out["started"] == ["cpu-fallback"]
     assert out["environ"]["CUDA_VISIBLE_DEVICES"] == "" and out["device"] == "cpu (failover)"
+
+
+def _fleet_plan(source: str):  # type: ignore[no-untyped-def]
+    """Two 12 GB cards, one here and one on `rig`, every agent on embedded-tiny (the planner spreads them
+    over both); `source` "cluster" is what a layout naming a Ray cluster plans from."""
+    from crew.config.types import DeclaredGpu, LayoutConfig
+
+    project = load_project(ROOT)
+    agents = {n: replace(a, llm=EMBEDDED_TINY_REF, fallbacks=(), num_ctx=4096) for n, a in project.agents.items()}
+    layout = LayoutConfig(backend="llamacpp", simulate=True, gpus=(
+        DeclaredGpu("RTX 3060", 12, uuid="GPU-here"), DeclaredGpu("RTX 3060", 12, uuid="GPU-rig", host="rig")))
+    return replace(plan_for(agents, layout), source=source)
+
+
+def test_in_a_fleet_an_agent_whose_node_is_lost_moves_to_another_nodes_gpu() -> None:
+    plan = _fleet_plan("cluster")
+    remote = next(a for a in plan.agents if a.host == "rig")
+    here = next(a for a in plan.agents if a.host == "local")
+    asked: list[int] = []
+    target = gpu_with_room(plan, remote, {}, lambda i: asked.append(i) or None)  # type: ignore[func-returns-value]
+    assert target is not None and (target.host, target.uuid) == ("local", "GPU-here")  # never back to rig
+    assert asked == [target.index]  # NVML is asked about this machine's cards only
+    other = gpu_with_room(plan, here, {}, lambda i: None)
+    assert other is not None and (other.host, other.uuid) == ("rig", "GPU-rig")  # another node's card
+    full = {("rig", other.index): other.usable_bytes}  # earlier failovers filled it: nowhere left
+    assert gpu_with_room(plan, here, full, lambda i: None) is None
+    model = ServedModel(alias="embedded-tiny", path="/m.gguf", ctx_tokens=4096, n_gpu_layers=0)
+    spec = relocation_spec(plan, here, model, other, 12345)
+    assert (spec.server_id, spec.machine, spec.planned_pinning) == (f"rig-gpu{other.index}-failover-{here.name}",
+                                                                   "rig", "GPU-rig")
+    assert spec.failover_from == f"gpu{here.gpu_indices[0]}"
+
+
+def test_without_a_cluster_a_run_moves_agents_on_this_machine_only() -> None:
+    plan = _fleet_plan("declared")
+    remote = next(a for a in plan.agents if a.host == "rig")
+    here = next(a for a in plan.agents if a.host == "local")
+    assert gpu_with_room(plan, remote, {}, lambda i: None) is None
+    assert gpu_with_room(plan, here, {}, lambda i: None) is None  # its one local card is the one it left

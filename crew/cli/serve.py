@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crew.errors import InfeasiblePlanError
-from crew.units import gib
+from crew.errors import InfeasiblePlanError, UsageError
+from crew.units import LOCAL, gib
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -49,6 +49,13 @@ def _up(args: argparse.Namespace) -> int:
     if not plan.feasible:
         raise InfeasiblePlanError("the plan cannot place every agent", where=project.layout.path,
                                   fix=explain_unplaced(plan))
+    remote = sorted({a.host for a in plan.agents if a.placement != "api"} - {LOCAL})
+    if remote and project.layout.cluster is not None:
+        # An actor lives as long as the process that made it: servers on other nodes would stop as `up` exits.
+        raise UsageError(f"the plan has servers on other nodes ({', '.join(remote)}), which live only as long "
+                         "as a run", where=f"{project.layout.path}: cluster",
+                         fix="run the crew (`localcrew run`): it starts them; `plan-gpus up` keeps this "
+                             "machine's servers only")
     # The run's own session: the same reuse, pinning, residency check and Ollama preparation, kept running.
     session = ServerSession(project, plan, state_dir=root / registry.STATE_DIR / "logs", keep=True,
                             say=console.print, timeout_s=args.timeout)

@@ -18,7 +18,7 @@ from crew.errors import ConfigError
 from crew.planner.vram import GPU_KV_TYPE, KV_TYPES
 
 _LAYOUT_KEYS = ("backend", "gpus", "reserve_mib", "base_port", "simulate", "allow_split", "exclude",
-                "api_endpoints", "keep_warm", "on_spill", "kv_type", "alerts")
+                "api_endpoints", "keep_warm", "on_spill", "kv_type", "alerts", "cluster")
 _ALERT_KEYS = ("vram_pct", "temp_c", "util_min_pct")
 _ALERT_RANGES = {"vram_pct": (0, 100), "temp_c": (0, 150), "util_min_pct": (-1, 100)}  # (low, high]
 _API_KEYS = ("model", "base_url", "api_key_env")
@@ -31,6 +31,8 @@ MAX_MEMORY_GIB = 4096
 MAX_BANDWIDTH_GBS = 100_000
 MAX_COUNT = 64  # GPUs one entry repeats
 MAX_INDEX = 1023
+CLUSTER_FIX = ("write `cluster: auto` (the Ray cluster running on this machine) or the head's `host:port`, "
+               "e.g. `cluster: 10.0.0.2:6379`")
 
 
 def load_layout(path: Path) -> LayoutConfig:
@@ -63,6 +65,11 @@ def load_layout(path: Path) -> LayoutConfig:
         from crew.hardware.declared import parse_gpus
 
         parse_gpus(gpus, file=file)  # what only shows across entries, found now rather than when planning
+    cluster = cluster_address(s.get("cluster", str, None, fix=CLUSTER_FIX), file=file)
+    if cluster is not None and not isinstance(gpus, str):
+        raise ConfigError("a cluster names its GPUs itself (each node's probe), but `gpus:` declares some",
+                          where=f"{file}: cluster", fix="drop the `gpus:` list (or `cluster:` to plan the "
+                                                        "declared GPUs without Ray)")
     al = Section(file, "alerts", s.get("alerts", dict, {}) or {}, _ALERT_KEYS)
     alerts = {k: al.number(k, low=_ALERT_RANGES[k][0], high=_ALERT_RANGES[k][1]) for k in _ALERT_KEYS
               if k in al.data}
@@ -79,8 +86,27 @@ def load_layout(path: Path) -> LayoutConfig:
         exclude=exclude,
         api_endpoints=endpoints,
         keep_warm=bool(s.get("keep_warm", bool, False)),
+        cluster=cluster,
         path=str(path),
     )
+
+
+def cluster_address(raw: str | None, *, file: str = "gpu_layout.yaml") -> str | None:
+    """`cluster:`: `auto`, or the Ray head's `host:port` (its GCS); None when absent. Checked here, so a typo
+    is one line before anything connects."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if text == "auto":
+        return text
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:6379
+    if not sep or not host or any(c.isspace() or c in "/@?#" for c in host) \
+            or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"{show(text)} is neither `auto` nor host:port", where=f"{file}: cluster",
+                          fix=CLUSTER_FIX + (" (Ray Client's ray:// addresses are not supported)"
+                                             if "://" in text else ""))
+    return f"{host}:{int(port)}" if ":" not in host else f"[{host}]:{int(port)}"
 
 
 def gpu_entries(raw: Sequence[Any], *, file: str = "gpu_layout.yaml") -> tuple[DeclaredGpu, ...]:

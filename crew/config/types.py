@@ -98,6 +98,7 @@ class LayoutConfig:
     on_spill: str = "fail"          # a model partly in system RAM: "fail" the start, or "warn" and go on
     kv_type: str = GPU_KV_TYPE     # KV cache type on GPUs: f16 | q8_0 | q4_0 (quantized needs flash attention)
     alerts: Mapping[str, float] = field(default_factory=dict)  # vram_pct, temp_c, util_min_pct
+    cluster: str | None = None      # a Ray cluster ("auto" or the head's host:port): hosts come from its nodes
     path: str = "gpu_layout.yaml"
 
 

@@ -42,6 +42,7 @@ class Started:
     pinning: str           # the CUDA_VISIBLE_DEVICES the server was started with
     ready_s: float
     residency: ServerResidency
+    log_path: str = ""     # the server's log, on its node
 
 
 def pinned_uuids(spec: LaunchSpec) -> tuple[str, ...]:
@@ -84,7 +85,8 @@ class ServerActor:
         log = self.server.log_path.read_text(encoding="utf-8", errors="replace")
         return Started(server_id=self.spec.server_id, node_id=self.node_id, port=self.spec.port,
                        pid=self.server.pid, pinning=self.spec.env.get("CUDA_VISIBLE_DEVICES", ""),
-                       ready_s=ready_s, residency=residency_check.check(self.spec, log, self.spec.planned_bytes))
+                       ready_s=ready_s, residency=residency_check.check(self.spec, log, self.spec.planned_bytes),
+                       log_path=str(self.server.log_path))
 
     def _watch(self) -> None:
         while not self.stopping:

@@ -47,6 +47,10 @@ def auth_mode() -> bool:
     return mode.lower() == "token"
 
 
+def auth_in_force() -> bool:
+    return token_auth_supported() and os.environ.get(AUTH_MODE_ENV, "").lower() == "token"
+
+
 def connect(address: str) -> ClusterInfo:
     """Attach to the cluster at `address` (host:port of its GCS, or `auto`: the one running on this machine,
     else a new single-node one here)."""
@@ -55,6 +59,9 @@ def connect(address: str) -> ClusterInfo:
                          fix="give the head's host:port (e.g. 10.0.0.2:6379) or `auto`")
     import ray
 
+    if ray.is_initialized():  # planned in this process already (plan_project), or a test's own connection
+        return ClusterInfo(address=address, ray_version=ray.__version__, token_auth=auth_in_force(),
+                           started=False, nodes=len(alive_nodes()), connect_s=0.0)
     token = auth_mode()
     t0 = time.monotonic()
     started = False
@@ -82,6 +89,13 @@ def alive_nodes() -> list[dict[str, Any]]:
 
     table: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
     return [n for n in table if n.get("Alive")]
+
+
+def this_node() -> str:
+    """The id of the node this process is attached to: its GPUs are `local` in plans."""
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def disconnect() -> None:

@@ -10,13 +10,13 @@ the card's GiB), else 0 — say so rather than guess.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from crew.fleet.cluster import alive_nodes
 from crew.hardware.types import GpuInfo
-from crew.units import GIB
+from crew.units import GIB, LOCAL
 
 GPU_PREFIX = "gpu:"
 GIB_PREFIX = "gpu_gib:"
@@ -60,21 +60,32 @@ def node_gpus(node_id: str, ip: str, hostname: str, resources: Mapping[str, floa
     return NodeGpus(node_id, ip, hostname, gpus, "ray resources" if gpus else "none", detect_note)
 
 
-def read_this_node(node_id: str, ip: str, resources: dict[str, float]) -> NodeGpus:
+def read_this_node(node_id: str, ip: str, hostname: str, resources: dict[str, float]) -> NodeGpus:
     """Runs on the node (a Ray task): NVML through our adapter, else the node's declared resources."""
-    import socket
-
     from crew.hardware.nvml import PynvmlProvider, detect
 
     found = detect(PynvmlProvider())
-    return node_gpus(node_id, ip, socket.gethostname(), resources, found.gpus, found.note)
+    return node_gpus(node_id, ip, hostname, resources, found.gpus, found.note)
 
 
-def host_names(nodes: list[NodeGpus]) -> dict[str, str]:
-    """node id -> the host name plans use: the machine's name, made unique with the node id's head when
-    several nodes share one machine (a local test cluster)."""
-    seen = Counter(n.hostname for n in nodes)
-    return {n.node_id: n.hostname if seen[n.hostname] == 1 else f"{n.hostname}-{n.node_id[:6]}" for n in nodes}
+def host_names(nodes: Sequence[tuple[str, str]], local_node_id: str = "") -> dict[str, str]:
+    """(node id, machine name) pairs -> the host name plans use: `local` for the node this process runs on
+    (its servers start here, as without a cluster), else the machine's name, made unique with the node id's
+    head when several nodes share one machine (a local test cluster)."""
+    seen = Counter(name for _, name in nodes)
+    return {nid: LOCAL if nid == local_node_id else name if seen[name] == 1 else f"{name}-{nid[:6]}"
+            for nid, name in nodes}
+
+
+def _named(alive: list[dict[str, Any]]) -> dict[str, str]:
+    from crew.fleet.cluster import this_node
+
+    return host_names([(n["NodeID"], str(n.get("NodeManagerHostname", ""))) for n in alive], this_node())
+
+
+def node_of_host() -> dict[str, str]:
+    """host name (as plans name it) -> node id, for every alive node. Needs `cluster.connect` first."""
+    return {host: nid for nid, host in _named(alive_nodes()).items()}
 
 
 def probe(*, timeout_s: float = 60.0) -> list[NodeGpus]:
@@ -84,10 +95,25 @@ def probe(*, timeout_s: float = 60.0) -> list[NodeGpus]:
 
     task: Any = ray.remote(num_cpus=0)(read_this_node)
     alive = alive_nodes()
+    names = _named(alive)
     refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote(n["NodeID"], n.get("NodeManagerAddress", ""), dict(n.get("Resources", {})))
+            .remote(n["NodeID"], n.get("NodeManagerAddress", ""), names[n["NodeID"]], dict(n.get("Resources", {})))
             for n in alive]
     nodes: list[NodeGpus] = ray.get(refs, timeout=timeout_s)
-    names = host_names(nodes)
-    return [replace(n, hostname=names[n.node_id], gpus=tuple(replace(g, host=names[n.node_id]) for g in n.gpus))
-            for n in nodes]
+    return nodes
+
+
+def cluster_gpus(address: str) -> tuple[tuple[GpuInfo, ...], tuple[str, ...]]:
+    """The cluster's cards for the planner's inventory, and a note per node that has something to say.
+    Connects (once per process) and stays connected: a run places its servers on the same cluster."""
+    from crew.fleet.cluster import connect
+
+    connect(address)
+    return inventory_gpus(probe())
+
+
+def inventory_gpus(nodes: list[NodeGpus]) -> tuple[tuple[GpuInfo, ...], tuple[str, ...]]:
+    """Every node's cards, this machine's first, then by host name; a note per node that has one."""
+    ordered = sorted(nodes, key=lambda n: (n.hostname != LOCAL, n.hostname))
+    return (tuple(g for n in ordered for g in n.gpus),
+            tuple(f"{n.hostname}: {n.note}" for n in ordered if n.note))

@@ -51,7 +51,8 @@ def load_inventory(
     nvml: NvmlProvider | None = None,
     ram: Callable[[], Memory] = system_memory,
 ) -> Inventory:
-    """The inventory the layout asks for: a built-in profile, its declared GPUs, or NVML detection."""
+    """The inventory the layout asks for: a built-in profile, its Ray cluster's nodes (crew/fleet/probe.py),
+    its declared GPUs, or NVML detection."""
     file = Path(layout.path).name
     rules = parse_exclusions(layout.exclude, file=file)
     if profile is not None:
@@ -64,6 +65,14 @@ def load_inventory(
             ram=Memory(prof.ram_bytes, prof.ram_bytes),
             ram_usable_bytes=max(0, prof.ram_bytes - CPU_RESERVE_BYTES),
         )
+    if layout.cluster is not None:
+        # Only now is ray imported: `plan-gpus` without a cluster never loads it.
+        from crew.fleet.probe import cluster_gpus
+
+        gpus, notes = cluster_gpus(layout.cluster)
+        mem = ram()
+        return Inventory(source="cluster", gpus=gpus, excluded=apply_exclusions(gpus, rules), ram=mem,
+                         ram_usable_bytes=mem.available_bytes, notes=notes)
     if isinstance(layout.gpus, tuple):
         gpus = parse_gpus(layout.gpus, file=file)
         mem = ram()

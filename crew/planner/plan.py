@@ -107,7 +107,7 @@ class Plan:
     unplaced: tuple[Unplaced, ...]
     warnings: tuple[str, ...]
     simulated: bool
-    source: str  # profile name | "detected" | "declared" | "cpu"
+    source: str  # profile name | "detected" | "declared" | "cluster" | "cpu"
     cpu: CpuPlan | None = None
     optimal: bool = True  # the solver proved it (False: node budget ran out, best found)
     backend: str = "llamacpp"

@@ -29,18 +29,23 @@ def plan_for_run(project: ProjectConfig, plan_file: Path | None = None) -> Plan:
 
 
 def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
-    """Launch specs with model files checked and each server on a free loopback port."""
+    """Launch specs with model files checked and each local server on a free loopback port. Servers on other
+    hosts are started on their nodes of the layout's Ray cluster (crew/fleet/remote.py), which pick their
+    port there; without a cluster there is nothing to start them on."""
     from crew.serving.launch import launch_specs
 
     specs, taken = [], set()
     all_specs = launch_specs(plan, project.layout)
     remote = sorted({s.machine for s in all_specs} - {LOCAL})
-    if remote:
-        # Servers on other hosts are started there (plan-gpus prints their commands); a run is one machine.
+    if remote and project.layout.cluster is None:
         raise ServingError(f"the plan places agents on other hosts ({', '.join(remote)})",
                            where=project.layout.path,
-                           fix="run the crew on each host with its own gpu_layout.yaml, or declare only local GPUs")
+                           fix="name the Ray cluster those hosts are nodes of (`cluster: auto` or the head's "
+                               "host:port, docs/fleet.md), or declare only local GPUs")
     for spec in all_specs:
+        if spec.machine != LOCAL:  # its model file is checked where it runs (the actor's start fails there)
+            specs.append(spec)
+            continue
         if spec.backend == "ollama":
             from crew.serving.ollama import require_binary
 
@@ -90,6 +95,8 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
                   else "gpu " + "+".join(str(i) for i in placement.gpu_indices))
         if spec.simulated:
             device += " (simulated)"
+        if spec.machine != LOCAL:
+            device += f" on {spec.machine}"
         llms[placement.name] = served_llm(agent=placement.name, base_url=spec.base_url, model_alias=model.alias,
                                           ctx_tokens=model.ctx_tokens, device=device,
                                           max_tokens=project.agents[placement.name].max_tokens,

@@ -18,6 +18,7 @@ from crew.errors import ServingError
 from crew.run.runlog import RunLog
 from crew.serving.process import Supervisor, free_port, stop
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
+from crew.units import LOCAL
 
 
 @dataclass
@@ -97,7 +98,8 @@ class Router:
         spec = self.gpu_fallback(agent, model, {s.spec.port for s in self.supervisor.servers.values()})
         if spec is None:
             return None
-        self.say(f"[yellow]starting {agent}'s model {alias} on GPU {'+'.join(map(str, spec.gpu_indices))}, "
+        host = f" of {spec.machine}" if spec.machine != LOCAL else ""
+        self.say(f"[yellow]starting {agent}'s model {alias} on GPU {'+'.join(map(str, spec.gpu_indices))}{host}, "
                  f"which has room for it ({spec.server_id})[/]")
         try:
             self.supervisor.start_all([spec], on_ready=self.on_started)
@@ -143,4 +145,5 @@ def _device(spec: LaunchSpec) -> str:
     """The report's device words for a server: "cpu", "gpu 1", "gpu 1 (simulated)"."""
     if not spec.on_gpu:
         return "cpu"
-    return "gpu " + "+".join(map(str, spec.gpu_indices)) + (" (simulated)" if spec.simulated else "")
+    return ("gpu " + "+".join(map(str, spec.gpu_indices)) + (" (simulated)" if spec.simulated else "")
+            + (f" on {spec.machine}" if spec.machine != LOCAL else ""))

@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from crewai.llms.providers.openai.completion import OpenAICompletion
-from openai import APIConnectionError
+from openai import APIConnectionError, APIError
 from pydantic import PrivateAttr
 
 # What CrewAI puts in the prompt when it re-asks after a guardrail refused the answer (translations/en.json,
@@ -25,6 +25,15 @@ def _text_of(messages: Any) -> str:
     if isinstance(messages, str):
         return messages
     return " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+
+
+def relay_lost(exc: BaseException) -> bool:
+    """A fleet relay's answer that the remote server's actor or node failed (crew/fleet/relay.py): a 502,
+    or an error event cutting a stream. For the agent it is a server it cannot reach."""
+    from crew.fleet.relay import RELAY_ERROR
+
+    body = exc.body if isinstance(exc, APIError) else None
+    return isinstance(body, dict) and body.get("type") == RELAY_ERROR
 
 
 # CrewAI keeps 15 % of a window free for its own overhead (crewai.llms.context_window).
@@ -83,7 +92,10 @@ class ServedLLM(OpenAICompletion):
                 for _attempt in range(3):
                     try:
                         return self._answered(*args, **kwargs)
-                    except (ConnectionError, APIConnectionError) as exc:  # streamed requests raise the latter
+                    except (ConnectionError, APIConnectionError, APIError) as exc:  # streams: the latter two
+                        if isinstance(exc, APIError) and not isinstance(exc, APIConnectionError) \
+                                and not relay_lost(exc):
+                            raise
                         if self._on_unreachable is None or not self._on_unreachable(self, exc):
                             raise
                 return self._answered(*args, **kwargs)

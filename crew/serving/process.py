@@ -20,7 +20,6 @@ import ctypes
 import fcntl
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -35,6 +34,8 @@ from pathlib import Path
 
 from crew.errors import ServingError
 from crew.serving import procinfo
+from crew.serving.remote import RemoteLauncher, RemoteServer, is_remote
+from crew.serving.signals import signals_reach_main
 from crew.serving.spec import LOOPBACK, LaunchSpec
 
 _PR_SET_PDEATHSIG = 1
@@ -235,18 +236,22 @@ def wait_healthy(server: RunningServer, *, timeout_s: float = 120.0,
                        fix=f"check the model and memory; last lines:\n{tail(server.log_path)}")
 
 
-def release(server: RunningServer) -> None:
+def release(server: RunningServer | RemoteServer) -> None:
     """Drop this process's hold on the server's port lease (the server's own hold ends with it)."""
-    if server.lease is not None:
+    if isinstance(server, RunningServer) and server.lease is not None:
         server.lease.release()
 
 
-def stop(server: RunningServer, *, grace_s: float = 5.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL what is left after grace_s.
+def stop(server: RunningServer | RemoteServer, *, grace_s: float = 5.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL what is left after grace_s (a remote server: its
+    actor stops it on its node).
 
     Safe by construction: the server is our unreaped child (poll() is None), so its pid — which leads the
     group start_new_session made — cannot have been handed to another process.
     """
+    if not isinstance(server, RunningServer):
+        server.stop()
+        return
     try:
         if server.process.poll() is not None:
             return
@@ -262,81 +267,37 @@ def stop(server: RunningServer, *, grace_s: float = 5.0) -> None:
         release(server)
 
 
-INTERRUPT_GRACE_S = 5.0  # after SIGTERM/SIGINT, this long for the run to wind down before the hard stop
-
-
-@contextlib.contextmanager
-def signals_reach_main(hard_stop: Callable[[], None], *, grace_s: float = INTERRUPT_GRACE_S) -> Iterator[None]:
-    """SIGTERM and SIGINT interrupt the main thread even while it waits in C, and end the process for sure.
-
-    Python runs signal handlers in the main thread, between bytecodes. A run streaming a model's answer sat
-    in `epoll_wait` there, and the kernel may deliver the signal to any thread: SIGTERM then stopped nothing
-    for 15 s or more (seen twice). CPython's C handler writes every signal to the wakeup fd, whichever thread
-    it lands on; a watcher thread reads it and sends SIGUSR1 to the main thread, whose wait fails with EINTR,
-    so the pending handler runs (SIGTERM's raises KeyboardInterrupt; the servers stop on the way out). Should
-    the run still be alive after `grace_s`, the watcher stops the servers itself and exits (128 + signal).
-    run.jsonl is written per step, so `localcrew resume` continues such a run. Main thread only.
-    """
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    try:
-        previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    except ValueError:  # not the main thread: nothing to wake
-        os.close(read_fd)
-        os.close(write_fd)
-        yield
-        return
-    previous_usr1 = signal.signal(signal.SIGUSR1, lambda *_: None)  # its only job: EINTR in the main thread
-    done = threading.Event()
-    main_id = threading.main_thread().ident
-    assert main_id is not None
-
-    def watch() -> None:
-        while not done.is_set():
-            if not select.select([read_fd], [], [], 0.5)[0]:
-                continue
-            got = {b for b in os.read(read_fd, 64)} & {int(signal.SIGTERM), int(signal.SIGINT)}
-            if not got or done.is_set():
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                signal.pthread_kill(main_id, signal.SIGUSR1)
-            if done.wait(grace_s):
-                return
-            hard_stop()
-            os._exit(128 + min(got))
-
-    watcher = threading.Thread(target=watch, name="localcrew-signals", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        signal.set_wakeup_fd(previous_fd)
-        signal.signal(signal.SIGUSR1, previous_usr1)
-        watcher.join(timeout=2)
-        os.close(read_fd)
-        os.close(write_fd)
+OnReady = Callable[[RunningServer | RemoteServer, float], None]
 
 
 class Supervisor:
-    """Owns the servers of one run: starts them, restarts once on death, stops them on every exit path."""
+    """Owns the servers of one run: starts them, restarts once on death, stops them on every exit path.
+    Servers on other machines of a fleet (spec.machine not local) go through `remote` (crew/fleet)."""
 
-    def __init__(self, state_dir: Path, *, keep: bool = False) -> None:
+    def __init__(self, state_dir: Path, *, keep: bool = False, remote: RemoteLauncher | None = None) -> None:
         self.state_dir = state_dir
         self.keep = keep  # keep_warm / plan-gpus up: servers are detached and left running
-        self.servers: dict[str, RunningServer] = {}
+        self.remote = remote
+        self.servers: dict[str, RunningServer | RemoteServer] = {}
         self.restarts: dict[str, int] = {}
 
-    def start_all(self, specs: list[LaunchSpec], *, timeout_s: float = 120.0,
-                  on_ready: Callable[[RunningServer, float], None] | None = None) -> None:
+    def start_all(self, specs: list[LaunchSpec], *, timeout_s: float = 120.0, on_ready: OnReady | None = None) -> None:
         # Start every process first, then wait: servers on different GPUs load their models in parallel.
         # Only the servers started now are waited on: during failover the dead one is still listed.
-        new = []
+        new: list[RunningServer | RemoteServer] = []
         for spec in specs:
-            new.append(start(spec, self.state_dir, detach=self.keep))
+            if is_remote(spec):
+                if self.remote is None:
+                    raise ServingError(f"server {spec.server_id} is planned on {spec.machine}, another machine",
+                                       where="gpu_layout.yaml: cluster",
+                                       fix="name the Ray cluster its node is in (`cluster: auto` or host:port)")
+                new.append(self.remote.launch(spec))
+            else:
+                new.append(start(spec, self.state_dir, detach=self.keep))
             self.servers[spec.server_id] = new[-1]
         for server in new:
-            took = wait_healthy(server, timeout_s=timeout_s)
+            took = (wait_healthy(server, timeout_s=timeout_s) if isinstance(server, RunningServer)
+                    else server.wait_ready(timeout_s))
             if on_ready is not None:
                 on_ready(server, took)
 
@@ -345,6 +306,8 @@ class Supervisor:
         server = self.servers.get(server_id)
         if server is None:  # a reused server we did not start: not ours to restart
             return False
+        if not isinstance(server, RunningServer):  # its actor restarts it; False: its node or actor is gone
+            return server.ensure()
         if server.alive() and server.answers():
             return True
         if self.restarts.get(server_id, 0) >= 1:
@@ -388,7 +351,7 @@ class Supervisor:
             else:  # only the planned servers stay warm: one that failover started is no part of the plan
                 planned = {spec.server_id for spec in specs}
                 for sid, server in self.servers.items():
-                    if sid not in planned:
+                    if sid not in planned or not isinstance(server, RunningServer):  # actors end with us
                         stop(server)
                     else:
                         release(server)  # a kept server holds its port's lease itself from now on

@@ -15,21 +15,33 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from crew.planner.plan import AgentPlacement, GpuPlan, Plan
+from crew.serving.launch import device_id
 from crew.serving.process import free_port
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 from crew.units import LOCAL
 
 
-def gpu_with_room(plan: Plan, agent: AgentPlacement, moved_in_bytes: Mapping[int, int],
+def may_move_to(plan: Plan, agent: AgentPlacement, g: GpuPlan) -> bool:
+    """Without a cluster a run starts servers on this machine only: its other GPUs. With one (a fleet),
+    any node's GPU — but not the machine the agent left when that is another one: the router asks only
+    once its server is gone for good, and on another machine that means its node or actor is lost."""
+    if g.excluded or (g.host == agent.host and g.index in agent.gpu_indices):
+        return False
+    if plan.source != "cluster":
+        return g.host == agent.host == LOCAL
+    return g.host == LOCAL or g.host != agent.host
+
+
+def gpu_with_room(plan: Plan, agent: AgentPlacement, moved_in_bytes: Mapping[tuple[str, int], int],
                   free_bytes: Callable[[int], int | None]) -> GpuPlan | None:
-    """The local GPU with the most room that fits `agent`'s model alone, other than the GPUs it was on."""
+    """The GPU with the most room that fits `agent`'s model alone, among those it may move to."""
     need = agent.estimate.total_bytes
     best: tuple[int, GpuPlan] | None = None
     for g in plan.gpus:
-        if g.host != agent.host or g.host != LOCAL or g.excluded or g.index in agent.gpu_indices:
+        if not may_move_to(plan, agent, g):
             continue
-        room = g.usable_bytes - g.planned_bytes - moved_in_bytes.get(g.index, 0)
-        live = free_bytes(g.index)
+        room = g.usable_bytes - g.planned_bytes - moved_in_bytes.get((g.host, g.index), 0)
+        live = free_bytes(g.index) if g.host == LOCAL else None  # NVML reads this machine's cards only
         if live is not None:
             room = min(room, live - g.reserve_bytes)
         if room >= need and (best is None or room > best[0]):
@@ -43,12 +55,13 @@ def relocation_spec(plan: Plan, agent: AgentPlacement, model: ServedModel, gpu: 
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": pinning}
     if plan.simulated:
         env["LOCALCREW_SIMULATED"] = "1"
-    spec = llamacpp_spec(f"gpu{gpu.index}-failover-{agent.name}", (model,), port, env=env,
+    where = f"gpu{gpu.index}" if gpu.host == LOCAL else f"{gpu.host}-gpu{gpu.index}"
+    spec = llamacpp_spec(f"{where}-failover-{agent.name}", (model,), port, env=env,
                          gpu_uuids=() if plan.simulated or gpu.uuid is None else (gpu.uuid,),
                          simulated=plan.simulated)
     return replace(spec, machine=gpu.host, agents=(agent.name,), gpu_indices=(gpu.index,),
                    planned_bytes=agent.estimate.total_bytes, planned_pinning=pinning if plan.simulated else "",
-                   failover_from="+".join(f"gpu{i}" for i in agent.gpu_indices))
+                   failover_from=device_id(agent))
 
 
 @dataclass
@@ -57,7 +70,7 @@ class GpuRelocator:
 
     plan: Plan
     free_bytes: Callable[[int], int | None] = lambda index: None  # NVML's free bytes; None: cannot read
-    moved_in_bytes: dict[int, int] = field(default_factory=dict)
+    moved_in_bytes: dict[tuple[str, int], int] = field(default_factory=dict)  # (host, index) -> bytes
 
     def __call__(self, agent_name: str, model: ServedModel, taken_ports: set[int]) -> LaunchSpec | None:
         if self.plan.backend == "ollama":  # an Ollama server is not ours to re-pin per model
@@ -69,6 +82,9 @@ class GpuRelocator:
         if gpu is None:
             return None
         # counted before the start: a server that then fails to load still held the memory for a while
-        self.moved_in_bytes[gpu.index] = self.moved_in_bytes.get(gpu.index, 0) + agent.estimate.total_bytes
-        port = free_port(max(taken_ports, default=11500) + 1, taken=taken_ports)
+        key = (gpu.host, gpu.index)
+        self.moved_in_bytes[key] = self.moved_in_bytes.get(key, 0) + agent.estimate.total_bytes
+        after = max(taken_ports, default=11500) + 1
+        # a server on another node picks its port there: nothing to lease here
+        port = free_port(after, taken=taken_ports) if gpu.host == LOCAL else after
         return relocation_spec(self.plan, agent, model, gpu, port)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from crew.planner.plan import Plan
     from crew.run.runlog import RunLog
     from crew.serving.process import RunningServer, Supervisor
+    from crew.serving.remote import RemoteLauncher, RemoteServer
     from crew.serving.spec import LaunchSpec
 
 Say = Callable[[str], None]
@@ -32,8 +33,9 @@ class ServerSession:
     """Reuse what is recorded and matches, start the rest, check every model sits where planned."""
 
     def __init__(self, project: ProjectConfig, plan: Plan, *, state_dir: Path, keep: bool, say: Say,
-                 log: RunLog | None = None, timeout_s: float = 120.0) -> None:
+                 log: RunLog | None = None, timeout_s: float = 120.0, launcher: RemoteLauncher | None = None) -> None:
         self.project, self.plan, self.say, self.log = project, plan, say, log
+        self.launcher = launcher  # servers on other nodes: None means the layout's cluster (crew/fleet/remote.py)
         self.state_dir, self.keep, self.timeout_s = state_dir, keep, timeout_s
         self.specs: list[LaunchSpec] = []   # every server of the plan, reused ones at their recorded port
         self.started: list[LaunchSpec] = []  # the ones this session started
@@ -48,18 +50,23 @@ class ServerSession:
         return, error, Ctrl-C and SIGTERM alike."""
         from crew.serving.bind import prepare_specs
         from crew.serving.process import Supervisor
+        from crew.serving.remote import is_remote
 
         specs = prepare_specs(self.plan, self.project)
+        remote = [s for s in specs if is_remote(s)]  # started on their nodes (crew/fleet), never reused
         self.records = registry.load(self.project.root)
-        reused, self.started = registry.partition(specs, self.records, say=self.say)
+        reused, self.started = registry.partition([s for s in specs if not is_remote(s)], self.records,
+                                                  say=self.say)
+        self.started += remote
         for spec in reused:
             self.say(f"  server {spec.server_id} reused (already running on {spec.base_url}, "
                      "same pinning and models)")
             self._log("server_reused", server=spec.server_id, port=spec.port)
-        self.specs = reused + self.started
-        self.supervisor = Supervisor(self.state_dir, keep=self.keep)
+        self.supervisor = Supervisor(self.state_dir, keep=self.keep, remote=self._launcher() if remote else None)
         began = time.monotonic()
         with self.supervisor.running(self.started, on_ready=self.ready, timeout_s=self.timeout_s):
+            # a remote server is reached through its relay here: agents are bound to that port
+            self.specs = reused + [self.supervisor.servers[s.server_id].spec for s in self.started]
             try:
                 ollama = [s for s in self.specs if s.backend == "ollama"]
                 if ollama:
@@ -70,16 +77,35 @@ class ServerSession:
                 if self.keep:  # a server restarted meanwhile has a new pid; one dead for good is dropped
                     self.remember()
 
-    def ready(self, server: RunningServer, took: float) -> None:
+    def _launcher(self) -> RemoteLauncher | None:
+        """What starts the plan's servers on other nodes: actors on the layout's Ray cluster."""
+        if self.project.layout.cluster is None:
+            return None
+        if self.keep:
+            self.say("  keep_warm: servers on other nodes stop with the run (their actors end with it)")
+        if self.launcher is None:
+            from crew.fleet.remote import Launcher
+
+            self.launcher = Launcher()
+        return self.launcher
+
+    def ready(self, server: RunningServer | RemoteServer, took: float) -> None:
         """A server answered its health check (at start, or started later by failover)."""
+        from crew.serving.process import RunningServer
+        from crew.serving.remote import is_remote
+
         spec = server.spec
         models = ", ".join(m.alias for m in spec.models)
         sim = " (simulated)" if spec.simulated else ""
-        self.say(f"  server {spec.server_id}{sim} ready on {spec.base_url} in {took:.1f} s — {models}")
+        where = f"on {spec.machine}, relayed to {spec.base_url}" if is_remote(spec) else f"on {spec.base_url}"
+        self.say(f"  server {spec.server_id}{sim} ready {where} in {took:.1f} s — {models}")
+        node = {"host": spec.machine, "node_log": str(server.log_path)} if is_remote(spec) else {}
         self._log("server_ready", server=spec.server_id, pid=server.pid, port=spec.port,
-                  models=[m.alias for m in spec.models], seconds=round(took, 2))
+                  models=[m.alias for m in spec.models], seconds=round(took, 2), **node)
         if spec.backend == "llamacpp":
             self._residency(server)
+        if not isinstance(server, RunningServer):  # not kept: its actor ends with the run
+            return
         if self.keep and any(s.server_id == spec.server_id for s in self.started):
             # recorded as each comes up, so a later failure loses none (a failover server is not kept:
             # the supervisor stops it with the run)
@@ -103,7 +129,7 @@ class ServerSession:
     def free_bytes(self, index: int) -> int | None:
         """Free bytes on a detected local GPU now, for failover; None where NVML cannot say (declared,
         simulated or profile GPUs: the plan's own arithmetic is then all there is)."""
-        if self.plan.simulated or self.plan.source != "detected":
+        if self.plan.simulated or self.plan.source not in ("detected", "cluster"):
             return None
         from crew.hardware.nvml import NvmlUnavailable
 
@@ -118,13 +144,19 @@ class ServerSession:
         if self.log is not None:
             self.log.append(event, **fields)
 
-    def _residency(self, server: RunningServer) -> None:
+    def _residency(self, server: RunningServer | RemoteServer) -> None:
         """Planned vs what the llama.cpp server reports it allocated; a GPU server with nothing on the GPU
-        fails (or is a warning with `on_spill: warn`)."""
+        fails (or is a warning with `on_spill: warn`). A remote server's figures were read on its node."""
+        from crew.serving.process import RunningServer
         from crew.serving.residency_check import check, describe
 
         spec = server.spec
-        r = check(spec, server.log_path.read_text(encoding="utf-8", errors="replace"), spec.planned_bytes)
+        if isinstance(server, RunningServer):
+            r = check(spec, server.log_path.read_text(encoding="utf-8", errors="replace"), spec.planned_bytes)
+        elif server.residency is not None:
+            r = server.residency
+        else:
+            return
         self.say(f"  residency {describe(r, on_gpu=spec.on_gpu)}")
         self._log("residency", server=spec.server_id, planned_bytes=r.planned_bytes,
                   reported_bytes=r.reported_bytes, device_bytes=r.device_bytes,
@@ -154,9 +186,11 @@ class ServerSession:
 def remember_kept(supervisor: Supervisor, server_ids: list[str], records: dict[str, registry.Record],
                   root: Path) -> None:
     """The kept servers as they are now: a restarted one with its new pid, one dead for good dropped."""
+    from crew.serving.process import RunningServer
+
     for sid in server_ids:
         srv = supervisor.servers.get(sid)
-        if srv is not None and srv.alive():
+        if isinstance(srv, RunningServer) and srv.alive():
             records[sid] = registry.record_of(srv.spec, srv.pid, srv.log_path)
         else:
             records.pop(sid, None)
