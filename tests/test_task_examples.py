@@ -245,3 +245,18 @@ def test_a_doctest_that_rounds_the_result_is_an_example_but_not_one_that_calls_a
             '    >>> find_zero([1, 2]) + os.getpid()\n    3\n    >>> eval(find_zero([1]))\n    3\n"""\n```')
     got = [(e.call, e.expected) for e in extract_examples(task)]
     assert got == [("round(find_zero([1, 2]), 2)", "-0.5")]
+
+
+def test_probes_find_the_tests_calls_and_choose_the_shared_behaviour() -> None:
+    from crew.tools.probes import Candidate, calls_in_tests, choose, render_probe
+
+    tests = "from m import f\n\ndef test_a():\n    assert f(1) == 2\n    assert f(x) == 3\n    assert g(2) == f(1)\n"
+    assert calls_in_tests([tests, "def broken(:"], {"f"}) == ["f(1)"]  # f(x): not a literal argument
+    assert "raise AssertionError('LOCALCREW-PROBE:' + out[:400])" in render_probe("m", ["f"], ["f(1)"])
+    ok = Candidate(results=("value 2", "value 3"), tests_passed=1, usable=True)
+    other = Candidate(results=("value 2", "value 4"), tests_passed=2, usable=True)
+    broken = Candidate(results=("value 2", "value 4"), tests_passed=2, usable=False)
+    assert choose([other, ok, ok]).index == 1  # 2 × (1 + 1) beats 1 × (1 + 2)
+    assert choose([other, ok]).index == 0  # 1 × 3 beats 1 × 2
+    assert choose([ok, other, broken]).index == 1 and choose([broken]) is None  # no say without the examples
+    assert choose([Candidate(results=(None, None), tests_passed=0, usable=True)]) is None

@@ -178,7 +178,12 @@ def test_a_specification_that_is_code_is_replaced_by_the_task(project_dir: Path)
 
 
 def _run_with(project_dir: Path, project, overrides: dict[str, list[str]],  # type: ignore[no-untyped-def]
-              task: str | None = None):
+              task: str | None = None, consensus: int = 0):
+    from dataclasses import replace
+
+    # The consensus step asks its own attempts first; tests of the other steps leave it out.
+    project = replace(project, tasks=replace(project.tasks, workflow=replace(project.tasks.workflow,
+                                                                             consensus_samples=consensus)))
     script = {
         "specify": ["Module slugify_tool.py with slugify(text)."],
         "implement": [GOOD], "write_tests": [TESTS], "fix_code": [GOOD], "document": [DOCS],
@@ -352,3 +357,34 @@ def test_a_model_test_file_that_cannot_be_salvaged_goes_back_once_then_only_the_
     assert "is not valid Python" in _prompts(llms, "write_tests")[1]
     assert not (state.code_dir / "test_slugify_tool.py").exists()
     assert state.log.of("tests_dropped") and state.rounds[-1].ok and "**Verdict:** PASS" in report
+
+
+WRONG_STRIP = TESTS.replace('assert slugify("  Hi!  ") == "hi"', 'assert slugify("  Hi!  ") == "-hi"')
+
+
+def test_attempts_that_agree_on_the_tests_calls_replace_code_the_model_tests_wrongly_agree_with(
+        project_dir: Path) -> None:
+    # The code (HALF: keeps a leading hyphen) passes the user's example and every model test, because the
+    # tester's expected value is wrong in the same way. Two of three attempts agree on the right behaviour.
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [HALF], "write_tests": [WRONG_STRIP],
+                                        "?": [GOOD_TOO, BAD, GOOD_TOO, GOOD_TOO, GOOD_TOO]}, consensus=3)
+    rec = state.log.of("consensus")[0]
+    assert rec["calls"] == ["slugify('Hello, World!')", "slugify('Hello World')", "slugify('  Hi!  ')"]
+    assert rec["usable"] == [True, True, False, True]  # BAD fails the user's example: no say
+    assert [r[2] for r in rec["results"]] == ["value '-hi'", "value 'hi'", "value '-hi-'", "value 'hi'"]
+    assert rec["chosen"] == 1 and rec["cluster"] == [1, 3]
+    assert state.log.of("consensus_adopted")[0]["attempt"] == 1
+    assert (state.code_dir / "slugify_tool.py").read_text().rstrip().endswith('.strip("-")')
+    assert not (state.run_dir / "probe").exists()  # the probe folder is gone; the code folder never had it
+    assert not (state.code_dir / "test_localcrew_probe.py").exists()
+    # then only the wrong model test fails: the vote drops it, and the run passes on the right code
+    assert "**Verdict:** PASS" in report
+
+
+def test_the_code_stays_when_most_attempts_behave_like_it(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"?": [HALF, GOOD_TOO, GOOD_TOO]}, consensus=3)
+    rec = state.log.of("consensus")[0]
+    assert rec["chosen"] == 0 and rec["cluster"] == [0, 2, 3]
+    assert not state.log.of("consensus_adopted") and "**Verdict:** PASS" in report

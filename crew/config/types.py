@@ -66,6 +66,7 @@ class WorkflowSettings:
     seed: int = 42                 # sampling seed sent with every model request: a run can be repeated
     temperature: float = 0.0       # first answers are greedy (one shot's setting); retries are sampled hotter
     second_opinions: int = 2       # independent attempts that judge code vs model tests (0: off)
+    consensus_samples: int = 0     # attempts compared with the code on the tests' calls (0: off)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from crew.run import attempts, second_opinion
+from crew.run import attempts, consensus, second_opinion
 from crew.run.attempts import ANSWER_LOG_CHARS
 from crew.tools import answers, examples
 
@@ -73,6 +73,7 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
     for path in saved:
         _repair_tests(state, path)
     report = state.run_tests("tests written", "write_tests")
+    report = consensus.choose(state, report)
     if second_opinion.only_model_tests_fail(state, report):
         report = second_opinion.ask(state, report)
     state.best = None  # a new set of tests: rounds are compared with each other from here on

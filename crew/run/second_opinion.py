@@ -62,7 +62,7 @@ def ask(state: RunState, report: TestReport) -> TestReport:
         for k in range(1, state.second_opinions + _EXTRA_ATTEMPTS + 1):
             if voters >= state.second_opinions:
                 break
-            alt = _draft_module(state, k)
+            alt = draft_module(state, k)
             if alt is None:
                 continue
             state.workspace.write_text(state.module, alt)
@@ -97,15 +97,15 @@ def ask(state: RunState, report: TestReport) -> TestReport:
 _EXTRA_ATTEMPTS = 2
 
 
-def _draft_module(state: RunState, k: int) -> str | None:
+def draft_module(state: RunState, k: int, *, task: str = "second_opinion") -> str | None:
     """One independent attempt, cleaned like any developer answer; None when it holds no usable module."""
     raw = next_draft(state)  # hotter, no note: independent of everything the run has seen
-    state.log.append("answer", task="second_opinion", attempt=k, text=raw[:ANSWER_LOG_CHARS])
+    state.log.append("answer", task=task, attempt=k, text=raw[:ANSWER_LOG_CHARS])
     files = [cf for cf in extract_code_files(raw, default_name=state.module) if state.code_only(cf)]
     code = next((cf.content for cf in files if cf.path == state.module), files[0].content if len(files) == 1
                 else None)
     if not code or answers.stub_functions(code, set(state.functions)):
-        state.log.append("second_opinion", attempt=k, summary="no usable module in the answer", usable=False)
+        state.log.append(task, attempt=k, summary="no usable module in the answer", usable=False)
         return None
     code, _ = answers.without_import_time_code(code)
     code, _ = answers.with_task_imports(code, state.task)

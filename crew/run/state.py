@@ -42,6 +42,7 @@ class RunState:
     # note, greedy or sampled hotter, seed k of its own: (k, greedy, note) -> the raw answer. Set by the run.
     draft: Callable[[int, bool, str], str] | None = None
     second_opinions: int = 2       # independent attempts asked when only model-written tests fail
+    consensus_samples: int = 0     # attempts compared with the code on the tests' calls once tests exist
 
     # Set from the fields when the run opens (__post_init__):
     workspace: Workspace = field(init=False, repr=False)

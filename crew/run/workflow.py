@@ -229,7 +229,7 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
     state = RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
                      limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"], implement_rounds=wf.implement_rounds,
-                     second_opinions=wf.second_opinions)
+                     second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples)
     state.write_examples()
     return state
 

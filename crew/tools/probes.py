@@ -1,0 +1,114 @@
+"""Which implementations behave alike: the same calls run on each, their results compared (pure).
+
+Several independent attempts at the module, run on the same inputs, disagree where some of them are wrong;
+the behaviour most attempts share — weighted by the tests it passes — is the best guess of the right one
+(execution-based consensus, as in CodeT's "dual agreement"). The inputs are the calls the tests already
+make (the user's examples and the model-written tests): their expected values are not needed, so a wrong
+expected value written by the tester does not mislead the choice.
+
+Pure: test sources in, calls out; a TestReport in, one result per call out; results in, a choice out.
+Model-written test files are parsed only with `ast`, under a size cap.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from crew.tools.sandbox import TestReport
+
+PROBE_FILE = "test_localcrew_probe.py"
+_MARK = "LOCALCREW-PROBE:"
+_MAX_SOURCE_CHARS = 200_000
+_MAX_RESULT_CHARS = 400
+
+
+def calls_in_tests(sources: list[str], functions: set[str], *, limit: int = 12) -> list[str]:
+    """Every call of a function under test with literal arguments in the test sources, in order, once."""
+    found: list[str] = []
+    for source in sources:
+        if len(source) > _MAX_SOURCE_CHARS:
+            continue
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions):
+                continue
+            if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+                continue
+            try:
+                for arg in [*node.args, *(k.value for k in node.keywords)]:
+                    ast.literal_eval(arg)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+            call = ast.unparse(node)
+            if call not in found:
+                found.append(call)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+def render_probe(module_name: str, functions: list[str], calls: list[str]) -> str:
+    """A test file whose i-th test reports what the i-th call returned (or raised) as its failure message."""
+    lines = ['"""Written by localcrew: what each call returns, to compare implementations (not a test)."""', "",
+             f"from {module_name} import {', '.join(sorted(functions))}", ""]
+    for i, call in enumerate(calls):
+        lines += ["", f"def test_probe_{i}():", "    try:", f"        out = 'value ' + repr({call})",
+                  "    except Exception as exc:", "        out = 'raises ' + type(exc).__name__",
+                  f"    raise AssertionError({_MARK!r} + out[:{_MAX_RESULT_CHARS}])"]
+    return "\n".join(lines) + "\n"
+
+
+def results(report: TestReport, n_calls: int) -> tuple[str | None, ...]:
+    """What each call gave, from the probe's failure messages; None where it never reported (a timeout, a
+    crash, a module that does not import)."""
+    out: list[str | None] = [None] * n_calls
+    for f in report.failures:
+        head, _, func = f.name.partition("::")
+        if not head.endswith(PROBE_FILE) or not func.startswith("test_probe_"):
+            continue
+        try:
+            i = int(func.removeprefix("test_probe_"))
+        except ValueError:
+            continue
+        text = f.message
+        if 0 <= i < n_calls and _MARK in text:
+            out[i] = text.split(_MARK, 1)[1][:_MAX_RESULT_CHARS]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    results: tuple[str | None, ...]   # one per probe call
+    tests_passed: int                  # model-written tests it passes
+    usable: bool                       # it imports and passes every example of the user's
+
+
+@dataclass(frozen=True)
+class Choice:
+    index: int                  # the chosen candidate
+    cluster: tuple[int, ...]    # the candidates that behave exactly like it on every call
+    score: int
+
+
+def choose(candidates: list[Candidate]) -> Choice | None:
+    """The candidate whose behaviour the most usable candidates share, weighted by the tests that
+    behaviour passes: score = cluster size × (1 + tests passed). Ties go to the earlier candidate (the
+    current code is first). None when no candidate is usable."""
+    usable = [i for i, c in enumerate(candidates) if c.usable and any(r is not None for r in c.results)]
+    if not usable:
+        return None
+    clusters: dict[tuple[str | None, ...], list[int]] = {}
+    for i in usable:
+        clusters.setdefault(candidates[i].results, []).append(i)
+    best: Choice | None = None
+    for members in clusters.values():
+        tests = max(candidates[i].tests_passed for i in members)
+        score = len(members) * (1 + tests)
+        first = min(members)
+        if best is None or score > best.score or (score == best.score and first < best.index):
+            best = Choice(index=first, cluster=tuple(members), score=score)
+    return best
