@@ -23,7 +23,7 @@ def test_shipped_files_load() -> None:
     assert project.tasks.workflow.max_fix_rounds == 2
     assert project.tasks.workflow.temperature == 0.0  # first answers greedy, as one shot is measured
     assert project.tasks.tasks["report"].max_tokens == 120 and project.tasks.tasks["implement"].max_tokens is None
-    assert "slugify" in project.tasks.inputs["project_task"]
+    assert "is_palindrome" in project.tasks.inputs["project_task"]
     assert project.layout.backend == "auto" and project.layout.gpus == "detect"
     assert project.layout.reserve_bytes == 512 * 1024**2
 

@@ -12,7 +12,7 @@ from crew.config import TASK_NAMES, load_project
 from crew.run.resume import _continue
 from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
 from tests.fake_llm import ScriptedLLM
-from tests.test_workflow import BAD, DOCS, GOOD, TESTS
+from tests.test_workflow import BAD, DOCS, GOOD, SLUGIFY_TASK, TESTS
 
 
 def _llms(project: Any, dev: list[str], fix: list[str]) -> dict[str, ScriptedLLM]:
@@ -28,7 +28,7 @@ def _prompts(llms: dict[str, ScriptedLLM], task: str) -> list[str]:
 
 def _first_run(project_dir: Path, dev: list[str], fix: list[str]):  # type: ignore[no-untyped-def]
     project = load_project(project_dir)
-    inputs = run_inputs(project, task=None, module=None)
+    inputs = run_inputs(project, task=SLUGIFY_TASK, module="slugify_tool.py")
     run_dir = project_dir / "runs" / "r1"
     run_dir.mkdir(parents=True)
     inputs["workspace"] = str(run_dir / "code")
@@ -164,7 +164,7 @@ def test_a_full_disk_in_a_guardrail_is_one_line_and_the_run_resumes(project_dir:
     from crew.run.runlog import RunLog
 
     project = load_project(project_dir)
-    inputs = run_inputs(project, task=None, module=None)
+    inputs = run_inputs(project, task=SLUGIFY_TASK, module="slugify_tool.py")
     run_dir = project_dir / "runs" / "r1"
     run_dir.mkdir(parents=True)
     inputs["workspace"] = str(run_dir / "code")
