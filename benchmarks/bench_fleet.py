@@ -157,6 +157,10 @@ def _three_nodes(ray_dir: str) -> Iterator[tuple[Any, ClusterStart]]:
     session files in `ray_dir`. Stopped, and the environment restored, on the way out."""
     from ray.cluster_utils import Cluster
 
+    # Ray still writes the cluster's address to its default folder (/tmp/ray/ray_current_cluster) whatever
+    # temp_dir says, and fails when that folder does not exist (a clean machine): make sure it does.
+    os.makedirs(os.path.join(tempfile.gettempdir(), "ray"), exist_ok=True)
+
     settings = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)

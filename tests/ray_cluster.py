@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -38,16 +36,12 @@ def local_cluster(cards: list[str], *, env: Mapping[str, str] | None = None) -> 
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     c = None
-    # Ray's session files (logs, sockets) in a folder of the test's own, removed after: not in /tmp/ray,
-    # where every test run left a session behind.
-    ray_dir = tempfile.mkdtemp(prefix="lc-ray-")
     try:
         assert cluster.auth_mode()  # this process (which imported ray already) sees it too
         t0 = time.monotonic()
-        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": card(cards[0]),
-                                                          "temp_dir": ray_dir})
+        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": card(cards[0])})
         for uuid in cards[1:]:
-            c.add_node(num_cpus=1, resources=card(uuid), temp_dir=ray_dir)
+            c.add_node(num_cpus=1, resources=card(uuid))
         c.wait_for_nodes()
         info = cluster.connect(c.address)
         started_s = time.monotonic() - t0
@@ -59,7 +53,6 @@ def local_cluster(cards: list[str], *, env: Mapping[str, str] | None = None) -> 
         cluster.disconnect()
         if c is not None:
             c.shutdown()  # type: ignore[no-untyped-call]
-        shutil.rmtree(ray_dir, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
