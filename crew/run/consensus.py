@@ -15,6 +15,7 @@ agree on every call are more often right than one attempt alone.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from crew.run.second_opinion import draft_module
@@ -98,8 +99,6 @@ def _called(calls: list[str]) -> set[str]:
 
 def _without_probes(rep: TestReport) -> TestReport:
     """The report as if the probe file were not there (its tests always 'fail': they carry results)."""
-    from dataclasses import replace
-
     kept = tuple(f for f in rep.failures if not f.name.split("::", 1)[0].endswith(probes.PROBE_FILE))
     n_probe = len(rep.failures) - len(kept)
     return replace(rep, failures=kept, failed=rep.failed - n_probe, collected=rep.collected - n_probe)
