@@ -74,6 +74,30 @@ class ServingError(LocalcrewError):
     exit_code = 1
 
 
+class ServerCrashError(ServingError):
+    """A model server crashed in a way that running it again would repeat (a fault signal, or an error exit
+    not caused by memory), and no fallback on another binary or device is left. Exit 2: the user must act
+    (rebuild, `bash scripts/setup.sh doctor`), as for bad input."""
+
+    exit_code = 2
+
+
+class RunAborted(BaseException):  # noqa: N818 - it is not an error of its own: it carries one
+    """Carries an error through CrewAI, which catches `Exception` around every task and retries it (three
+    crashes of a dead server, each printed). A BaseException passes, like Ctrl-C; the workflow writes the
+    report and raises `error`."""
+
+    def __init__(self, error: LocalcrewError) -> None:
+        self.error = error
+        super().__init__(error.one_line())
+
+
+class BuildError(LocalcrewError):
+    """The installed llama.cpp build cannot run on this machine (the set-up self-check or the doctor)."""
+
+    exit_code = 2
+
+
 class WorkflowError(LocalcrewError):
     """The crew's run failed for a reason other than failing tests (those are reported, not raised)."""
 

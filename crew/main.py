@@ -151,6 +151,7 @@ LOCALCREW_COMMANDS = (
     "commands:\n"
     "  run [options]           run the crew on a project task (the default: `localcrew --task ...` runs too)\n"
     "  resume RUN_DIR          continue an interrupted run from its last completed step\n"
+    "  doctor                  check the llama.cpp build against this machine (same as `plan-gpus doctor`)\n"
     "`localcrew run --help` and `localcrew resume --help` show each one's options."
 )
 
@@ -171,6 +172,10 @@ def localcrew(argv: Sequence[str] | None = None) -> int:
         _run_parser("localcrew").print_help()
         print("\n" + LOCALCREW_COMMANDS)
         return 0
+    if args[:1] == ["doctor"]:
+        from crew.cli import main as plan_gpus
+
+        return plan_gpus(args)
     try:
         if args[:1] == ["resume"]:
             ns = _resume_parser().parse_args(args[1:])

@@ -80,10 +80,13 @@ def test_embedded_tiny_model_header() -> None:
 
 
 def test_reading_a_header_is_fast() -> None:
-    read_gguf(embedded_model_path())  # warm: imports and page cache
+    path = embedded_model_path()
+    read_gguf(path)  # warm: imports and page cache
     started = time.perf_counter()
-    read_gguf(embedded_model_path())
-    assert time.perf_counter() - started < 0.5  # the stock reader takes ~20 s on this 152k-token vocabulary
+    read_gguf(path)
+    # Not a speed figure (benchmarks/ has those): a guard against the stock reader's way, ~20 s on this
+    # 152k-token vocabulary. ~0.1 s alone; the bound leaves room for a machine busy compiling (1.1 s seen).
+    assert time.perf_counter() - started < 5.0
 
 
 @pytest.mark.parametrize("cut", [100, 3000, "half"])

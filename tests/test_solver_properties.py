@@ -70,8 +70,8 @@ def brute_force(p: Problem) -> tuple[int, int, int, int, int]:
                     _ceil_share(cs[0].weights_bytes, d, group, usable)
                     + _ceil_share(sum(c.kv_cache_bytes for c in cs), d, group, usable)
                     + max(c.compute_bytes for c in cs)
+                    + max(c.overhead_bytes for c in cs)  # one server process per model and device
                 )
-            load[d] += max((c.overhead_bytes for cs in insts.values() for c in cs), default=0)
         if any(load[d] > usable[d] for d in range(len(usable))):
             continue
         pairs = sum(

@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "status": Subcommand("crew.cli.serve", "show the servers `up` started: pid, port, pinning, health"),
     "down": Subcommand("crew.cli.serve", "stop the servers `up` (or keep_warm) left running"),
     "monitor": Subcommand("crew.cli.monitor", "watch each GPU live against the plan, with alerts"),
+    "doctor": Subcommand("crew.cli.doctor", "check the llama.cpp build against this machine (CPU, GPU, a real load)"),
 }
 
 Runner = Callable[[argparse.Namespace], int]

@@ -57,7 +57,7 @@ def for_this_node(spec: LaunchSpec, python: str, port: int) -> LaunchSpec:
     """The planner's spec as this node runs it: this node's python (the plan names the planner's venv) and a
     port free here."""
     argv = spec.argv
-    if spec.backend == "llamacpp" and argv[1:3] == ("-m", "llama_cpp.server"):
+    if spec.backend == "llamacpp" and "llama_cpp.server" in argv[1:5]:
         argv = (python, *argv[1:])
     moved = replace(spec, argv=argv)
     return moved if port == spec.port else with_port(moved, port)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crew.config import ProjectConfig
-from crew.errors import InfeasiblePlanError, WorkflowError
+from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
 from crew.run.state import RunState
 from crew.tools.sandbox import SandboxLimits
@@ -128,6 +128,9 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
         # logs it as an error. The user pressed Ctrl-C: one line from us says what happened, nothing else.
         logging.disable(logging.CRITICAL)
         raise
+    except RunAborted as stop:  # a server crashed with no fallback left: the report is written from `crew`
+        stop.crew = crew  # type: ignore[attr-defined]
+        raise
     return crew
 
 
@@ -168,7 +171,7 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
 
 def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dict[str, str],
                  usage: list[AgentUsage], notes: list[str], extra: str = "") -> Path:
-    outputs = {t.name: (t.output.raw if t.output is not None else "") for t in crew.tasks}
+    outputs = {t.name: (t.output.raw if t.output is not None else "") for t in crew.tasks} if crew else {}
     text = render_report(
         project_task=inputs["project_task"], spec=outputs.get("specify", ""), summary=outputs.get("report", ""),
         files=files_on_disk(state.code_dir), rounds=state.rounds, usage=usage,
@@ -249,8 +252,16 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         if keep:
             say("  keep_warm: servers stay up after the run (stop them with `plan-gpus down`)")
         bound = bind_agents(plan, session.specs, project)
-        crew, usage, notes, gpu_section = _crew_with_failover(project, state, inputs, plan, session, bound,
-                                                              say=say, verbose=verbose, start=start, label=label)
+        crew, usage, notes, gpu_section, aborted = _crew_with_failover(
+            project, state, inputs, plan, session, bound, say=say, verbose=verbose, start=start, label=label)
+    if aborted is not None:  # what was done so far, in the report; then the one line, exit 2
+        stopped = (f"\n## Run stopped\n\n{aborted.one_line()}\n\nEvery finished step is in run.jsonl: after the "
+                   f"fix, `localcrew resume {state.run_dir}` continues from there.\n")
+        state.log.append("run_stopped", error=aborted.one_line())
+        report = write_report(project, crew, state, inputs, usage, session.notes + notes,
+                              extra=stopped + gpu_section)
+        say(f"[bold red]STOPPED[/] — report: {report}")
+        raise aborted
     report = write_report(project, crew, state, inputs, usage, session.notes + notes, extra=gpu_section)
     ok = bool(state.last and state.last.ok)
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
@@ -260,9 +271,10 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
 
 def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[str, str], plan: Any,
                         session: Any, bound: Any, *, say: Say, verbose: bool, start: Start,
-                        label: str) -> tuple[Any, list[AgentUsage], list[str], str]:
+                        label: str) -> tuple[Any, list[AgentUsage], list[str], str, LocalcrewError | None]:
     """The crew on bound agents, with the failover router and the GPU sampler around every model call.
-    Returns the crew, usage over the whole run, notes and the report's GPU section."""
+    Returns the crew, usage over the whole run, notes, the report's GPU section, and the error that
+    stopped the run early (a server crashed and no fallback was left), if one did."""
     from crew.monitor.alerts import thresholds_from
     from crew.monitor.sampler import GpuSampler, render_sampler_markdown
     from crew.serving.bind import api_fallback, cpu_fallback_model
@@ -283,7 +295,11 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
                 llm.on_answer(lambda agent, url, model, took: state.log.append(
                     "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3),
                     **tokens_so_far(bound.llms[agent])))
-        crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
+        aborted: LocalcrewError | None = None
+        try:
+            crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
+        except RunAborted as stop:
+            crew, aborted = getattr(stop, "crew", None), stop.error
     usage = usage_of(bound.llms, bound.where)
     state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
     usage = whole_run_usage(state.log.records(), usage)  # a resume: every part
@@ -296,7 +312,7 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
     for alert in sampler.first_alerts():
         state.log.append("gpu_alert", **alert.as_record())
     notes += earlier_faults(state.log.records()) + [_plain(e) for e in router.events]
-    return crew, usage, notes, gpu_section
+    return crew, usage, notes, gpu_section, aborted
 
 
 def _plain(text: str) -> str:

@@ -5,6 +5,12 @@ either restarting the server (same address) or rebinding the agent, in this orde
 server that already hosts its model; its model on another GPU with room (crew.serving.relocate); its CPU
 model on a CPU server started on demand; its declared API endpoint. Every decision is shown and logged;
 the interrupted LLM call is then retried, so the task in flight continues and nothing written is touched.
+
+After a crash that the same binary would repeat (crew.serving.crash: a fault signal, or an error exit that is
+not memory), no fallback runs the same binary on the same device: it would crash too, and a user waited
+minutes for three crashes before. When nothing else is left, the router raises `RunAborted` carrying the
+one-line `ServerCrashError`: CrewAI catches `Exception` and retries a task, so only a BaseException ends the
+run at once; the workflow writes the report and turns it back into the error (exit 2).
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crew.errors import ServingError
+from crew.errors import RunAborted, ServerCrashError, ServingError
 from crew.run.runlog import RunLog
-from crew.serving.process import Supervisor, free_port, stop
+from crew.serving.crash import ServerExit
+from crew.serving.process import RunningServer, Supervisor, crash_error, free_port, stop
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 from crew.units import LOCAL
 
@@ -37,38 +44,86 @@ class Router:
     # called with each server the router starts, once healthy (the run's residency check)
     on_started: Callable[[Any, float], None] | None = None
     events: list[str] = field(default_factory=list)
+    # set once a crash ended the run: every later call (CrewAI retries the task) ends the same way at once
+    fatal: ServerCrashError | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, llm: Any, exc: BaseException) -> bool:
         agent = str(getattr(llm, "agent_name", ""))
+        if self.fatal is not None:
+            raise RunAborted(self.fatal)
         if agent not in self.binding:
             return False
         with self._lock:
             server_id, alias = self.binding[agent]
+            crash = self.supervisor.note_exit(server_id)
             try:
                 if self.supervisor.ensure_alive(server_id):
-                    self._note(f"server {server_id} was down and has been restarted; {agent} retries its request",
-                               agent=agent, server=server_id, action="restarted",
-                               pid=self.supervisor.servers[server_id].pid)
+                    how = f" after it {_ended(crash)}" if crash is not None else ""
+                    self._note(f"server {server_id} was down{how} and has been restarted; {agent} retries its "
+                               "request", agent=agent, server=server_id, action="restarted",
+                               pid=self.supervisor.servers[server_id].pid, **_exit_fields(crash))
                     return True
             except ServingError as err:
                 self._note(f"server {server_id} could not be restarted: {err.what}", agent=agent,
                            server=server_id, action="restart_failed")
+            crash = self.supervisor.note_exit(server_id) or crash
+            fatal = crash is not None and crash.same_binary_will_fail
             try:
-                target = self._fallback(agent, server_id, alias)
+                target = self._fallback(agent, server_id, alias, avoid_same_binary=fatal)
             except ServingError as err:
                 self._note(f"CPU fallback for {agent} failed: {err.what}", agent=agent, action="cpu_failed")
                 target = None
             if target is None:
+                if self.api_fallback(agent) is None and crash is not None:
+                    self._abort(server_id, crash)
                 return self._to_api(llm, agent, server_id)
             spec, model = target
             self._rebind(llm, agent, spec, model)
             return True
 
-    def _fallback(self, agent: str, dead: str, alias: str) -> tuple[LaunchSpec, ServedModel] | None:
+    def gone(self, llm: Any, exc: BaseException) -> None:
+        """The agent's request failed again after every retry the router allowed: end the run in one line."""
+        agent = str(getattr(llm, "agent_name", ""))
+        if self.fatal is not None:
+            raise RunAborted(self.fatal)
+        with self._lock:
+            server_id = self.binding.get(agent, ("", ""))[0]
+            crash = self.supervisor.note_exit(server_id) if server_id in self.supervisor.servers else None
+            if crash is not None:
+                self._abort(server_id, crash)
+            self.fatal = ServerCrashError(
+                f"{agent}'s model server could not be reached after a restart and failover ({exc})",
+                where=f"server {server_id or '?'}",
+                fix="read the servers' logs in the run folder's servers/; then `localcrew resume RUN_DIR`")
+            self._note(f"run stopped: {self.fatal.what}", agent=agent, server=server_id, action="unreachable")
+            raise RunAborted(self.fatal)
+
+    def _abort(self, server_id: str, crash: ServerExit) -> None:
+        """No fallback is left for a server that ended: one line, logged, and the run ends (RunAborted)."""
+        server = self.supervisor.servers[server_id]
+        times = len(self.supervisor.exits.get(server_id, [])) or 1
+        log_path = server.log_path if isinstance(server, RunningServer) else server.spec.log_name
+        self.fatal = crash_error(server.spec, crash, log_path, times=times)  # type: ignore[arg-type]
+        self._note(f"run stopped: {self.fatal.what}", server=server_id, action="crashed", times=times,
+                   **_exit_fields(crash))
+        raise RunAborted(self.fatal)
+
+    def _same_binary_same_device(self, dead: str, spec: LaunchSpec) -> bool:
+        """Would `spec` run the dead server's binary on the dead server's device (the CPU, or its GPUs)?"""
+        gone = self.supervisor.servers.get(dead)
+        if gone is None:
+            return False
+        return (spec.backend == gone.spec.backend and spec.argv[:1] == gone.spec.argv[:1]
+                and spec.machine == gone.spec.machine and _device_key(spec) == _device_key(gone.spec))
+
+    def _fallback(self, agent: str, dead: str, alias: str, *,
+                  avoid_same_binary: bool = False) -> tuple[LaunchSpec, ServedModel] | None:
         # 1. another live server that already hosts the same model (shares its weights, costs no memory)
         for sid, server in self.supervisor.servers.items():
             if sid != dead and server.alive():
+                if avoid_same_binary and self._same_binary_same_device(dead, server.spec):
+                    continue
                 for m in server.spec.models:
                     if m.alias == alias:
                         return server.spec, m
@@ -78,16 +133,22 @@ class Router:
             return moved
         # 3. the agent's CPU model, on a CPU server started now (one for all agents that fail over)
         model = self.cpu_fallback(agent)
-        if model is None:
+        if model is None or dead == "cpu-fallback":  # the fallback itself died (and was restarted once)
             return None
         cpu = self.supervisor.servers.get("cpu-fallback")
         if cpu is None or not cpu.alive():
+            env = {"CUDA_VISIBLE_DEVICES": ""}
+            if avoid_same_binary and self._same_binary_same_device(dead, llamacpp_spec("cpu-fallback", (model,), 0,
+                                                                                       env=env)):
+                return None  # the build that just crashed on this CPU would crash here too
             taken = {s.spec.port for s in self.supervisor.servers.values()}
             spec = llamacpp_spec("cpu-fallback", (model,), free_port(max(taken, default=11500) + 1, taken=taken),
-                                 env={"CUDA_VISIBLE_DEVICES": ""})
+                                 env=env)
             self.say(f"[yellow]starting a CPU fallback server for {agent} ({model.alias})[/]")
             self.supervisor.start_all([spec], on_ready=self.on_started)
             cpu = self.supervisor.servers["cpu-fallback"]
+        elif avoid_same_binary and self._same_binary_same_device(dead, cpu.spec):
+            return None
         return cpu.spec, cpu.spec.models[0]
 
     def _to_gpu(self, agent: str, dead: str, alias: str) -> tuple[LaunchSpec, ServedModel] | None:
@@ -139,6 +200,23 @@ class Router:
         self.events.append(text)
         self.say(f"[yellow]{text}[/]")
         self.log.append("serving_fault", text=text, **fields)  # the words too: a resumed run's report lists it
+
+
+def _device_key(spec: LaunchSpec) -> tuple[int, ...]:
+    """The device a server computes on: its GPUs, or () for the CPU (a simulated GPU server runs there)."""
+    return () if spec.simulated else spec.gpu_indices
+
+
+def _ended(crash: ServerExit) -> str:
+    return f"crashed ({crash.how()})" if crash.faulted else f"ended ({crash.how()})"
+
+
+def _exit_fields(crash: ServerExit | None) -> dict[str, Any]:
+    """The run log's record of how a server ended."""
+    if crash is None:
+        return {}
+    return {"returncode": crash.returncode, "signal": crash.signal_name, "library": crash.library,
+            "faulted": crash.faulted}
 
 
 def _device(spec: LaunchSpec) -> str:

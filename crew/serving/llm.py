@@ -7,11 +7,13 @@ summarisation kicks in before the server would truncate. We never pass `num_ctx`
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+import httpx
 from crewai.llms.providers.openai.completion import OpenAICompletion
 from openai import APIConnectionError, APIError
 from pydantic import PrivateAttr
@@ -34,6 +36,21 @@ def relay_lost(exc: BaseException) -> bool:
 
     body = exc.body if isinstance(exc, APIError) else None
     return isinstance(body, dict) and body.get("type") == RELAY_ERROR
+
+
+class _LostServerNoise(logging.Filter):
+    """CrewAI logs "OpenAI API call failed: Connection error." on the root logger for every request that
+    reached no server, then raises. Ours are answered by the failover router, which says in words what
+    happened to the server (restarted, moved, or the run stopped in one line): the raw line is dropped."""
+
+    _LOST = ("Connection error", "peer closed connection", "incomplete chunked read", "Server disconnected")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not (msg.startswith("OpenAI API call failed:") and any(w in msg for w in self._LOST))
+
+
+logging.getLogger().addFilter(_LostServerNoise())
 
 
 # CrewAI keeps 15 % of a window free for its own overhead (crewai.llms.context_window).
@@ -92,13 +109,23 @@ class ServedLLM(OpenAICompletion):
                 for _attempt in range(3):
                     try:
                         return self._answered(*args, **kwargs)
-                    except (ConnectionError, APIConnectionError, APIError) as exc:  # streams: the latter two
+                    # A server that dies mid-stream cuts the response: httpx's RemoteProtocolError ("peer
+                    # closed connection without sending complete message body") or ReadError, which the
+                    # OpenAI client does not wrap while a stream is read. Timeouts are not a dead server.
+                    except (ConnectionError, APIConnectionError, APIError, httpx.RemoteProtocolError,
+                            httpx.ReadError) as exc:
                         if isinstance(exc, APIError) and not isinstance(exc, APIConnectionError) \
                                 and not relay_lost(exc):
                             raise
                         if self._on_unreachable is None or not self._on_unreachable(self, exc):
                             raise
-                return self._answered(*args, **kwargs)
+                try:
+                    return self._answered(*args, **kwargs)
+                except (ConnectionError, APIConnectionError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                    gone = getattr(self._on_unreachable, "gone", None)
+                    if gone is not None:  # the router ends the run in one line (RunAborted)
+                        gone(self, exc)
+                    raise
         finally:
             self.temperature, self.seed, self.max_tokens = base_temperature, base_seed, base_max
             self._wall_s += time.monotonic() - started

@@ -32,8 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from crew.errors import ServingError
+from crew.errors import ServerCrashError, ServingError
+from crew.hardware.cpu import kernel_traps, read_cpuinfo
 from crew.serving import procinfo
+from crew.serving.crash import ServerExit, describe
 from crew.serving.remote import RemoteLauncher, RemoteServer, is_remote
 from crew.serving.signals import signals_reach_main
 from crew.serving.spec import LOOPBACK, LaunchSpec
@@ -152,6 +154,31 @@ class RunningServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def exit_status(self) -> ServerExit | None:
+        """How it ended (return code, log tail, the kernel's trap line), or None while it runs."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        ex = ServerExit(returncode=code, log_tail=tail(self.log_path, 40))
+        return ServerExit(code, ex.log_tail, kernel_traps(self.pid)) if ex.faulted else ex
+
+
+def server_words(spec: LaunchSpec) -> str:
+    """"the llama.cpp server for `embedded`": what a one-line message calls a server."""
+    engine = "Ollama server" if spec.backend == "ollama" else "llama.cpp server"
+    return f"the {engine} for " + ", ".join(f"`{m.alias}`" for m in spec.models)
+
+
+def crash_error(spec: LaunchSpec, ex: ServerExit, log_path: Path, *, times: int = 1,
+                during: str = "") -> ServerCrashError:
+    """The one line for a server that ended: what, how, why, and what to run."""
+    what = describe(ex, what=server_words(spec) + (f" {during}" if during else ""), times=times,
+                    cpu_flags=read_cpuinfo().flags)
+    fix = ("run `bash scripts/setup.sh doctor` (it checks this build against this CPU and rebuilds it), then "
+           "`localcrew resume RUN_DIR`" if ex.same_binary_will_fail else
+           f"read its log ({log_path}); then `localcrew resume RUN_DIR` continues the run")
+    return ServerCrashError(what, where=f"server {spec.server_id} (log {log_path})", fix=fix)
+
 
 # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process. Agents' LLM calls
 # (and so failover restarts) run in short-lived worker threads, so every server is forked from this one
@@ -221,6 +248,10 @@ def wait_healthy(server: RunningServer, *, timeout_s: float = 120.0,
     while time.monotonic() < deadline:
         if not server.alive():
             release(server)
+            ex = server.exit_status()
+            assert ex is not None
+            if ex.faulted:  # a build that cannot run here: one line, not its log
+                raise crash_error(server.spec, ex, server.log_path, during="while loading its model")
             raise ServingError(
                 f"server exited with code {server.process.returncode} while starting",
                 where=f"server {server.spec.server_id} (log {server.log_path})",
@@ -280,6 +311,8 @@ class Supervisor:
         self.remote = remote
         self.servers: dict[str, RunningServer | RemoteServer] = {}
         self.restarts: dict[str, int] = {}
+        self.exits: dict[str, list[ServerExit]] = {}  # per server id: how each of its processes ended
+        self._seen_exit: set[int] = set()  # pids whose end is already in `exits`
 
     def start_all(self, specs: list[LaunchSpec], *, timeout_s: float = 120.0, on_ready: OnReady | None = None) -> None:
         # Start every process first, then wait: servers on different GPUs load their models in parallel.
@@ -310,6 +343,7 @@ class Supervisor:
             return server.ensure()
         if server.alive() and server.answers():
             return True
+        self.note_exit(server_id)
         if self.restarts.get(server_id, 0) >= 1:
             return False
         self.restarts[server_id] = self.restarts.get(server_id, 0) + 1
@@ -319,6 +353,17 @@ class Supervisor:
         self.servers[server_id] = fresh
         wait_healthy(fresh, timeout_s=timeout_s)
         return True
+
+    def note_exit(self, server_id: str) -> ServerExit | None:
+        """Record how the server's current process ended (once per process); its exit, or None if alive."""
+        server = self.servers.get(server_id)
+        if not isinstance(server, RunningServer):
+            return None
+        ex = server.exit_status()
+        if ex is not None and server.pid not in self._seen_exit:
+            self._seen_exit.add(server.pid)
+            self.exits.setdefault(server_id, []).append(ex)
+        return ex
 
     def stop_all(self) -> None:
         for server in self.servers.values():

@@ -7,6 +7,7 @@ plan; `crew.serving.process` starts and stops them.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ class LaunchSpec:
 
 
 
+SERVER_PYTHON_FLAGS = ("-X", "faulthandler")
+
+
 def llamacpp_model_args(m: ServedModel) -> list[str]:
     args = [
         "--model", m.path, "--model_alias", m.alias, "--n_ctx", str(m.ctx_tokens),
@@ -104,8 +108,11 @@ def llamacpp_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *,
     """A llama-cpp-python server on loopback. One model: plain flags; several: a JSON config file."""
     if not models:
         raise ValueError("a server needs at least one model")
-    exe = python or sys.executable
-    base = [exe, "-m", "llama_cpp.server", "--host", LOOPBACK, "--port", str(port)]
+    # LOCALCREW_SERVER_PYTHON: another interpreter whose llama_cpp serves (a venv with a CUDA build, say)
+    exe = python or os.environ.get("LOCALCREW_SERVER_PYTHON") or sys.executable
+    # -X faulthandler: a crash in llama.cpp's native code leaves "Fatal Python error: Segmentation fault" and
+    # the Python frames in the server's log (crew/serving/crash.py reads them), not an empty log.
+    base = [exe, *SERVER_PYTHON_FLAGS, "-m", "llama_cpp.server", "--host", LOOPBACK, "--port", str(port)]
     config_json = None
     if len(models) == 1:
         argv = (*base, *llamacpp_model_args(models[0]))
@@ -116,7 +123,7 @@ def llamacpp_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *,
             "host": LOOPBACK, "port": port,
             "models": [_model_config(m) for m in models],
         }, indent=2)
-        argv = (exe, "-m", "llama_cpp.server", "--config_file", f"{server_id}.json")
+        argv = (exe, *SERVER_PYTHON_FLAGS, "-m", "llama_cpp.server", "--config_file", f"{server_id}.json")
     return LaunchSpec(server_id=server_id, backend="llamacpp", argv=tuple(argv), env=dict(env or {}),
                       port=port, log_name=f"{server_id}.log", models=models, gpu_uuids=gpu_uuids,
                       simulated=simulated, config_json=config_json)
