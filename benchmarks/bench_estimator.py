@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crew.models.embedded import EMBEDDED_REF, EMBEDDED_REFS, embedded_model_path  # noqa: E402
 from crew.models.gguf import read_gguf  # noqa: E402
-from crew.models.measured import compare, measure_llama_cpp  # noqa: E402
 from crew.models.resolve import resolve_footprint  # noqa: E402
+from crew.planner.measured import compare, measure_llama_cpp  # noqa: E402
 from crew.planner.vram import RunSettings, estimate  # noqa: E402
 from tests.fixtures_gguf import (  # noqa: E402
     EMBEDDED_SETTINGS,

@@ -51,7 +51,7 @@ print("exit code:", proc.returncode)"""),
     md("## The files it wrote\n\n`code/` is the agents' workspace (the tests run there); `run.jsonl` logs "
        "every step; `pytest-round-N.txt` is pytest's own output of each round; `servers/` (left out below) "
        "holds the model server logs."),
-    code("""from crew.run.runlog import RunLog
+    code("""from crew.journal.log import RunLog
 
 (run_dir,) = (work / "runs").iterdir()
 for p in sorted(run_dir.rglob("*")):

@@ -10,7 +10,7 @@ ESTIMATES = [
        "(`crew.planner.vram.estimate`). Here we check that prediction against what llama.cpp itself "
        "allocates, by loading the embedded default, Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), on the CPU at several "
        "context lengths and KV cache types and reading the buffer sizes llama.cpp logs "
-       "(`crew.models.measured`).\n\n"
+       "(`crew.planner.measured`).\n\n"
        "**This machine has no GPU.** Everything measured below is measured on the CPU; the CUDA overhead "
        "term (400 MiB per process) cannot be checked here and is left out of the comparison."),
     code("%matplotlib inline\n" + SETUP),
@@ -23,7 +23,7 @@ print(path.name, f"{path.stat().st_size / 2**20:.1f} MiB:", fp.n_layer, "layers,
       "| trained context", fp.n_ctx_train)"""),
     md("## Load it at several context lengths and KV types\n\n"
        "Each load takes a few seconds (470 MiB of weights are read each time); 9 loads in all."),
-    code("""from crew.models.measured import compare, measure_llama_cpp
+    code("""from crew.planner.measured import compare, measure_llama_cpp
 from crew.planner.vram import RunSettings, estimate
 
 MIB = 2**20

@@ -51,7 +51,7 @@ class ToolCallingLLM(BaseLLM):
 
 def _crew(project_dir: Path, **tools: str) -> tuple[Any, Any, dict[str, Any]]:
     from crew.config import load_project
-    from crew.crew import LocalCrew
+    from crew.run.crew import LocalCrew
     from crew.run.workflow import open_state, run_inputs
 
     data = yaml.safe_load((project_dir / "agents.yaml").read_text())

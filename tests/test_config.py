@@ -116,7 +116,7 @@ def test_kv_type_defaults_to_q8_0_in_the_file_and_in_the_code(project_dir: Path)
 
 
 def test_crewai_agent_keys_are_honoured_or_refused(project_dir: Path) -> None:
-    from crew.crew import LocalCrew
+    from crew.run.crew import LocalCrew
 
     _edit(project_dir / "agents.yaml", lambda d: d["tester"].update(verbose=True, max_iter=7,
                                                                     allow_delegation=False))

@@ -1,4 +1,4 @@
-"""How a server or the build probe ended, in one line: pure (crew/serving/crash.py, crew/models/build_check.py,
+"""How a server or the build probe ended, in one line: pure (crew/hardware/crash.py, crew/models/build_check.py,
 crew/hardware/cpu.py's parsers)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from crew.hardware.cpu import read_cpuinfo, trap_line_for
+from crew.hardware.crash import ServerExit, describe
 from crew.models.build_check import BuildReport, compare, compiled_features, gpu_backends, portable, problems
-from crew.serving.crash import ServerExit, describe
 
 KERNEL = """\
 [  12.1] random: crng reseeded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crew.run.runlog import RunLog
+from crew.journal.log import RunLog
 from crew.serving.failover import Router
 from crew.serving.llm import served_llm
 from crew.serving.process import Supervisor, free_port

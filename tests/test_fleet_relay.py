@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crew.fleet.relay import RELAY_ERROR, Relay
-from crew.run.runlog import RunLog
+from crew.journal.log import RunLog
 from crew.serving.failover import Router
 from crew.serving.llm import served_llm
 from crew.serving.process import Supervisor, free_port

@@ -154,8 +154,8 @@ def test_a_session_binds_agents_on_other_nodes_to_their_relays(tmp_path: Path) -
     """Every agent planned on `rig` (the only card declared): the session starts nothing here, hands the
     servers to the launcher, checks the residency the node reported and binds the agents to the relay."""
     from crew.config.types import DeclaredGpu
+    from crew.journal.log import RunLog
     from crew.planner.build import plan_project
-    from crew.run.runlog import RunLog
     from crew.serving.bind import bind_agents
     from crew.serving.session import ServerSession
 

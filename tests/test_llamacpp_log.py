@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crew.models.llamacpp import KV_TYPE_IDS, KV_TYPES, Buffer, buffers
-from crew.models.measured import parse_buffer_log
+from crew.planner.measured import parse_buffer_log
 from crew.planner.vram import KV_TYPES as VRAM_KV_TYPES
 
 GPU_LOG = """load_tensors: offloaded 33/33 layers to GPU

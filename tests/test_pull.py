@@ -145,7 +145,7 @@ def test_ollama_not_running_gives_the_pull_commands(models: Path, tmp_path: Path
 
 
 def test_backend_auto_says_which_it_picked_and_why() -> None:
-    from crew.serving.backend import choose_backend
+    from crew.hardware.backend import choose_backend
 
     backend, why = choose_backend("auto", which=lambda name: "/usr/local/bin/ollama")
     assert backend == "ollama" and "/usr/local/bin/ollama" in why and "backend: llamacpp" in why

@@ -75,7 +75,7 @@ def _kill_twice(tmp_path: Path, *, relocate: bool, cpu: bool) -> dict[str, Any]:
     """Real llama.cpp servers on simulated GPUs: only gpu0 runs (no live server shares its model); its
     server is SIGKILLed, the agent's next call restarts it; killed again, the next call fails over."""
     from crew.config import load_layout
-    from crew.run.runlog import RunLog
+    from crew.journal.log import RunLog
     from crew.serving.bind import cpu_fallback_model
     from crew.serving.failover import Router
     from crew.serving.launch import agent_endpoints, launch_specs

@@ -53,8 +53,8 @@ def test_a_failover_server_is_checked_against_the_moved_agents_estimate(project_
 
     from crew.config import load_project
     from crew.errors import ServingError
+    from crew.journal.log import RunLog
     from crew.planner.build import plan_project
-    from crew.run.runlog import RunLog
     from crew.serving.process import RunningServer
     from crew.serving.session import ServerSession
 

@@ -68,7 +68,7 @@ def test_a_kill_between_tests_and_task_done_does_not_count_the_round_twice(proje
     # write_tests ran pytest and logged its round, then: kill (before its task_done)
     _cut_after(run_dir / "run.jsonl", lambda r: r["event"] == "tests" and r.get("task") == "write_tests")
     state, finished, llms, report = _resume(project, inputs, run_dir, [BAD], [BAD, BAD, BAD])
-    assert [r["task"] for r in finished] == ["specify", "implement"]  # write_tests runs again, with its round
+    assert [r.task for r in finished] == ["specify", "implement"]  # write_tests runs again, with its round
     # the resumed run is the uninterrupted one: every fix round happens, no round counted twice
     assert (len(state.rounds), len(_prompts(llms, "fix_code"))) == whole[:2] and whole[2] == _verdict(report)
     again = open_state(project, run_dir, inputs, lambda _: None)  # a second resume reads the same
@@ -79,8 +79,8 @@ def test_a_skipped_fix_code_does_not_shift_what_resume_redoes(project_dir: Path)
     project, inputs, run_dir, whole = _first_run(project_dir, [GOOD], ["should not be asked"])
     _cut_after(run_dir / "run.jsonl", lambda r: r["event"] == "task_done" and r["task"] == "document")
     state, finished, llms, report = _resume(project, inputs, run_dir, [GOOD], ["should not be asked"])
-    assert [r["task"] for r in finished] == ["specify", "implement", "write_tests", "fix_code", "document"]
-    assert finished[3].get("skipped") is True
+    assert [r.task for r in finished] == ["specify", "implement", "write_tests", "fix_code", "document"]
+    assert finished[3].skipped is True
     assert _prompts(llms, "document") == [] and len(_prompts(llms, "report")) == 1  # only the report is left
     assert len(state.rounds) == whole[0] and "**Verdict:** PASS" in whole[2] and whole[2] == _verdict(report)
 
@@ -90,7 +90,7 @@ def _rec(event: str, **kw: Any) -> dict[str, Any]:
 
 
 def test_settled_reads_the_log_in_order() -> None:
-    from crew.run.runlog import settled
+    from crew.journal.log import settled
 
     r = {"collected": 1}
     log = [_rec("kickoff"), _rec("task_done", task="specify"), _rec("task_done", task="implement"),
@@ -102,17 +102,17 @@ def test_settled_reads_the_log_in_order() -> None:
            _rec("replay"), _rec("tests", task="write_tests", round=1, report=r),
            _rec("task_done", task="write_tests")]                         # a replay from write_tests, killed
     s = settled(log, TASK_NAMES)
-    assert [f["task"] for f in s.finished] == ["specify", "implement", "write_tests"]  # later ones redo
-    assert [x["round"] for x in s.rounds] == [1] and s.rerun_rounds == 1
+    assert [f.task for f in s.finished] == ["specify", "implement", "write_tests"]  # later ones redo
+    assert [x.round for x in s.rounds] == [1] and s.rerun_rounds == 1
     upto = settled(log[:12], TASK_NAMES, before="fix_code")
-    assert [f["task"] for f in upto.finished] == ["specify", "implement", "write_tests"]
-    assert [x["round"] for x in upto.rounds] == [1]
+    assert [f.task for f in upto.finished] == ["specify", "implement", "write_tests"]
+    assert [x.round for x in upto.rounds] == [1]
 
 
 def test_the_report_of_a_resumed_run_counts_every_part(tmp_path: Path) -> None:
     """Usage and failovers of the part before a kill are in the log; the report adds them to this part's."""
+    from crew.journal.log import RunLog
     from crew.run.report import AgentUsage, earlier_faults, render_report, whole_run_usage
-    from crew.run.runlog import RunLog
 
     log = RunLog(tmp_path / "run.jsonl")
     log.append("kickoff", inputs={})
@@ -161,7 +161,7 @@ def test_a_full_disk_in_a_guardrail_is_one_line_and_the_run_resumes(project_dir:
     import pytest
 
     from crew.errors import DiskFullError
-    from crew.run.runlog import RunLog
+    from crew.journal.log import RunLog
 
     project = load_project(project_dir)
     inputs = run_inputs(project, task=SLUGIFY_TASK, module="slugify_tool.py")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crew.errors import DiskFullError
-from crew.run.runlog import RunLog
+from crew.journal.log import RunLog
 from tests.conftest import ROOT
 
 
@@ -80,7 +80,7 @@ SCRIPT = textwrap.dedent("""
     mnt = {mnt!r}
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt], check=True)
     from crew.errors import DiskFullError
-    from crew.run.runlog import RunLog
+    from crew.journal.log import RunLog
     log = RunLog(__import__("pathlib").Path(mnt) / "run.jsonl")
     n = 0
     try:

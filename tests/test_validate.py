@@ -8,7 +8,7 @@ import pytest
 
 from crew.cli import main
 from crew.models.embedded import EMBEDDED_TINY_REF
-from crew.models.validate import MIB, roofline_pct, verdict
+from crew.planner.validate import MIB, roofline_pct, verdict
 from tests.conftest import cli_args
 from tests.layouts import GIB
 from tests.monitor_fakes import three_gpus
@@ -96,7 +96,7 @@ def test_the_table_says_which_bandwidth_the_roofline_is_and_that_it_is_not_measu
     from rich.console import Console
 
     from crew.cli.validate import validation_table
-    from crew.models.validate import Validation
+    from crew.planner.validate import Validation
 
     v = Validation(model="embedded", device="cpu", estimate_bytes=GIB, measured_bytes=GIB, free_bytes=8 * GIB,
                    verdict="fits with headroom", prompt_tokens=256, prompt_tokens_per_s=60.0, decode_tokens=64,

@@ -10,7 +10,7 @@ import pytest
 from crew.errors import ModelError
 from crew.models.embedded import embedded_model_path
 from crew.models.gguf import read_gguf
-from crew.models.measured import compare, measure_llama_cpp
+from crew.planner.measured import compare, measure_llama_cpp
 from crew.planner.vram import RunSettings, estimate
 from tests.fixtures_gguf import (
     EMBEDDED_SETTINGS,

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-_KV_TYPE_IDS = {"f16": 1, "q8_0": 8}  # ggml_type ids (ggml.h); crew/models/measured.py uses the same
+_KV_TYPE_IDS = {"f16": 1, "q8_0": 8}  # ggml_type ids (ggml.h); crew/planner/measured.py uses the same
 _WARMUP_TOKENS = 2  # the first decodes capture CUDA graphs and grow ggml-cuda's pool: not timed
 
 

@@ -2,14 +2,14 @@
 
 The project's two readers of these lines are reused, not copied: `crew.serving.residency_check.
 reported_buffers` tells a GPU line (backend `CUDA<n>`; `CUDA_Host` is pinned host memory) from a host line,
-and `crew.models.measured.parse_buffer_log` sums a text's lines by kind (model, KV, compute, output).
+and `crew.planner.measured.parse_buffer_log` sums a text's lines by kind (model, KV, compute, output).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crew.models.measured import MeasuredBuffers, parse_buffer_log
+from crew.planner.measured import MeasuredBuffers, parse_buffer_log
 from crew.serving.residency_check import reported_buffers
 
 

@@ -172,7 +172,7 @@ def _log_alerts(log: str | None, alerts: list[Alert], active: set[tuple[int, str
     """Append alerts that were not already firing on the previous refresh; returns the firing set."""
     now = {(a.gpu_index, a.kind) for a in alerts}
     if log:
-        from crew.run.runlog import RunLog
+        from crew.journal.log import RunLog
 
         for a in alerts:
             if (a.gpu_index, a.kind) not in active:

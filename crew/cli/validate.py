@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from crew.errors import HardwareError, ModelError, UsageError
 
 if TYPE_CHECKING:
-    from crew.models.validate import Validation
     from crew.monitor.live import LiveNvml
+    from crew.planner.validate import Validation
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -39,7 +39,7 @@ def register(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.N
 
 def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
     from crew.models.resolve import resolve_footprint
-    from crew.models.validate import Validation, measure, roofline_pct, verdict
+    from crew.planner.validate import Validation, measure, roofline_pct, verdict
     from crew.planner.vram import RunSettings, decode_tokens_per_s, estimate
 
     if not 1 <= ns.decode_tokens < ns.prompt_tokens or ns.prompt_tokens + ns.decode_tokens > ns.ctx:
@@ -52,7 +52,7 @@ def run_validate(ns: argparse.Namespace, nvml: LiveNvml | None = None) -> int:
     settings = RunSettings(ctx_tokens=ns.ctx, device="cpu" if ns.gpu is None else "cuda")
     if ns.gpu is None:
         from crew.hardware.inventory import system_memory
-        from crew.models.validate import host_copy_bandwidth
+        from crew.planner.validate import host_copy_bandwidth
 
         device, free = "cpu", system_memory().available_bytes
         given = ns.bandwidth_gbs

@@ -15,7 +15,7 @@ from crew.config.section import Section, key_name, show
 from crew.config.types import BACKENDS, MIB, ApiEndpoint, DeclaredExclusion, DeclaredGpu, LayoutConfig
 from crew.config.yaml_reader import read_yaml
 from crew.errors import ConfigError
-from crew.planner.vram import GPU_KV_TYPE, KV_TYPES
+from crew.models.llamacpp import GPU_KV_TYPE, KV_TYPES
 
 _LAYOUT_KEYS = ("backend", "gpus", "reserve_mib", "base_port", "simulate", "allow_split", "exclude",
                 "api_endpoints", "keep_warm", "on_spill", "kv_type", "alerts", "cluster")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from crew.hardware.types import DeclaredExclusion as DeclaredExclusion  # `exclude:` entries, typed
 from crew.hardware.types import DeclaredGpu as DeclaredGpu  # `gpus:` entries, typed (re-exported)
-from crew.planner.vram import GPU_KV_TYPE
+from crew.models.llamacpp import GPU_KV_TYPE
 
 AGENT_NAMES = ("manager", "developer", "tester", "documentation")
 TASK_NAMES = ("specify", "implement", "write_tests", "fix_code", "document", "report")

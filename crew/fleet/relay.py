@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from crew.serving.remote import RELAY_ERROR
 from crew.units import LOOPBACK
-
-RELAY_ERROR = "relay_error"
 
 
 def relay_error(exc: BaseException) -> dict[str, dict[str, str]]:

@@ -2,7 +2,7 @@
 the kernel's trap lines for a process that faulted (the kernel log, where this user may read it).
 
 Adapters only (they read files and run `dmesg`); what the flags mean is decided in crew.models.build_check
-and crew.serving.crash.
+and crew.hardware.crash.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crew.serving.crash import ServerExit, describe
+from crew.hardware.crash import ServerExit, describe
 
 PROBE = Path(__file__).with_name("build_probe.py")
 

@@ -3,7 +3,7 @@
 - **Buffer log.** While loading, llama.cpp logs every buffer it allocates, one line per backend and kind:
   `CUDA0 model buffer size = 8148.38 MiB`, `CPU_Mapped model buffer size = ...`, `CUDA0 KV buffer size`,
   `CUDA_Host output buffer size`, `CPU compute buffer size`. `buffers` parses them; the estimator's tests
-  (models/measured.py) sum them by kind, the residency check (serving/residency_check.py) by backend.
+  (planner/measured.py) sum them by kind, the residency check (serving/residency_check.py) by backend.
 - **KV cache types**: the ggml type id (ggml.h `GGML_TYPE_*`, what `--type_k` and `type_k` take) and the
   block size (ggml.c type_traits) of each type a KV cache may use.
 - **Captured log**: llama_cpp's log callback pointed at a list for the duration of a `with`, and back at
@@ -56,6 +56,11 @@ KV_TYPES: dict[str, KvType] = {
     t.name: t for t in (KvType("f16", 1, 2, 1), KvType("q8_0", 8, 34, 32), KvType("q4_0", 2, 18, 32))
 }
 KV_TYPE_IDS: dict[str, int] = {name: t.ggml_id for name, t in KV_TYPES.items()}
+
+# The KV cache type on GPUs when nothing says otherwise (gpu_layout.yaml `kv_type`, `estimate --kv-type`):
+# q8_0 halves f16's KV memory at a negligible quality cost, which is what lets the 14B coder at 16k context
+# fit a 12 GB card. CPU models keep f16 (the CPU backend's quantized KV path is slower there).
+GPU_KV_TYPE = "q8_0"
 
 
 @contextmanager

@@ -46,7 +46,7 @@ def plan_for(
     nvml: NvmlProvider | None = None,
     ram: Callable[[], Memory] = system_memory,
 ) -> Plan:
-    from crew.serving.backend import choose_backend
+    from crew.hardware.backend import choose_backend
 
     backend, why = choose_backend(layout.backend)
     layout = replace(layout, backend=backend)

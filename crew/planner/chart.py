@@ -15,7 +15,7 @@ from crew.units import GIB, LOCAL
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from crew.models.measured import Comparison
+    from crew.planner.measured import Comparison
 
 # the same parts, in the same order and colours, as the `plan-gpus` GPU table (render.SEGMENTS), plus free
 PARTS = (
@@ -81,7 +81,7 @@ def vram_chart(plan: Plan, *, title: str | None = None) -> Figure:
 def estimate_chart(rows: Sequence[tuple[str, Sequence[Comparison]]], *, title: str | None = None) -> Figure:
     """Estimated against measured MiB, one panel per component (weights, KV cache, compute, total).
 
-    `rows` pairs a label (e.g. "ctx 2048 f16") with `crew.models.measured.compare(...)` for that setting.
+    `rows` pairs a label (e.g. "ctx 2048 f16") with `crew.planner.measured.compare(...)` for that setting.
     Points on the diagonal are exact; each panel's title gives its largest relative error.
     """
     from matplotlib.figure import Figure

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from crew.planner.plan import Plan
 from crew.units import LOCAL, gib
@@ -13,7 +13,23 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from crew.serving.spec import LaunchSpec
+
+class LaunchSpec(Protocol):
+    """What the dry run shows of a server (crew.serving.spec.LaunchSpec has it; the planner, a layer below
+    serving, names only what it reads)."""
+
+    server_id: str
+    machine: str
+    agents: tuple[str, ...]
+    simulated: bool
+    planned_pinning: str
+    unresolved_models: tuple[str, ...]
+    config_json: str | None
+
+    @property
+    def base_url(self) -> str: ...
+
+    def shell_command(self) -> str: ...
 
 BAR = 14
 # weights, KV cache, compute buffers, runtime overhead, reserve; free space is a dim dot

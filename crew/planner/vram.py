@@ -10,16 +10,13 @@ from dataclasses import dataclass, replace
 
 from crew.errors import SettingsError
 from crew.models.footprint import ModelFootprint
+from crew.models.llamacpp import GPU_KV_TYPE as GPU_KV_TYPE  # re-exported: the planner's default
 from crew.models.llamacpp import KV_TYPES as _GGML_KV_TYPES
 
 MIB = 1024 * 1024
 # Bytes per KV element as (bytes, elements) of one ggml block: f16 2 B / 1, q8_0 34 B / 32, q4_0 18 B / 32.
 KV_TYPES: dict[str, tuple[int, int]] = {n: (t.block_bytes, t.block_elems) for n, t in _GGML_KV_TYPES.items()}
 DEVICES = ("cpu", "cuda")
-# The KV cache type on GPUs when nothing says otherwise (gpu_layout.yaml `kv_type`, `estimate --kv-type`):
-# q8_0 halves f16's KV memory at a negligible quality cost, which is what lets the 14B coder at 16k context
-# fit a 12 GB card. CPU models keep f16 (the CPU backend's quantized KV path is slower there).
-GPU_KV_TYPE = "q8_0"
 # CUDA context, cuBLAS handle and ggml-cuda's scratch pool, per process. Not measured this session (no GPU);
 # the design note gives 250-500 MiB for consumer cards, and we keep to the high side of it.
 CUDA_OVERHEAD_BYTES = 400 * MIB

@@ -1,7 +1,7 @@
 """Attempts at the module: the implement loop against the user's examples, and the best round kept.
 
 Each attempt is written and run like any developer answer (`RunState.write_module`, `run_tests`); the best
-round so far is remembered by its score, and delivered again if a later round is worse.
+round so far is remembered by its score (`Ledger.best`), and delivered again if a later round is worse.
 """
 
 from __future__ import annotations
@@ -18,25 +18,13 @@ ANSWER_LOG_CHARS = 6000  # each developer answer is logged (run.jsonl) up to thi
 
 
 def remember_if_best(state: RunState, report: TestReport) -> bool:
-    """Keep the module of the best round so far; True when this round is the new best."""
-    new = state.score(report)
-    if state.best is not None and new <= state.best[0]:
-        return False
-    state.best = (new, len(state.rounds), state.module_source())
-    state.log.append("best", round=len(state.rounds), score=list(new))
-    return True
+    """Keep the module of the best round so far; True when this round is the new best (crew/run/ledger.py)."""
+    return state.ledger.remember_if_best(report)
 
 
 def deliver_best(state: RunState, task: str) -> TestReport | None:
     """Never deliver worse than the best round: put its module back and let pytest confirm it."""
-    if state.best is None or not state.last or state.best[1] == len(state.rounds):
-        return state.last
-    if state.module_source() == state.best[2] or not state.best[2]:
-        return state.last
-    state.workspace.write_text(state.module, state.best[2])
-    state.log.append("best_restored", round=state.best[1], path=state.module)
-    state.progress(f"  [yellow]keeping the code of round {state.best[1]}, the best so far[/]")
-    return state.run_tests(f"final: the code of round {state.best[1]} restored", task)
+    return state.ledger.deliver_best(task)
 
 
 def implement(state: RunState, output: Any) -> tuple[bool, Any]:
@@ -55,7 +43,7 @@ def implement(state: RunState, output: Any) -> tuple[bool, Any]:
         if ok or attempt >= state.implement_rounds:
             break
         if state.draft is None:  # no direct line to the model (a replayed task without one): CrewAI retries
-            if state.once_more("implement", state.implement_rounds - 1):
+            if state.may_ask_again("implement", "implement"):
                 output.raw = "(an attempt that was refused)"
                 return False, note + (f" Answer with the complete module in one fenced code block whose first "
                                       f"line is `# file: {state.module}`.")

@@ -14,13 +14,12 @@ agree on every call are more often right than one attempt alone.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from crew.run.second_opinion import draft_module
 from crew.tools import examples, feedback, probes
-from crew.tools.sandbox import TestReport, run_pytest
+from crew.tools.sandbox import TestReport
 
 if TYPE_CHECKING:
     from crew.run.state import RunState
@@ -62,7 +61,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
                      cluster=None if choice is None else list(choice.cluster))
     if choice is None or choice.index == 0:
         return report
-    state.workspace.write_text(state.module, codes[choice.index])
+    state.ledger.deliver(codes[choice.index])
     state.log.append("consensus_adopted", attempt=choice.index, agreeing=len(choice.cluster))
     state.progress(f"  [green]attempt {choice.index} behaves like {len(choice.cluster)} of {len(codes)} attempts "
                    "on the tests' calls: its code replaces the module[/]")
@@ -71,20 +70,8 @@ def choose(state: RunState, report: TestReport) -> TestReport:
 
 def _probe(state: RunState, code: str, calls: list[str]) -> probes.Candidate:
     """Run one candidate with the tests and the probe file, in a folder of its own beside the code."""
-    where = state.run_dir / "probe"
-    shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
-    try:
-        for path in state.code_dir.glob("*.py"):  # the tests, and any other module the code imports
-            if path.name != state.module and path.name != probes.PROBE_FILE:
-                shutil.copyfile(path, where / path.name)
-        (where / state.module).write_text(code, encoding="utf-8")
-        (where / probes.PROBE_FILE).write_text(
-            probes.render_probe(state.module_name, sorted(set(state.functions) & _called(calls)), calls),
-            encoding="utf-8")
-        rep = run_pytest(where, limits=state.limits)
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
+    probe_file = probes.render_probe(state.module_name, sorted(set(state.functions) & _called(calls)), calls)
+    rep = state.ledger.probe(code, extra={probes.PROBE_FILE: probe_file}, skip=frozenset({probes.PROBE_FILE}))
     sp = feedback.split(_without_probes(rep), len(state.examples))
     usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered \
         and sp.examples_passed == sp.examples_total

@@ -1,4 +1,4 @@
-"""The five guardrails of one run, bound to its state, for CrewAI's tasks (crew/crew.py).
+"""The five guardrails of one run, bound to its state, for CrewAI's tasks (crew/run/crew.py).
 
 The guard logic lives in guards.py, attempts.py and second_opinion.py, which all act on a RunState; this
 module only binds them, so that state.py imports none of them (no import cycle).

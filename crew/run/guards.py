@@ -2,7 +2,7 @@
 
 CrewAI calls each guardrail with the task's output; it writes the files, runs pytest where code changed,
 and answers (accepted, text) — or (False, what to tell the agent) to have the task asked again. Each
-guardrail decides itself when its attempts are spent (`RunState.once_more`). `RunState` wires them in.
+guardrail decides itself when its attempts are spent (`RunState.may_ask_again`, budgets in steps.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
     """Model-written tests are evidence, not truth: they must test the module (not a pasted copy), hold
     tests, and never contradict the user's examples; then pytest runs everything."""
     saved = state.write_files("tester", output.raw, keep=state.tests_only, default_name=state.test_file)
-    if not saved and state.once_more("write_tests", 2):
+    if not saved and state.may_ask_again("write_tests", "write_tests"):
         return False, (f"No test file was found in your answer. Answer with one fenced code block whose "
                        f"first line is `# file: {state.test_file}`.")
     # Lines that do not parse are cut out (one broken assert must not take the other tests, and the user's
@@ -64,7 +64,7 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
     problems += [p.what for path in saved for p in answers.test_file_problems(
         state.workspace.read_text(path), module_name=state.module_name, under_test=state.under_test)
         if "calls code at module level" not in p.what]
-    if problems and state.once_more("test_problems", 1):
+    if problems and state.may_ask_again("write_tests", "test_problems"):
         state.log.append("tests_rejected", why=problems)
         state.progress(f"  [yellow]test file rejected: {problems[0]}[/]")
         return False, "The test file cannot be used: " + "; ".join(problems) + (

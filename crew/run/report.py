@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from crew.run.runlog import START_EVENTS
+from crew.journal.events import Event, LlmCall, ServingFault, Start, parse
 from crew.tools.sandbox import TestReport
 
 
@@ -92,31 +92,32 @@ def tokens_so_far(llm: Any) -> dict[str, int]:
             "completion_tokens_so_far": int(summary.completion_tokens)}
 
 
-def _earlier_parts(records: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The records of each part of the run before the current one (a part begins at kickoff/resume/replay)."""
-    parts: list[list[dict[str, Any]]] = [[]]
-    for rec in records:
-        if rec.get("event") in START_EVENTS:
+def _earlier_parts(records: Iterable[dict[str, Any] | Event]) -> list[list[Event]]:
+    """The events of each part of the run before the current one (a part begins at kickoff/resume/replay)."""
+    parts: list[list[Event]] = [[]]
+    for item in records:
+        rec = item if isinstance(item, Event) else parse(item)
+        if isinstance(rec, Start):
             parts.append([])
         parts[-1].append(rec)
     return parts[:-1]
 
 
-def whole_run_usage(records: Iterable[dict[str, Any]], current: list[AgentUsage]) -> list[AgentUsage]:
+def whole_run_usage(records: Iterable[dict[str, Any] | Event], current: list[AgentUsage]) -> list[AgentUsage]:
     """This part's usage plus every earlier part's, from their `llm_call` records (calls and seconds
     answered; tokens from the last `*_so_far` counters of each part)."""
     extra: dict[str, list[float]] = {}
     for part in _earlier_parts(records):
-        last: dict[str, dict[str, Any]] = {}
+        last: dict[str, LlmCall] = {}
         for rec in part:
-            if rec.get("event") == "llm_call" and isinstance(rec.get("agent"), str):
-                e = extra.setdefault(rec["agent"], [0, 0, 0, 0.0])
+            if isinstance(rec, LlmCall):
+                e = extra.setdefault(rec.agent, [0, 0, 0, 0.0])
                 e[2] += 1
-                e[3] += float(rec.get("seconds") or 0.0)
-                last[rec["agent"]] = rec
-        for agent, rec in last.items():
-            extra[agent][0] += int(rec.get("prompt_tokens_so_far") or 0)
-            extra[agent][1] += int(rec.get("completion_tokens_so_far") or 0)
+                e[3] += rec.seconds
+                last[rec.agent] = rec
+        for agent, call in last.items():
+            extra[agent][0] += call.prompt_tokens_so_far
+            extra[agent][1] += call.completion_tokens_so_far
     out = []
     for u in current:
         p, c, n, s = extra.pop(u.name, [0, 0, 0, 0.0])
@@ -128,13 +129,12 @@ def whole_run_usage(records: Iterable[dict[str, Any]], current: list[AgentUsage]
     return out
 
 
-def earlier_faults(records: Iterable[dict[str, Any]]) -> list[str]:
+def earlier_faults(records: Iterable[dict[str, Any] | Event]) -> list[str]:
     """Serving faults and failovers of the earlier parts of the run, as the notes they were then."""
     out = []
     for part in _earlier_parts(records):
         for rec in part:
-            if rec.get("event") == "serving_fault":
-                text = rec.get("text") or (f"{rec.get('action', 'fault')}: {rec.get('agent', '?')} on "
-                                           f"{rec.get('server', '?')}")
-                out.append(f"(before the resume) {plain(str(text))}")
+            if isinstance(rec, ServingFault):
+                text = rec.text or f"{rec.action}: {rec.agent} on {rec.server}"
+                out.append(f"(before the resume) {plain(text)}")
     return out

@@ -13,15 +13,16 @@ from typing import Any
 
 from crew.config import TASK_NAMES, ProjectConfig
 from crew.errors import UsageError
-from crew.run.runlog import RunLog, settled
+from crew.journal.events import Start, TaskDone
+from crew.journal.log import RunLog, settled
 from crew.run.workflow import RunResult, Say, feasible_plan, open_state, serve_and_execute, with_derived_inputs
 
 
 def _inputs_of(log: RunLog, where: str) -> dict[str, str]:
-    kickoffs = log.of("kickoff")
-    if not kickoffs:
+    kickoff = next((e for e in log.read() if isinstance(e, Start) and e.event == "kickoff"), None)
+    if kickoff is None:
         raise UsageError("this run never started its crew", where=where, fix="start a new run with `crewai run`")
-    return with_derived_inputs(dict(kickoffs[0]["inputs"]))
+    return with_derived_inputs(dict(kickoff.inputs))
 
 
 def resume_run(project: ProjectConfig, run_dir: Path, *, say: Say = print, verbose: bool = False) -> RunResult:
@@ -48,15 +49,14 @@ def resume_run(project: ProjectConfig, run_dir: Path, *, say: Say = print, verbo
                              start=start, label="resume")
 
 
-def _continue(crew: Any, finished: list[dict[str, Any]], inputs: dict[str, str]) -> Any:
+def _continue(crew: Any, finished: list[TaskDone], inputs: dict[str, str]) -> Any:
     """What crewai's Crew.replay does, but starting after the finished tasks instead of at one of them."""
     from crewai.tasks.task_output import TaskOutput
 
     crew._inputs = inputs
     crew._interpolate_inputs(inputs)
     for i, rec in enumerate(finished):
-        crew.tasks[i].output = TaskOutput(description=rec.get("description", ""), agent=rec.get("agent", ""),
-                                          raw=rec.get("raw", ""))
+        crew.tasks[i].output = TaskOutput(description=rec.description, agent=rec.agent, raw=rec.raw)
     if len(finished) >= len(crew.tasks):
         return None
     return crew._execute_tasks(crew.tasks, len(finished), True)

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crew.run.attempts import ANSWER_LOG_CHARS, next_draft
+from crew.run.steps import EXTRA_VOTER_ATTEMPTS
 from crew.tools import answers, examples, feedback
 from crew.tools.codeblocks import extract_code_files
-from crew.tools.sandbox import TestReport, run_pytest
+from crew.tools.sandbox import TestReport
 
 if TYPE_CHECKING:
     from crew.run.state import RunState
@@ -49,40 +50,36 @@ def ask(state: RunState, report: TestReport) -> TestReport:
     if state.draft is None or state.second_opinions < 1:
         return report
     failing = {f.name for f in report.failures}
-    current = state.module_source()
     passed_by: dict[str, int] = dict.fromkeys(failing, 0)
     voters = 0
     state.progress(f"  [yellow]only model-written tests fail — asking {state.second_opinions} independent "
                    "implementation(s) whether the code or the tests are wrong[/]")
-    adopted = 0
-    try:
-        # Attempts that fail the user's examples have no vote, so a few more are asked until
-        # `second_opinions` voters are found: measured at 6a13567 (HumanEval/45), one voter of two attempts
-        # left two wrong model tests standing and the report said FAIL on correct code.
-        for k in range(1, state.second_opinions + _EXTRA_ATTEMPTS + 1):
-            if voters >= state.second_opinions:
-                break
-            alt = draft_module(state, k)
-            if alt is None:
-                continue
-            state.workspace.write_text(state.module, alt)
-            rep = run_pytest(state.code_dir, limits=state.limits)
-            sp = feedback.split(rep, len(state.examples))
-            usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered
-            state.log.append("second_opinion", attempt=k, summary=rep.summary(), usable=usable,
-                             examples_passed=sp.examples_passed, examples_total=sp.examples_total)
-            if not usable or sp.examples_passed < sp.examples_total:
-                continue  # an attempt that fails the user's examples has no vote
-            voters += 1
-            for name in failing - {f.name for f in rep.failures}:
-                passed_by[name] += 1
-            if rep.ok:
-                adopted = k
-                break
-    finally:
-        if not adopted:  # the code stays as it was, whatever happened to the attempts
-            state.workspace.write_text(state.module, current)
+    adopted, adopted_code = 0, ""
+    # Attempts that fail the user's examples have no vote, so a few more are asked until `second_opinions`
+    # voters are found: measured at 6a13567 (HumanEval/45), one voter of two attempts left two wrong model
+    # tests standing and the report said FAIL on correct code. Each attempt is tested in a probe folder of
+    # its own (crew/run/ledger.py): code/ holds the module until one is adopted, whatever kills the run.
+    for k in range(1, state.second_opinions + EXTRA_VOTER_ATTEMPTS + 1):
+        if voters >= state.second_opinions:
+            break
+        alt = draft_module(state, k)
+        if alt is None:
+            continue
+        rep = state.ledger.probe(alt)
+        sp = feedback.split(rep, len(state.examples))
+        usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered
+        state.log.append("second_opinion", attempt=k, summary=rep.summary(), usable=usable,
+                         examples_passed=sp.examples_passed, examples_total=sp.examples_total)
+        if not usable or sp.examples_passed < sp.examples_total:
+            continue  # an attempt that fails the user's examples has no vote
+        voters += 1
+        for name in failing - {f.name for f in rep.failures}:
+            passed_by[name] += 1
+        if rep.ok:
+            adopted, adopted_code = k, alt
+            break
     if adopted:
+        state.ledger.deliver(adopted_code)
         state.log.append("second_opinion_adopted", attempt=adopted)
         state.progress(f"  [green]independent attempt {adopted} passes every test: its code replaces the module[/]")
         return state.run_tests(f"second opinion {adopted} adopted", "write_tests")
@@ -94,8 +91,6 @@ def ask(state: RunState, report: TestReport) -> TestReport:
     return state.run_tests("model tests judged wrong dropped", "write_tests")
 
 
-_EXTRA_ATTEMPTS = 2
-
 
 def draft_module(state: RunState, k: int, *, task: str = "second_opinion") -> str | None:
     """One independent attempt, cleaned like any developer answer; None when it holds no usable module."""
@@ -105,7 +100,7 @@ def draft_module(state: RunState, k: int, *, task: str = "second_opinion") -> st
     code = next((cf.content for cf in files if cf.path == state.module), files[0].content if len(files) == 1
                 else None)
     if not code or answers.stub_functions(code, set(state.functions)):
-        state.log.append(task, attempt=k, summary="no usable module in the answer", usable=False)
+        state.log.append("attempt_unusable", task=task, attempt=k, why="no usable module in the answer")
         return None
     code, _ = answers.without_import_time_code(code)
     code, _ = answers.with_task_imports(code, state.task)

@@ -10,48 +10,58 @@ model-written tests). The same logic serves `crewai run`, `crewai replay` and `l
 # No `from __future__ import annotations` here: CrewAI inspects the guardrails' return annotations at
 # runtime and accepts only a real tuple[bool, Any].
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crew.errors import WorkspaceError
-from crew.run.runlog import RunLog
+from crew.journal.events import Event, TaskDone, TestsRound, of_kind
+from crew.journal.log import RunLog
+from crew.run.ledger import Best, Ledger
+from crew.run.steps import Knobs, step
 from crew.tools import answers, examples, feedback
 from crew.tools.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.tools.examples import Example
-from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
+from crew.tools.sandbox import SandboxLimits, TestReport
 from crew.tools.workspace import Workspace
 
 Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ParsedTask:
+    """The user's task, read once: its function and class names and its own examples (the ground truth)."""
+
+    functions: tuple[str, ...]
+    classes: tuple[str, ...]
+    examples: tuple[Example, ...]
+
+    @classmethod
+    def parse(cls, task: str) -> "ParsedTask":
+        functions = examples.function_names(task)
+        return cls(functions=tuple(functions), classes=tuple(examples.class_names(task)),
+                   examples=tuple(examples.extract_examples(task, functions)))
 
 
 @dataclass
 class RunState:
     run_dir: Path
     module: str
-    max_fix_rounds: int
+    knobs: Knobs                   # the workflow's budgets (tasks.yaml `workflow:`; crew/run/steps.py)
     limits: SandboxLimits
     progress: Progress = print
     task: str = ""                 # the user's project task, verbatim: the ground truth every check goes back to
-    implement_rounds: int = 3      # attempts at the code against the user's examples before tests are written
-    rounds: list[TestReport] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)        # per round: which step ran it
     written: dict[str, str] = field(default_factory=dict)   # path -> agent that last wrote it
     attempts: dict[str, int] = field(default_factory=dict)
     # An attempt at the module by the developer's model asked directly — the implement prompt plus an optional
     # note, greedy or sampled hotter, seed k of its own: (k, greedy, note) -> the raw answer. Set by the run.
     draft: Callable[[int, bool, str], str] | None = None
-    second_opinions: int = 2       # independent attempts asked when only model-written tests fail
-    consensus_samples: int = 0     # attempts compared with the code on the tests' calls once tests exist
 
     # Set from the fields when the run opens (__post_init__):
     workspace: Workspace = field(init=False, repr=False)
-    log: RunLog = field(init=False, repr=False)
-    functions: list[str] = field(init=False)             # the task's function names
-    examples: list[Example] = field(init=False)          # the task's own examples: ground truth
-    under_test: set[str] = field(init=False)             # names a test file must import, never define
+    ledger: Ledger = field(init=False, repr=False)        # the test rounds; the only writer of the module
+    parsed: "ParsedTask" = field(init=False)             # the task read once: names, examples
     # What the run has done so far:
-    best: tuple[tuple[int, ...], int, str] | None = field(default=None, init=False)  # (score, round, module source)
     fix_rounds_done: int = field(default=0, init=False)
     stopped_early: str = field(default="", init=False)
     refusals: list[str] = field(default_factory=list, init=False)  # the last answer's refused files, and why
@@ -60,10 +70,62 @@ class RunState:
     def __post_init__(self) -> None:
         self.code_dir.mkdir(parents=True, exist_ok=True)
         self.workspace = Workspace(self.code_dir)
-        self.log = RunLog(self.run_dir / "run.jsonl")
-        self.functions = examples.function_names(self.task)
-        self.examples = examples.extract_examples(self.task, self.functions)
-        self.under_test = set(self.functions) | set(examples.class_names(self.task))
+        self.parsed = ParsedTask.parse(self.task)
+        self.ledger = Ledger(run_dir=self.run_dir, module=self.module, workspace=self.workspace,
+                             log=RunLog(self.run_dir / "run.jsonl"),
+                             limits=self.limits, progress=self.progress, examples_count=len(self.examples))
+
+    @property
+    def log(self) -> RunLog:  # the run's journal (the ledger writes its rounds there too)
+        return self.ledger.log
+
+    @log.setter
+    def log(self, value: RunLog) -> None:
+        self.ledger.log = value
+
+    @property
+    def rounds(self) -> list[TestReport]:
+        return self.ledger.rounds
+
+    @property
+    def labels(self) -> list[str]:
+        return self.ledger.labels
+
+    @property
+    def best(self) -> Best | None:
+        return self.ledger.best
+
+    @best.setter
+    def best(self, value: Best | None) -> None:
+        self.ledger.best = value
+
+    @property
+    def functions(self) -> list[str]:  # the task's function names
+        return list(self.parsed.functions)
+
+    @property
+    def examples(self) -> list[Example]:  # the task's own examples: ground truth
+        return list(self.parsed.examples)
+
+    @property
+    def under_test(self) -> set[str]:  # names a test file must import, never define
+        return set(self.parsed.functions) | set(self.parsed.classes)
+
+    @property
+    def max_fix_rounds(self) -> int:
+        return self.knobs.max_fix_rounds
+
+    @property
+    def implement_rounds(self) -> int:  # attempts at the code against the user's examples before tests
+        return self.knobs.implement_rounds
+
+    @property
+    def second_opinions(self) -> int:  # independent attempts asked when only model-written tests fail
+        return self.knobs.second_opinions
+
+    @property
+    def consensus_samples(self) -> int:  # attempts compared with the code on the tests' calls
+        return self.knobs.consensus_samples
 
     @property
     def module_name(self) -> str:
@@ -79,42 +141,50 @@ class RunState:
 
     @property
     def last(self) -> TestReport | None:
-        return self.rounds[-1] if self.rounds else None
+        return self.ledger.last
 
     def needs_fix(self, _previous: Any = None) -> bool:
         return self.max_fix_rounds > 0 and self.last is not None and not self.last.ok
 
     def task_done(self, name: str, output: Any) -> None:
-        """Logged as each task finishes, so an interrupted run resumes after its last finished task."""
+        """Logged as each task finishes, so an interrupted run resumes after its last finished task; the
+        module as the task leaves it is checkpointed first (ledger.py), and resume puts it back."""
+        sha = self.ledger.checkpoint(name)
         self.log.append("task_done", task=name, agent=getattr(output, "agent", ""),
-                        description=getattr(output, "description", ""), raw=getattr(output, "raw", ""))
+                        description=getattr(output, "description", ""), raw=getattr(output, "raw", ""),
+                        module_sha256=sha)
 
-    def restore(self, *, before_task: str | None = None) -> list[dict[str, Any]]:
+    def restore(self, *, before_task: str | None = None) -> list[TaskDone]:
         """Rebuild the test rounds from the log (for resume/replay); return the finished tasks, in order.
 
-        Only rounds of finished tasks count (crew.run.runlog.settled): a task interrupted between its `tests`
+        Only rounds of finished tasks count (crew.journal.log.settled): a task interrupted between its `tests`
         record and its `task_done` runs again with its rounds, which are then counted once. With
         `before_task`, only what happened before that task counts: replaying write_tests forgets every
         test round, replaying fix_code forgets the fix rounds.
         """
         from crew.config import TASK_NAMES
-        from crew.run.runlog import settled
+        from crew.journal.log import settled
 
-        steps = settled(self.log.records(), TASK_NAMES, before=before_task)
+        events = self.log.read()
+        steps = settled(events, TASK_NAMES, before=before_task)
         self.rounds.clear()
         self.labels.clear()
         for rec in steps.rounds:
             n = len(self.rounds) + 1
-            out_file = self.run_dir / f"pytest-round-{rec.get('round', n)}.txt"
+            out_file = self.run_dir / f"pytest-round-{rec.round or n}.txt"
             output = out_file.read_text(encoding="utf-8", errors="replace") if out_file.exists() else ""
-            self.rounds.append(report_from_dict(rec["report"], output))
-            self.labels.append(str(rec.get("label", "")))
-        self.fix_rounds_done = sum(1 for rec in steps.rounds if rec.get("task") == "fix_code")
-        for rec in self.log.of("files_written"):  # who wrote what, for the report's "where the tests came from"
-            for path in rec.get("paths", []):
-                self.written[str(path)] = str(rec.get("agent", ""))
-        # The code on disk is the newest kept round's: it is the best known from here on.
-        self.best = (self.score(self.rounds[-1]), len(self.rounds), self.module_source()) if self.rounds else None
+            self.rounds.append(report_from_dict(rec.report, output))
+            self.labels.append(rec.label)
+        self.fix_rounds_done = sum(1 for rec in steps.rounds if rec.task == "fix_code")
+        for fw in of_kind(events, "files_written"):  # who wrote what, for the report's "where the tests came from"
+            for path in fw.paths:
+                self.written[path] = fw.agent
+        # The module goes back to what the last finished task left (a kill in the middle of the next task may
+        # have left a candidate in code/): that is the code of the newest kept round, the best from here on.
+        last = next((t for t in reversed(steps.finished) if t.module_sha256), None)
+        if last is not None:
+            self.ledger.restore_checkpoint(last.task, last.module_sha256)
+        self.best = Best(self.score(self.rounds[-1]), len(self.rounds), self.module_source()) if self.rounds else None
         return steps.finished
 
     # ------------------------------------------------------------------------------------ files
@@ -163,6 +233,10 @@ class RunState:
     def code_only(self, cf: CodeFile) -> CodeFile | None:
         return None if Path(cf.path).name.startswith("test_") or not cf.path.endswith(".py") else cf
 
+    def helpers_only(self, cf: CodeFile) -> CodeFile | None:
+        """The developer's code files other than the module (which only the ledger writes)."""
+        return None if cf.path == self.module else self.code_only(cf)
+
     def tests_only(self, cf: CodeFile) -> CodeFile | None:
         if cf.path == self.module or not cf.path.endswith(".py"):
             return None  # the tester never overwrites the code under test
@@ -181,17 +255,28 @@ class RunState:
         if files and all(cf.path != self.module for cf in files) and len(files) == 1:
             self.log.append("file_renamed", agent="developer", path=files[0].path, to=self.module)
             answer = f"```python\n# file: {self.module}\n{files[0].content}```\n"
-        saved = self.write_files("developer", answer, keep=self.code_only, default_name=self.module)
-        if self.module not in saved:
+        # Other code files of the answer (helper modules) are written as any agent's files; the module
+        # itself only through the ledger, cleaned first, in one atomic write.
+        self.write_files("developer", answer, keep=self.helpers_only, default_name=self.module)
+        module = next((cf for cf in extract_files(answer, default_name=self.module).files
+                       if cf.path == self.module), None)
+        if module is None:
             return False
-        source = self.workspace.read_text(self.module)
-        kept, removed = answers.without_import_time_code(source)
+        kept, removed = answers.without_import_time_code(module.content)
         kept, added = answers.with_task_imports(kept, self.task)
+        try:
+            self.ledger.deliver(kept)
+        except WorkspaceError as err:
+            self.log.append("file_refused", agent="developer", path=self.module, why=err.one_line())
+            self.progress(f"[yellow]refused {self.module}: {err.what}[/]")
+            self.refusals.append(f"{self.module}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
+            return False
+        self.written[self.module] = "developer"
+        self.log.append("files_written", agent="developer", paths=[self.module])
+        self.progress(f"  wrote {self.module}")
         if added:
             self.log.append("task_imports_added", path=self.module, imports=added)
             self.progress(f"  added import(s) the module lacked: {'; '.join(added)}")
-        if removed or added:
-            self.workspace.write_text(self.module, kept)
         if removed:
             lines = [f"line {r.lineno}: {r.text.splitlines()[0][:80]}" for r in removed]
             self.log.append("import_time_code_removed", path=self.module, lines=lines)
@@ -202,37 +287,17 @@ class RunState:
     # ------------------------------------------------------------------------------------ tests
 
     def run_tests(self, label: str, task: str) -> TestReport:
-        self.progress(f"  running pytest ({label}) …")
-        report = run_pytest(self.code_dir, limits=self.limits)  # includes the syntax/import check
-        self.rounds.append(report)
-        self.labels.append(label)
-        n = len(self.rounds)
-        (self.run_dir / f"pytest-round-{n}.txt").write_text(report.output, encoding="utf-8")
-        fields = {k: v for k, v in asdict(report).items() if k != "output"}
-        sp = feedback.split(report, len(self.examples))
-        self.log.append("tests", round=n, label=label, ok=report.ok, summary=report.summary(),
-                        task=task, report=fields, examples_passed=sp.examples_passed,
-                        examples_total=sp.examples_total, model_passed=sp.model_passed, model_total=sp.model_total)
-        colour = "green" if report.ok else "red"
-        origin = (f" — user examples {sp.examples_passed}/{sp.examples_total}, model-written "
-                  f"{sp.model_passed}/{sp.model_total}") if self.examples else ""
-        self.progress(f"  [{colour}]round {n}: {report.summary()}{origin}[/]")
-        return report
+        return self.ledger.run_tests(label, task)
 
     def score(self, report: TestReport) -> tuple[int, ...]:
-        """Better code first passes more of the user's examples, then more tests in all."""
-        sp = feedback.split(report, len(self.examples))
-        return (int(report.ok), sp.examples_passed, sp.examples_passed + sp.model_passed, -len(report.import_errors))
+        return self.ledger.score(report)
 
     def feedback_on(self, report: TestReport) -> str:
         return feedback.compact(report, module=self.module)
 
     def module_source(self) -> str:
         """The module as it is now; empty when the developer never wrote one."""
-        try:
-            return self.workspace.read_text(self.module)
-        except (WorkspaceError, OSError):
-            return ""
+        return self.ledger.source()
 
     def module_block(self) -> str:
         code = self.module_source()
@@ -242,19 +307,19 @@ class RunState:
 
     # ------------------------------------------------------------------------------------ for the report
 
-    def round_notes(self) -> list[str]:
+    def round_notes(self, events: list[Event] | None = None) -> list[str]:
         """Per round: the step that ran it, and how the user's examples and the model's tests fared."""
         out = []
-        for label, rec in zip(self.labels or [""] * len(self.rounds), self.log.of("tests")[-len(self.rounds):],
-                              strict=False):
+        rounds: list[TestsRound] = of_kind(self.log.read() if events is None else events, "tests")
+        for label, rec in zip(self.labels or [""] * len(self.rounds), rounds[-len(self.rounds):], strict=False):
             origin = ""
-            if rec.get("examples_total"):
-                origin = (f" — user examples {rec['examples_passed']}/{rec['examples_total']}, "
-                          f"model-written {rec.get('model_passed', 0)}/{rec.get('model_total', 0)}")
-            out.append(f"{label or rec.get('label', '')}{origin}")
+            if rec.examples_total:
+                origin = (f" — user examples {rec.examples_passed}/{rec.examples_total}, "
+                          f"model-written {rec.model_passed}/{rec.model_total}")
+            out.append(f"{label or rec.label}{origin}")
         return out
 
-    def tests_origin(self) -> list[str]:
+    def tests_origin(self, events: list[Event] | None = None) -> list[str]:
         lines = []
         if self.examples:
             lines.append(f"`{examples.EXAMPLES_FILE}`: {len(self.examples)} test(s) written by localcrew from the "
@@ -266,24 +331,26 @@ class RunState:
         if model_files:
             lines.append(", ".join(f"`{p}`" for p in model_files) + ": written by the tester (a model) — evidence, "
                          "not truth")
-        for rec in self.log.of("tests_repaired"):
-            lines.append(f"`{rec.get('path')}` repaired by localcrew: {'; '.join(rec.get('changes', []))}")
-        for rec in self.log.of("tests_dropped"):
-            lines.append(f"`{rec.get('path')}` dropped: {rec.get('why')}")
+        events = self.log.read() if events is None else events
+        for ch in of_kind(events, "tests_repaired"):
+            lines.append(f"`{ch.path}` repaired by localcrew: {'; '.join(ch.changes)}")
+        for ch in of_kind(events, "tests_dropped"):
+            lines.append(f"`{ch.path}` dropped: {ch.why}")
         return lines
 
-    def notes(self) -> list[str]:
+    def notes(self, events: list[Event] | None = None) -> list[str]:
         out = []
-        for rec in self.log.of("import_time_code_removed"):
-            out.append(f"removed from `{rec.get('path')}` (ran at import): {', '.join(rec.get('lines', []))}")
-        for rec in self.log.of("best_restored"):
-            out.append(f"the code of round {rec.get('round')} (the best) was restored and tested again")
+        events = self.log.read() if events is None else events
+        for ch in of_kind(events, "import_time_code_removed"):
+            out.append(f"removed from `{ch.path}` (ran at import): {', '.join(ch.lines)}")
+        for n in of_kind(events, "best_restored"):
+            out.append(f"the code of round {n.round} (the best) was restored and tested again")
         if self.stopped_early:
             out.append(f"the fix loop stopped early: {self.stopped_early}")
-        for rec in self.log.of("second_opinion_adopted"):
-            out.append(f"only model-written tests failed; independent attempt {rec.get('attempt')} by the "
+        for n in of_kind(events, "second_opinion_adopted"):
+            out.append(f"only model-written tests failed; independent attempt {n.attempt} by the "
                        "developer's model passed every test and replaced the module")
-        if self.log.of("spec_fallback"):
+        if of_kind(events, "spec_fallback"):
             out.append("the manager's specification was unusable; the task text served as the specification")
         return out
 
@@ -294,12 +361,16 @@ class RunState:
         self.attempts[key] = n + 1
         return n < limit
 
+    def may_ask_again(self, task: str, key: str) -> bool:
+        """Whether `task`'s guardrail may send it back once more for reason `key` (crew/run/steps.py)."""
+        return self.once_more(key, step(self.knobs, task).budget(key))
+
 
 def report_from_dict(d: dict[str, Any], output: str) -> TestReport:
     from crew.tools.sandbox import TestFailure
 
     fields = dict(d)
-    fields["failures"] = tuple(TestFailure(**f) for f in fields.get("failures", ()))
-    fields["import_errors"] = tuple(fields.get("import_errors", ()))
-    fields["passed_ids"] = tuple(fields.get("passed_ids", ()))
+    fields["failures"] = tuple(TestFailure(**f) for f in fields.pop("failures", ()))
+    fields["import_errors"] = tuple(fields.pop("import_errors", ()))
+    fields["passed_ids"] = tuple(fields.pop("passed_ids", ()))
     return TestReport(**fields, output=output)

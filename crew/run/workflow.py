@@ -18,6 +18,7 @@ from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
 from crew.run.state import RunState
+from crew.run.steps import Knobs
 from crew.tools.sandbox import SandboxLimits
 from crew.units import LOCAL
 
@@ -113,7 +114,7 @@ def kickoff(inputs: dict[str, str]) -> Start:
 def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, inputs: dict[str, str], *,
             verbose: bool = False, start: Start | None = None, label: str = "kickoff") -> Any:
     """Build the crew and start it. Test verdicts land in state.rounds; every step in state.log."""
-    from crew.crew import LocalCrew
+    from crew.run.crew import LocalCrew
     from crew.run.progress import task_progress
 
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
@@ -172,11 +173,12 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
 def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dict[str, str],
                  usage: list[AgentUsage], notes: list[str], extra: str = "") -> Path:
     outputs = {t.name: (t.output.raw if t.output is not None else "") for t in crew.tasks} if crew else {}
+    events = state.log.read()
     text = render_report(
         project_task=inputs["project_task"], spec=outputs.get("specify", ""), summary=outputs.get("report", ""),
         files=files_on_disk(state.code_dir), rounds=state.rounds, usage=usage,
-        max_fix_rounds=state.max_fix_rounds, notes=notes + state.notes(), round_notes=state.round_notes(),
-        tests_origin=state.tests_origin(), seed=project.tasks.workflow.seed,
+        max_fix_rounds=state.max_fix_rounds, notes=notes + state.notes(events), round_notes=state.round_notes(events),
+        tests_origin=state.tests_origin(events), seed=project.tasks.workflow.seed,
     ) + (f"\n{extra}" if extra else "")
     path = state.run_dir / "report.md"
     path.write_text(text, encoding="utf-8")
@@ -229,10 +231,11 @@ def feasible_plan(project: ProjectConfig, plan_file: Path | None = None) -> Any:
 
 def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], say: Say) -> RunState:
     wf = project.tasks.workflow
-    state = RunState(run_dir=run_dir, module=inputs["module"], max_fix_rounds=wf.max_fix_rounds,
+    knobs = Knobs(implement_rounds=wf.implement_rounds, max_fix_rounds=wf.max_fix_rounds,
+                  second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples)
+    state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
                      limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
-                     task=inputs["project_task"], implement_rounds=wf.implement_rounds,
-                     second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples)
+                     task=inputs["project_task"])
     state.write_examples()
     return state
 
@@ -247,7 +250,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                      agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
                                       "num_ctx": a.num_ctx} for a in plan.agents})
     keep = project.layout.keep_warm
-    session = ServerSession(project, plan, state_dir=state.run_dir / "servers", keep=keep, say=say, log=state.log)
+    session = ServerSession(project, plan, state_dir=state.run_dir / "servers", keep=keep, say=say, log=state.log,
+                            make_launcher=_fleet_launcher)
     with session.running():
         if keep:
             say("  keep_warm: servers stay up after the run (stop them with `plan-gpus down`)")
@@ -267,6 +271,13 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report,
                      notes=session.notes + notes)
+
+
+def _fleet_launcher() -> Any:
+    """Actors on the layout's Ray cluster start the plan's servers on other nodes (crew/fleet/remote.py)."""
+    from crew.fleet.remote import Launcher
+
+    return Launcher()
 
 
 def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[str, str], plan: Any,
@@ -302,7 +313,8 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
             crew, aborted = getattr(stop, "crew", None), stop.error
     usage = usage_of(bound.llms, bound.where)
     state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
-    usage = whole_run_usage(state.log.records(), usage)  # a resume: every part
+    events = state.log.read()  # read once for the report's parts
+    usage = whole_run_usage(events, usage)  # a resume: every part
     planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == LOCAL}
     gpu_section = render_sampler_markdown(sampler.summary(), planned, sampler.alerts(), note=sampler.note)
     if recording.exists():
@@ -311,7 +323,7 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
     notes = [sampler.recording_note] if sampler.recording_note else []
     for alert in sampler.first_alerts():
         state.log.append("gpu_alert", **alert.as_record())
-    notes += earlier_faults(state.log.records()) + [_plain(e) for e in router.events]
+    notes += earlier_faults(events) + [_plain(e) for e in router.events]
     return crew, usage, notes, gpu_section, aborted
 
 

@@ -6,7 +6,7 @@ server that already hosts its model; its model on another GPU with room (crew.se
 model on a CPU server started on demand; its declared API endpoint. Every decision is shown and logged;
 the interrupted LLM call is then retried, so the task in flight continues and nothing written is touched.
 
-After a crash that the same binary would repeat (crew.serving.crash: a fault signal, or an error exit that is
+After a crash that the same binary would repeat (crew.hardware.crash: a fault signal, or an error exit that is
 not memory), no fallback runs the same binary on the same device: it would crash too, and a user waited
 minutes for three crashes before. When nothing else is left, the router raises `RunAborted` carrying the
 one-line `ServerCrashError`: CrewAI catches `Exception` and retries a task, so only a BaseException ends the
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crew.errors import RunAborted, ServerCrashError, ServingError
-from crew.run.runlog import RunLog
-from crew.serving.crash import ServerExit
+from crew.hardware.crash import ServerExit
+from crew.journal.log import RunLog
 from crew.serving.process import RunningServer, Supervisor, crash_error, free_port, stop
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 from crew.units import LOCAL

@@ -32,7 +32,7 @@ def _text_of(messages: Any) -> str:
 def relay_lost(exc: BaseException) -> bool:
     """A fleet relay's answer that the remote server's actor or node failed (crew/fleet/relay.py): a 502,
     or an error event cutting a stream. For the agent it is a server it cannot reach."""
-    from crew.fleet.relay import RELAY_ERROR
+    from crew.serving.remote import RELAY_ERROR
 
     body = exc.body if isinstance(exc, APIError) else None
     return isinstance(body, dict) and body.get("type") == RELAY_ERROR

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from crew.errors import ServerCrashError, ServingError
 from crew.hardware.cpu import kernel_traps, read_cpuinfo
+from crew.hardware.crash import ServerExit, describe
 from crew.serving import procinfo
-from crew.serving.crash import ServerExit, describe
 from crew.serving.remote import RemoteLauncher, RemoteServer, is_remote
 from crew.serving.signals import signals_reach_main
 from crew.serving.spec import LOOPBACK, LaunchSpec

@@ -39,6 +39,11 @@ class RemoteServer(Protocol):
     def stop(self) -> None: ...
 
 
+# The error type a fleet relay answers with when the remote server's actor or node failed (crew/fleet/relay.py);
+# for the agent's LLM it is a server it cannot reach (crew/serving/llm.py).
+RELAY_ERROR = "relay_error"
+
+
 class RemoteLauncher(Protocol):
     def launch(self, spec: LaunchSpec) -> RemoteServer:
         """Place the server on its host's node and start it there (no waiting)."""

@@ -20,8 +20,8 @@ from crew.errors import LocalcrewError, ServingError
 from crew.serving import registry
 
 if TYPE_CHECKING:
+    from crew.journal.log import RunLog
     from crew.planner.plan import Plan
-    from crew.run.runlog import RunLog
     from crew.serving.process import RunningServer, Supervisor
     from crew.serving.remote import RemoteLauncher, RemoteServer
     from crew.serving.spec import LaunchSpec
@@ -33,9 +33,12 @@ class ServerSession:
     """Reuse what is recorded and matches, start the rest, check every model sits where planned."""
 
     def __init__(self, project: ProjectConfig, plan: Plan, *, state_dir: Path, keep: bool, say: Say,
-                 log: RunLog | None = None, timeout_s: float = 120.0, launcher: RemoteLauncher | None = None) -> None:
+                 log: RunLog | None = None, timeout_s: float = 120.0, launcher: RemoteLauncher | None = None,
+                 make_launcher: Callable[[], RemoteLauncher] | None = None) -> None:
         self.project, self.plan, self.say, self.log = project, plan, say, log
-        self.launcher = launcher  # servers on other nodes: None means the layout's cluster (crew/fleet/remote.py)
+        # servers on other nodes: `launcher`, else one `make_launcher` builds (the run passes crew/fleet's; a
+        # layer above serving, so serving never imports it)
+        self.launcher, self.make_launcher = launcher, make_launcher
         self.state_dir, self.keep, self.timeout_s = state_dir, keep, timeout_s
         self.specs: list[LaunchSpec] = []   # every server of the plan, reused ones at their recorded port
         self.started: list[LaunchSpec] = []  # the ones this session started
@@ -84,9 +87,11 @@ class ServerSession:
         if self.keep:
             self.say("  keep_warm: servers on other nodes stop with the run (their actors end with it)")
         if self.launcher is None:
-            from crew.fleet.remote import Launcher
-
-            self.launcher = Launcher()
+            if self.make_launcher is None:
+                raise ServingError("the plan has servers on other nodes and nothing here can start them",
+                                   where=f"{self.project.layout.path}: cluster",
+                                   fix="start the run with `localcrew run` (it starts them on the cluster)")
+            self.launcher = self.make_launcher()
         return self.launcher
 
     def ready(self, server: RunningServer | RemoteServer, took: float) -> None:

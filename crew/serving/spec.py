@@ -111,7 +111,7 @@ def llamacpp_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *,
     # LOCALCREW_SERVER_PYTHON: another interpreter whose llama_cpp serves (a venv with a CUDA build, say)
     exe = python or os.environ.get("LOCALCREW_SERVER_PYTHON") or sys.executable
     # -X faulthandler: a crash in llama.cpp's native code leaves "Fatal Python error: Segmentation fault" and
-    # the Python frames in the server's log (crew/serving/crash.py reads them), not an empty log.
+    # the Python frames in the server's log (crew/hardware/crash.py reads them), not an empty log.
     base = [exe, *SERVER_PYTHON_FLAGS, "-m", "llama_cpp.server", "--host", LOOPBACK, "--port", str(port)]
     config_json = None
     if len(models) == 1:

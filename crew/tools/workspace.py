@@ -97,6 +97,27 @@ class Workspace:
                                  fix="choose another name (is a file in the way of a folder?)") from None
         return path
 
+    def replace_text(self, rel: str, text: str) -> Path:
+        """`write_text`, atomically: a temporary file beside it, flushed, then renamed over it. A kill at any
+        moment leaves the old file or the new one whole, never a mix (the delivered module: crew/run/ledger.py).
+        """
+        path = self.check_write(rel, text)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text.encode("utf-8", errors="replace"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)  # a symlink put at `path` meanwhile is replaced, never followed
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise WorkspaceError(f"cannot write: {exc.strerror or exc}", where=f"workspace path {rel!r}",
+                                 fix="choose another name (is a file in the way of a folder?)") from None
+        return path
+
     def read_text(self, rel: str) -> str:
         path = self.check_read(rel)
         where = f"workspace path {rel!r}"

@@ -101,7 +101,7 @@ def measure(path: Path, settings: RunSettings, *, gpu: int | None, nvml: LiveNvm
     import llama_cpp  # heavy: only here
 
     from crew.models.llamacpp import captured_log
-    from crew.models.measured import parse_buffer_log
+    from crew.planner.measured import parse_buffer_log
 
     used_before = nvml.memory(gpu).used_bytes if gpu is not None and nvml is not None else 0
     n_threads = threads or os.cpu_count() or 1

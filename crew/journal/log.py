@@ -15,12 +15,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from crew.errors import DISK_FULL, WorkflowError, disk_full
+from crew.journal.events import START_EVENTS as START_EVENTS  # re-exported: what begins a part of a run
+from crew.journal.events import Event, Start, TaskDone, TestsRound, parse, typed
 
 # A record as json.dumps writes it begins with these bytes; inside a JSON string a quote is always escaped,
 # so they cannot occur in a value: a line torn and then continued by the next record splits here.
@@ -97,6 +99,10 @@ class RunLog:
     def of(self, event: str) -> list[dict[str, Any]]:
         return [r for r in self.records() if r.get("event") == event]
 
+    def read(self) -> list[Event]:
+        """Every record, typed (crew/journal/events.py): read the file once and hand the list around."""
+        return typed(self.records())
+
 
 def _parse(line: bytes) -> dict[str, Any] | None:
     """One line's record; a torn line is skipped, unless a whole record follows the tear on it."""
@@ -115,20 +121,16 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 
 # ------------------------------------------------------------------------------------------ reading a run back
 
-# What `workflow.execute` logs as each part of a run starts: a fresh run, a resume, a crewai replay.
-START_EVENTS = ("kickoff", "resume", "replay")
-
-
 @dataclass(frozen=True)
 class Settled:
     """What a run's log says is done, read in order, for resume and replay."""
 
-    finished: list[dict[str, Any]]   # one `task_done` per task, in task order, no gaps (a skipped task is a stub)
-    rounds: list[dict[str, Any]]     # the `tests` records of finished tasks, in order
-    rerun_rounds: int                # rounds of a task interrupted before its task_done: run again, not counted
+    finished: list[TaskDone]   # one per task, in task order, no gaps (a skipped task is a stub)
+    rounds: list[TestsRound]   # the test rounds of finished tasks, in order
+    rerun_rounds: int          # rounds of a task interrupted before its task_done: run again, not counted
 
 
-def settled(records: Iterator[dict[str, Any]] | list[dict[str, Any]], task_names: tuple[str, ...], *,
+def settled(records: Iterable[dict[str, Any] | Event], task_names: tuple[str, ...], *,
             before: str | None = None) -> Settled:
     """Finished tasks and the test rounds that count, from a run's records in the order they were written.
 
@@ -139,21 +141,20 @@ def settled(records: Iterator[dict[str, Any]] | list[dict[str, Any]], task_names
     it gets a stub, so the list lines up with the crew's tasks. With `before`, only tasks before it count.
     """
     order = {t: i for i, t in enumerate(task_names)}
-    done: dict[str, dict[str, Any]] = {}
-    rounds: dict[str, list[dict[str, Any]]] = {}
-    pending: dict[str, list[dict[str, Any]]] = {}
+    done: dict[str, TaskDone] = {}
+    rounds: dict[str, list[TestsRound]] = {}
+    pending: dict[str, list[TestsRound]] = {}
     rerun = 0
-    for rec in records:
-        event = rec.get("event")
-        if event in START_EVENTS:
+    for item in records:
+        rec = item if isinstance(item, Event) else parse(item)
+        if isinstance(rec, Start):
             rerun += sum(len(v) for v in pending.values())
             pending.clear()
-        elif event == "tests" and isinstance(rec.get("report"), dict):
-            task = rec.get("task") or "write_tests"
-            if task in order:
-                pending.setdefault(task, []).append(rec)
-        elif event == "task_done" and rec.get("task") in order:
-            task = rec["task"]
+        elif isinstance(rec, TestsRound):
+            if rec.task in order:
+                pending.setdefault(rec.task, []).append(rec)
+        elif isinstance(rec, TaskDone) and rec.task in order:
+            task = rec.task
             done[task], rounds[task] = rec, pending.pop(task, [])
             for later in task_names[order[task] + 1 :]:
                 done.pop(later, None)
@@ -161,7 +162,6 @@ def settled(records: Iterator[dict[str, Any]] | list[dict[str, Any]], task_names
     rerun += sum(len(v) for v in pending.values())
     cut = order.get(before, len(task_names)) if before is not None else len(task_names)
     last = max((order[t] for t in done if order[t] < cut), default=-1)
-    finished = [done.get(t) or {"event": "task_done", "task": t, "raw": "", "skipped": True}
-                for t in task_names[: last + 1]]
+    finished = [done.get(t) or TaskDone("task_done", task=t, skipped=True) for t in task_names[: last + 1]]
     return Settled(finished=finished, rounds=[r for t in task_names[:cut] for r in rounds.get(t, [])],
                    rerun_rounds=rerun)

@@ -20,6 +20,7 @@ from crewai.tasks.conditional_task import ConditionalTask
 from crew.config import ProjectConfig
 from crew.run.guardrails import guardrails
 from crew.run.state import RunState
+from crew.run.steps import step
 
 # Our guardrails and callbacks are bound methods (they carry the run's state); CrewAI warns on each that it
 # cannot serialise them for its checkpoints, which we do not use (run.jsonl is our checkpoint).
@@ -68,7 +69,7 @@ class LocalCrew:
                 kwargs["guardrail"] = guards[name]
                 # Each guardrail decides itself when its attempts are spent; CrewAI must never give up first
                 # (it raises when it runs out).
-                kwargs["guardrail_max_retries"] = _RETRIES_ABOVE_OURS[name](state)
+                kwargs["guardrail_max_retries"] = step(state.knobs, name).crewai_retries
             # fix_code runs only when the first test run failed.
             built[name] = (ConditionalTask(condition=state.needs_fix, **kwargs) if name == "fix_code"
                            else Task(**kwargs))
@@ -80,15 +81,6 @@ class LocalCrew:
             name="localcrew", agents=list(agents.values()), tasks=self.tasks(agents),
             process=Process.sequential, verbose=self.verbose, memory=False, cache=False,
         )
-
-
-_RETRIES_ABOVE_OURS: dict[str, Callable[[RunState], int]] = {
-    "specify": lambda s: 2,
-    "implement": lambda s: 2 * s.implement_rounds + 1,
-    "write_tests": lambda s: 4,
-    "fix_code": lambda s: s.max_fix_rounds + 1,
-    "document": lambda s: 1,
-}
 
 
 def _done(state: RunState, name: str) -> Callable[[Any], None]:

@@ -1,0 +1,78 @@
+"""The workflow in one table: each CrewAI task, who does it, what it may change, and its retry budgets.
+
+Reading this file tells the order of the run and every bound on it. A budget is the number of times a
+step's guardrail may send the task back to its agent ("asked again"); CrewAI's own cap on guardrail retries
+(`guardrail_max_retries`) is derived from the same numbers, one above them, so CrewAI never gives up first
+(it raises when it runs out). Loops that do not go through CrewAI are bounded here too: implement's
+attempts asked of the developer's model directly, the fix rounds, the independent attempts of the consensus
+and of the second opinions. The knobs come from tasks.yaml's `workflow:` (crew/config/tasks.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The `workflow:` keys the budgets depend on."""
+
+    implement_rounds: int
+    max_fix_rounds: int
+    second_opinions: int
+    consensus_samples: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One named bound of a step: how many times `what` may happen."""
+
+    key: str
+    times: int
+    what: str
+
+
+@dataclass(frozen=True)
+class Step:
+    task: str                      # the CrewAI task (tasks.yaml)
+    agent: str
+    changes: tuple[str, ...]       # what its guardrail may write: "module", "tests", "docs", or nothing
+    asks_again: tuple[Budget, ...]  # the reasons its guardrail may send the task back, each bounded
+    loops: tuple[Budget, ...] = ()  # bounded work inside the step that does not go through CrewAI
+
+    @property
+    def crewai_retries(self) -> int:
+        """CrewAI's cap on this task's guardrail retries: one above ours, so ours always decide."""
+        return sum(b.times for b in self.asks_again) + 1
+
+    def budget(self, key: str) -> int:
+        return next(b.times for b in (*self.asks_again, *self.loops) if b.key == key)
+
+
+# Extra independent attempts asked when some fail the user's examples and so have no vote (second_opinion.py).
+EXTRA_VOTER_ATTEMPTS = 2
+
+
+def steps(k: Knobs) -> tuple[Step, ...]:
+    """The run, in order (CrewAI's sequential process runs them so; fix_code only when tests failed)."""
+    return (
+        Step("specify", "manager", (), ()),  # an unusable spec is replaced by the task text, never re-asked
+        Step("implement", "developer", ("module",),
+             # through CrewAI only when the model cannot be asked directly (a replay without a drafter)
+             (Budget("implement", k.implement_rounds - 1, "an attempt that fails the user's examples"),),
+             (Budget("attempts", k.implement_rounds, "attempts at the module against the user's examples"),)),
+        Step("write_tests", "tester", ("tests", "module"),
+             (Budget("write_tests", 2, "an answer without a test file"),
+              Budget("test_problems", 1, "a test file that does not parse, copies the code or tests nothing")),
+             (Budget("consensus", k.consensus_samples, "independent attempts compared on the tests' calls"),
+              Budget("second_opinions", k.second_opinions, "voters when only model-written tests fail"),
+              Budget("extra_voter_attempts", EXTRA_VOTER_ATTEMPTS, "attempts beyond the voters, for voters"))),
+        Step("fix_code", "developer", ("module",),
+             (Budget("fix_rounds", k.max_fix_rounds, "a fix round whose tests still fail"),)),
+        Step("document", "documentation", ("docs",), ()),
+        Step("report", "manager", (), ()),
+    )
+
+
+def step(k: Knobs, task: str) -> Step:
+    return next(s for s in steps(k) if s.task == task)

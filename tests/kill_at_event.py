@@ -1,0 +1,78 @@
+"""Child of tests/test_kill_every_event.py: a scripted run (real crewai crew, real pytest sandbox, scripted
+LLM) that is killed with SIGKILL right after its N-th run-log record — no `finally`, no cleanup, as kill -9.
+
+Run once per N from a parent that imported crewai already: `fork_runs` forks one child per N, so crewai is
+imported once for all of them (each fork runs the scenario from scratch in a folder of its own).
+
+Beside the run, an oracle the product never reads: at each `task_done`, the module as that task left it is
+copied to oracle/<task>.py (before the record is written, so a kill right after it still finds it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+from crew.journal.log import RunLog
+
+
+def run_scenario(project_dir: Path, run_dir: Path, script: dict[str, list[str]], task: str, module: str,
+                 consensus: int) -> None:
+    """The scripted run of tests/test_workflow.py's `_run_with`, in `run_dir`."""
+    from dataclasses import replace
+
+    from crew.config import load_project
+    from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
+    from tests.fake_llm import ScriptedLLM
+
+    project = load_project(project_dir)
+    project = replace(project, tasks=replace(project.tasks, workflow=replace(project.tasks.workflow,
+                                                                             consensus_samples=consensus)))
+    llms = {name: ScriptedLLM(model=f"scripted-{name}", script=script) for name in project.agents}
+    inputs = run_inputs(project, task=task, module=module)
+    run_dir.mkdir(parents=True)
+    inputs["workspace"] = str(run_dir / "code")
+    state = open_state(project, run_dir, inputs, lambda _: None)
+    crew = execute(project, llms, state, inputs)
+    write_report(project, crew, state, inputs, usage_of(llms, {}), [])
+
+
+def killing_append(kill_at: int, module: str) -> Any:
+    """RunLog.append that SIGKILLs this process right after its `kill_at`-th record."""
+    original = RunLog.append
+    count = [0]
+
+    def append(self: RunLog, event: str, **fields: Any) -> None:
+        if event == "task_done":
+            oracle = self.path.parent / "oracle"
+            oracle.mkdir(exist_ok=True)
+            src = self.path.parent / "code" / module
+            if src.exists():
+                shutil.copyfile(src, oracle / f"{fields['task']}.py")
+        original(self, event, **fields)
+        count[0] += 1
+        if count[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return append
+
+
+def fork_runs(project_dir: Path, root: Path, kill_points: list[int], script: dict[str, list[str]], task: str,
+              module: str, consensus: int) -> dict[int, int]:
+    """One forked child per kill point, one after the other; returns each child's wait status."""
+    statuses = {}
+    for k in kill_points:
+        pid = os.fork()
+        if pid == 0:  # the child: run until the k-th record, then die as kill -9 would
+            try:
+                RunLog.append = killing_append(k, module)  # type: ignore[method-assign]
+                run_scenario(project_dir, root / f"kill-{k}", script, task, module, consensus)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001 - a child must never return into the parent's pytest
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        statuses[k] = status
+    return statuses
