@@ -10,7 +10,7 @@ model-written tests). The same logic serves `crewai run`, `crewai replay` and `l
 # No `from __future__ import annotations` here: CrewAI inspects the guardrails' return annotations at
 # runtime and accepts only a real tuple[bool, Any].
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,36 +44,80 @@ class ParsedTask:
 
 
 @dataclass
+class Tally:
+    """What the guardrails have counted so far in this run (not the test rounds: those are the ledger's)."""
+
+    asked_again: dict[str, int] = field(default_factory=dict)  # per reason: times a task was sent back
+    drafts_asked: int = 0      # direct requests for an attempt so far: each one's seed
+    fix_rounds_done: int = 0
+    stopped_early: str = ""    # why the fix loop stopped before its budget, if it did
+    refusals: list[str] = field(default_factory=list)  # the last answer's refused files, and why
+
+
+@dataclass
 class RunState:
     run_dir: Path
     module: str
     knobs: Knobs                   # the workflow's budgets (tasks.yaml `workflow:`; crew/run/steps.py)
-    limits: SandboxLimits
+    sandbox_limits: InitVar[SandboxLimits]  # handed to the ledger, which runs every pytest
     progress: Progress = print
     task: str = ""                 # the user's project task, verbatim: the ground truth every check goes back to
     written: dict[str, str] = field(default_factory=dict)   # path -> agent that last wrote it
-    attempts: dict[str, int] = field(default_factory=dict)
     # An attempt at the module by the developer's model asked directly — the implement prompt plus an optional
     # note, greedy or sampled hotter, seed k of its own: (k, greedy, note) -> the raw answer. Set by the run.
     draft: Callable[[int, bool, str], str] | None = None
 
     # Set from the fields when the run opens (__post_init__):
-    workspace: Workspace = field(init=False, repr=False)
     ledger: Ledger = field(init=False, repr=False)        # the test rounds; the only writer of the module
     parsed: "ParsedTask" = field(init=False)             # the task read once: names, examples
-    # What the run has done so far:
-    fix_rounds_done: int = field(default=0, init=False)
-    stopped_early: str = field(default="", init=False)
-    refusals: list[str] = field(default_factory=list, init=False)  # the last answer's refused files, and why
-    drafts_asked: int = field(default=0, init=False)  # direct requests for an attempt so far: each one's seed
+    tally: Tally = field(default_factory=Tally, init=False)  # what the run has counted so far
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, sandbox_limits: SandboxLimits) -> None:
         self.code_dir.mkdir(parents=True, exist_ok=True)
-        self.workspace = Workspace(self.code_dir)
         self.parsed = ParsedTask.parse(self.task)
-        self.ledger = Ledger(run_dir=self.run_dir, module=self.module, workspace=self.workspace,
+        self.ledger = Ledger(run_dir=self.run_dir, module=self.module, workspace=Workspace(self.code_dir),
                              log=RunLog(self.run_dir / "run.jsonl"),
-                             limits=self.limits, progress=self.progress, examples_count=len(self.examples))
+                             limits=sandbox_limits, progress=self.progress, examples_count=len(self.examples))
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.ledger.workspace
+
+    @property
+    def limits(self) -> SandboxLimits:
+        return self.ledger.limits
+
+    @property
+    def fix_rounds_done(self) -> int:
+        return self.tally.fix_rounds_done
+
+    @fix_rounds_done.setter
+    def fix_rounds_done(self, value: int) -> None:
+        self.tally.fix_rounds_done = value
+
+    @property
+    def stopped_early(self) -> str:
+        return self.tally.stopped_early
+
+    @stopped_early.setter
+    def stopped_early(self, value: str) -> None:
+        self.tally.stopped_early = value
+
+    @property
+    def refusals(self) -> list[str]:
+        return self.tally.refusals
+
+    @refusals.setter
+    def refusals(self, value: list[str]) -> None:
+        self.tally.refusals = value
+
+    @property
+    def drafts_asked(self) -> int:
+        return self.tally.drafts_asked
+
+    @drafts_asked.setter
+    def drafts_asked(self, value: int) -> None:
+        self.tally.drafts_asked = value
 
     @property
     def log(self) -> RunLog:  # the run's journal (the ledger writes its rounds there too)
@@ -357,8 +401,8 @@ class RunState:
     # ------------------------------------------------------------------------------------ guardrails
 
     def once_more(self, key: str, limit: int = 1) -> bool:
-        n = self.attempts.get(key, 0)
-        self.attempts[key] = n + 1
+        n = self.tally.asked_again.get(key, 0)
+        self.tally.asked_again[key] = n + 1
         return n < limit
 
     def may_ask_again(self, task: str, key: str) -> bool:

@@ -234,7 +234,7 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
     knobs = Knobs(implement_rounds=wf.implement_rounds, max_fix_rounds=wf.max_fix_rounds,
                   second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
-                     limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
+                     sandbox_limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"])
     state.write_examples()
     return state
