@@ -1,8 +1,11 @@
 """Child of tests/test_kill_every_event.py: a scripted run (real crewai crew, real pytest sandbox, scripted
 LLM) that is killed with SIGKILL right after its N-th run-log record — no `finally`, no cleanup, as kill -9.
 
-Run once per N from a parent that imported crewai already: `fork_runs` forks one child per N, so crewai is
-imported once for all of them (each fork runs the scenario from scratch in a folder of its own).
+`python -m tests.kill_at_event PROJECT ROOT SCENARIO.json` is the driver: a fresh process that imports
+crewai once and then forks one child per N (each runs the scenario from scratch in ROOT/kill-N), first one
+that is never killed, to count the records. It never runs a crew itself: fork() copies only the calling
+thread, and a process that has run crews (a pytest session, after other tests) holds threads whose locks a
+child would wait on forever (seen: CI hung in futex_wait). The statuses go to ROOT/statuses.json.
 
 Beside the run, an oracle the product never reads: at each `task_done`, the module as that task left it is
 copied to oracle/<task>.py (before the record is written, so a kill right after it still finds it).
@@ -10,9 +13,11 @@ copied to oracle/<task>.py (before the record is written, so a kill right after 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +65,24 @@ def killing_append(kill_at: int, module: str) -> Any:
     return append
 
 
+NEVER = 10**9  # a kill point past the end: the run finishes
+
+
+def main(argv: list[str]) -> int:
+    project_dir, root, scenario = Path(argv[0]), Path(argv[1]), json.loads(Path(argv[2]).read_text())
+    import crewai  # noqa: F401 - imported once, before any fork, so each child starts warm
+
+    import crew.run.workflow  # noqa: F401
+
+    args = (scenario["script"], scenario["task"], scenario["module"], scenario["consensus"])
+    whole = fork_runs(project_dir, root, [NEVER], *args)
+    records = len((root / f"kill-{NEVER}" / "run.jsonl").read_text().splitlines())
+    statuses = fork_runs(project_dir, root, list(range(1, records + 1)), *args)
+    (root / "statuses.json").write_text(json.dumps({"whole": whole[NEVER], "records": records,
+                                                    "statuses": {str(k): v for k, v in statuses.items()}}))
+    return 0
+
+
 def fork_runs(project_dir: Path, root: Path, kill_points: list[int], script: dict[str, list[str]], task: str,
               module: str, consensus: int) -> dict[int, int]:
     """One forked child per kill point, one after the other; returns each child's wait status."""
@@ -76,3 +99,7 @@ def fork_runs(project_dir: Path, root: Path, kill_points: list[int], script: dic
         _, status = os.waitpid(pid, 0)
         statuses[k] = status
     return statuses
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

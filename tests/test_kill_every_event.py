@@ -5,14 +5,18 @@ The scenario is the one where a second opinion replaces the code (tests/test_wor
 code that fails a model-written test, an independent attempt passes everything and is adopted. Before the
 ledger (crew/run/ledger.py), each attempt was written over code/ and the original put back in a `finally`:
 a kill in between left the untested attempt in code/, and resume took it for the code of the last round.
-Each kill is a forked child of this test (crewai is imported once), killed with SIGKILL right after its
-N-th record (tests/kill_at_event.py); the resume is the real `restore` + `_continue` with the scripted LLM.
+Each kill is a forked child of a fresh driver process (tests/kill_at_event.py: crewai imported once, no
+crew ever run there, so forking is safe), killed with SIGKILL right after its N-th record; the resume, here,
+is the real `restore` + `_continue` with the scripted LLM.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,9 @@ from crew.config import load_project
 from crew.run.resume import _continue
 from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
 from crew.tools.sandbox import run_pytest
+from tests.conftest import ROOT
 from tests.fake_llm import ScriptedLLM
-from tests.kill_at_event import fork_runs
+from tests.kill_at_event import NEVER
 from tests.test_workflow import DOCS, GOOD, HALF, SLUGIFY_TASK, TESTS
 
 pytestmark = pytest.mark.slow
@@ -58,12 +63,19 @@ def _resume(project: Any, run_dir: Path) -> tuple[Any, str]:
 
 def test_a_kill_at_every_journal_event_resumes_on_tested_code(project_dir: Path, tmp_path: Path) -> None:
     project = load_project(project_dir)
-    whole = fork_runs(project_dir, tmp_path, [10**9], _script(), SLUGIFY_TASK, MODULE, 0)
-    assert os.WIFEXITED(whole[10**9]) and os.WEXITSTATUS(whole[10**9]) == 0
-    events = (tmp_path / f"kill-{10**9}" / "run.jsonl").read_text().splitlines()
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps({"script": _script(), "task": SLUGIFY_TASK, "module": MODULE, "consensus": 0}))
+    driver = subprocess.run([sys.executable, "-m", "tests.kill_at_event", str(project_dir), str(tmp_path),
+                             str(scenario)], cwd=ROOT, capture_output=True, text=True, timeout=1500,
+                            stdin=subprocess.DEVNULL)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    result = json.loads((tmp_path / "statuses.json").read_text())
+    assert os.WIFEXITED(result["whole"]) and os.WEXITSTATUS(result["whole"]) == 0
+    events = (tmp_path / f"kill-{NEVER}" / "run.jsonl").read_text().splitlines()
     assert any('"second_opinion_adopted"' in e for e in events)  # the scenario is the one that matters
     kinds = [e.split('"event": "', 1)[1].split('"', 1)[0] for e in events]
-    statuses = fork_runs(project_dir, tmp_path, list(range(1, len(events) + 1)), _script(), SLUGIFY_TASK, MODULE, 0)
+    statuses = {int(k): v for k, v in result["statuses"].items()}
+    assert sorted(statuses) == list(range(1, len(events) + 1))
     for k, status in statuses.items():
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (k, kinds[k - 1], status)
         run_dir = tmp_path / f"kill-{k}"
