@@ -62,7 +62,7 @@ def _attempt(state: RunState, answer: str, attempt: int) -> tuple[bool, str, str
     """Write one attempt and check it: (passed, what to tell the next attempt, what to tell the user)."""
     state.log.append("answer", task="implement", attempt=attempt, text=answer[:ANSWER_LOG_CHARS])
     if not state.write_module(answer):
-        why = f" ({'; '.join(state.refusals)})" if state.refusals else ""
+        why = f" ({'; '.join(state.tally.refusals)})" if state.tally.refusals else ""
         state.log.append("no_module", attempt=attempt)
         return False, f"No file named {state.module} was found in the answer{why}.", "the answer holds no module"
     stubs = answers.stub_functions(state.module_source(), set(state.functions))
@@ -84,8 +84,8 @@ def _attempt(state: RunState, answer: str, attempt: int) -> tuple[bool, str, str
 def next_draft(state: RunState, *, greedy: bool = False, note: str = "") -> str:
     """The developer's model asked directly: the implement prompt (+ a note), each with its own seed."""
     assert state.draft is not None
-    state.drafts_asked += 1
-    k = state.drafts_asked
+    state.tally.drafts_asked += 1
+    k = state.tally.drafts_asked
     try:
         return state.draft(k, greedy, note)
     except Exception as exc:  # a failed extra call costs this attempt, never the run

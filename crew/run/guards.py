@@ -141,18 +141,18 @@ def _repair_tests(state: RunState, path: str) -> None:
 
 def fix(state: RunState, output: Any) -> tuple[bool, Any]:
     """One fix round: new code, pytest, keep the best; stop when done, spent, or a round gained nothing."""
-    state.log.append("answer", task="fix_code", attempt=state.fix_rounds_done + 1,
+    state.log.append("answer", task="fix_code", attempt=state.tally.fix_rounds_done + 1,
                      text=str(output.raw)[:ANSWER_LOG_CHARS])
     state.write_module(output.raw)
-    state.fix_rounds_done += 1
-    n = state.fix_rounds_done
+    state.tally.fix_rounds_done += 1
+    n = state.tally.fix_rounds_done
     report = state.run_tests(f"fix round {n}", "fix_code")
     improved = attempts.remember_if_best(state, report)
     if report.ok or n >= state.max_fix_rounds or not improved:
         if not report.ok and not improved and n < state.max_fix_rounds:
-            state.stopped_early = f"fix round {n} made no progress"
-            state.log.append("fix_stopped", round=n, why=state.stopped_early)
-            state.progress(f"  [yellow]{state.stopped_early}: stopping the fix loop[/]")
+            state.tally.stopped_early = f"fix round {n} made no progress"
+            state.log.append("fix_stopped", round=n, why=state.tally.stopped_early)
+            state.progress(f"  [yellow]{state.tally.stopped_early}: stopping the fix loop[/]")
         final = attempts.deliver_best(state, "fix_code") or report
         return True, f"{state.module_block()}\n\nREAL PYTEST RESULT (round {len(state.rounds)}):\n" \
                      f"{state.feedback_on(final)}"

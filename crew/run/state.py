@@ -87,37 +87,9 @@ class RunState:
     def limits(self) -> SandboxLimits:
         return self.ledger.limits
 
-    @property
-    def fix_rounds_done(self) -> int:
-        return self.tally.fix_rounds_done
 
-    @fix_rounds_done.setter
-    def fix_rounds_done(self, value: int) -> None:
-        self.tally.fix_rounds_done = value
 
-    @property
-    def stopped_early(self) -> str:
-        return self.tally.stopped_early
 
-    @stopped_early.setter
-    def stopped_early(self, value: str) -> None:
-        self.tally.stopped_early = value
-
-    @property
-    def refusals(self) -> list[str]:
-        return self.tally.refusals
-
-    @refusals.setter
-    def refusals(self, value: list[str]) -> None:
-        self.tally.refusals = value
-
-    @property
-    def drafts_asked(self) -> int:
-        return self.tally.drafts_asked
-
-    @drafts_asked.setter
-    def drafts_asked(self, value: int) -> None:
-        self.tally.drafts_asked = value
 
     @property
     def log(self) -> RunLog:  # the run's journal (the ledger writes its rounds there too)
@@ -219,7 +191,7 @@ class RunState:
             output = out_file.read_text(encoding="utf-8", errors="replace") if out_file.exists() else ""
             self.rounds.append(report_from_dict(rec.report, output))
             self.labels.append(rec.label)
-        self.fix_rounds_done = sum(1 for rec in steps.rounds if rec.task == "fix_code")
+        self.tally.fix_rounds_done = sum(1 for rec in steps.rounds if rec.task == "fix_code")
         for fw in of_kind(events, "files_written"):  # who wrote what, for the report's "where the tests came from"
             for path in fw.paths:
                 self.written[path] = fw.agent
@@ -249,7 +221,7 @@ class RunState:
                     default_name: str | None) -> list[str]:
         """Extract fenced files from an answer and write those `keep` accepts; refusals are logged."""
         saved = []
-        self.refusals = []
+        self.tally.refusals = []
         found = extract_files(text, default_name=default_name)
         if found.dropped:
             self.log.append("files_dropped", agent=agent, paths=list(found.dropped), why="too many files in one answer")
@@ -265,7 +237,7 @@ class RunState:
             except WorkspaceError as err:
                 self.log.append("file_refused", agent=agent, path=cf.path, why=err.one_line())
                 self.progress(f"[yellow]refused {cf.path}: {err.what}[/]")
-                self.refusals.append(f"{cf.path}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
+                self.tally.refusals.append(f"{cf.path}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
                 continue
             self.written[accepted.path] = agent
             saved.append(accepted.path)
@@ -313,7 +285,7 @@ class RunState:
         except WorkspaceError as err:
             self.log.append("file_refused", agent="developer", path=self.module, why=err.one_line())
             self.progress(f"[yellow]refused {self.module}: {err.what}[/]")
-            self.refusals.append(f"{self.module}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
+            self.tally.refusals.append(f"{self.module}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
             return False
         self.written[self.module] = "developer"
         self.log.append("files_written", agent="developer", paths=[self.module])
@@ -389,8 +361,8 @@ class RunState:
             out.append(f"removed from `{ch.path}` (ran at import): {', '.join(ch.lines)}")
         for n in of_kind(events, "best_restored"):
             out.append(f"the code of round {n.round} (the best) was restored and tested again")
-        if self.stopped_early:
-            out.append(f"the fix loop stopped early: {self.stopped_early}")
+        if self.tally.stopped_early:
+            out.append(f"the fix loop stopped early: {self.tally.stopped_early}")
         for n in of_kind(events, "second_opinion_adopted"):
             out.append(f"only model-written tests failed; independent attempt {n.attempt} by the "
                        "developer's model passed every test and replaced the module")
