@@ -1,107 +1,125 @@
-"""Serving benchmarks, measured side by side in one run (embedded model, this machine's CPU):
+"""One server, several requests at once: llama-server's slots vs llama-cpp-python's server, side by side.
 
-1. decode tokens/s through the crew's server path (HTTP to our llama.cpp server on loopback) vs
-   llama-cpp-python called directly, same model and settings → the ratio;
-2. time from start to all servers healthy: one server vs two (simulated GPUs: same pinning env as real ones);
-3. decode tokens/s per agent when two agents generate at once: each on its own pinned server vs both
-   sharing one server (requests queue) → the ratio.
+For each engine, one server of the embedded model (same context per request, same threads) is started
+through the crew's own path (LaunchSpec → Supervisor), then sent 1, 2, 4 and 8 identical requests at once
+(streamed; end of sequence banned so each decodes exactly --tokens tokens). Per level: aggregate generated
+tokens/s (all requests' tokens over the wall time from the first send to the last token), the median
+time to first token, and the ratio to the same engine with one request. Both engines run in one process,
+one after the other, so the ratios come from one run. Run it alone on the machine.
 
-    uv run python benchmarks/bench_serving.py [--tokens 128] [--repeats 3]
+    uv run python benchmarks/bench_serving.py [--tokens 128] [--levels 1,2,4,8] [--repeats 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crew.models.embedded import embedded_model_path  # noqa: E402
-from crew.serving.process import Supervisor, free_port, http_json  # noqa: E402
+from crew.models.server_binary import find_server_binary  # noqa: E402
+from crew.serving.process import Supervisor, free_port  # noqa: E402
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec  # noqa: E402
 
-PROMPT = "Write a Python function that returns the n-th Fibonacci number, with a docstring and tests."
-EOS = 2  # SmolLM2's <|im_end|>/EOS; banned so every run decodes exactly --tokens tokens
-NO_EOS = {str(EOS): -100.0}
+PROMPT = ("You are a Python developer. Write a module with a function `merge_intervals(intervals)` that merges "
+          "overlapping closed intervals and returns them sorted, with a docstring, type hints and a few "
+          "pytest tests. Explain each step of the algorithm in comments.")
 CTX = 2048
 
 
-def _server_tps(base_url: str, tokens: int) -> float:
-    started = time.perf_counter()
-    reply = http_json(base_url + "/v1/completions", timeout_s=300, payload={
-        "model": "bench", "prompt": PROMPT, "max_tokens": tokens, "temperature": 0, "logit_bias": NO_EOS})
-    elapsed = time.perf_counter() - started
-    assert isinstance(reply, dict)
-    return int(reply["usage"]["completion_tokens"]) / elapsed
+@dataclass(frozen=True)
+class Level:
+    engine: str
+    at_once: int
+    tokens: int
+    wall_s: float
+    first_token_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.wall_s
 
 
-def _direct_tps(llm: object, tokens: int) -> float:
-    started = time.perf_counter()
-    out = llm(PROMPT, max_tokens=tokens, temperature=0, logit_bias={EOS: -100.0})  # type: ignore[operator]
-    return int(out["usage"]["completion_tokens"]) / (time.perf_counter() - started)
+def _one(base_url: str, tokens: int, eos_ids: tuple[int, ...], t0: float) -> tuple[int, float, float]:
+    """(tokens generated, seconds to the first token, seconds to the end), streamed."""
+    body = {"model": "bench", "prompt": PROMPT, "max_tokens": tokens, "temperature": 0, "stream": True,
+            "logit_bias": {str(t): -100.0 for t in eos_ids}}
+    req = urllib.request.Request(base_url + "/v1/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    first, n = 0.0, 0
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        for raw in resp:
+            line = raw.decode().strip()
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            chunk = json.loads(line[5:])
+            text = "".join(c.get("text", "") for c in chunk.get("choices", []))
+            if text:
+                n += 1
+                first = first or time.perf_counter() - t0
+    return n, first, time.perf_counter() - t0
 
 
-def _specs(n: int, path: str, threads: int) -> list[LaunchSpec]:
-    specs, taken = [], set()
-    for i in range(n):
-        port = free_port(18900, taken=taken)
-        taken.add(port)
-        model = ServedModel(alias="bench", path=path, ctx_tokens=CTX)
-        spec = llamacpp_spec(f"gpu{i}", (model,), port, env={"CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-                                                              "CUDA_VISIBLE_DEVICES": f"GPU-sim-{i}"}, simulated=True)
-        specs.append(spec.__class__(**{**spec.__dict__, "argv": (*spec.argv, "--n_threads", str(threads))}))
-    return specs
+def _level(spec: LaunchSpec, engine: str, at_once: int, tokens: int, eos_ids: tuple[int, ...]) -> Level:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(at_once) as pool:
+        done = list(pool.map(lambda _: _one(spec.base_url, tokens, eos_ids, t0), range(at_once)))
+    return Level(engine, at_once, sum(d[0] for d in done), max(d[2] for d in done),
+                 statistics.median(d[1] for d in done))
 
 
-def _two_agents(urls: list[str], tokens: int) -> list[float]:
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(lambda u: _server_tps(u, tokens), urls))
+def _spec(engine: str, path: str, slots: int, threads: int, binary: str | None) -> LaunchSpec:
+    model = ServedModel(alias="bench", path=path, ctx_tokens=CTX, n_gpu_layers=0, n_threads=threads, slots=slots)
+    return llamacpp_spec(f"bench-{engine}", (model,), free_port(18900), env={"CUDA_VISIBLE_DEVICES": ""},
+                         server_binary=binary if engine == "llama-server" else None)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
-    args = ap.parse_args()
-    # The serving path is measured, not the model: embedded-tiny, whose EOS id (2) is the one banned above.
-    path = str(embedded_model_path("embedded-tiny"))
-    from llama_cpp import Llama
-
-    direct = Llama(model_path=path, n_ctx=CTX, n_batch=512, n_ubatch=512, verbose=False)
-    direct_tps = statistics.median(_direct_tps(direct, args.tokens) for _ in range(args.repeats))
-    del direct
-
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = {}
-        for n in (1, 2):
-            sup = Supervisor(Path(tmp) / f"n{n}")
-            t0 = time.perf_counter()
-            with sup.running(_specs(n, path, threads=1 if n == 2 else 2)):
-                ready[n] = time.perf_counter() - t0
-                urls = [s.spec.base_url for s in sup.servers.values()]
-                if n == 1:
-                    server_tps = statistics.median(_server_tps(urls[0], args.tokens) for _ in range(args.repeats))
-                    shared = [statistics.median(x) for x in zip(*(_two_agents([urls[0]] * 2, args.tokens)
-                                                                  for _ in range(args.repeats)), strict=True)]
-                else:
-                    pinned = [statistics.median(x) for x in zip(*(_two_agents(urls, args.tokens)
-                                                                  for _ in range(args.repeats)), strict=True)]
-
-    print(f"model {Path(path).name}, ctx {CTX}, {args.tokens} tokens, median of {args.repeats}; CPU only here")
-    print(f"1. direct llama-cpp-python        {direct_tps:8.1f} tok/s")
-    ratio = server_tps / direct_tps
-    print(f"   crew server path (HTTP)        {server_tps:8.1f} tok/s   ratio server/direct {ratio:.3f}")
-    print(f"2. start → healthy, 1 server      {ready[1]:8.2f} s")
-    print(f"   start → healthy, 2 servers     {ready[2]:8.2f} s   ratio {ready[2] / ready[1]:.2f}")
-    print(f"3. two agents at once, shared     {shared[0]:8.1f} / {shared[1]:.1f} tok/s per agent")
-    print(f"   two agents at once, pinned     {pinned[0]:8.1f} / {pinned[1]:.1f} tok/s per agent "
-          f"(1 thread each on 2 cores)   ratio {sum(pinned) / sum(shared):.2f}")
+    ap.add_argument("--levels", default="1,2,4,8")
+    ap.add_argument("--repeats", type=int, default=2, help="runs per level; the best wall time is kept")
+    ap.add_argument("--threads", type=int, default=-1, help="decode threads (-1: every core)")
+    ap.add_argument("--eos-ids", default="151643,151645", help="tokens banned so every request decodes "
+                    "--tokens tokens (the embedded Qwen2.5's <|endoftext|> and <|im_end|>)")
+    ap.add_argument("--json", type=Path, help="also write the table here")
+    ns = ap.parse_args()
+    levels = [int(x) for x in ns.levels.split(",")]
+    eos = tuple(int(x) for x in ns.eos_ids.split(","))
+    binary = find_server_binary()
+    if binary is None:
+        print("no llama-server built (bash scripts/setup.sh sync builds it)", file=sys.stderr)
+        return 2
+    path = str(embedded_model_path())
+    rows: list[Level] = []
+    for engine in ("llama-server", "llama-cpp-python"):
+        spec = _spec(engine, path, max(levels), ns.threads, binary)
+        with tempfile.TemporaryDirectory() as state, Supervisor(Path(state)).running([spec]):
+            _level(spec, engine, 1, 8, eos)  # warm-up: load pages, fill caches
+            for n in levels:
+                runs = [_level(spec, engine, n, ns.tokens, eos) for _ in range(ns.repeats)]
+                rows.append(min(runs, key=lambda r: r.wall_s))
+                print(f"{engine:17} {n} at once: {rows[-1].tokens_per_s:6.1f} tokens/s", flush=True)
+    base = {r.engine: r.tokens_per_s for r in rows if r.at_once == levels[0]}
+    py = {r.at_once: r.tokens_per_s for r in rows if r.engine == "llama-cpp-python"}
+    print(f"\nembedded model, {ns.tokens} tokens per request, context {CTX} per request, threads {ns.threads}")
+    print(f"{'engine':17} {'at once':>7} {'tokens/s':>9} {'vs 1':>6} {'vs python':>9} {'first token':>11}")
+    for r in rows:
+        print(f"{r.engine:17} {r.at_once:7} {r.tokens_per_s:9.1f} {r.tokens_per_s / base[r.engine]:6.2f} "
+              f"{r.tokens_per_s / py[r.at_once]:9.2f} {r.first_token_s:10.2f}s")
+    if ns.json:
+        ns.json.write_text(json.dumps([r.__dict__ | {"tokens_per_s": r.tokens_per_s} for r in rows], indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -65,6 +65,17 @@ if [ "$rc" -ne 0 ]; then
   exit 2
 fi
 
+# llama.cpp's own server (parallel slots, continuous batching) from the same llama.cpp source, static, cached
+# by version and flags in ~/.cache/localcrew/llama-server (~5 min on 2 cores the first time, seconds after).
+# Without it the crew serves with llama-cpp-python's server (one request at a time): said, not fatal.
+set +e
+LOCALCREW_USER_CMAKE_ARGS="${user_cmake_args:+$CMAKE_ARGS}" LOCALCREW_PORTABLE_CMAKE_ARGS="$portable_cpu_args" \
+  uv run --frozen --no-sync python -m crew.models.server_binary "$(uv cache dir 2>/dev/null)"
+rc=$?; set -e
+if [ "$rc" -ne 0 ]; then
+  echo "setup: no llama-server; the crew serves with llama-cpp-python's server (one request at a time)" >&2
+fi
+
 case "$mode" in
   sync) ;;
   doctor)

@@ -16,6 +16,10 @@ from crew.offline import OFFLINE_ENV
 ROOT = Path(__file__).resolve().parents[1]
 for _k, _v in OFFLINE_ENV.items():
     os.environ.setdefault(_k, _v)
+# Plans and servers must not depend on whether set-up built llama-server: the suite serves with
+# llama-cpp-python's server unless a test asks for llama-server itself (tests/test_llama_server.py,
+# tests/test_e2e.py's llama-server run).
+os.environ.setdefault("LOCALCREW_LLAMA_SERVER", "none")
 
 
 @pytest.fixture

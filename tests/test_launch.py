@@ -77,8 +77,9 @@ def test_each_model_on_a_gpu_gets_its_own_pinned_server_and_agents_on_it_share_o
     assert coder.agents == ("developer", "tester") and qwen.agents == ("manager",)
     ends = agent_endpoints(plan, [coder, qwen])
     assert ends["tester"][1] is ends["developer"][1] and ends["manager"][0] is qwen
-    # the plan's figure per server: the model once, each further agent's own KV cache on top
-    assert coder.planned_bytes == EST.total_bytes + EST.kv_cache_bytes + EST.output_bytes
+    # the plan's figure per server: the model once, each further agent's own KV cache on top — at the server's
+    # context (every slot gets the largest any agent asked for): the tester's 8192 counts as 16384, twice
+    assert coder.planned_bytes == EST.total_bytes + 2 * EST.kv_cache_bytes + EST.output_bytes
     assert qwen.planned_bytes == EST.total_bytes == planned_bytes([plan.agents[2]])
 
 

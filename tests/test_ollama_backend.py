@@ -11,6 +11,7 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from crew.errors import ModelError, ServingError, SettingsError
 from crew.serving import ollama as ob
 from crew.serving.process import free_port, port_is_free, stop
 from crew.serving.residency import Residency, normalize_tag, residency_problems
-from crew.serving.spec import LaunchSpec, ServedModel, with_port
+from crew.serving.spec import LaunchSpec, ServedModel
 from crew.units import GIB
 from tests.fake_ollama import FakeOllama
 
@@ -70,7 +71,7 @@ def test_serve_argv_and_env_exactly() -> None:
         "OLLAMA_NOPRUNE": "1",
         "OLLAMA_MODELS": "/data/ollama-models",
     }
-    assert (spec.backend, spec.port, spec.host, spec.base_url) == ("ollama", 11501, "127.0.0.1",
+    assert (spec.backend, spec.port, spec.bind_address, spec.base_url) == ("ollama", 11501, "127.0.0.1",
                                                                   "http://127.0.0.1:11501")
     assert (spec.gpu_uuids, spec.simulated, spec.log_name) == (("GPU-5a1c",), False, "gpu1.log")
     assert spec.shell_command().endswith(" OLLAMA_NUM_PARALLEL=2 ollama serve")
@@ -106,7 +107,7 @@ def test_settings_ollama_cannot_honour_are_refused() -> None:
 def test_another_port_moves_ollama_host() -> None:
     spec = ob.ollama_spec("gpu0", (ServedModel(SMALL, "", 4096),), 11500, gpu_uuid="GPU-1", num_parallel=1,
                           kv_type="f16", flash_attn=False, models_dir=None)
-    moved = with_port(spec, 11533)
+    moved = replace(spec, port=11533)
     assert moved.env["OLLAMA_HOST"] == "127.0.0.1:11533" and moved.argv == spec.argv
     assert moved.base_url == "http://127.0.0.1:11533"
 

@@ -46,7 +46,7 @@ def _gone(pid: int, timeout_s: float = 10.0) -> bool:
 
 def test_start_complete_stop(tmp_path: Path) -> None:
     spec = small_spec(free_port(18300))
-    assert spec.host == LOOPBACK and "--host" in spec.argv and LOOPBACK in spec.argv
+    assert spec.bind_address == LOOPBACK and "--host" in spec.argv and LOOPBACK in spec.argv
     sup = Supervisor(tmp_path)
     with sup.running([spec], timeout_s=120):
         server = sup.servers["cpu"]

@@ -74,7 +74,9 @@ def run_plan(ns: argparse.Namespace) -> int:
 
     agents, layout = plan_inputs(ns)
     plan = plan_for(agents, layout, profile=ns.profile)
-    specs = launch_specs(plan, layout)
+    from crew.models.server_binary import find_server_binary
+
+    specs = launch_specs(plan, layout, server_binary=find_server_binary())
     data = plan_to_json(plan)
     if ns.save:
         try:

@@ -88,12 +88,12 @@ def _status(args: argparse.Namespace) -> int:
     root = Path(args.project).resolve()
     rows = []
     for rec in registry.load(root).values():
-        probe = LaunchSpec(server_id=rec.server_id, backend=rec.backend, argv=(), env=rec.env, port=rec.port,
+        probe = LaunchSpec(server_id=rec.server_id, backend=rec.backend, program=(), extra_env=rec.env, port=rec.port,
                            log_name="", models=())
         log = Path(rec.log)
         logged = reported_buffers(log.read_text(errors="replace") if log.exists() else "")
         alive = rec.alive()  # the recorded process itself (start time and command line match)
-        ours = alive and owns_listener(rec.pid, probe.host, rec.port)  # it, not a neighbour, answers
+        ours = alive and owns_listener(rec.pid, probe.bind_address, rec.port)  # it, not a neighbour, answers
         rows.append({**rec.__dict__, "alive": alive, "healthy": ours and healthy(probe),
                      "reported_bytes": logged.total_bytes, "device_bytes": logged.device_bytes,
                      "up_s": round(time.time() - rec.started)})

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from crew.config.section import Section, key_name, show
-from crew.config.types import AGENT_NAMES, DEFAULT_PRIORITY, MAX_PRIORITY, AgentConfig
+from crew.config.types import AGENT_NAMES, DEFAULT_PRIORITY, DEFAULT_SLOTS, MAX_PRIORITY, MAX_SLOTS, AgentConfig
 from crew.config.yaml_reader import read_yaml
 from crew.errors import ConfigError
 
 TOOLS = ("auto", "on", "off")  # crew/tools/file_tools.py: gets_tools
 _AGENT_KEYS = ("role", "goal", "backstory", "llm", "fallbacks", "num_ctx", "cpu_model", "api", "max_tokens",
-               "priority", "verbose", "allow_delegation", "max_iter", "tools")
+               "priority", "verbose", "allow_delegation", "max_iter", "tools", "slots")
 
 
 def load_agents(path: Path) -> dict[str, AgentConfig]:
@@ -38,6 +38,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
             verbose=bool(s.get("verbose", bool, False)),
             max_iter=s.positive_int("max_iter", 3, low=1, high=50),
             tools=s.text("tools", "auto"),
+            slots=s.positive_int("slots", DEFAULT_SLOTS.get(name, 1), low=1, high=MAX_SLOTS),
         )
         if agents[name].tools not in TOOLS:
             raise ConfigError(f"unknown tools setting {agents[name].tools!r}", where=f"{file}: {name}.tools",

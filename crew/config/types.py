@@ -21,6 +21,12 @@ BACKENDS = ("auto", "ollama", "llamacpp")
 # every other agent reviews, tests or describes: its model matters most unless agents.yaml says otherwise.
 DEFAULT_PRIORITY = {"developer": 2}
 MAX_PRIORITY = 100
+# Requests an agent has in flight at once, each a slot of its model's server. The developer's model also
+# drafts the independent samples (the consensus' attempts, the second opinions) the workflow asks together:
+# its own request plus three (tasks.yaml's consensus_samples). The planner counts every slot's KV cache and
+# plans fewer where they do not fit.
+DEFAULT_SLOTS = {"developer": 4}
+MAX_SLOTS = 64
 MIB = 1024**2
 
 
@@ -40,6 +46,7 @@ class AgentConfig:
     verbose: bool = False      # CrewAI's own step log for this agent (also on for all with --verbose)
     max_iter: int = 3          # CrewAI's cap on an agent's reasoning iterations per task
     tools: str = "auto"        # read-only file tools: auto (API endpoints only) | on | off (crew/tools/file_tools.py)
+    slots: int = 1             # requests in flight at once on its model's server (see DEFAULT_SLOTS)
 
     @property
     def candidates(self) -> tuple[str, ...]:

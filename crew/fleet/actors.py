@@ -25,7 +25,7 @@ from typing import Any
 from crew.fleet.probe import gpu_resource
 from crew.serving import process, residency_check
 from crew.serving.residency_check import ServerResidency
-from crew.serving.spec import LaunchSpec, with_port
+from crew.serving.spec import LLAMA_CPP_PYTHON, LaunchSpec
 
 CHUNK_BYTES = 64 * 1024
 WATCH_S = 0.5
@@ -56,11 +56,8 @@ def pinned_uuids(spec: LaunchSpec) -> tuple[str, ...]:
 def for_this_node(spec: LaunchSpec, python: str, port: int) -> LaunchSpec:
     """The planner's spec as this node runs it: this node's python (the plan names the planner's venv) and a
     port free here."""
-    argv = spec.argv
-    if spec.backend == "llamacpp" and "llama_cpp.server" in argv[1:5]:
-        argv = (python, *argv[1:])
-    moved = replace(spec, argv=argv)
-    return moved if port == spec.port else with_port(moved, port)
+    program = (python, *spec.program[1:]) if spec.engine == LLAMA_CPP_PYTHON else spec.program
+    return replace(spec, program=program, port=port)
 
 
 class ServerActor:
@@ -115,7 +112,7 @@ class ServerActor:
         once more."""
         for attempt in (1, 2):
             self.ensure()
-            conn = http.client.HTTPConnection(self.spec.host, self.spec.port, timeout=600)
+            conn = http.client.HTTPConnection(self.spec.bind_address, self.spec.port, timeout=600)
             try:
                 conn.request(method, path, body=body or None, headers={"Content-Type": "application/json"})
                 return conn, conn.getresponse()

@@ -188,6 +188,7 @@ def _placement(
         tensor_split=split,
         tokens_per_s=round(speed, 1) if speed else None,
         catalog_estimate=cand.fp.is_catalog_estimate,
+        slots=cand.settings.parallel,
     )
 
 

@@ -50,20 +50,19 @@ def plan_for(
 
     backend, why = choose_backend(layout.backend)
     layout = replace(layout, backend=backend)
+    notes: list[str] = [why] if why.startswith("backend auto") else []
+    if not serves_slots(backend):
+        # llama-cpp-python's server answers one request at a time: extra slots would be memory never used
+        agents = {n: replace(a, slots=1) for n, a in agents.items()}
+        if any(a.slots > 1 for a in agents.values()):
+            notes.append("one request at a time per server: no llama-server was built (bash scripts/setup.sh "
+                         "builds it), so llama-cpp-python's server serves")
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
     base = RunSettings(kv_type=layout.kv_type)
     have_gpus = any(not d.is_cpu for d in devices)
-    # CPU models only matter when a GPU cannot take everyone: with every agent on a GPU the plan is optimal
-    # with or without CPU options (a fallback is never better), and skipping them spares `plan-gpus` the
-    # GGUF reader's numpy import on every rig that does not need it.
-    reqs = _requests(agents, base, have_gpus, with_cpu=not have_gpus)
-    problem = Problem(devices=devices, requests=tuple(reqs.requests), allow_split=layout.allow_split)
-    solution = solve(problem)
-    if have_gpus and any(o.placement in ("none", "api") for o in solution.choices):
-        reqs = _requests(agents, base, have_gpus, with_cpu=True)
-        problem = replace(problem, requests=tuple(reqs.requests))
-        solution = solve(problem)
+    agents, problem, solution, reqs, fewer = _solve_with_slots(agents, base, devices, layout, have_gpus)
+    notes += fewer
     plan = assemble(
         inv,
         layout,
@@ -75,7 +74,61 @@ def plan_for(
         lambda i: _fixes(list(agents.values())[i], i, reqs, problem, solution),
         lambda i: _upgrades(list(agents.values())[i], i, reqs, problem),
     )
-    return replace(plan, notes=(*plan.notes, why)) if why.startswith("backend auto") else plan
+    return replace(plan, notes=(*plan.notes, *notes)) if notes else plan
+
+
+def serves_slots(backend: str) -> bool:
+    """Does this backend decode several requests of one server at once? Ollama (OLLAMA_NUM_PARALLEL) and
+    llama-server do; llama-cpp-python's server does not."""
+    from crew.models.server_binary import find_server_binary
+
+    return backend == "ollama" or find_server_binary() is not None
+
+
+def _solve_once(agents: Mapping[str, AgentConfig], base: RunSettings, devices: tuple[Device, ...],
+                layout: LayoutConfig, have_gpus: bool) -> tuple[Problem, Solution, Requests]:
+    # CPU models only matter when a GPU cannot take everyone: with every agent on a GPU the plan is optimal
+    # with or without CPU options (a fallback is never better), and skipping them spares `plan-gpus` the
+    # GGUF reader's numpy import on every rig that does not need it.
+    reqs = _requests(agents, base, have_gpus, with_cpu=not have_gpus)
+    problem = Problem(devices=devices, requests=tuple(reqs.requests), allow_split=layout.allow_split)
+    solution = solve(problem)
+    if have_gpus and any(o.placement in ("none", "api") for o in solution.choices):
+        reqs = _requests(agents, base, have_gpus, with_cpu=True)
+        problem = replace(problem, requests=tuple(reqs.requests))
+        solution = solve(problem)
+    return problem, solution, reqs
+
+
+def _solve_with_slots(
+    agents: Mapping[str, AgentConfig], base: RunSettings, devices: tuple[Device, ...], layout: LayoutConfig,
+    have_gpus: bool,
+) -> tuple[Mapping[str, AgentConfig], Problem, Solution, Requests, list[str]]:
+    """Solve with every agent's slots; an agent with several slots that did not get its first model (or a
+    GPU) is tried with half as many, down to one, and keeps the fewer slots only where that places it
+    better. Each slot's KV cache is counted (RunSettings.parallel), so a plan never promises slots it has
+    no memory for; what was cut is said in the plan's notes."""
+    problem, solution, reqs = _solve_once(agents, base, devices, layout, have_gpus)
+    notes: list[str] = []
+    names = list(agents)
+    for i, name in enumerate(names if have_gpus else ()):
+        wanted = agents[name].slots
+        while agents[name].slots > 1 and _rank(solution, i) > 0:
+            fewer = {**agents, name: replace(agents[name], slots=agents[name].slots // 2)}
+            p2, s2, r2 = _solve_once(fewer, base, devices, layout, have_gpus)
+            if _rank(s2, i) >= _rank(solution, i):
+                break
+            agents, problem, solution, reqs = fewer, p2, s2, r2
+        if agents[name].slots < wanted:
+            notes.append(f"{name}: {agents[name].slots} slot(s) instead of {wanted} (agents.yaml `slots`): the "
+                         f"KV cache of {wanted} does not fit beside the other agents")
+    return agents, problem, solution, reqs, notes
+
+
+def _rank(solution: Solution, i: int) -> int:
+    """How far down its list agent i was placed: 0 its first model on a GPU; CPU, API and none after."""
+    o = solution.choices[i]
+    return {"none": 10**6, "api": 10**5, "cpu": 10**4}.get(o.placement, o.rank)
 
 
 def _devices(inv: Inventory, layout: LayoutConfig) -> tuple[tuple[Device, ...], list[int]]:
@@ -160,7 +213,7 @@ def _candidate(
         left_out.append(_left_out(agent, ref, fp))
         return None
     want = ctx or agent.num_ctx
-    s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want)
+    s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want, parallel=agent.slots)
     try:
         est = estimate(fp, s)
     except LocalcrewError as err:

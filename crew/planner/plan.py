@@ -37,6 +37,7 @@ class AgentPlacement:
     tensor_split: tuple[float, ...] = ()
     tokens_per_s: float | None = None  # predicted decode speed (bandwidth roofline), None if unknown
     catalog_estimate: bool = False
+    slots: int = 1  # requests it may have in flight at once; `estimate` counts a KV cache for each
 
 
 @dataclass(frozen=True)

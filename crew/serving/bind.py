@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from crew.config import ProjectConfig
 from crew.errors import ConfigError, ServingError
 from crew.serving.process import free_port
-from crew.serving.spec import LaunchSpec, ServedModel, with_port
+from crew.serving.spec import LaunchSpec, ServedModel
 from crew.units import LOCAL
 
 if TYPE_CHECKING:
@@ -35,7 +35,9 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
     from crew.serving.launch import launch_specs
 
     specs, taken = [], set()
-    all_specs = launch_specs(plan, project.layout)
+    from crew.models.server_binary import find_server_binary
+
+    all_specs = launch_specs(plan, project.layout, server_binary=find_server_binary())
     remote = sorted({s.machine for s in all_specs} - {LOCAL})
     if remote and project.layout.cluster is None:
         raise ServingError(f"the plan places agents on other hosts ({', '.join(remote)})",
@@ -58,7 +60,7 @@ def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
                                        "in agents.yaml")
         port = free_port(spec.port, taken=taken)
         taken.add(port)
-        specs.append(spec if port == spec.port else with_port(spec, port))
+        specs.append(spec if port == spec.port else replace(spec, port=port))
     return specs
 
 

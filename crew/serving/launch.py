@@ -63,7 +63,9 @@ def _groups(plan: Plan) -> dict[str, list[AgentPlacement]]:
     return out
 
 
-def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
+def launch_specs(plan: Plan, layout: LayoutConfig, *, server_binary: str | None = None) -> list[LaunchSpec]:
+    """The plan's servers. llama.cpp plans run `server_binary` (llama-server, with a slot per request the
+    plan counted) when given, else llama-cpp-python's server."""
     from dataclasses import replace
 
     uuids = {(g.host, g.index): g.uuid for g in plan.gpus}
@@ -93,6 +95,7 @@ def launch_specs(plan: Plan, layout: LayoutConfig) -> list[LaunchSpec]:
                 env=env,
                 gpu_uuids=() if plan.simulated else gpu_uuids,
                 simulated=plan.simulated and on_gpu,
+                server_binary=server_binary,
             )
         specs.append(replace(
             spec, machine=host, gpu_indices=first.gpu_indices if on_gpu else (),
@@ -106,9 +109,19 @@ def planned_bytes(agents: list[AgentPlacement]) -> int:
     every other agent's own KV cache (the solver's formula, server by server)."""
     total = 0
     for alias in dict.fromkeys(model_alias(a) for a in agents):
-        group = sorted((a.estimate for a in agents if model_alias(a) == alias), key=lambda e: -e.total_bytes)
-        total += group[0].total_bytes + sum(e.kv_cache_bytes + e.output_bytes for e in group[1:])
+        same = [a for a in agents if model_alias(a) == alias]
+        # one server gives every slot the largest context any of its agents asked for: an agent that asked
+        # for less is counted at that context too (a KV cache grows in proportion to it)
+        ctx = max(a.num_ctx for a in same)
+        group = sorted(same, key=lambda a: -a.estimate.total_bytes)
+        total += group[0].estimate.total_bytes + _grown(group[0], ctx) + sum(
+            a.estimate.kv_cache_bytes + _grown(a, ctx) + a.estimate.output_bytes for a in group[1:])
     return total
+
+
+def _grown(a: AgentPlacement, ctx: int) -> int:
+    """The KV bytes an agent's slots gain when its server's context is `ctx` instead of its own."""
+    return a.estimate.kv_cache_bytes * (ctx - a.num_ctx) // a.num_ctx if a.num_ctx else 0
 
 
 def agent_endpoints(plan: Plan, specs: list[LaunchSpec]) -> dict[str, tuple[LaunchSpec, ServedModel]]:
@@ -150,6 +163,7 @@ def _models(agents: list[AgentPlacement], *, gpu: bool) -> tuple[tuple[ServedMod
                 ubatch=a.ubatch,
                 tensor_split=a.tensor_split if gpu else (),
                 n_threads=0 if gpu else -1,
+                slots=sum(g.slots for g in group),
             )
         )
     return tuple(models), unresolved
@@ -167,7 +181,8 @@ def _ollama(
 
     from crew.serving.ollama import ollama_spec
 
-    # Ollama has one context length per server: every model on it gets the largest one asked for.
+    # Ollama has one context length per server: every model on it gets the largest one asked for; and one
+    # OLLAMA_NUM_PARALLEL, each model's slots: the most any model there needs.
     ctx = max(m.ctx_tokens for m in models)
     same = tuple(replace(m, ctx_tokens=ctx) for m in models)
     return ollama_spec(
@@ -175,7 +190,7 @@ def _ollama(
         same,
         port,
         gpu_uuid=pinning,
-        num_parallel=1,
+        num_parallel=max(m.slots for m in models),
         kv_type=first.kv_type,
         flash_attn=first.flash_attn,
         models_dir=None,

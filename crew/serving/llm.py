@@ -8,6 +8,7 @@ summarisation kicks in before the server would truncate. We never pass `num_ctx`
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -55,6 +56,9 @@ logging.getLogger().addFilter(_LostServerNoise())
 
 # CrewAI keeps 15 % of a window free for its own overhead (crewai.llms.context_window).
 _USABLE_RATIO = 0.85
+
+
+_COUNTERS = threading.Lock()  # siblings' counters are added back from several threads
 
 
 class ServedLLM(OpenAICompletion):
@@ -162,12 +166,17 @@ class ServedLLM(OpenAICompletion):
         from crew.serving.process import http_json
 
         root = str(self.base_url).removesuffix("/v1")
-        try:
-            reply = http_json(f"{root}/extras/tokenize/count", payload={"model": self.model, "input": text},
-                              timeout_s=10)
-            return int(reply["count"]) if isinstance(reply, dict) else (len(text) + 3) // 4
-        except (OSError, ValueError, KeyError, TypeError):  # Ollama has no such route: an estimate then
-            return (len(text) + 3) // 4
+        # llama-cpp-python's route, then llama-server's; Ollama has neither: an estimate then
+        for path, payload, key in (("/extras/tokenize/count", {"model": self.model, "input": text}, "count"),
+                                   ("/tokenize", {"content": text}, "tokens")):
+            try:
+                reply = http_json(f"{root}{path}", payload=payload, timeout_s=10)
+            except (OSError, ValueError):
+                continue
+            if isinstance(reply, dict) and key in reply:
+                value = reply[key]
+                return len(value) if isinstance(value, list) else int(value)
+        return (len(text) + 3) // 4
 
     def on_token(self, hook: Callable[[str, int], None]) -> None:
         self._on_token = hook
@@ -202,6 +211,24 @@ class ServedLLM(OpenAICompletion):
         self.device = device
         self._client = None
         self._async_client = None
+
+    def sibling(self, **settings: Any) -> ServedLLM:
+        """A copy for one request sent beside others (samples decoded together in the server's slots): the
+        same server, model and hooks, `settings` (temperature, seed) its own, and counters of its own —
+        one instance's per-call state cannot be shared by two requests in flight. `absorb` adds its
+        counters back."""
+        twin = self.model_copy(update=settings)
+        twin._token_usage = dict.fromkeys(self._token_usage, 0)
+        twin._wall_s, twin._calls, twin._retries, twin._streamed = 0.0, 0, 0, 0
+        twin._more_on_answer = list(self._more_on_answer)
+        return twin
+
+    def absorb(self, twin: ServedLLM) -> None:
+        with _COUNTERS:
+            for key, value in twin._token_usage.items():
+                self._token_usage[key] = self._token_usage.get(key, 0) + value
+            self._wall_s += twin._wall_s
+            self._calls += twin._calls
 
     @property
     def wall_s(self) -> float:

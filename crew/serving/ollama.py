@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from crew.errors import LocalcrewError, ModelError, ServingError, SettingsError
 from crew.models.llamacpp import KV_TYPES as LLAMACPP_KV_TYPES
 from crew.serving.residency import Residency, normalize_tag, residency_problems
-from crew.serving.spec import LOOPBACK, LaunchSpec, ServedModel
+from crew.serving.spec import OLLAMA, LaunchSpec, ServedModel
 
 if TYPE_CHECKING:
     import ollama
@@ -78,7 +78,6 @@ def ollama_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *, g
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
         # Ollama's documented way to hide every GPU is an invalid id; an empty value is not reliable there.
         "CUDA_VISIBLE_DEVICES": "-1" if on_cpu else str(gpu_uuid),
-        "OLLAMA_HOST": f"{LOOPBACK}:{port}",
         "OLLAMA_CONTEXT_LENGTH": str(contexts[0]),
         "OLLAMA_NUM_PARALLEL": str(num_parallel),
         "OLLAMA_MAX_LOADED_MODELS": str(len({normalize_tag(m.alias) for m in models})),
@@ -91,7 +90,9 @@ def ollama_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *, g
     }
     if models_dir is not None:
         env["OLLAMA_MODELS"] = models_dir
-    return LaunchSpec(server_id=server_id, backend="ollama", argv=(ollama_bin, "serve"), env=env, port=port,
+    # OLLAMA_HOST is rendered from the port (LaunchSpec.env), so a spec moved to another port stays right.
+    return LaunchSpec(server_id=server_id, backend="ollama", program=(ollama_bin,), engine=OLLAMA, extra_env=env,
+                      port=port,
                       log_name=f"{server_id}.log", models=models,
                       gpu_uuids=(gpu_uuid,) if gpu_uuid and not simulated else (), simulated=simulated,
                       planned_pinning=gpu_uuid if simulated and gpu_uuid else "")
@@ -104,14 +105,14 @@ def compatible(spec: LaunchSpec, observed: Mapping[str, str] | None) -> str | No
     file). Another process's environment cannot be read, so a server with no record is never reused.
     """
     if observed is None:
-        return (f"an Ollama server localcrew did not start already listens on {spec.host}:{spec.port}; "
+        return (f"an Ollama server localcrew did not start already listens on {spec.bind_address}:{spec.port}; "
                 "its GPU pinning cannot be checked")
     keys = sorted(set(spec.env) | (set(observed) & set(PINNING_KEYS)))
     diffs = [f"{k}={observed.get(k)!r} there, {spec.env.get(k)!r} planned"
              for k in keys if observed.get(k) != spec.env.get(k)]
     if not diffs:
         return None
-    return f"the server on {spec.host}:{spec.port} runs with a different pinning: " + "; ".join(diffs)
+    return f"the server on {spec.bind_address}:{spec.port} runs with a different pinning: " + "; ".join(diffs)
 
 
 def classify_pull_error(message: str) -> Literal["offline", "unknown", "other"]:
@@ -289,7 +290,7 @@ def warm_up_all(specs: Sequence[LaunchSpec], *, progress: Progress | None,
             task = (progress.add_task(f"{spec.server_id}: loading {m.alias}", total=None)
                     if progress is not None else None)
             took[(spec.server_id, m.alias)] = seconds = warm_up(
-                spec.base_url, m.alias, int(spec.env.get("OLLAMA_CONTEXT_LENGTH", m.ctx_tokens)),
+                spec.base_url, m.alias, m.ctx_tokens,
                 timeout_s=timeout_s)
             if progress is not None and task is not None:
                 progress.update(task, total=1, completed=1,

@@ -148,7 +148,7 @@ class RunningServer:
 
     def answers(self) -> bool:
         """Healthy, and the socket listening on its port is this process's own (not a neighbour's)."""
-        return (procinfo.owns_listener(self.pid, self.spec.host, self.spec.port)
+        return (procinfo.owns_listener(self.pid, self.spec.bind_address, self.spec.port)
                 and healthy(self.spec, timeout_s=1.0))
 
     def alive(self) -> bool:
@@ -196,7 +196,7 @@ def start(spec: LaunchSpec, state_dir: Path, *, detach: bool = False) -> Running
 
 def _start(spec: LaunchSpec, state_dir: Path, detach: bool) -> RunningServer:
     state_dir.mkdir(parents=True, exist_ok=True)
-    lease = claim_port(spec.port, spec.host)
+    lease = claim_port(spec.port, spec.bind_address)
     if lease is None or lease.fd is None:
         raise ServingError(f"port {spec.port} is already in use (another program listens there, or another "
                            "localcrew run holds it)", where=f"server {spec.server_id}",

@@ -19,7 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from crew.errors import ConfigError, ServingError
@@ -186,7 +186,7 @@ def reusable(spec: LaunchSpec, rec: Record | None) -> bool:
         raise ServingError(f"a server {spec.server_id} is already running (pid {rec.pid}, port {rec.port}) with "
                            f"other pinning or models ({rec.env.get('CUDA_VISIBLE_DEVICES')!r}, {rec.models})",
                            where=f"{STATE_DIR}/servers.json", fix="stop it with `plan-gpus down`, then start again")
-    return healthy(spec) and procinfo.owns_listener(rec.pid, spec.host, spec.port)
+    return healthy(spec) and procinfo.owns_listener(rec.pid, spec.bind_address, spec.port)
 
 
 def stop_record(rec: Record, grace_s: float = 5.0) -> str:
@@ -217,8 +217,6 @@ def partition(specs: list[LaunchSpec], records: dict[str, Record], *,
 
     A record whose pid is now another process is dropped from `records` (and said, when `say` is given).
     """
-    from crew.serving.spec import with_port
-
     for key, stale in list(records.items()):
         verdict = stale.check()
         if verdict.verdict in ("other", "unverifiable"):
@@ -228,7 +226,7 @@ def partition(specs: list[LaunchSpec], records: dict[str, Record], *,
     reused, to_start = [], []
     for spec in specs:
         rec = records.get(spec.server_id)
-        candidate = with_port(spec, rec.port) if rec is not None else spec
+        candidate = replace(spec, port=rec.port) if rec is not None else spec
         if reusable(candidate, rec):
             reused.append(candidate)
         else:

@@ -1,19 +1,37 @@
 """Launch specs: what one model server is, as data. Pure — building argv and env starts nothing.
 
-A spec is everything needed to start, find and check a server: argv, env (the GPU pinning lives here),
-the loopback port, the log file name and the models it serves. `crew.serving.launch` builds specs from a
-plan; `crew.serving.process` starts and stops them.
+A spec is everything needed to start, find and check a server: the program, the loopback port, the env
+(the GPU pinning lives here), the log file name and the models it serves. The command line is rendered
+from those fields when asked for (`argv`), never edited afterwards: a server moved to another port is
+`replace(spec, port=...)` and its argv, config file and OLLAMA_HOST follow. `crew.serving.launch` builds
+specs from a plan; `crew.serving.process` starts and stops them.
+
+Three engines run a spec:
+- `llama-server`: llama.cpp's own server, built at set-up from the source llama-cpp-python vendors
+  (crew/models/server_binary.py). One model per process, `slots` parallel sequences decoded together
+  (continuous batching), each with the model's whole context — the KV cache is `--no-kv-unified`, so a
+  full slot cannot abort its neighbours (llama.cpp #23652), and `-c` is slots × context because without
+  the unified pool llama.cpp splits it evenly.
+- `llama-cpp-python`: its Python server (one request at a time); where no llama-server was built.
+- `ollama`: `ollama serve`, configured by environment.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crew.models.llamacpp import KV_TYPE_IDS  # ggml type ids: one table for everything we read or pass
 from crew.units import LOCAL, LOOPBACK
+
+LLAMA_SERVER = "llama-server"
+LLAMA_CPP_PYTHON = "llama-cpp-python"
+OLLAMA = "ollama"
+ENGINES = (LLAMA_SERVER, LLAMA_CPP_PYTHON, OLLAMA)
 
 
 @dataclass(frozen=True)
@@ -22,31 +40,33 @@ class ServedModel:
 
     alias: str
     path: str
-    ctx_tokens: int
+    ctx_tokens: int                 # per slot: each parallel sequence gets this much context
     n_gpu_layers: int = -1          # -1: all layers offloaded (ignored on a CPU build)
     flash_attn: bool = False
     kv_type: str = "f16"
     batch: int = 512
     ubatch: int = 512
     tensor_split: tuple[float, ...] = ()
-    # Decode threads; 0: llama-cpp-python's default, which is half the cores (on 2 cores, one thread);
+    # Decode threads; 0: the engine's default (llama-cpp-python: half the cores, on 2 cores one thread);
     # -1: every core, what a CPU server wants.
     n_threads: int = 0
+    slots: int = 1                  # sequences decoded at once (llama-server's --parallel)
+    draft_path: str = ""            # a smaller model of the same family drafting tokens (speculative decoding)
 
 
 @dataclass(frozen=True)
 class LaunchSpec:
     server_id: str                  # stable name, e.g. "gpu0" or "cpu"
-    backend: str                    # "llamacpp" | "ollama"
-    argv: tuple[str, ...]
-    env: Mapping[str, str]          # only the variables we set; the process inherits the rest
+    backend: str                    # the plan's backend: "llamacpp" | "ollama"
+    program: tuple[str, ...]        # the executable and its fixed leading arguments
+    extra_env: Mapping[str, str]    # the variables we set (pinning, settings); the process inherits the rest
     port: int
     log_name: str
     models: tuple[ServedModel, ...]
+    engine: str = LLAMA_CPP_PYTHON  # which of ENGINES the program is
     gpu_uuids: tuple[str, ...] = ()
     simulated: bool = False
-    host: str = LOOPBACK            # the address it binds (always loopback); the machine is `machine`
-    config_json: str | None = None  # llama.cpp multi-model config, written next to the log before start
+    bind_address: str = LOOPBACK    # the address it listens on (always loopback); the machine is `machine`
     # What the plan says of it, typed, so nothing parses the server id back:
     machine: str = LOCAL            # the host of the plan it runs on
     gpu_indices: tuple[int, ...] = ()  # the GPUs it is pinned to, on `machine`; () for a CPU server
@@ -62,12 +82,49 @@ class LaunchSpec:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.bind_address}:{self.port}"
+
+    @property
+    def slots(self) -> int:
+        """Requests it decodes at once (llama-cpp-python's server: one)."""
+        if self.engine == LLAMA_SERVER:
+            return max(m.slots for m in self.models)
+        if self.engine == OLLAMA:
+            return int(self.extra_env.get("OLLAMA_NUM_PARALLEL", "1") or 1)
+        return 1
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(self.extra_env)
+        if self.engine == OLLAMA:
+            env["OLLAMA_HOST"] = f"{self.bind_address}:{self.port}"
+        return env
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        if self.engine == LLAMA_SERVER:
+            return (*self.program, *llama_server_args(self.models, self.bind_address, self.port))
+        if self.engine == OLLAMA:
+            return (*self.program, "serve")
+        if len(self.models) == 1:
+            return (*self.program, "--host", self.bind_address, "--port", str(self.port),
+                    *llamacpp_model_args(self.models[0]))
+        return (*self.program, "--config_file", self.config_name)
+
+    @property
+    def config_name(self) -> str:
+        return f"{self.server_id}.json"
+
+    @property
+    def config_json(self) -> str | None:
+        """llama-cpp-python's multi-model config, written next to the log before start."""
+        if self.engine != LLAMA_CPP_PYTHON or len(self.models) < 2:
+            return None
+        return json.dumps({"host": self.bind_address, "port": self.port,
+                           "models": [_model_config(m) for m in self.models]}, indent=2)
 
     def shell_command(self) -> str:
         """The exact command a user could paste, env first (what `plan-gpus` shows)."""
-        import shlex
-
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
         cmd = " ".join(shlex.quote(a) for a in self.argv)
         return f"{env} {cmd}".strip()
@@ -75,11 +132,9 @@ class LaunchSpec:
     def as_json(self) -> dict[str, object]:
         """What `plan-gpus --json` shows of this server (schema localcrew.plan/1, `servers`)."""
         return {"server_id": self.server_id, "host": self.machine, "port": self.port,
-                "env": dict(self.env), "argv": list(self.argv), "models": [m.alias for m in self.models],
-                "simulated": self.simulated, "config_json": self.config_json,
-                "gpu_indices": list(self.gpu_indices), "planned_bytes": self.planned_bytes}
-
-
+                "env": self.env, "argv": list(self.argv), "models": [m.alias for m in self.models],
+                "simulated": self.simulated, "config_json": self.config_json, "engine": self.engine,
+                "slots": self.slots, "gpu_indices": list(self.gpu_indices), "planned_bytes": self.planned_bytes}
 
 
 SERVER_PYTHON_FLAGS = ("-X", "faulthandler")
@@ -102,31 +157,55 @@ def llamacpp_model_args(m: ServedModel) -> list[str]:
     return args
 
 
+def llama_server_args(models: tuple[ServedModel, ...], host: str, port: int) -> list[str]:
+    """llama-server's flags for one model: every setting the planner counted is passed, none left to
+    llama.cpp's defaults that would change the memory (its `--fit` would shrink the context the plan gave)."""
+    if len(models) != 1:
+        raise ValueError("llama-server serves one model per process (crew/serving/launch.py)")
+    m = models[0]
+    args = [
+        "--host", host, "--port", str(port),  # always --port: the default moved from 8080 to 9931
+        "--model", m.path, "--alias", m.alias,
+        "--ctx-size", str(m.ctx_tokens * m.slots), "--parallel", str(m.slots), "--no-kv-unified",
+        "--n-gpu-layers", str(m.n_gpu_layers if m.n_gpu_layers >= 0 else 999),
+        "--batch-size", str(m.batch), "--ubatch-size", str(m.ubatch),
+        "--flash-attn", "on" if m.flash_attn else "off",
+        "--fit", "off",            # the plan decided the context; never let llama.cpp shrink it
+        "--cache-ram", "0",        # no host-memory prompt cache beside the slots (the plan does not count one)
+        "--metrics", "--no-webui", "--jinja",
+    ]
+    if m.kv_type != "f16":
+        args += ["--cache-type-k", m.kv_type, "--cache-type-v", m.kv_type]
+    if m.tensor_split:
+        args += ["--tensor-split", ",".join(f"{x:g}" for x in m.tensor_split)]
+    if m.n_threads:
+        args += ["--threads", str(m.n_threads if m.n_threads > 0 else (os.cpu_count() or 1))]
+    if m.draft_path:
+        args += ["--model-draft", m.draft_path, "--n-gpu-layers-draft",
+                 str(m.n_gpu_layers if m.n_gpu_layers >= 0 else 999)]
+    return args
+
+
 def llamacpp_spec(server_id: str, models: tuple[ServedModel, ...], port: int, *,
                   env: Mapping[str, str] | None = None, gpu_uuids: tuple[str, ...] = (),
-                  simulated: bool = False, python: str | None = None) -> LaunchSpec:
-    """A llama-cpp-python server on loopback. One model: plain flags; several: a JSON config file."""
+                  simulated: bool = False, python: str | None = None,
+                  server_binary: str | None = None) -> LaunchSpec:
+    """A llama.cpp server on loopback: llama-server when `server_binary` is given, else llama-cpp-python's
+    (one model: plain flags; several: a JSON config file)."""
     if not models:
         raise ValueError("a server needs at least one model")
+    if server_binary:
+        return LaunchSpec(server_id=server_id, backend="llamacpp", program=(server_binary,), engine=LLAMA_SERVER,
+                          extra_env=dict(env or {}), port=port, log_name=f"{server_id}.log",
+                          models=models, gpu_uuids=gpu_uuids, simulated=simulated)
     # LOCALCREW_SERVER_PYTHON: another interpreter whose llama_cpp serves (a venv with a CUDA build, say)
     exe = python or os.environ.get("LOCALCREW_SERVER_PYTHON") or sys.executable
     # -X faulthandler: a crash in llama.cpp's native code leaves "Fatal Python error: Segmentation fault" and
     # the Python frames in the server's log (crew/hardware/crash.py reads them), not an empty log.
-    base = [exe, *SERVER_PYTHON_FLAGS, "-m", "llama_cpp.server", "--host", LOOPBACK, "--port", str(port)]
-    config_json = None
-    if len(models) == 1:
-        argv = (*base, *llamacpp_model_args(models[0]))
-    else:
-        import json
-
-        config_json = json.dumps({
-            "host": LOOPBACK, "port": port,
-            "models": [_model_config(m) for m in models],
-        }, indent=2)
-        argv = (exe, *SERVER_PYTHON_FLAGS, "-m", "llama_cpp.server", "--config_file", f"{server_id}.json")
-    return LaunchSpec(server_id=server_id, backend="llamacpp", argv=tuple(argv), env=dict(env or {}),
-                      port=port, log_name=f"{server_id}.log", models=models, gpu_uuids=gpu_uuids,
-                      simulated=simulated, config_json=config_json)
+    single = tuple(replace(m, slots=1) for m in models)  # its server answers one request at a time
+    return LaunchSpec(server_id=server_id, backend="llamacpp", program=(exe, *SERVER_PYTHON_FLAGS, "-m",
+                      "llama_cpp.server"), engine=LLAMA_CPP_PYTHON, extra_env=dict(env or {}), port=port,
+                      log_name=f"{server_id}.log", models=single, gpu_uuids=gpu_uuids, simulated=simulated)
 
 
 def _model_config(m: ServedModel) -> dict[str, object]:
@@ -141,23 +220,3 @@ def _model_config(m: ServedModel) -> dict[str, object]:
     if m.n_threads:
         cfg["n_threads"] = m.n_threads
     return cfg
-
-
-def with_port(spec: LaunchSpec, port: int) -> LaunchSpec:
-    """The same server on another port (the planned one was taken): argv and config follow."""
-    from dataclasses import replace
-
-    old = str(spec.port)
-    argv = tuple(str(port) if prev == "--port" and a == old else a
-                 for prev, a in zip(("",) + spec.argv[:-1], spec.argv, strict=True))
-    env = dict(spec.env)
-    if "OLLAMA_HOST" in env:
-        env["OLLAMA_HOST"] = f"{spec.host}:{port}"
-    config = spec.config_json
-    if config is not None:
-        import json
-
-        data = json.loads(config)
-        data["port"] = port
-        config = json.dumps(data, indent=2)
-    return replace(spec, argv=argv, env=env, port=port, config_json=config)

@@ -1,0 +1,134 @@
+"""llama.cpp's own server as the llama.cpp backend (issue 25): the spec, the slots the planner counts, and a real
+llama-server on loopback answering requests at once, its KV and compute buffers against the estimate.
+
+The real-server tests need the binary set-up builds (crew/models/server_binary.py); they are skipped, and say
+so, where it was not built. The suite's other tests run with LOCALCREW_LLAMA_SERVER=none (conftest), so that
+their figures do not depend on whether it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from crew.models.embedded import embedded_model_path
+from crew.models.gguf import read_gguf
+from crew.models.server_binary import BuildPlan, cmake_args, find_server_binary
+from crew.planner.measured import parse_buffer_log
+from crew.planner.vram import RunSettings, estimate
+from crew.serving.process import Supervisor, free_port
+from crew.serving.spec import LLAMA_SERVER, LOOPBACK, ServedModel, llamacpp_spec
+
+BINARY = find_server_binary(environ={})
+needs_binary = pytest.mark.skipif(BINARY is None, reason="no llama-server built (bash scripts/setup.sh sync)")
+
+
+def _model(path: str = "/m.gguf", **kw: object) -> ServedModel:
+    return ServedModel(alias="m", path=path, ctx_tokens=4096, **kw)  # type: ignore[arg-type]
+
+
+def _after(argv: tuple[str, ...], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_llama_server_argv_carries_the_plan() -> None:
+    spec = llamacpp_spec("gpu0", (_model(slots=3, kv_type="q8_0", flash_attn=True),), 11500,
+                         server_binary="/bin/llama-server")
+    argv = spec.argv
+    assert spec.engine == LLAMA_SERVER and argv[0] == "/bin/llama-server" and spec.slots == 3
+    assert _after(argv, "--host") == LOOPBACK and _after(argv, "--port") == "11500"
+    # without the unified pool llama.cpp splits -c evenly: each slot gets the model's whole context
+    assert _after(argv, "--parallel") == "3" and _after(argv, "--ctx-size") == str(3 * 4096)
+    assert "--no-kv-unified" in argv and _after(argv, "--fit") == "off" and "--metrics" in argv
+    assert _after(argv, "--cache-type-k") == "q8_0" and _after(argv, "--flash-attn") == "on"
+
+
+def test_the_port_is_carried_and_argv_rendered_from_it() -> None:
+    spec = llamacpp_spec("gpu0", (_model(slots=2),), 11500, server_binary="/bin/llama-server")
+    moved = replace(spec, port=11507)
+    assert _after(moved.argv, "--port") == "11507" and moved.base_url.endswith(":11507")
+    py = llamacpp_spec("cpu", (_model(), replace(_model(), alias="n")), 11500)
+    assert json.loads(replace(py, port=11509).config_json or "{}")["port"] == 11509
+
+
+def test_python_server_gets_one_slot_whatever_the_plan_says() -> None:
+    spec = llamacpp_spec("cpu", (_model(slots=4),), 11500)
+    assert spec.slots == 1 and "--parallel" not in spec.argv
+
+
+def test_build_key_changes_with_the_flags(tmp_path: Path) -> None:
+    a = BuildPlan(tmp_path, "0.3.36", cmake_args("", "-DGGML_AVX2=ON"), tmp_path)
+    b = BuildPlan(tmp_path, "0.3.36", cmake_args("-DGGML_CUDA=on", "-DGGML_AVX2=ON"), tmp_path)
+    assert a.key != b.key and a.key.startswith("0.3.36-")
+    # what a server build needs comes last: CMAKE_ARGS written for the library (tools off) cannot undo it
+    args = cmake_args("-DLLAMA_BUILD_SERVER=OFF", "")
+    assert args.index("-DLLAMA_BUILD_SERVER=ON") > args.index("-DLLAMA_BUILD_SERVER=OFF")
+
+
+def test_find_server_binary_honours_the_override(tmp_path: Path) -> None:
+    assert find_server_binary({"LOCALCREW_LLAMA_SERVER": "none"}) is None
+    assert find_server_binary({"LOCALCREW_LLAMA_SERVER": "/opt/llama-server"}) == "/opt/llama-server"
+    assert find_server_binary({}, prefix=str(tmp_path)) is None
+
+
+# ------------------------------------------------------------------------------------------- real servers
+
+def _complete(base_url: str, prompt: str, tokens: int = 16) -> dict[str, object]:
+    body = {"prompt": prompt, "max_tokens": tokens, "temperature": 0, "seed": 7}
+    req = urllib.request.Request(base_url + "/v1/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+@needs_binary
+@pytest.mark.slow
+def test_slots_decode_together_and_match_the_estimate(tmp_path: Path) -> None:
+    path = embedded_model_path()
+    fp = read_gguf(path)
+    for slots in (1, 3):
+        model = ServedModel(alias="m", path=str(path), ctx_tokens=1024, n_gpu_layers=0, n_threads=-1,
+                            slots=slots, batch=512, ubatch=512)
+        spec = llamacpp_spec(f"cpu{slots}", (model,), free_port(18700), env={"CUDA_VISIBLE_DEVICES": ""},
+                             server_binary=BINARY)
+        state = tmp_path / str(slots)
+        state.mkdir()
+        with Supervisor(state).running([spec]):
+            prompts = [f"def add_{i}(a, b):" for i in range(slots)]
+            url = spec.base_url
+            with ThreadPoolExecutor(slots) as pool:
+                replies = list(pool.map(lambda p, url=url: _complete(url, p), prompts))
+            metrics = urllib.request.urlopen(spec.base_url + "/metrics", timeout=10).read().decode()
+        assert all(r["choices"] for r in replies)  # type: ignore[index]
+        assert "llamacpp:" in metrics  # --metrics is on
+        log = (state / spec.log_name).read_text(errors="replace")
+        assert f"n_slots = {slots}" in log or f"n_parallel = {slots}" in log or slots == 1
+        measured = parse_buffer_log(log)
+        est = estimate(fp, RunSettings(ctx_tokens=1024, parallel=slots, device="cpu", kv_type="f16",
+                                       flash_attn=False, batch=512, ubatch=512))
+        for name, e, m in (("kv", est.kv_cache_bytes, measured.kv_cache_bytes),
+                           ("compute", est.compute_bytes, measured.compute_bytes)):
+            assert abs(e - m) <= max(0.01 * m, 8 * 2**20), f"{slots} slot(s) {name}: estimate {e} vs log {m}"
+
+
+@needs_binary
+@pytest.mark.slow
+def test_same_seed_same_answer_alone_or_beside_others(tmp_path: Path) -> None:
+    """Seeds stay per request: a greedy request answers the same whether it decodes alone or in a batch."""
+    model = ServedModel(alias="m", path=str(embedded_model_path()), ctx_tokens=1024, n_gpu_layers=0,
+                        n_threads=-1, slots=3)
+    spec = llamacpp_spec("cpu", (model,), free_port(18720), env={"CUDA_VISIBLE_DEVICES": ""}, server_binary=BINARY)
+    with Supervisor(tmp_path).running([spec]):
+        alone = _complete(spec.base_url, "def fibonacci(n):", 24)
+        time.sleep(0.1)
+        with ThreadPoolExecutor(3) as pool:
+            batch = list(pool.map(lambda p: _complete(spec.base_url, p, 24),
+                                  ["def fibonacci(n):", "class Stack:", "def is_prime(n):"]))
+    text = lambda r: r["choices"][0]["text"]  # type: ignore[index]  # noqa: E731
+    assert text(alone) == text(batch[0])
