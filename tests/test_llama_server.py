@@ -111,7 +111,7 @@ def test_slots_decode_together_and_match_the_estimate(tmp_path: Path) -> None:
         assert f"n_slots = {slots}" in log or f"n_parallel = {slots}" in log or slots == 1
         measured = parse_buffer_log(log)
         est = estimate(fp, RunSettings(ctx_tokens=1024, parallel=slots, device="cpu", kv_type="f16",
-                                       flash_attn=False, batch=512, ubatch=512))
+                                       flash_attn=False, batch=512, ubatch=512, outputs_per_slot=1))
         for name, e, m in (("kv", est.kv_cache_bytes, measured.kv_cache_bytes),
                            ("compute", est.compute_bytes, measured.compute_bytes)):
             assert abs(e - m) <= max(0.01 * m, 8 * 2**20), f"{slots} slot(s) {name}: estimate {e} vs log {m}"

@@ -59,7 +59,9 @@ def plan_for(
                          "builds it), so llama-cpp-python's server serves")
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
-    base = RunSettings(kv_type=layout.kv_type)
+    # llama-server reserves logits for one token per slot, not per micro-batch token (vram.py)
+    base = RunSettings(kv_type=layout.kv_type, outputs_per_slot=1 if backend == "llamacpp" and
+                       serves_slots(backend) else 0)
     have_gpus = any(not d.is_cpu for d in devices)
     agents, problem, solution, reqs, fewer = _solve_with_slots(agents, base, devices, layout, have_gpus)
     notes += fewer

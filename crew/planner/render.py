@@ -24,7 +24,13 @@ class LaunchSpec(Protocol):
     simulated: bool
     planned_pinning: str
     unresolved_models: tuple[str, ...]
-    config_json: str | None
+    engine: str
+
+    @property
+    def config_json(self) -> str | None: ...
+
+    @property
+    def slots(self) -> int: ...
 
     @property
     def base_url(self) -> str: ...
@@ -155,7 +161,8 @@ def explain_unplaced(plan: Plan) -> str:
 def launch_lines(specs: Sequence[LaunchSpec]) -> list[str]:
     out = []
     for s in specs:
-        head = f"# {s.server_id} on {s.machine}: {','.join(s.agents)} → {s.base_url}"
+        head = (f"# {s.server_id} on {s.machine}: {','.join(s.agents)} → {s.base_url} "
+                f"({s.engine}, {s.slots} slot{'s' if s.slots != 1 else ''})")
         if s.simulated:
             head += (
                 f" (simulated; planned CUDA_VISIBLE_DEVICES={s.planned_pinning})"

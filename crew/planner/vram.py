@@ -41,6 +41,10 @@ class RunSettings:
     n_gpu_layers: int | None = None  # None: all layers and the output head, like llama.cpp's -ngl 999
     swa_full: bool = False           # llama-server's default; the C API's default is True
     allow_ctx_over_train: bool = False
+    # Logits rows the graph is reserved for, per slot. 0: every token of a micro-batch (the C API's default,
+    # llama-cpp-python); llama-server reserves one per slot (plus its draft tokens with speculative decoding:
+    # server-context.cpp server_output_limits), which shrinks the output stage of the compute buffer.
+    outputs_per_slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,8 @@ def compute_buffer_bytes(fp: ModelFootprint, s: RunSettings, n_ctx_seq: int, n_u
     # the KQ mask is f16 with flash attention, f32 without; SWA models carry a second mask
     mask_cells = k_full + (n_swa if n_swa != k_full and any(fp.swa_layers) else 0)
     mask = mask_cells * u // (2 if s.flash_attn else 1)
-    output = (fp.n_vocab + 2 * e) * u
+    n_out = min(n_ubatch, s.parallel * s.outputs_per_slot) if s.outputs_per_slot else n_ubatch
+    output = fp.n_vocab * n_out * 4 + 2 * e * u
     if s.flash_attn:
         attention = mask + (3 * e + 2 * hd) * u
     else:  # KQ scores for all heads, softmax in place; V indices are i64 rows of n_head_kv*head_dim

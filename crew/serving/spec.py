@@ -173,6 +173,8 @@ def llama_server_args(models: tuple[ServedModel, ...], host: str, port: int) -> 
         "--fit", "off",            # the plan decided the context; never let llama.cpp shrink it
         "--cache-ram", "0",        # no host-memory prompt cache beside the slots (the plan does not count one)
         "--metrics", "--no-webui", "--jinja",
+        # at the default (3) llama-server drops the load log's buffer sizes, which the residency check reads
+        "--log-verbosity", "4",
     ]
     if m.kv_type != "f16":
         args += ["--cache-type-k", m.kv_type, "--cache-type-v", m.kv_type]
