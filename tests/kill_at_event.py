@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from crew.journal.events import Event, TaskDone
 from crew.journal.log import RunLog
 
 
@@ -45,24 +46,24 @@ def run_scenario(project_dir: Path, run_dir: Path, script: dict[str, list[str]],
     write_report(project, crew, state, inputs, usage_of(llms, {}), [])
 
 
-def killing_append(kill_at: int, module: str) -> Any:
-    """RunLog.append that SIGKILLs this process right after its `kill_at`-th record."""
-    original = RunLog.append
+def killing_record(kill_at: int, module: str) -> Any:
+    """RunLog.record that SIGKILLs this process right after its `kill_at`-th record."""
+    original = RunLog.record
     count = [0]
 
-    def append(self: RunLog, event: str, **fields: Any) -> None:
-        if event == "task_done":
+    def record(self: RunLog, event: Event) -> None:
+        if isinstance(event, TaskDone):
             oracle = self.path.parent / "oracle"
             oracle.mkdir(exist_ok=True)
             src = self.path.parent / "code" / module
             if src.exists():
-                shutil.copyfile(src, oracle / f"{fields['task']}.py")
-        original(self, event, **fields)
+                shutil.copyfile(src, oracle / f"{event.task}.py")
+        original(self, event)
         count[0] += 1
         if count[0] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    return append
+    return record
 
 
 NEVER = 10**9  # a kill point past the end: the run finishes
@@ -91,7 +92,7 @@ def fork_runs(project_dir: Path, root: Path, kill_points: list[int], script: dic
         pid = os.fork()
         if pid == 0:  # the child: run until the k-th record, then die as kill -9 would
             try:
-                RunLog.append = killing_append(k, module)  # type: ignore[method-assign]
+                RunLog.record = killing_record(k, module)  # type: ignore[method-assign]
                 run_scenario(project_dir, root / f"kill-{k}", script, task, module, consensus)
                 os._exit(0)
             except BaseException:  # noqa: BLE001 - a child must never return into the parent's pytest

@@ -266,6 +266,8 @@ def test_pynvml_live_translates_the_module() -> None:
 def test_one_gpu_alert_record_shape_for_the_run_and_the_monitor(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The crew run logs the sampler's first alerts; `monitor --log` logs live ones: the same fields."""
     from crew.cli.monitor import run_monitor
+    from crew.journal.events import fields_of
+    from crew.journal.records import GpuAlert
     from crew.monitor.live import Reading
 
     sampler = GpuSampler(thresholds=Thresholds(temp_c=70))
@@ -277,4 +279,5 @@ def test_one_gpu_alert_record_shape_for_the_run_and_the_monitor(tmp_path) -> Non
     layout.write_text("alerts: {temp_c: 70}\n", encoding="utf-8")
     assert run_monitor(ns(log=str(log), layout=str(layout)), provider=three_gpus()) == 0
     logged = [json.loads(line) for line in log.read_text().splitlines()]
-    assert {k for k in logged[0] if k not in ("ts", "event")} == set(first.as_record())
+    assert set(fields_of(GpuAlert.of(first))) == {"gpu", "kind", "value", "limit", "message"}
+    assert {k for k in logged[0] if k not in ("ts", "event")} == set(fields_of(GpuAlert.of(first)))

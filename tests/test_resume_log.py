@@ -111,18 +111,19 @@ def test_settled_reads_the_log_in_order() -> None:
 
 def test_the_report_of_a_resumed_run_counts_every_part(tmp_path: Path) -> None:
     """Usage and failovers of the part before a kill are in the log; the report adds them to this part's."""
+    from crew.journal.events import LlmCall, ServingFault, Start
     from crew.journal.log import RunLog
     from crew.run.report import AgentUsage, earlier_faults, render_report, whole_run_usage
 
     log = RunLog(tmp_path / "run.jsonl")
-    log.append("kickoff", inputs={})
-    log.append("llm_call", agent="developer", seconds=2.0, prompt_tokens_so_far=100, completion_tokens_so_far=10)
-    log.append("serving_fault", text="[bold yellow]failover[/]: developer moved from gpu0 to cpu-fallback",
-               agent="developer", action="failover")
-    log.append("llm_call", agent="developer", seconds=3.0, prompt_tokens_so_far=250, completion_tokens_so_far=30)
-    log.append("llm_call", agent="manager", seconds=1.0, prompt_tokens_so_far=40, completion_tokens_so_far=4)
-    log.append("resume", inputs={})  # killed, then resumed: this part's usage is in the LLM objects
-    log.append("llm_call", agent="manager", seconds=1.5, prompt_tokens_so_far=60, completion_tokens_so_far=6)
+    log.record(Start("kickoff"))
+    log.record(LlmCall(agent="developer", seconds=2.0, prompt_tokens_so_far=100, completion_tokens_so_far=10))
+    log.record(ServingFault(text="[bold yellow]failover[/]: developer moved from gpu0 to cpu-fallback",
+                            agent="developer", action="failover"))
+    log.record(LlmCall(agent="developer", seconds=3.0, prompt_tokens_so_far=250, completion_tokens_so_far=30))
+    log.record(LlmCall(agent="manager", seconds=1.0, prompt_tokens_so_far=40, completion_tokens_so_far=4))
+    log.record(Start("resume"))  # killed, then resumed: this part's usage is in the LLM objects
+    log.record(LlmCall(agent="manager", seconds=1.5, prompt_tokens_so_far=60, completion_tokens_so_far=6))
     now = [AgentUsage("manager", "m", "cpu", "cpu :1", 60, 6, 1, 1.5),
            AgentUsage("developer", "d", "cpu", "cpu :1", 0, 0, 0, 0.0)]
     whole = {u.name: u for u in whole_run_usage(log.records(), now)}

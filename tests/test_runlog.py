@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from crew.errors import DiskFullError
+from crew.journal import events, records
 from crew.journal.log import RunLog
 from tests.conftest import ROOT
 
@@ -41,28 +42,28 @@ class FillsUp:
                          ids=["short write", "ENOSPC mid-write", "EDQUOT on fsync"])
 def test_a_full_disk_leaves_no_torn_line_and_is_one_line(tmp_path: Path, disk: FillsUp) -> None:
     path = tmp_path / "run.jsonl"
-    RunLog(path).append("plan", agents={"developer": "gpu0"})
+    RunLog(path).record(records.PlanChosen(source="declared", simulated=False, agents={}))
     before = path.read_bytes()
     with pytest.raises(DiskFullError) as info:
-        RunLog(path, io=disk).append("tests", round=1, summary="1 passed — ünïcödé")
+        RunLog(path, io=disk).record(events.TestsRound(round=1, summary="1 passed — ünïcödé"))
     assert path.read_bytes() == before  # all or nothing
     line = info.value.one_line()
     assert "\n" not in line and str(path) in line and f"localcrew resume {tmp_path}" in line
-    RunLog(path).append("task_done", task="implement")  # space freed: the run goes on
+    RunLog(path).record(events.TaskDone(task="implement"))  # space freed: the run goes on
     assert [r["event"] for r in RunLog(path).records()] == ["plan", "task_done"]
 
 
 def test_a_tail_torn_inside_a_character_is_skipped_and_the_next_record_kept(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     log = RunLog(path)
-    log.append("task_done", task="specify", raw="ok")
+    log.record(events.TaskDone(task="specify", raw="ok"))
     whole = json.dumps({"ts": 1.0, "event": "task_done", "task": "implement", "raw": "résumé ✓"},
                        ensure_ascii=False).encode()
     cut = whole.index("✓".encode()) + 1  # inside the three bytes of ✓
     with path.open("ab") as f:
         f.write(whole[:cut])  # what a crash mid-write leaves
     assert [r["task"] for r in log.of("task_done")] == ["specify"]  # no UnicodeDecodeError
-    log.append("task_done", task="write_tests", raw="next")
+    log.record(events.TaskDone(task="write_tests", raw="next"))
     assert [r["task"] for r in log.of("task_done")] == ["specify", "write_tests"]
 
 
@@ -81,11 +82,12 @@ SCRIPT = textwrap.dedent("""
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt], check=True)
     from crew.errors import DiskFullError
     from crew.journal.log import RunLog
+    from crew.journal.records import Answer
     log = RunLog(__import__("pathlib").Path(mnt) / "run.jsonl")
     n = 0
     try:
         while True:
-            log.append("llm_call", n=n, text="ü" * 3000)
+            log.record(Answer(task="implement", attempt=n, text="ü" * 3000))
             n += 1
     except DiskFullError as err:
         print(n)

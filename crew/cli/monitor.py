@@ -173,10 +173,11 @@ def _log_alerts(log: str | None, alerts: list[Alert], active: set[tuple[int, str
     now = {(a.gpu_index, a.kind) for a in alerts}
     if log:
         from crew.journal.log import RunLog
+        from crew.journal.records import GpuAlert
 
         for a in alerts:
             if (a.gpu_index, a.kind) not in active:
-                RunLog(Path(log)).append("gpu_alert", **a.as_record())
+                RunLog(Path(log)).record(GpuAlert.of(a))
     return now
 
 

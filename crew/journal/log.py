@@ -1,5 +1,6 @@
 """The run's log: one JSON object per line, appended and fsynced as each step happens.
 
+Every record is a frozen dataclass (crew/journal/events.py, records.py) written by the one `RunLog.record`.
 Appends are all-or-nothing: the whole line goes out in one write on an O_APPEND descriptor, a short write
 or a failed fsync is undone (truncated back) and raised as one DiskFullError line, and a record always
 starts on a fresh line, so even a tail torn by a crash or a full disk never swallows the next record.
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 
 from crew.errors import DISK_FULL, WorkflowError, disk_full
 from crew.journal.events import START_EVENTS as START_EVENTS  # re-exported: what begins a part of a run
-from crew.journal.events import Event, Start, TaskDone, TestsRound, parse, typed
+from crew.journal.events import Event, Start, TaskDone, TestsRound, fields_of, parse, typed
 
 # A record as json.dumps writes it begins with these bytes; inside a JSON string a quote is always escaped,
 # so they cannot occur in a value: a line torn and then continued by the next record splits here.
@@ -53,8 +54,11 @@ class RunLog:
     path: Path
     io: LogIO = field(default_factory=OsIO, compare=False, repr=False)
 
-    def append(self, event: str, **fields: Any) -> None:
-        record = {"ts": round(time.time(), 3), "event": event, **fields}
+    def record(self, event: Event) -> None:
+        """Append one record: `{"ts": …, "event": <kind>, <its fields…>}`, one JSON line, fsynced."""
+        self._append({"ts": round(time.time(), 3), "event": event.event, **fields_of(event)})
+
+    def _append(self, record: dict[str, Any]) -> None:
         data = (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode("utf-8")
         with _APPEND:
             try:
@@ -162,6 +166,6 @@ def settled(records: Iterable[dict[str, Any] | Event], task_names: tuple[str, ..
     rerun += sum(len(v) for v in pending.values())
     cut = order.get(before, len(task_names)) if before is not None else len(task_names)
     last = max((order[t] for t in done if order[t] < cut), default=-1)
-    finished = [done.get(t) or TaskDone("task_done", task=t, skipped=True) for t in task_names[: last + 1]]
+    finished = [done.get(t) or TaskDone(task=t, skipped=True) for t in task_names[: last + 1]]
     return Settled(finished=finished, rounds=[r for t in task_names[:cut] for r in rounds.get(t, [])],
                    rerun_rounds=rerun)

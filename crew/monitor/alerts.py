@@ -44,11 +44,6 @@ class Alert:
     limit: float
     message: str
 
-    def as_record(self) -> dict[str, object]:
-        """The fields of a `gpu_alert` line in run.jsonl: one shape for the crew run and `monitor --log`."""
-        return {"gpu": self.gpu_index, "kind": self.kind, "value": self.value, "limit": self.limit,
-                "message": self.message}
-
 
 def check(s: GpuSample, t: Thresholds, *, generating: bool) -> list[Alert]:
     """Thresholds crossed by one sample: strictly above (vram, temp), strictly under (util)."""

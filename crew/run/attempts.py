@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crew.journal.records import Answer, DraftFailed, NoModule, StubAnswer
 from crew.tools import answers
 from crew.tools.sandbox import TestReport
 
@@ -60,15 +61,15 @@ def implement(state: RunState, output: Any) -> tuple[bool, Any]:
 
 def _attempt(state: RunState, answer: str, attempt: int) -> tuple[bool, str, str]:
     """Write one attempt and check it: (passed, what to tell the next attempt, what to tell the user)."""
-    state.log.append("answer", task="implement", attempt=attempt, text=answer[:ANSWER_LOG_CHARS])
+    state.log.record(Answer(task="implement", attempt=attempt, text=answer[:ANSWER_LOG_CHARS]))
     if not state.write_module(answer):
         why = f" ({'; '.join(state.tally.refusals)})" if state.tally.refusals else ""
-        state.log.append("no_module", attempt=attempt)
+        state.log.record(NoModule(attempt=attempt))
         return False, f"No file named {state.module} was found in the answer{why}.", "the answer holds no module"
     stubs = answers.stub_functions(state.module_source(), set(state.functions))
     if stubs:
         names = ", ".join(f"`{n}`" for n in stubs)
-        state.log.append("stub_answer", attempt=attempt, functions=stubs)
+        state.log.record(StubAnswer(attempt=attempt, functions=tuple(stubs)))
         return False, (f"An earlier answer only repeated the signature and docstring of {names}: write the "
                        "complete body."), f"the answer only repeats the signature of {names}"
     if not state.examples:
@@ -89,5 +90,5 @@ def next_draft(state: RunState, *, greedy: bool = False, note: str = "") -> str:
     try:
         return state.draft(k, greedy, note)
     except Exception as exc:  # a failed extra call costs this attempt, never the run
-        state.log.append("draft_failed", attempt=k, why=f"{type(exc).__name__}: {exc}"[:300])
+        state.log.record(DraftFailed(attempt=k, why=f"{type(exc).__name__}: {exc}"[:300]))
         return ""

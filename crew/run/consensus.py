@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from crew.journal.records import Consensus, ConsensusAdopted, ConsensusSkipped
 from crew.run.second_opinion import draft_module
 from crew.tools import examples, feedback, probes
 from crew.tools.sandbox import TestReport
@@ -35,7 +36,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     sources = [(state.code_dir / name).read_text(encoding="utf-8", errors="replace") for name in test_files]
     calls = probes.calls_in_tests(sources, set(state.functions))
     if len(calls) < _MIN_CALLS:
-        state.log.append("consensus_skipped", why=f"{len(calls)} call(s) in the tests")
+        state.log.record(ConsensusSkipped(why=f"{len(calls)} call(s) in the tests"))
         return report
     current = state.module_source()
     codes = [current]
@@ -46,7 +47,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
         if alt is not None:
             codes.append(alt)  # the same program twice is two votes for it
     if len(codes) < 2:
-        state.log.append("consensus_skipped", why="no other usable attempt")
+        state.log.record(ConsensusSkipped(why="no other usable attempt"))
         return report
     probed: dict[str, probes.Candidate] = {}
     for code in codes:
@@ -54,15 +55,16 @@ def choose(state: RunState, report: TestReport) -> TestReport:
             probed[code] = _probe(state, code, calls)
     candidates = [probed[code] for code in codes]
     choice = probes.choose(candidates)
-    state.log.append("consensus", calls=calls, candidates=len(codes),
-                     results=[list(c.results) for c in candidates],
-                     tests_passed=[c.tests_passed for c in candidates], usable=[c.usable for c in candidates],
-                     chosen=None if choice is None else choice.index,
-                     cluster=None if choice is None else list(choice.cluster))
+    state.log.record(Consensus(calls=tuple(calls), candidates=len(codes),
+                               results=tuple(c.results for c in candidates),
+                               tests_passed=tuple(c.tests_passed for c in candidates),
+                               usable=tuple(c.usable for c in candidates),
+                               chosen=None if choice is None else choice.index,
+                               cluster=None if choice is None else choice.cluster))
     if choice is None or choice.index == 0:
         return report
     state.ledger.deliver(codes[choice.index])
-    state.log.append("consensus_adopted", attempt=choice.index, agreeing=len(choice.cluster))
+    state.log.record(ConsensusAdopted(attempt=choice.index, agreeing=len(choice.cluster)))
     state.progress(f"  [green]attempt {choice.index} behaves like {len(choice.cluster)} of {len(codes)} attempts "
                    "on the tests' calls: its code replaces the module[/]")
     return state.run_tests(f"consensus: attempt {choice.index} adopted", "write_tests")

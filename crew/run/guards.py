@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from crew.journal.events import FilesWritten, TestsDropped, TestsRepaired
+from crew.journal.records import Answer, FixStopped, SpecFallback, TestsRejected
 from crew.run import attempts, consensus, second_opinion
 from crew.run.attempts import ANSWER_LOG_CHARS
 from crew.tools import answers, examples
@@ -41,7 +43,7 @@ def spec(state: RunState, output: Any) -> tuple[bool, Any]:
         return True, text
     # No second try: measured on the 0.5B default, a re-asked manager wrote code again nearly every time,
     # at ~25 s a call; the task text is the better specification then.
-    state.log.append("spec_fallback", why=problems)
+    state.log.record(SpecFallback(why=tuple(problems)))
     state.progress(f"  [yellow]the specification {problems[0]}; the task text is used instead[/]")
     # Every later task states the project task itself; repeating it here (with its code block) only made
     # the prompts longer and put code back in front of the tester, who copies what it is shown.
@@ -65,7 +67,7 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
         state.workspace.read_text(path), module_name=state.module_name, under_test=state.under_test)
         if "calls code at module level" not in p.what]
     if problems and state.may_ask_again("write_tests", "test_problems"):
-        state.log.append("tests_rejected", why=problems)
+        state.log.record(TestsRejected(why=tuple(problems)))
         state.progress(f"  [yellow]test file rejected: {problems[0]}[/]")
         return False, "The test file cannot be used: " + "; ".join(problems) + (
             f". Answer with the whole corrected file in one fenced block whose first line is "
@@ -93,7 +95,7 @@ def _parseable(state: RunState, path: str) -> bool:
     if removed:
         state.workspace.write_text(path, fixed)
         change = f"removed {len(removed)} line(s) that did not parse: {removed[0].strip()[:80]}"
-        state.log.append("tests_repaired", path=path, changes=[change])
+        state.log.record(TestsRepaired(path=path, changes=(change,)))
         state.progress(f"  [yellow]{path}: {change}[/]")
     return True
 
@@ -104,7 +106,7 @@ def _repair_tests(state: RunState, path: str) -> None:
     examples."""
     if not _parseable(state, path):
         state.workspace.safe_path(path).unlink(missing_ok=True)
-        state.log.append("tests_dropped", path=path, why="it does not parse")
+        state.log.record(TestsDropped(path=path, why="it does not parse"))
         state.progress(f"  [yellow]{path} does not parse; only the task's examples count[/]")
         return
     source = state.workspace.read_text(path)
@@ -131,18 +133,18 @@ def _repair_tests(state: RunState, path: str) -> None:
         if answers.test_file_problems(fixed, module_name=state.module_name, under_test=state.under_test) and \
                 not answers.defined_names(fixed):
             state.workspace.safe_path(path).unlink(missing_ok=True)
-            state.log.append("tests_dropped", path=path, why="no usable test left")
+            state.log.record(TestsDropped(path=path, why="no usable test left"))
             state.progress(f"  [yellow]{path} had no usable test left; only the task's examples count[/]")
             return
         state.workspace.write_text(path, fixed)
-        state.log.append("tests_repaired", path=path, changes=changes)
+        state.log.record(TestsRepaired(path=path, changes=tuple(changes)))
         state.progress(f"  [yellow]{path}: {'; '.join(changes)}[/]")
 
 
 def fix(state: RunState, output: Any) -> tuple[bool, Any]:
     """One fix round: new code, pytest, keep the best; stop when done, spent, or a round gained nothing."""
-    state.log.append("answer", task="fix_code", attempt=state.tally.fix_rounds_done + 1,
-                     text=str(output.raw)[:ANSWER_LOG_CHARS])
+    state.log.record(Answer(task="fix_code", attempt=state.tally.fix_rounds_done + 1,
+                            text=str(output.raw)[:ANSWER_LOG_CHARS]))
     state.write_module(output.raw)
     state.tally.fix_rounds_done += 1
     n = state.tally.fix_rounds_done
@@ -151,7 +153,7 @@ def fix(state: RunState, output: Any) -> tuple[bool, Any]:
     if report.ok or n >= state.max_fix_rounds or not improved:
         if not report.ok and not improved and n < state.max_fix_rounds:
             state.tally.stopped_early = f"fix round {n} made no progress"
-            state.log.append("fix_stopped", round=n, why=state.tally.stopped_early)
+            state.log.record(FixStopped(round=n, why=state.tally.stopped_early))
             state.progress(f"  [yellow]{state.tally.stopped_early}: stopping the fix loop[/]")
         final = attempts.deliver_best(state, "fix_code") or report
         return True, f"{state.module_block()}\n\nREAL PYTEST RESULT (round {len(state.rounds)}):\n" \
@@ -168,6 +170,6 @@ def docs(state: RunState, output: Any) -> tuple[bool, Any]:
         # A README is prose: an answer without a fenced block is still the document.
         state.workspace.write_text("README.md", output.raw.strip() + "\n")
         state.written["README.md"] = "documentation"
-        state.log.append("files_written", agent="documentation", paths=["README.md"], note="raw answer")
+        state.log.record(FilesWritten(agent="documentation", paths=("README.md",), note="raw answer"))
         state.progress("  wrote README.md")
     return True, output.raw

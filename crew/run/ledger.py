@@ -23,7 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from crew.errors import WorkspaceError
+from crew.journal.events import BestRestored, TestsRound
 from crew.journal.log import RunLog
+from crew.journal.records import ModuleRestored, NewBest
 from crew.tools import feedback
 from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
 from crew.tools.workspace import Workspace
@@ -93,9 +95,10 @@ class Ledger:
         (self.run_dir / f"pytest-round-{n}.txt").write_text(report.output, encoding="utf-8")
         fields = {k: v for k, v in asdict(report).items() if k != "output"}
         sp = feedback.split(report, self.examples_count)
-        self.log.append("tests", round=n, label=label, ok=report.ok, summary=report.summary(),
-                        task=task, report=fields, examples_passed=sp.examples_passed,
-                        examples_total=sp.examples_total, model_passed=sp.model_passed, model_total=sp.model_total)
+        self.log.record(TestsRound(round=n, label=label, ok=report.ok, summary=report.summary(), task=task,
+                                   report=fields, examples_passed=sp.examples_passed,
+                                   examples_total=sp.examples_total, model_passed=sp.model_passed,
+                                   model_total=sp.model_total))
         colour = "green" if report.ok else "red"
         origin = (f" — user examples {sp.examples_passed}/{sp.examples_total}, model-written "
                   f"{sp.model_passed}/{sp.model_total}") if self.examples_count else ""
@@ -113,7 +116,7 @@ class Ledger:
         if self.best is not None and new <= self.best.score:
             return False
         self.best = Best(score=new, round=len(self.rounds), source=self.source())
-        self.log.append("best", round=len(self.rounds), score=list(new))
+        self.log.record(NewBest(round=len(self.rounds), score=new))
         return True
 
     def deliver_best(self, task: str) -> TestReport | None:
@@ -124,7 +127,7 @@ class Ledger:
         if self.source() == best.source or not best.source:
             return self.last
         self.deliver(best.source)
-        self.log.append("best_restored", round=best.round, path=self.module)
+        self.log.record(BestRestored(round=best.round, path=self.module))
         self.progress(f"  [yellow]keeping the code of round {best.round}, the best so far[/]")
         return self.run_tests(f"final: the code of round {best.round} restored", task)
 
@@ -175,5 +178,5 @@ class Ledger:
             return False
         if self.source() != source:
             self.deliver(source)
-            self.log.append("module_restored", task=task, sha256=sha256)
+            self.log.record(ModuleRestored(task=task, sha256=sha256))
         return True

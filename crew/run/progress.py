@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from crew.journal.records import TaskStarted
 from crew.run.state import RunState
 
 _lock = threading.Lock()
@@ -76,7 +77,7 @@ def task_progress(state: RunState, llms: Mapping[str, Any] | None = None, *,
         started_at[name] = time.monotonic()
         with _lock:
             state.progress(f"[cyan]▶ {name}[/] — {str(agent).strip()}")
-        state.log.append("task_started", task=name)
+        state.log.record(TaskStarted(task=name))
 
     def completed(source: Any, event: Any) -> None:
         task = getattr(event, "task", None) or source

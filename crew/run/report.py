@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from crew.journal.events import Event, LlmCall, ServingFault, Start, parse
+from crew.journal.records import AgentUsage as AgentUsage  # the report's rows are the `usage` record's
 from crew.tools.sandbox import TestReport
-
-
-@dataclass(frozen=True)
-class AgentUsage:
-    name: str
-    model: str
-    device: str
-    server: str
-    prompt_tokens: int
-    completion_tokens: int
-    calls: int
-    wall_s: float
 
 
 def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[str, int],
@@ -84,12 +73,13 @@ def plain(text: str) -> str:
     return re.sub(r"\[/?[a-z ]*\]", "", text)
 
 
-def tokens_so_far(llm: Any) -> dict[str, int]:
-    """An agent's token counters in this part of the run, for its `llm_call` records: so a part that is
-    killed still leaves its usage in the log, and the report of a resumed run counts it."""
+def llm_call(agent: str, base_url: str, model: str, took_s: float, llm: Any) -> LlmCall:
+    """An answered request's record, with the agent's token counters in this part of the run: so a part that
+    is killed still leaves its usage in the log, and the report of a resumed run counts it."""
     summary = llm.get_token_usage_summary()
-    return {"prompt_tokens_so_far": int(summary.prompt_tokens),
-            "completion_tokens_so_far": int(summary.completion_tokens)}
+    return LlmCall(agent=agent, base_url=base_url, model=model, seconds=round(took_s, 3),
+                   prompt_tokens_so_far=int(summary.prompt_tokens),
+                   completion_tokens_so_far=int(summary.completion_tokens))
 
 
 def _earlier_parts(records: Iterable[dict[str, Any] | Event]) -> list[list[Event]]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crew.journal.events import SecondOpinionAdopted, TestsRepaired
+from crew.journal.records import Answer, AttemptUnusable, SecondOpinion, SecondOpinionsUndecided
 from crew.run.attempts import ANSWER_LOG_CHARS, next_draft
 from crew.run.steps import EXTRA_VOTER_ATTEMPTS
 from crew.tools import answers, examples, feedback
@@ -68,8 +70,8 @@ def ask(state: RunState, report: TestReport) -> TestReport:
         rep = state.ledger.probe(alt)
         sp = feedback.split(rep, len(state.examples))
         usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered
-        state.log.append("second_opinion", attempt=k, summary=rep.summary(), usable=usable,
-                         examples_passed=sp.examples_passed, examples_total=sp.examples_total)
+        state.log.record(SecondOpinion(attempt=k, summary=rep.summary(), usable=usable,
+                                       examples_passed=sp.examples_passed, examples_total=sp.examples_total))
         if not usable or sp.examples_passed < sp.examples_total:
             continue  # an attempt that fails the user's examples has no vote
         voters += 1
@@ -80,12 +82,12 @@ def ask(state: RunState, report: TestReport) -> TestReport:
             break
     if adopted:
         state.ledger.deliver(adopted_code)
-        state.log.append("second_opinion_adopted", attempt=adopted)
+        state.log.record(SecondOpinionAdopted(attempt=adopted))
         state.progress(f"  [green]independent attempt {adopted} passes every test: its code replaces the module[/]")
         return state.run_tests(f"second opinion {adopted} adopted", "write_tests")
     wrong = sorted(name for name, n in passed_by.items() if n == 0) if voters >= 2 else []
     if not wrong:
-        state.log.append("second_opinions_undecided", voters=voters, failing=sorted(failing))
+        state.log.record(SecondOpinionsUndecided(voters=voters, failing=tuple(sorted(failing))))
         return report
     _drop_tests(state, wrong, voters)
     return state.run_tests("model tests judged wrong dropped", "write_tests")
@@ -95,12 +97,12 @@ def ask(state: RunState, report: TestReport) -> TestReport:
 def draft_module(state: RunState, k: int, *, task: str = "second_opinion") -> str | None:
     """One independent attempt, cleaned like any developer answer; None when it holds no usable module."""
     raw = next_draft(state)  # hotter, no note: independent of everything the run has seen
-    state.log.append("answer", task=task, attempt=k, text=raw[:ANSWER_LOG_CHARS])
+    state.log.record(Answer(task=task, attempt=k, text=raw[:ANSWER_LOG_CHARS]))
     files = [cf for cf in extract_code_files(raw, default_name=state.module) if state.code_only(cf)]
     code = next((cf.content for cf in files if cf.path == state.module), files[0].content if len(files) == 1
                 else None)
     if not code or answers.stub_functions(code, set(state.functions)):
-        state.log.append("attempt_unusable", task=task, attempt=k, why="no usable module in the answer")
+        state.log.record(AttemptUnusable(task=task, attempt=k, why="no usable module in the answer"))
         return None
     code, _ = answers.without_import_time_code(code)
     code, _ = answers.with_task_imports(code, state.task)
@@ -119,5 +121,5 @@ def _drop_tests(state: RunState, names: list[str], voters: int) -> None:
         state.workspace.write_text(path, examples.drop_functions(state.workspace.read_text(path), funcs))
         why = (f"fails on the code and on {voters} independent implementations that pass the task's examples: "
                "its expected value is taken to be wrong")
-        state.log.append("tests_repaired", path=path, changes=[f"dropped {f}: {why}" for f in sorted(funcs)])
+        state.log.record(TestsRepaired(path=path, changes=tuple(f"dropped {f}: {why}" for f in sorted(funcs))))
         state.progress(f"  [yellow]{path}: dropped {', '.join(sorted(funcs))} — {why}[/]")

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from crew.errors import WorkspaceError
-from crew.journal.events import Event, TaskDone, TestsRound, of_kind
+from crew.journal import records
+from crew.journal.events import Event, FilesWritten, ImportTimeCodeRemoved, TaskDone, TestsRound, of_kind
 from crew.journal.log import RunLog
 from crew.run.ledger import Best, Ledger
 from crew.run.steps import Knobs, step
@@ -166,9 +167,9 @@ class RunState:
         """Logged as each task finishes, so an interrupted run resumes after its last finished task; the
         module as the task leaves it is checkpointed first (ledger.py), and resume puts it back."""
         sha = self.ledger.checkpoint(name)
-        self.log.append("task_done", task=name, agent=getattr(output, "agent", ""),
-                        description=getattr(output, "description", ""), raw=getattr(output, "raw", ""),
-                        module_sha256=sha)
+        self.log.record(TaskDone(task=name, agent=getattr(output, "agent", ""),
+                                 description=getattr(output, "description", ""), raw=getattr(output, "raw", ""),
+                                 module_sha256=sha))
 
     def restore(self, *, before_task: str | None = None) -> list[TaskDone]:
         """Rebuild the test rounds from the log (for resume/replay); return the finished tasks, in order.
@@ -208,12 +209,13 @@ class RunState:
     def write_examples(self) -> None:
         """test_examples.py from the task's own examples — written by the system, before any agent works."""
         if not self.examples:
-            self.log.append("examples", count=0, note="the task states no example; only model-written tests")
+            self.log.record(records.ExamplesWritten(count=0,
+                                                    note="the task states no example; only model-written tests"))
             return
         self.workspace.write_text(examples.EXAMPLES_FILE, examples.render_tests(self.module_name, self.examples))
         self.written[examples.EXAMPLES_FILE] = "system"
-        self.log.append("examples", count=len(self.examples), file=examples.EXAMPLES_FILE,
-                        examples=[{"call": e.call, "expected": e.expected, "kind": e.kind} for e in self.examples])
+        cases = tuple(records.ExampleCase(e.call, e.expected, e.kind) for e in self.examples)
+        self.log.record(records.ExamplesWritten(count=len(self.examples), file=examples.EXAMPLES_FILE, examples=cases))
         self.progress(f"  {len(self.examples)} acceptance test(s) from the task's own examples → "
                       f"{examples.EXAMPLES_FILE}")
 
@@ -224,25 +226,25 @@ class RunState:
         self.tally.refusals = []
         found = extract_files(text, default_name=default_name)
         if found.dropped:
-            self.log.append("files_dropped", agent=agent, paths=list(found.dropped), why="too many files in one answer")
+            self.log.record(records.FilesDropped(agent=agent, paths=found.dropped, why="too many files in one answer"))
             self.progress(f"[yellow]  {len(found.dropped)} more file(s) in the answer dropped: at most "
                           f"{len(found.files)} per answer[/]")
         for cf in found.files:
             accepted = keep(cf)
             if accepted is None:
-                self.log.append("file_skipped", agent=agent, path=cf.path, why="not this agent's file")
+                self.log.record(records.FileSkipped(agent=agent, path=cf.path, why="not this agent's file"))
                 continue
             try:
                 self.workspace.write_text(accepted.path, accepted.content)
             except WorkspaceError as err:
-                self.log.append("file_refused", agent=agent, path=cf.path, why=err.one_line())
+                self.log.record(records.FileRefused(agent=agent, path=cf.path, why=err.one_line()))
                 self.progress(f"[yellow]refused {cf.path}: {err.what}[/]")
                 self.tally.refusals.append(f"{cf.path}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
                 continue
             self.written[accepted.path] = agent
             saved.append(accepted.path)
         if saved:
-            self.log.append("files_written", agent=agent, paths=saved)
+            self.log.record(FilesWritten(agent=agent, paths=tuple(saved)))
             self.progress(f"  wrote {', '.join(saved)}")
         return saved
 
@@ -269,7 +271,7 @@ class RunState:
         statements that run at import time (prints, test calls) are removed and logged."""
         files = [cf for cf in extract_code_files(answer, default_name=self.module) if self.code_only(cf)]
         if files and all(cf.path != self.module for cf in files) and len(files) == 1:
-            self.log.append("file_renamed", agent="developer", path=files[0].path, to=self.module)
+            self.log.record(records.FileRenamed(agent="developer", path=files[0].path, to=self.module))
             answer = f"```python\n# file: {self.module}\n{files[0].content}```\n"
         # Other code files of the answer (helper modules) are written as any agent's files; the module
         # itself only through the ledger, cleaned first, in one atomic write.
@@ -283,19 +285,19 @@ class RunState:
         try:
             self.ledger.deliver(kept)
         except WorkspaceError as err:
-            self.log.append("file_refused", agent="developer", path=self.module, why=err.one_line())
+            self.log.record(records.FileRefused(agent="developer", path=self.module, why=err.one_line()))
             self.progress(f"[yellow]refused {self.module}: {err.what}[/]")
             self.tally.refusals.append(f"{self.module}: {err.what}" + (f" ({err.fix})" if err.fix else ""))
             return False
         self.written[self.module] = "developer"
-        self.log.append("files_written", agent="developer", paths=[self.module])
+        self.log.record(FilesWritten(agent="developer", paths=(self.module,)))
         self.progress(f"  wrote {self.module}")
         if added:
-            self.log.append("task_imports_added", path=self.module, imports=added)
+            self.log.record(records.TaskImportsAdded(path=self.module, imports=tuple(added)))
             self.progress(f"  added import(s) the module lacked: {'; '.join(added)}")
         if removed:
             lines = [f"line {r.lineno}: {r.text.splitlines()[0][:80]}" for r in removed]
-            self.log.append("import_time_code_removed", path=self.module, lines=lines)
+            self.log.record(ImportTimeCodeRemoved(path=self.module, lines=tuple(lines)))
             self.progress(f"  removed {len(removed)} statement(s) that ran at import: {lines[0]}"
                           + (" …" if len(lines) > 1 else ""))
         return True

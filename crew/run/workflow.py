@@ -10,13 +10,15 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
-from crew.run.report import AgentUsage, earlier_faults, files_on_disk, render_report, tokens_so_far, whole_run_usage
+from crew.journal.events import Start as PartStarted
+from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritten, RunStopped, Usage
+from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
 from crew.run.state import RunState
 from crew.run.steps import Knobs
 from crew.tools.sandbox import SandboxLimits
@@ -120,7 +122,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
     crew = LocalCrew(project, llms, state, verbose=verbose).crew()
     if "developer" in llms and state.draft is None:
         state.draft = drafter(llms["developer"], inputs["project_task"])
-    state.log.append(label, inputs=inputs)
+    state.log.record(PartStarted(label, inputs))
     try:
         with task_progress(state, llms, verbose=verbose):
             (start or kickoff(inputs))(crew)
@@ -182,7 +184,7 @@ def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dic
     ) + (f"\n{extra}" if extra else "")
     path = state.run_dir / "report.md"
     path.write_text(text, encoding="utf-8")
-    state.log.append("report", path=str(path), ok=bool(state.last and state.last.ok), rounds=len(state.rounds))
+    state.log.record(ReportWritten(path=str(path), ok=bool(state.last and state.last.ok), rounds=len(state.rounds)))
     return path
 
 
@@ -246,9 +248,9 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     from crew.serving.bind import bind_agents
     from crew.serving.session import ServerSession
 
-    state.log.append("plan", source=plan.source, simulated=plan.simulated,
-                     agents={a.name: {"model": a.model, "placement": a.placement, "gpus": list(a.gpu_indices),
-                                      "num_ctx": a.num_ctx} for a in plan.agents})
+    state.log.record(PlanChosen(source=plan.source, simulated=plan.simulated,
+                                agents={a.name: PlannedAgent(a.model, a.placement, a.gpu_indices, a.num_ctx)
+                                        for a in plan.agents}))
     keep = project.layout.keep_warm
     session = ServerSession(project, plan, state_dir=state.run_dir / "servers", keep=keep, say=say, log=state.log,
                             make_launcher=_fleet_launcher)
@@ -261,7 +263,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     if aborted is not None:  # what was done so far, in the report; then the one line, exit 2
         stopped = (f"\n## Run stopped\n\n{aborted.one_line()}\n\nEvery finished step is in run.jsonl: after the "
                    f"fix, `localcrew resume {state.run_dir}` continues from there.\n")
-        state.log.append("run_stopped", error=aborted.one_line())
+        state.log.record(RunStopped(error=aborted.one_line()))
         report = write_report(project, crew, state, inputs, usage, session.notes + notes,
                               extra=stopped + gpu_section)
         say(f"[bold red]STOPPED[/] — report: {report}")
@@ -303,16 +305,15 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
             if hasattr(llm, "on_unreachable"):
                 llm.on_unreachable(router)
                 llm.around_each_call(sampler.generating)
-                llm.on_answer(lambda agent, url, model, took: state.log.append(
-                    "llm_call", agent=agent, base_url=url, model=model, seconds=round(took, 3),
-                    **tokens_so_far(bound.llms[agent])))
+                llm.on_answer(lambda agent, url, model, took: state.log.record(
+                    llm_call(agent, url, model, took, bound.llms[agent])))
         aborted: LocalcrewError | None = None
         try:
             crew = execute(project, bound.llms, state, inputs, verbose=verbose, start=start, label=label)
         except RunAborted as stop:
             crew, aborted = getattr(stop, "crew", None), stop.error
     usage = usage_of(bound.llms, bound.where)
-    state.log.append("usage", agents=[asdict(u) for u in usage])  # this part's own counters
+    state.log.record(Usage(agents=tuple(usage)))  # this part's own counters
     events = state.log.read()  # read once for the report's parts
     usage = whole_run_usage(events, usage)  # a resume: every part
     planned = {g.index: g.planned_bytes for g in plan.gpus if g.host == LOCAL}
@@ -322,7 +323,7 @@ def _crew_with_failover(project: ProjectConfig, state: RunState, inputs: dict[st
                         f"`plan-gpus monitor --replay {recording}` shows it again.\n")
     notes = [sampler.recording_note] if sampler.recording_note else []
     for alert in sampler.first_alerts():
-        state.log.append("gpu_alert", **alert.as_record())
+        state.log.record(GpuAlert.of(alert))
     notes += earlier_faults(events) + [_plain(e) for e in router.events]
     return crew, usage, notes, gpu_section, aborted
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from crew.errors import RunAborted, ServerCrashError, ServingError
 from crew.hardware.crash import ServerExit
+from crew.journal.events import ServingFault
 from crew.journal.log import RunLog
 from crew.serving.process import RunningServer, Supervisor, crash_error, free_port, stop
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
@@ -60,19 +61,21 @@ class Router:
             try:
                 if self.supervisor.ensure_alive(server_id):
                     how = f" after it {_ended(crash)}" if crash is not None else ""
-                    self._note(f"server {server_id} was down{how} and has been restarted; {agent} retries its "
-                               "request", agent=agent, server=server_id, action="restarted",
-                               pid=self.supervisor.servers[server_id].pid, **_exit_fields(crash))
+                    self._note(ServingFault(
+                        text=f"server {server_id} was down{how} and has been restarted; {agent} retries its request",
+                        agent=agent, server=server_id, action="restarted",
+                        pid=self.supervisor.servers[server_id].pid, **_exit_fields(crash)))
                     return True
             except ServingError as err:
-                self._note(f"server {server_id} could not be restarted: {err.what}", agent=agent,
-                           server=server_id, action="restart_failed")
+                self._note(ServingFault(text=f"server {server_id} could not be restarted: {err.what}", agent=agent,
+                                        server=server_id, action="restart_failed"))
             crash = self.supervisor.note_exit(server_id) or crash
             fatal = crash is not None and crash.same_binary_will_fail
             try:
                 target = self._fallback(agent, server_id, alias, avoid_same_binary=fatal)
             except ServingError as err:
-                self._note(f"CPU fallback for {agent} failed: {err.what}", agent=agent, action="cpu_failed")
+                self._note(ServingFault(text=f"CPU fallback for {agent} failed: {err.what}", agent=agent,
+                                        action="cpu_failed"))
                 target = None
             if target is None:
                 if self.api_fallback(agent) is None and crash is not None:
@@ -96,7 +99,8 @@ class Router:
                 f"{agent}'s model server could not be reached after a restart and failover ({exc})",
                 where=f"server {server_id or '?'}",
                 fix="read the servers' logs in the run folder's servers/; then `localcrew resume RUN_DIR`")
-            self._note(f"run stopped: {self.fatal.what}", agent=agent, server=server_id, action="unreachable")
+            self._note(ServingFault(text=f"run stopped: {self.fatal.what}", agent=agent, server=server_id,
+                                    action="unreachable"))
             raise RunAborted(self.fatal)
 
     def _abort(self, server_id: str, crash: ServerExit) -> None:
@@ -105,8 +109,8 @@ class Router:
         times = len(self.supervisor.exits.get(server_id, [])) or 1
         log_path = server.log_path if isinstance(server, RunningServer) else server.spec.log_name
         self.fatal = crash_error(server.spec, crash, log_path, times=times)  # type: ignore[arg-type]
-        self._note(f"run stopped: {self.fatal.what}", server=server_id, action="crashed", times=times,
-                   **_exit_fields(crash))
+        self._note(ServingFault(text=f"run stopped: {self.fatal.what}", server=server_id, action="crashed",
+                                times=times, **_exit_fields(crash)))
         raise RunAborted(self.fatal)
 
     def _same_binary_same_device(self, dead: str, spec: LaunchSpec) -> bool:
@@ -167,24 +171,24 @@ class Router:
         except ServingError as err:  # e.g. it did not fit after all: stop it, and try the CPU next
             if spec.server_id in self.supervisor.servers:
                 stop(self.supervisor.servers.pop(spec.server_id))
-            self._note(f"moving {agent} to {spec.server_id} failed: {err.what}", agent=agent,
-                       server=spec.server_id, action="gpu_failed")
+            self._note(ServingFault(text=f"moving {agent} to {spec.server_id} failed: {err.what}", agent=agent,
+                                    server=spec.server_id, action="gpu_failed"))
             return None
         return spec, spec.models[0]
 
     def _to_api(self, llm: Any, agent: str, dead: str) -> bool:
         api = self.api_fallback(agent)
         if api is None:
-            self._note(f"no fallback for {agent}: its server {dead} is gone", agent=agent, server=dead,
-                       action="no_fallback")
+            self._note(ServingFault(text=f"no fallback for {agent}: its server {dead} is gone", agent=agent,
+                                    server=dead, action="no_fallback"))
             return False
         base_url, model, key = api
         llm.rebind(base_url=base_url.removesuffix("/v1"), model_alias=model, ctx_tokens=llm.server_ctx_tokens,
                    device="api (failover)", api_key=key)
         self.binding[agent] = ("api", model)
-        self._note(f"[bold yellow]failover[/]: {agent} moved from {dead} to its API endpoint ({model}); "
-                   "the interrupted request is retried", agent=agent, server="api", action="failover",
-                   previous=dead)
+        self._note(ServingFault(text=f"[bold yellow]failover[/]: {agent} moved from {dead} to its API endpoint "
+                                     f"({model}); the interrupted request is retried",
+                                agent=agent, server="api", action="failover", previous=dead))
         return True
 
     def _rebind(self, llm: Any, agent: str, spec: LaunchSpec, model: ServedModel) -> None:
@@ -192,14 +196,14 @@ class Router:
         self.binding[agent] = (spec.server_id, model.alias)
         llm.rebind(base_url=spec.base_url, model_alias=model.alias, ctx_tokens=model.ctx_tokens,
                    device=_device(spec) + " (failover)")
-        self._note(f"[bold yellow]failover[/]: {agent} moved from {old[0]} to {spec.server_id} ({model.alias}); "
-                   "the interrupted request is retried", agent=agent, server=spec.server_id, action="failover",
-                   previous=old[0])
+        self._note(ServingFault(text=f"[bold yellow]failover[/]: {agent} moved from {old[0]} to {spec.server_id} "
+                                     f"({model.alias}); the interrupted request is retried",
+                                agent=agent, server=spec.server_id, action="failover", previous=old[0]))
 
-    def _note(self, text: str, **fields: Any) -> None:
-        self.events.append(text)
-        self.say(f"[yellow]{text}[/]")
-        self.log.append("serving_fault", text=text, **fields)  # the words too: a resumed run's report lists it
+    def _note(self, fault: ServingFault) -> None:
+        self.events.append(fault.text)
+        self.say(f"[yellow]{fault.text}[/]")
+        self.log.record(fault)  # the words too: a resumed run's report lists it
 
 
 def _device_key(spec: LaunchSpec) -> tuple[int, ...]:

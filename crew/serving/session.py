@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from crew.config import ProjectConfig
 from crew.errors import LocalcrewError, ServingError
+from crew.journal.records import ResidencyChecked, ResidencyWarning, ServerReady, ServerReused, ServersReady
 from crew.serving import registry
 
 if TYPE_CHECKING:
+    from crew.journal.events import Event
     from crew.journal.log import RunLog
     from crew.planner.plan import Plan
     from crew.serving.process import RunningServer, Supervisor
@@ -64,7 +66,7 @@ class ServerSession:
         for spec in reused:
             self.say(f"  server {spec.server_id} reused (already running on {spec.base_url}, "
                      "same pinning and models)")
-            self._log("server_reused", server=spec.server_id, port=spec.port)
+            self._log(ServerReused(server=spec.server_id, port=spec.port))
         self.supervisor = Supervisor(self.state_dir, keep=self.keep, remote=self._launcher() if remote else None)
         began = time.monotonic()
         with self.supervisor.running(self.started, on_ready=self.ready, timeout_s=self.timeout_s):
@@ -74,7 +76,7 @@ class ServerSession:
                 ollama = [s for s in self.specs if s.backend == "ollama"]
                 if ollama:
                     self.notes += self._prepare_ollama(ollama)
-                self._log("servers_ready", seconds=round(time.monotonic() - began, 2))
+                self._log(ServersReady(seconds=round(time.monotonic() - began, 2)))
                 yield self
             finally:
                 if self.keep:  # a server restarted meanwhile has a new pid; one dead for good is dropped
@@ -104,9 +106,11 @@ class ServerSession:
         sim = " (simulated)" if spec.simulated else ""
         where = f"on {spec.machine}, relayed to {spec.base_url}" if is_remote(spec) else f"on {spec.base_url}"
         self.say(f"  server {spec.server_id}{sim} ready {where} in {took:.1f} s — {models}")
-        node = {"host": spec.machine, "node_log": str(server.log_path)} if is_remote(spec) else {}
-        self._log("server_ready", server=spec.server_id, pid=server.pid, port=spec.port,
-                  models=[m.alias for m in spec.models], seconds=round(took, 2), **node)
+        remote = is_remote(spec)
+        self._log(ServerReady(server=spec.server_id, pid=server.pid, port=spec.port,
+                              models=tuple(m.alias for m in spec.models), seconds=round(took, 2),
+                              host=spec.machine if remote else None,
+                              node_log=str(server.log_path) if remote else None))
         if spec.backend == "llamacpp":
             self._residency(server)
         if not isinstance(server, RunningServer):  # not kept: its actor ends with the run
@@ -145,9 +149,9 @@ class ServerSession:
         except (NvmlUnavailable, LocalcrewError):  # unreadable now: the plan's arithmetic decides alone
             return None
 
-    def _log(self, event: str, **fields: Any) -> None:
+    def _log(self, event: Event) -> None:
         if self.log is not None:
-            self.log.append(event, **fields)
+            self.log.record(event)
 
     def _residency(self, server: RunningServer | RemoteServer) -> None:
         """Planned vs what the llama.cpp server reports it allocated; a GPU server with nothing on the GPU
@@ -163,9 +167,9 @@ class ServerSession:
         else:
             return
         self.say(f"  residency {describe(r, on_gpu=spec.on_gpu)}")
-        self._log("residency", server=spec.server_id, planned_bytes=r.planned_bytes,
-                  reported_bytes=r.reported_bytes, device_bytes=r.device_bytes,
-                  host_model_bytes=r.host_model_bytes, simulated=r.simulated)
+        self._log(ResidencyChecked(server=spec.server_id, planned_bytes=r.planned_bytes,
+                                   reported_bytes=r.reported_bytes, device_bytes=r.device_bytes,
+                                   host_model_bytes=r.host_model_bytes, simulated=r.simulated))
         if spec.on_gpu and not r.simulated and r.device_bytes == 0 and self.project.layout.on_spill == "fail":
             raise ServingError("the model is not on the GPU (the server allocated nothing there)",
                                where=f"server {spec.server_id} (log {server.log_path})",
@@ -184,7 +188,7 @@ class ServerSession:
             warnings = prepare_servers(specs, progress=progress, on_spill=on_spill)
         for w in warnings:
             self.say(f"[yellow]{w}[/]")
-            self._log("residency_warning", text=w)
+            self._log(ResidencyWarning(text=w))
         return warnings
 
 
