@@ -297,7 +297,8 @@ def test_a_model_test_that_independent_implementations_all_fail_is_dropped(proje
 def test_an_independent_implementation_that_passes_every_test_replaces_the_code(project_dir: Path) -> None:
     state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
                                        {"implement": [HALF], "?": [GOOD]})
-    assert len(_prompts(llms, "?")) == 1  # the first attempt already passed everything
+    # both voters are asked at once (decoded together); the first already passes everything and is adopted
+    assert len(_prompts(llms, "?")) == 2
     assert state.log.of("second_opinion_adopted")[0]["attempt"] == 1
     assert (state.code_dir / "slugify_tool.py").read_text().rstrip().endswith('.strip("-")')
     assert _prompts(llms, "fix_code") == []
@@ -318,7 +319,8 @@ def test_attempts_that_fail_the_users_examples_have_no_vote(project_dir: Path) -
 def test_attempts_continue_until_two_can_vote(project_dir: Path) -> None:
     state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
                                        {"write_tests": [WRONG_TEST], "?": [BAD, GOOD_TOO, GOOD_TOO, GOOD_TOO]})
-    assert len(_prompts(llms, "?")) == 3  # the first failed the user's example: no vote; two more did vote
+    # the first failed the user's example: no vote; the two extra attempts, asked together, did vote
+    assert len(_prompts(llms, "?")) == 4
     assert "test_wrong" not in (state.code_dir / "test_slugify_tool.py").read_text()
     assert "**Verdict:** PASS" in report
 

@@ -74,6 +74,7 @@ class WorkflowSettings:
     temperature: float = 0.0       # first answers are greedy (one shot's setting); retries are sampled hotter
     second_opinions: int = 2       # independent attempts that judge code vs model tests (0: off)
     consensus_samples: int = 0     # attempts compared with the code on the tests' calls (0: off)
+    samples_at_once: int = 4       # independent attempts asked together (decoded in the server's slots)
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,8 @@ class LlmCall(Event):
     seconds: float = 0.0
     prompt_tokens_so_far: int = 0
     completion_tokens_so_far: int = 0
+    started: float = 0.0  # wall clock (epoch seconds) when the request was sent: requests of agents overlap
+    ended: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,13 @@ class Other(Event):
 def _s(rec: dict[str, Any], key: str, default: str = "") -> str:
     value = rec.get(key)
     return default if value is None else str(value)
+
+
+def _f(rec: dict[str, Any], key: str) -> float:
+    try:
+        return float(rec.get(key) or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _i(rec: dict[str, Any], key: str) -> int:
@@ -226,7 +235,8 @@ def parse(rec: dict[str, Any]) -> Event:
             seconds = 0.0
         return LlmCall(agent=rec["agent"], base_url=_s(rec, "base_url"), model=_s(rec, "model"), seconds=seconds,
                        prompt_tokens_so_far=_i(rec, "prompt_tokens_so_far"),
-                       completion_tokens_so_far=_i(rec, "completion_tokens_so_far"))
+                       completion_tokens_so_far=_i(rec, "completion_tokens_so_far"),
+                       started=_f(rec, "started"), ended=_f(rec, "ended"))
     if kind == "serving_fault":
         faulted = rec.get("faulted")
         return ServingFault(text=_s(rec, "text"), agent=_s(rec, "agent", "?"), server=_s(rec, "server", "?"),

@@ -198,6 +198,17 @@ class TaskImportsAdded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AskedAhead(Event):
+    """A task's first request sent before CrewAI reached the task (crew/run/overlap.py)."""
+
+    event: str = field(default="asked_ahead", init=False)
+    task: str
+    agent: str
+    sent: bool
+    why: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskStarted(Event):
     event: str = field(default="task_started", init=False)
     task: str

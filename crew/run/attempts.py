@@ -6,6 +6,7 @@ round so far is remembered by its score (`Ledger.best`), and delivered again if 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from crew.journal.records import Answer, DraftFailed, NoModule, StubAnswer
@@ -86,7 +87,31 @@ def next_draft(state: RunState, *, greedy: bool = False, note: str = "") -> str:
     """The developer's model asked directly: the implement prompt (+ a note), each with its own seed."""
     assert state.draft is not None
     state.tally.drafts_asked += 1
-    k = state.tally.drafts_asked
+    return _asked(state, state.tally.drafts_asked, greedy, note)
+
+
+def next_drafts(state: RunState, n: int) -> list[str]:
+    """`n` independent attempts (no note, sampled hotter), asked at once: they decode together in the slots
+    of the developer's server (llama-server, OLLAMA_NUM_PARALLEL), up to `samples_at_once` in flight.
+
+    Each attempt's number — and so its seed — is given before any is sent, and the answers come back in
+    that order, so a run is the same whichever finishes first. A drafter that cannot be asked from several
+    threads (a scripted test model) is asked one after the other. A crash that ends the run (RunAborted)
+    propagates from whichever request met it."""
+    assert state.draft is not None
+    ks = []
+    for _ in range(n):
+        state.tally.drafts_asked += 1
+        ks.append(state.tally.drafts_asked)
+    at_once = min(n, state.knobs.samples_at_once)
+    if at_once <= 1 or not getattr(state.draft, "concurrent", False):
+        return [_asked(state, k, False, "") for k in ks]
+    with ThreadPoolExecutor(at_once, thread_name_prefix="sample") as pool:
+        return list(pool.map(lambda k: _asked(state, k, False, ""), ks))
+
+
+def _asked(state: RunState, k: int, greedy: bool, note: str) -> str:
+    assert state.draft is not None
     try:
         return state.draft(k, greedy, note)
     except Exception as exc:  # a failed extra call costs this attempt, never the run

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from crew.journal.records import Consensus, ConsensusAdopted, ConsensusSkipped
-from crew.run.second_opinion import draft_module
+from crew.run.second_opinion import draft_modules
 from crew.tools import examples, feedback, probes
 from crew.tools.sandbox import TestReport
 
@@ -42,8 +42,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     codes = [current]
     state.progress(f"  [yellow]asking {state.consensus_samples} more attempt(s) and comparing what each returns "
                    f"on the tests' {len(calls)} calls[/]")
-    for k in range(1, state.consensus_samples + 1):
-        alt = draft_module(state, k, task="consensus")
+    for alt in draft_modules(state, 1, state.consensus_samples, task="consensus"):  # asked at once
         if alt is not None:
             codes.append(alt)  # the same program twice is two votes for it
     if len(codes) < 2:

@@ -9,6 +9,7 @@ first test run already passed.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,6 +37,7 @@ class LocalCrew:
         self.llms = llms
         self.state = state
         self.verbose = verbose
+        self.ahead: list[threading.Thread] = []  # requests sent before CrewAI reached their task (overlap.py)
 
     def agents(self) -> dict[str, Agent]:
         from crew.tools.file_tools import gets_tools, workspace_tools
@@ -65,6 +67,8 @@ class LocalCrew:
                 agent=agents[tc.agent], context=[built[c] for c in tc.context],
             )
             kwargs["callback"] = _done(state, name)
+            if name == "specify" and "write_tests" in cfg and tuple(cfg["write_tests"].context) == ("specify",):
+                kwargs["callback"] = self._then_ask_tester(state, name, built, agents[cfg["write_tests"].agent])
             if name in guards:
                 kwargs["guardrail"] = guards[name]
                 # Each guardrail decides itself when its attempts are spent; CrewAI must never give up first
@@ -74,6 +78,22 @@ class LocalCrew:
             built[name] = (ConditionalTask(condition=state.needs_fix, **kwargs) if name == "fix_code"
                            else Task(**kwargs))
         return list(built.values())
+
+    def _then_ask_tester(self, state: RunState, name: str, built: dict[str, Task],
+                         tester: Agent) -> Callable[[Any], None]:
+        """specify's callback: log it done, then send the tester's write_tests request while the developer
+        implements (crew/run/overlap.py). write_tests reads only specify's output."""
+        from crew.run.overlap import ask_tester_ahead
+
+        def done(output: Any) -> None:
+            state.task_done(name, output)
+            tests = built.get("write_tests")
+            if tests is not None:
+                thread = ask_tester_ahead(state, tester, tests, str(getattr(output, "raw", "")))
+                if thread is not None:
+                    self.ahead.append(thread)
+
+        return done
 
     def crew(self) -> Crew:
         agents = self.agents()

@@ -7,6 +7,7 @@ manager's summary is quoted as the model's words, never as evidence.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -77,9 +78,11 @@ def llm_call(agent: str, base_url: str, model: str, took_s: float, llm: Any) -> 
     """An answered request's record, with the agent's token counters in this part of the run: so a part that
     is killed still leaves its usage in the log, and the report of a resumed run counts it."""
     summary = llm.get_token_usage_summary()
+    ended = time.time()
     return LlmCall(agent=agent, base_url=base_url, model=model, seconds=round(took_s, 3),
                    prompt_tokens_so_far=int(summary.prompt_tokens),
-                   completion_tokens_so_far=int(summary.completion_tokens))
+                   completion_tokens_so_far=int(summary.completion_tokens),
+                   started=round(ended - took_s, 3), ended=round(ended, 3))
 
 
 def _earlier_parts(records: Iterable[dict[str, Any] | Event]) -> list[list[Event]]:

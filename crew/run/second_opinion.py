@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from crew.journal.events import SecondOpinionAdopted, TestsRepaired
 from crew.journal.records import Answer, AttemptUnusable, SecondOpinion, SecondOpinionsUndecided
-from crew.run.attempts import ANSWER_LOG_CHARS, next_draft
+from crew.run.attempts import ANSWER_LOG_CHARS, next_drafts
 from crew.run.steps import EXTRA_VOTER_ATTEMPTS
 from crew.tools import answers, examples, feedback
 from crew.tools.codeblocks import extract_code_files
@@ -61,10 +61,14 @@ def ask(state: RunState, report: TestReport) -> TestReport:
     # voters are found: measured at 6a13567 (HumanEval/45), one voter of two attempts left two wrong model
     # tests standing and the report said FAIL on correct code. Each attempt is tested in a probe folder of
     # its own (crew/run/ledger.py): code/ holds the module until one is adopted, whatever kills the run.
-    for k in range(1, state.second_opinions + EXTRA_VOTER_ATTEMPTS + 1):
+    # Asked in batches decoded together: first as many as voters are wanted, then the extra ones at once if
+    # some had no vote; each batch is judged in attempt order, as one-by-one asking would have.
+    batches = [(1, state.second_opinions), (state.second_opinions + 1, EXTRA_VOTER_ATTEMPTS)]
+    attempts = ((k, alt) for first, n in batches if voters < state.second_opinions and not adopted
+                for k, alt in enumerate(draft_modules(state, first, n), first))
+    for k, alt in attempts:
         if voters >= state.second_opinions:
             break
-        alt = draft_module(state, k)
         if alt is None:
             continue
         rep = state.ledger.probe(alt)
@@ -94,9 +98,16 @@ def ask(state: RunState, report: TestReport) -> TestReport:
 
 
 
-def draft_module(state: RunState, k: int, *, task: str = "second_opinion") -> str | None:
-    """One independent attempt, cleaned like any developer answer; None when it holds no usable module."""
-    raw = next_draft(state)  # hotter, no note: independent of everything the run has seen
+def draft_modules(state: RunState, first_k: int, n: int, *, task: str = "second_opinion") -> list[str | None]:
+    """`n` independent attempts asked at once (hotter, no note: independent of everything the run has
+    seen), numbered from `first_k`, each cleaned like any developer answer; None where an answer holds no
+    usable module."""
+    raws = next_drafts(state, n)
+    return [module_from(state, raw, first_k + i, task=task) for i, raw in enumerate(raws)]
+
+
+def module_from(state: RunState, raw: str, k: int, *, task: str = "second_opinion") -> str | None:
+    """One attempt's answer, cleaned like any developer answer; None when it holds no usable module."""
     state.log.record(Answer(task=task, attempt=k, text=raw[:ANSWER_LOG_CHARS]))
     files = [cf for cf in extract_code_files(raw, default_name=state.module) if state.code_only(cf)]
     code = next((cf.content for cf in files if cf.path == state.module), files[0].content if len(files) == 1

@@ -21,6 +21,7 @@ class Knobs:
     max_fix_rounds: int
     second_opinions: int
     consensus_samples: int
+    samples_at_once: int = 4  # independent attempts in flight together (the developer's server slots)
 
 
 @dataclass(frozen=True)

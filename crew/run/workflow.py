@@ -119,7 +119,8 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
     from crew.run.crew import LocalCrew
     from crew.run.progress import task_progress
 
-    crew = LocalCrew(project, llms, state, verbose=verbose).crew()
+    local = LocalCrew(project, llms, state, verbose=verbose)
+    crew = local.crew()
     if "developer" in llms and state.draft is None:
         state.draft = drafter(llms["developer"], inputs["project_task"])
     state.log.record(PartStarted(label, inputs))
@@ -134,6 +135,9 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
     except RunAborted as stop:  # a server crashed with no fallback left: the report is written from `crew`
         stop.crew = crew  # type: ignore[attr-defined]
         raise
+    finally:
+        for thread in local.ahead:  # a head start CrewAI never took (write_tests skipped): let it finish
+            thread.join(timeout=5.0)
     return crew
 
 
@@ -153,22 +157,33 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
     opinions): the task as one plain message plus an optional note, greedy or sampled hotter, each with a
     seed of its own."""
 
+    def ask(one: Any, note: str) -> str:
+        text = task.strip() + DRAFT_SUFFIX + (f"\n\n{note}" if note else "")
+        answer = str(one.call([{"role": "user", "content": text}]))
+        # A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer.
+        return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer
+
     def draft(k: int, greedy: bool, note: str) -> str:
+        seed = (getattr(llm, "seed", None) or 0) + DRAFT_SEED_OFFSET + k
+        temperature = llm.temperature if greedy else DRAFT_TEMPERATURE
+        if hasattr(llm, "sibling"):  # our served model: a copy per request, so several can be in flight
+            one = llm.sibling(temperature=temperature, seed=seed)
+            try:
+                return ask(one, note)
+            finally:
+                llm.absorb(one)
         saved = {name: getattr(llm, name, None) for name in ("temperature", "seed")}
         try:
-            if not greedy:
-                llm.temperature = DRAFT_TEMPERATURE
+            llm.temperature = temperature
             if hasattr(llm, "seed"):
-                llm.seed = (saved["seed"] or 0) + DRAFT_SEED_OFFSET + k
-            text = task.strip() + DRAFT_SUFFIX + (f"\n\n{note}" if note else "")
-            answer = str(llm.call([{"role": "user", "content": text}]))
-            # A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer.
-            return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer
+                llm.seed = seed
+            return ask(llm, note)
         finally:
             for name, value in saved.items():
                 if hasattr(llm, name):
                     setattr(llm, name, value)
 
+    draft.concurrent = hasattr(llm, "sibling")  # type: ignore[attr-defined]
     return draft
 
 
@@ -234,7 +249,8 @@ def feasible_plan(project: ProjectConfig, plan_file: Path | None = None) -> Any:
 def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], say: Say) -> RunState:
     wf = project.tasks.workflow
     knobs = Knobs(implement_rounds=wf.implement_rounds, max_fix_rounds=wf.max_fix_rounds,
-                  second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples)
+                  second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples,
+                  samples_at_once=wf.samples_at_once)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
                      sandbox_limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"])

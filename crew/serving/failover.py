@@ -118,7 +118,7 @@ class Router:
         gone = self.supervisor.servers.get(dead)
         if gone is None:
             return False
-        return (spec.backend == gone.spec.backend and spec.argv[:1] == gone.spec.argv[:1]
+        return (spec.backend == gone.spec.backend and spec.program[:1] == gone.spec.program[:1]
                 and spec.machine == gone.spec.machine and _device_key(spec) == _device_key(gone.spec))
 
     def _fallback(self, agent: str, dead: str, alias: str, *,

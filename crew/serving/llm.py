@@ -7,10 +7,12 @@ summarisation kicks in before the server would truncate. We never pass `num_ctx`
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -58,6 +60,10 @@ logging.getLogger().addFilter(_LostServerNoise())
 _USABLE_RATIO = 0.85
 
 
+class Captured(BaseException):  # noqa: N818 - not an error: CrewAI's `except Exception` must let it through
+    """Raised by a capturing sibling once CrewAI has built its request (nothing was sent)."""
+
+
 _COUNTERS = threading.Lock()  # siblings' counters are added back from several threads
 
 
@@ -88,6 +94,12 @@ class ServedLLM(OpenAICompletion):
     # Told of each request a server answered: (agent, base_url, model alias, seconds) — the run log's
     # `llm_call` records, which tie every request to the server that served it.
     _on_answer: Callable[[str, str, str, float], None] | None = PrivateAttr(default=None)
+    # Requests already sent ahead of CrewAI (crew/run/overlap.py), by their exact messages: CrewAI's own call
+    # with those messages takes the answer instead of asking again.
+    _ahead: dict[str, Future[str]] = PrivateAttr(default_factory=dict)
+    # A capturing sibling records the messages CrewAI built and sends nothing (crew/run/overlap.py).
+    _capture: list[Any] | None = PrivateAttr(default=None)
+    _parent: ServedLLM | None = PrivateAttr(default=None)  # a sibling's original (its hooks read the counts)
 
     def get_context_window_size(self) -> int:
         return int(self.server_ctx_tokens * _USABLE_RATIO)
@@ -97,9 +109,45 @@ class ServedLLM(OpenAICompletion):
         servers enforce the window themselves, so an estimate is all CrewAI's pre-check needs."""
         return (len(_text_of(messages)) + 3) // 4
 
+    def ask_ahead(self, messages: list[dict[str, str]], *, run: Callable[[Callable[[], str]], None]) -> None:
+        """Send `messages` now, on a sibling (so CrewAI's own requests are not disturbed); the answer waits for
+        CrewAI to ask the same. `run` starts the request (a thread the caller owns and joins)."""
+        future: Future[str] = Future()
+        self._ahead[_key(messages)] = future
+
+        def request() -> str:
+            twin = self.sibling()
+            try:
+                answer = str(twin.call(messages))
+                future.set_result(answer)
+                return answer
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+            finally:
+                self.absorb(twin)
+
+        run(request)
+
+    def capturing(self, box: list[Any]) -> ServedLLM:
+        """A sibling whose first call puts CrewAI's messages in `box` and raises Captured: the exact request
+        CrewAI would send, built by CrewAI itself, without sending it."""
+        twin = self.sibling()
+        twin._capture = box
+        return twin
+
     def call(self, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
         messages = args[0] if args else kwargs.get("messages", "")
+        if self._capture is not None:
+            self._capture.append(messages)
+            raise Captured
+        ahead = self._ahead.pop(_key(messages), None) if self._ahead and isinstance(messages, list) else None
+        if ahead is not None:
+            try:
+                return ahead.result()  # asked while the previous task ran: the same request, already answered
+            except Exception:  # noqa: BLE001 - the head start failed: ask again, as if it never happened
+                pass
         base_temperature, base_seed, base_max = self.temperature, self.seed, self.max_tokens
         task = getattr(kwargs.get("from_task"), "name", None)
         if task in self.task_max_tokens:
@@ -148,6 +196,8 @@ class ServedLLM(OpenAICompletion):
             self._track_token_usage_internal({"prompt_tokens": prompt, "completion_tokens": self._streamed,
                                               "total_tokens": prompt + self._streamed})
         took = time.monotonic() - started
+        if self._parent is not None:  # the hooks were given the original: tell it this answer's length
+            self._parent._streamed = self._streamed
         # only answered requests: a refused connection reached no server
         for hook in ([self._on_answer] if self._on_answer is not None else []) + self._more_on_answer:
             hook(self.agent_name, base_url, model, took)
@@ -221,6 +271,8 @@ class ServedLLM(OpenAICompletion):
         twin._token_usage = dict.fromkeys(self._token_usage, 0)
         twin._wall_s, twin._calls, twin._retries, twin._streamed = 0.0, 0, 0, 0
         twin._more_on_answer = list(self._more_on_answer)
+        twin._ahead = {}  # model_copy shares private dicts: a sibling taking its own head start would wait forever
+        twin._parent = self
         return twin
 
     def absorb(self, twin: ServedLLM) -> None:
@@ -237,6 +289,10 @@ class ServedLLM(OpenAICompletion):
     @property
     def calls(self) -> int:
         return self._calls
+
+
+def _key(messages: Any) -> str:
+    return json.dumps(messages, sort_keys=True, default=str)
 
 
 def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,

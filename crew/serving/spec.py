@@ -182,6 +182,11 @@ def llama_server_args(models: tuple[ServedModel, ...], host: str, port: int) -> 
         args += ["--tensor-split", ",".join(f"{x:g}" for x in m.tensor_split)]
     if m.n_threads:
         args += ["--threads", str(m.n_threads if m.n_threads > 0 else (os.cpu_count() or 1))]
+    if m.n_gpu_layers == 0:
+        # On the CPU the weights are read into memory rather than mapped: with a mapping, the file range of the
+        # tensors llama.cpp repacks (Q4_0, Q4_K on AVX2) is counted twice, mapped and repacked, and the load
+        # log reports more than the plan counts (measured: 1.85 vs 1.82 GiB for the embedded model).
+        args += ["--load-mode", "none"]
     if m.draft_path:
         args += ["--model-draft", m.draft_path, "--n-gpu-layers-draft",
                  str(m.n_gpu_layers if m.n_gpu_layers >= 0 else 999)]
