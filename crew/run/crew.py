@@ -88,12 +88,20 @@ class LocalCrew:
         def done(output: Any) -> None:
             state.task_done(name, output)
             tests = built.get("write_tests")
-            if tests is not None:
+            if tests is not None and self._overlaps(tester):
                 thread = ask_tester_ahead(state, tester, tests, str(getattr(output, "raw", "")))
                 if thread is not None:
                     self.ahead.append(thread)
 
         return done
+
+    def _overlaps(self, tester: Agent) -> bool:
+        """Does the tester's request gain by going beside the developer's? Yes on a server of its own, or on
+        one that decodes several at once; on a shared one-at-a-time server it would only queue ahead."""
+        mine, theirs = tester.llm, self.llms.get("developer")
+        if theirs is None or getattr(mine, "server_slots", 1) > 1:
+            return True
+        return str(getattr(mine, "base_url", "")) != str(getattr(theirs, "base_url", ""))
 
     def crew(self) -> Crew:
         agents = self.agents()

@@ -183,7 +183,8 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
                 if hasattr(llm, name):
                     setattr(llm, name, value)
 
-    draft.concurrent = hasattr(llm, "sibling")  # type: ignore[attr-defined]
+    # several at once only where its server decodes them together (llama-server's slots): elsewhere they queue
+    draft.concurrent = hasattr(llm, "sibling") and getattr(llm, "server_slots", 1) > 1  # type: ignore[attr-defined]
     return draft
 
 

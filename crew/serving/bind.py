@@ -100,7 +100,7 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
         if spec.machine != LOCAL:
             device += f" on {spec.machine}"
         llms[placement.name] = served_llm(agent=placement.name, base_url=spec.base_url, model_alias=model.alias,
-                                          ctx_tokens=model.ctx_tokens, device=device,
+                                          ctx_tokens=model.ctx_tokens, device=device, server_slots=spec.slots,
                                           max_tokens=project.agents[placement.name].max_tokens,
                                           seed=project.tasks.workflow.seed,
                                           temperature=project.tasks.workflow.temperature,

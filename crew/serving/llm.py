@@ -71,6 +71,7 @@ class ServedLLM(OpenAICompletion):
     """An OpenAI-compatible client pinned to one local server and one model alias."""
 
     server_ctx_tokens: int = 8192
+    server_slots: int = 1  # requests its server decodes at once (1: they queue; samples gain nothing at once)
     agent_name: str = ""
     device: str = "cpu"
     # A guardrail's retry is sampled hotter and with its own seed: a small model shown its failed answer at the
@@ -296,11 +297,12 @@ def _key(messages: Any) -> str:
 
 
 def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,
-               max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2, seed: int | None = None,
-               temperature: float = 0.2, task_max_tokens: dict[str, int] | None = None) -> ServedLLM:
+               server_slots: int = 1, max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2,
+               seed: int | None = None, temperature: float = 0.2, task_max_tokens: dict[str, int] | None = None) -> ServedLLM:
     return ServedLLM(
         model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
         temperature=temperature, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
-        server_ctx_tokens=ctx_tokens, agent_name=agent, device=device, seed=seed, stream=True,
+        server_ctx_tokens=ctx_tokens, server_slots=server_slots, agent_name=agent, device=device, seed=seed,
+        stream=True,
         task_max_tokens=dict(task_max_tokens or {}),
     )
