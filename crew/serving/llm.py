@@ -298,7 +298,8 @@ def _key(messages: Any) -> str:
 
 def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,
                server_slots: int = 1, max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2,
-               seed: int | None = None, temperature: float = 0.2, task_max_tokens: dict[str, int] | None = None) -> ServedLLM:
+               seed: int | None = None, temperature: float = 0.2,
+               task_max_tokens: dict[str, int] | None = None) -> ServedLLM:
     return ServedLLM(
         model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
         temperature=temperature, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
