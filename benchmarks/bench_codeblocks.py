@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crew.tools.codeblocks import extract_files  # noqa: E402
+from crew.answers.codeblocks import extract_files  # noqa: E402
 
 MB = 1_000_000
 FENCED = "```python\nX = 1\n```\n"

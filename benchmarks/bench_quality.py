@@ -110,7 +110,7 @@ def select(set_name: str, limit: int | None, seed: int) -> list[Task]:
 
 def judge(code_files: dict[str, str], task: Task) -> tuple[bool, str]:
     """Hidden tests against the final code, in the same sandbox the crew's own tests run in."""
-    from crew.tools.sandbox import SandboxLimits, run_pytest
+    from crew.sandbox import SandboxLimits, run_pytest
 
     with tempfile.TemporaryDirectory(prefix="localcrew-judge-") as tmp:
         folder = Path(tmp)
@@ -133,8 +133,8 @@ def final_code(code_dir: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ one shot
 
 def one_shot(base_url: str, task: Task, seed: int) -> tuple[dict[str, str], int, float]:
+    from crew.answers.codeblocks import extract_code_files
     from crew.serving.process import http_json
-    from crew.tools.codeblocks import extract_code_files
 
     started = time.perf_counter()
     reply = http_json(base_url + "/v1/chat/completions", timeout_s=600, payload={

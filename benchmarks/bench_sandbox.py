@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crew.tools.sandbox import run_pytest, sandbox_mode  # noqa: E402
+from crew.sandbox import run_pytest, sandbox_mode  # noqa: E402
 
 
 def _suite(root: Path, tests: int) -> None:

@@ -87,15 +87,16 @@ case "$mode" in
   test)
     uv run --frozen ruff check crew tests benchmarks
     uv run --frozen mypy --strict crew/planner/vram.py crew/models/footprint.py crew/planner/solver.py \
-      crew/planner/plan.py crew/tools/workspace.py crew/tools/codeblocks.py crew/tools/names.py crew/tools/sandbox/*.py \
-      crew/tools/sandbox/inside/*.py crew/config/*.py crew/run/state.py crew/run/ledger.py crew/run/steps.py crew/journal/events.py crew/run/guards.py crew/run/attempts.py crew/run/second_opinion.py \
+      crew/planner/plan.py crew/answers/codeblocks.py crew/sandbox/*.py \
+      crew/sandbox/inside/*.py crew/config/*.py crew/run/state.py crew/run/ledger.py crew/run/steps.py crew/journal/events.py crew/run/handlers.py crew/run/attempts.py crew/run/second_opinion.py \
       crew/serving/spec.py crew/errors.py crew/planner/search.py crew/planner/problem.py crew/planner/suggest.py \
-      crew/monitor/recorded.py crew/monitor/replay.py crew/tools/examples.py crew/tools/answers.py \
-      crew/tools/feedback.py crew/models/embedded.py crew/tools/prose.py crew/units.py \
+      crew/monitor/recorded.py crew/monitor/replay.py crew/answers/examples.py crew/answers/answers.py \
+      crew/answers/feedback.py crew/models/embedded.py crew/answers/prose.py crew/units.py \
       crew/hardware/types.py crew/models/llamacpp.py benchmarks/greedy_baseline.py \
       crew/models/download.py crew/models/sources.py crew/hardware/backend.py crew/fleet/*.py \
       crew/serving/remote.py crew/serving/signals.py crew/hardware/crash.py crew/hardware/cpu.py \
-      crew/models/build_check.py crew/cli/doctor.py
+      crew/models/build_check.py crew/cli/doctor.py crew/journal/records.py crew/journal/log.py \
+      crew/models/server_binary.py crew/run/overlap.py
     set +e
     uv run --frozen pytest "$@"
     rc=$?

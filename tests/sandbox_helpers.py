@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crew.tools.sandbox import SandboxLimits
+from crew.sandbox import SandboxLimits
 
 QUICK = SandboxLimits(wall_timeout_s=30)
 # Code that fails its one test: what a forged verdict would have to turn into a pass.

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from crew.tools.codeblocks import MAX_FILES, CodeFile, extract_code_files, extract_files
+from crew.answers.codeblocks import MAX_FILES, CodeFile, extract_code_files, extract_files
 from tests import codeblocks_reference as reference
 from tests.conftest import ROOT
 
@@ -170,7 +170,7 @@ def test_many_hashes_before_a_fence_do_not_hang() -> None:
     """40 `#` took days (×2 per `#`, from `_BEFORE` backtracking). A hang guard, not a speed check: the
     scanner needs milliseconds; the limit only turns a hang into a failure. Throughput is benchmarked in
     benchmarks/bench_codeblocks.py."""
-    code = ("from crew.tools.codeblocks import extract_code_files\n"
+    code = ("from crew.answers.codeblocks import extract_code_files\n"
             "for n in (26, 40, 10000):\n"
             "    assert extract_code_files('#' * n + 'x\\n```python\\nX = 1\\n```') == []\n"
             "    assert extract_code_files('#' * n + ' calc.py\\n```python\\nX = 1\\n```')[0].path == 'calc.py'\n")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from crew.sandbox.workspace import Workspace
 from crew.tools.file_tools import workspace_tools
-from crew.tools.workspace import Workspace
 
 
 @pytest.fixture

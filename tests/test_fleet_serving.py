@@ -13,8 +13,8 @@ from crew.config import load_project
 from crew.errors import ServingError
 from crew.models.embedded import EMBEDDED_TINY_REF
 from crew.serving.bind import prepare_specs
+from crew.serving.llamacpp_residency import ServerResidency
 from crew.serving.process import Supervisor
-from crew.serving.residency_check import ServerResidency
 from crew.serving.spec import LaunchSpec, ServedModel, llamacpp_spec
 from crew.units import LOCAL
 from tests.conftest import ROOT

@@ -25,7 +25,7 @@ import pytest
 from crew.config import load_project
 from crew.run.resume import _continue
 from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
-from crew.tools.sandbox import run_pytest
+from crew.sandbox import run_pytest
 from tests.conftest import ROOT
 from tests.fake_llm import ScriptedLLM
 from tests.kill_at_event import NEVER

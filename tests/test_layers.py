@@ -19,7 +19,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("crew.config",),            # the three YAML files, typed
     ("crew.monitor",),           # NVML samples, alerts, views
     ("crew.planner",),           # estimate, solve, plan, render, validate the estimate
-    ("crew.journal", "crew.tools"),  # run.jsonl; what agents' answers become, the sandbox
+    ("crew.journal", "crew.sandbox"),  # run.jsonl; the workspace, file-name policy and the pytest sandbox
+    ("crew.answers", "crew.tools"),  # what agents' answers become; the agents' read-only file tools
     ("crew.serving",),           # specs, processes, failover, the agents' LLMs
     ("crew.fleet",),             # Ray: servers on other nodes
     ("crew.run",),               # one run: the crew, steps, ledger, report, resume

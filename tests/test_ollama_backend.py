@@ -21,8 +21,8 @@ from rich.progress import Progress
 
 from crew.errors import ModelError, ServingError, SettingsError
 from crew.serving import ollama as ob
+from crew.serving.ollama_residency import Residency, normalize_tag, residency_problems
 from crew.serving.process import free_port, port_is_free, stop
-from crew.serving.residency import Residency, normalize_tag, residency_problems
 from crew.serving.spec import LaunchSpec, ServedModel
 from crew.units import GIB
 from tests.fake_ollama import FakeOllama

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crew.serving.residency_check import check, describe, reported_buffers
+from crew.serving.llamacpp_residency import check, describe, reported_buffers
 from crew.serving.spec import ServedModel, llamacpp_spec
 
 CPU_LOG = """load_tensors:   CPU_Mapped model buffer size =    92.10 MiB

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crew.tools.sandbox import (
+from crew.sandbox import (
     SandboxLimits,
     SandboxMode,
     TestFailure,
@@ -263,7 +263,7 @@ def test_a_module_the_parser_chokes_on_is_a_syntax_error_from_the_sandbox(tmp_pa
 def test_a_test_file_that_does_not_parse_does_not_stop_the_others(tmp_path: Path) -> None:
     """The user's examples still run when a model-written test file is broken, and the report says which
     tests passed, so the examples are counted by name, not guessed from totals."""
-    from crew.tools.feedback import split
+    from crew.answers.feedback import split
 
     ws = workspace(tmp_path / "ws", {
         "calc.py": "def add(a, b):\n    return a + b\n",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from crew.tools.sandbox import SandboxLimits, SandboxMode, TestFailure, TestReport, run_pytest, sandbox_mode
+from crew.sandbox import SandboxLimits, SandboxMode, TestFailure, TestReport, run_pytest, sandbox_mode
 from tests.sandbox_helpers import QUICK, WRONG, processes_with, workspace
 
 # ------------------------------------------------------------------------------------------ containment

@@ -1,4 +1,4 @@
-"""The sandbox's inside (crew/tools/sandbox/inside/) needs nothing but the standard library, and runs so.
+"""The sandbox's inside (crew/sandbox/inside/) needs nothing but the standard library, and runs so.
 
 It is copied into each stage and started with `python -I`; the tests copy it into a temp folder, run it
 from there with the working folder elsewhere, and read every import statement of every file.
@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crew.tools.sandbox import run_pytest
-from crew.tools.sandbox.stage import INSIDE_DIR, INSIDE_PACKAGE, boot_command, copy_inside
+from crew.sandbox import run_pytest
+from crew.sandbox.stage import INSIDE_DIR, INSIDE_PACKAGE, boot_command, copy_inside
 from tests.sandbox_helpers import QUICK, workspace
 
 # pytest is what the worker runs, imported only inside functions that run after the sandbox is set up;

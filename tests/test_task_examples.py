@@ -7,8 +7,8 @@ import ast
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crew.tools import answers
-from crew.tools.examples import (
+from crew.answers import answers
+from crew.answers.examples import (
     contradictions,
     drop_functions,
     extract_examples,
@@ -149,7 +149,7 @@ def test_standard_modules_used_without_import_are_imported() -> None:
 
 
 def test_stub_functions_are_those_whose_body_does_no_work() -> None:
-    from crew.tools.answers import stub_functions
+    from crew.answers.answers import stub_functions
 
     src = '''
 def a(x):
@@ -174,7 +174,7 @@ def e(x):
 
 
 def test_a_code_block_of_the_task_is_told_in_words_and_other_text_is_kept() -> None:
-    from crew.tools.prose import task_as_prose
+    from crew.answers.prose import task_as_prose
 
     task = ('Write m.py with `f` below.\n\n```python\nfrom typing import List\n\n\ndef f(xs: List[int], k=2) -> int:\n'
             '    """Sum of the k largest.\n    >>> f([1, 2, 3])\n    5\n    >>> f([])\n    0\n    """\n```\n'
@@ -188,7 +188,7 @@ def test_a_code_block_of_the_task_is_told_in_words_and_other_text_is_kept() -> N
 
 
 def test_a_test_of_several_asserts_becomes_one_test_per_assert() -> None:
-    from crew.tools.answers import split_asserts
+    from crew.answers.answers import split_asserts
 
     src = ('from m import f\n\n\ndef test_f():\n    """Doc."""\n    # one\n    assert f(1) == 2\n'
            '    print("ok")\n    assert f(2) == (\n        3)\n\n\n'
@@ -212,7 +212,7 @@ def test_a_value_that_starts_a_calculation_is_no_example() -> None:
 
 
 def test_lines_of_a_test_file_that_do_not_parse_are_removed_one_by_one() -> None:
-    from crew.tools.answers import parseable
+    from crew.answers.answers import parseable
 
     src = ("from m import f\n\n\ndef test_f():\n    assert f('a') == 'a'\n"
            "    assert f(\"!@#\":) == '-'\n    assert f('') == ''\n")
@@ -248,7 +248,7 @@ def test_a_doctest_that_rounds_the_result_is_an_example_but_not_one_that_calls_a
 
 
 def test_probes_find_the_tests_calls_and_choose_the_shared_behaviour() -> None:
-    from crew.tools.probes import Candidate, calls_in_tests, choose, render_probe
+    from crew.answers.probes import Candidate, calls_in_tests, choose, render_probe
 
     tests = "from m import f\n\ndef test_a():\n    assert f(1) == 2\n    assert f(x) == 3\n    assert g(2) == f(1)\n"
     assert calls_in_tests([tests, "def broken(:"], {"f"}) == ["f(1)"]  # f(x): not a literal argument

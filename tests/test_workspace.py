@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crew.errors import WorkspaceError
-from crew.tools.workspace import Workspace
+from crew.sandbox.workspace import Workspace
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """llama.cpp's load log → the buffers on the GPU and those left in host memory.
 
-The project's two readers of these lines are reused, not copied: `crew.serving.residency_check.
+The project's two readers of these lines are reused, not copied: `crew.serving.llamacpp_residency.
 reported_buffers` tells a GPU line (backend `CUDA<n>`; `CUDA_Host` is pinned host memory) from a host line,
 and `crew.planner.measured.parse_buffer_log` sums a text's lines by kind (model, KV, compute, output).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crew.planner.measured import MeasuredBuffers, parse_buffer_log
-from crew.serving.residency_check import reported_buffers
+from crew.serving.llamacpp_residency import reported_buffers
 
 
 @dataclass(frozen=True)

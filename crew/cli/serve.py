@@ -80,9 +80,9 @@ def _down(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from crew.serving import registry
+    from crew.serving.llamacpp_residency import reported_buffers
     from crew.serving.process import healthy
     from crew.serving.procinfo import owns_listener
-    from crew.serving.residency_check import reported_buffers
     from crew.serving.spec import LaunchSpec
 
     root = Path(args.project).resolve()

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from crew.fleet.probe import gpu_resource
-from crew.serving import process, residency_check
-from crew.serving.residency_check import ServerResidency
+from crew.serving import llamacpp_residency, process
+from crew.serving.llamacpp_residency import ServerResidency
 from crew.serving.spec import LLAMA_CPP_PYTHON, LaunchSpec
 
 CHUNK_BYTES = 64 * 1024
@@ -82,7 +82,7 @@ class ServerActor:
         log = self.server.log_path.read_text(encoding="utf-8", errors="replace")
         return Started(server_id=self.spec.server_id, node_id=self.node_id, port=self.spec.port,
                        pid=self.server.pid, pinning=self.spec.env.get("CUDA_VISIBLE_DEVICES", ""),
-                       ready_s=ready_s, residency=residency_check.check(self.spec, log, self.spec.planned_bytes),
+                       ready_s=ready_s, residency=llamacpp_residency.check(self.spec, log, self.spec.planned_bytes),
                        log_path=str(self.server.log_path))
 
     def _watch(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from crew.errors import ServingError
 from crew.fleet.actors import Started, place
 from crew.fleet.relay import Relay
-from crew.serving.residency_check import ServerResidency
+from crew.serving.llamacpp_residency import ServerResidency
 from crew.serving.spec import LaunchSpec
 
 # A call to an actor whose node just vanished can wait until Ray declares the node dead; these bound it.

@@ -310,7 +310,7 @@ class ServersReady(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ResidencyChecked(Event):
-    """A llama.cpp server's load log against the plan (crew/serving/residency_check.py)."""
+    """A llama.cpp server's load log against the plan (crew/serving/llamacpp_residency.py)."""
 
     event: str = field(default="residency", init=False)
     server: str

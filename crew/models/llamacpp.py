@@ -3,7 +3,7 @@
 - **Buffer log.** While loading, llama.cpp logs every buffer it allocates, one line per backend and kind:
   `CUDA0 model buffer size = 8148.38 MiB`, `CPU_Mapped model buffer size = ...`, `CUDA0 KV buffer size`,
   `CUDA_Host output buffer size`, `CPU compute buffer size`. `buffers` parses them; the estimator's tests
-  (planner/measured.py) sum them by kind, the residency check (serving/residency_check.py) by backend.
+  (planner/measured.py) sum them by kind, the residency check (serving/llamacpp_residency.py) by backend.
 - **KV cache types**: the ggml type id (ggml.h `GGML_TYPE_*`, what `--type_k` and `type_k` take) and the
   block size (ggml.c type_traits) of each type a KV cache may use.
 - **Captured log**: llama_cpp's log callback pointed at a list for the duration of a `with`, and back at

@@ -9,9 +9,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from crew.answers import answers
 from crew.journal.records import Answer, DraftFailed, NoModule, StubAnswer
-from crew.tools import answers
-from crew.tools.sandbox import TestReport
+from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
     from crew.run.state import RunState

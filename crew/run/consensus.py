@@ -4,7 +4,7 @@ Once tests exist, `workflow.consensus_samples` more attempts at the module are a
 model (the implement prompt alone, sampled hotter, seeds of their own — `attempts.next_draft`). The code
 so far and each attempt run, in a probe folder beside the code (never the delivered one), together with the
 user's examples, the model-written tests and a probe file that records what every call the tests make
-returns (`crew/tools/probes.py`). The attempt whose behaviour most attempts share, weighted by the
+returns (`crew/answers/probes.py`). The attempt whose behaviour most attempts share, weighted by the
 model-written tests it passes, replaces the code; attempts that fail the user's examples have no say.
 
 Why: a 0.5B model's first answer is right about 60 % of the time, and its tests agree with wrong code
@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from crew.answers import examples, feedback, probes
 from crew.journal.records import Consensus, ConsensusAdopted, ConsensusSkipped
 from crew.run.second_opinion import draft_modules
-from crew.tools import examples, feedback, probes
-from crew.tools.sandbox import TestReport
+from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
     from crew.run.state import RunState

@@ -1,6 +1,6 @@
 """The five guardrails of one run, bound to its state, for CrewAI's tasks (crew/run/crew.py).
 
-The guard logic lives in guards.py, attempts.py and second_opinion.py, which all act on a RunState; this
+The guard logic lives in handlers.py, attempts.py and second_opinion.py, which all act on a RunState; this
 module only binds them, so that state.py imports none of them (no import cycle).
 """
 
@@ -9,7 +9,7 @@ module only binds them, so that state.py imports none of them (no import cycle).
 from collections.abc import Callable
 from typing import Any
 
-from crew.run import guards
+from crew.run import handlers
 from crew.run.attempts import implement
 from crew.run.state import RunState
 
@@ -20,19 +20,19 @@ def guardrails(state: RunState) -> dict[str, Guardrail]:
     """Task name → its guardrail for this run."""
 
     def spec(output: Any) -> tuple[bool, Any]:
-        return guards.spec(state, output)
+        return handlers.spec(state, output)
 
     def implement_guard(output: Any) -> tuple[bool, Any]:
         return implement(state, output)
 
     def tests(output: Any) -> tuple[bool, Any]:
-        return guards.tests(state, output)
+        return handlers.tests(state, output)
 
     def fix(output: Any) -> tuple[bool, Any]:
-        return guards.fix(state, output)
+        return handlers.fix(state, output)
 
     def docs(output: Any) -> tuple[bool, Any]:
-        return guards.docs(state, output)
+        return handlers.docs(state, output)
 
     return {"specify": spec, "implement": implement_guard, "write_tests": tests, "fix_code": fix,
             "document": docs}

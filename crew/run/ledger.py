@@ -22,13 +22,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from crew.answers import feedback
 from crew.errors import WorkspaceError
 from crew.journal.events import BestRestored, TestsRound
 from crew.journal.log import RunLog
 from crew.journal.records import ModuleRestored, NewBest
-from crew.tools import feedback
-from crew.tools.sandbox import SandboxLimits, TestReport, run_pytest
-from crew.tools.workspace import Workspace
+from crew.sandbox import SandboxLimits, TestReport, run_pytest
+from crew.sandbox.workspace import Workspace
 
 Progress = Callable[[str], None]
 

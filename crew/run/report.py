@@ -15,7 +15,7 @@ from typing import Any
 
 from crew.journal.events import Event, LlmCall, ServingFault, Start, parse
 from crew.journal.records import AgentUsage as AgentUsage  # the report's rows are the `usage` record's
-from crew.tools.sandbox import TestReport
+from crew.sandbox import TestReport
 
 
 def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[str, int],

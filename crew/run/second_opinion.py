@@ -10,13 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crew.answers import answers, examples, feedback
+from crew.answers.codeblocks import extract_code_files
 from crew.journal.events import SecondOpinionAdopted, TestsRepaired
 from crew.journal.records import Answer, AttemptUnusable, SecondOpinion, SecondOpinionsUndecided
 from crew.run.attempts import ANSWER_LOG_CHARS, next_drafts
 from crew.run.steps import EXTRA_VOTER_ATTEMPTS
-from crew.tools import answers, examples, feedback
-from crew.tools.codeblocks import extract_code_files
-from crew.tools.sandbox import TestReport
+from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
     from crew.run.state import RunState

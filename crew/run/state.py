@@ -1,7 +1,7 @@
 """What one run knows while it works: its folders, its log, and the real test verdict of every round.
 
 `RunState` holds the run: folders, log, files written, every test round. The guardrails act on it and import
-it (never the other way round): `crew/run/guardrails.py` binds them to one run for CrewAI, `crew/run/guards.py`
+it (never the other way round): `crew/run/guardrails.py` binds them to one run for CrewAI, `crew/run/handlers.py`
 (specify, write_tests, fix_code, document), `crew/run/attempts.py` (implement's attempts against the user's
 examples, and the best round kept), `crew/run/second_opinion.py` (independent attempts that judge code vs
 model-written tests). The same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
@@ -14,17 +14,17 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crew.answers import answers, examples, feedback
+from crew.answers.codeblocks import CodeFile, extract_code_files, extract_files
+from crew.answers.examples import Example
 from crew.errors import WorkspaceError
 from crew.journal import records
 from crew.journal.events import Event, FilesWritten, ImportTimeCodeRemoved, TaskDone, TestsRound, of_kind
 from crew.journal.log import RunLog
 from crew.run.ledger import Best, Ledger
 from crew.run.steps import Knobs, step
-from crew.tools import answers, examples, feedback
-from crew.tools.codeblocks import CodeFile, extract_code_files, extract_files
-from crew.tools.examples import Example
-from crew.tools.sandbox import SandboxLimits, TestReport
-from crew.tools.workspace import Workspace
+from crew.sandbox import SandboxLimits, TestReport
+from crew.sandbox.workspace import Workspace
 
 Progress = Callable[[str], None]
 
@@ -385,7 +385,7 @@ class RunState:
 
 
 def report_from_dict(d: dict[str, Any], output: str) -> TestReport:
-    from crew.tools.sandbox import TestFailure
+    from crew.sandbox import TestFailure
 
     fields = dict(d)
     fields["failures"] = tuple(TestFailure(**f) for f in fields.pop("failures", ()))

@@ -21,7 +21,7 @@ from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritt
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
 from crew.run.state import RunState
 from crew.run.steps import Knobs
-from crew.tools.sandbox import SandboxLimits
+from crew.sandbox import SandboxLimits
 from crew.units import LOCAL
 
 Say = Callable[[str], None]
@@ -82,7 +82,7 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", inputs["module"]):
         raise WorkflowError(f"{inputs['module']!r} is not a Python module file name", where="module",
                             fix="use a name like calc.py")
-    from crew.tools.names import refusal
+    from crew.sandbox.names import refusal
 
     if refused := refusal(inputs["module"]):  # the developer could never write it: say so before any server
         raise WorkflowError(refused[0], where="module (--module, or the name the task gives)",
@@ -93,11 +93,11 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
 
 def with_derived_inputs(inputs: dict[str, str]) -> dict[str, str]:
     """Inputs computed from the task (also for a run logged before they existed, when it is resumed)."""
-    from crew.tools.examples import class_names, function_names
-    from crew.tools.prose import task_as_prose
+    from crew.answers.examples import class_names, function_names
+    from crew.answers.prose import task_as_prose
 
     task = inputs.get("project_task", "")
-    # For the manager and the tester: the task without code blocks they would copy (crew/tools/prose.py).
+    # For the manager and the tester: the task without code blocks they would copy (crew/answers/prose.py).
     inputs.setdefault("task_as_prose", task_as_prose(task))
     inputs.setdefault("functions", ", ".join(dict.fromkeys(function_names(task) + class_names(task))) or "...")
     return inputs

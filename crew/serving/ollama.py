@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from crew.errors import LocalcrewError, ModelError, ServingError, SettingsError
 from crew.models.llamacpp import KV_TYPES as LLAMACPP_KV_TYPES
-from crew.serving.residency import Residency, normalize_tag, residency_problems
+from crew.serving.ollama_residency import Residency, normalize_tag, residency_problems
 from crew.serving.spec import OLLAMA, LaunchSpec, ServedModel
 
 if TYPE_CHECKING:

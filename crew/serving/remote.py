@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from crew.serving.residency_check import ServerResidency
+from crew.serving.llamacpp_residency import ServerResidency
 from crew.serving.spec import LaunchSpec
 from crew.units import LOCAL
 

@@ -156,8 +156,8 @@ class ServerSession:
     def _residency(self, server: RunningServer | RemoteServer) -> None:
         """Planned vs what the llama.cpp server reports it allocated; a GPU server with nothing on the GPU
         fails (or is a warning with `on_spill: warn`). A remote server's figures were read on its node."""
+        from crew.serving.llamacpp_residency import check, describe
         from crew.serving.process import RunningServer
-        from crew.serving.residency_check import check, describe
 
         spec = server.spec
         if isinstance(server, RunningServer):

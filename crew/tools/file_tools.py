@@ -21,7 +21,7 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from crew.errors import WorkspaceError
-from crew.tools.workspace import Workspace
+from crew.sandbox.workspace import Workspace
 
 
 def _langchain_tools(ws: Workspace) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crew.tools.examples import EXAMPLES_FILE
-from crew.tools.sandbox import TestFailure, TestReport
+from crew.answers.examples import EXAMPLES_FILE
+from crew.sandbox import TestFailure, TestReport
 
 _FRAME = re.compile(r"^(?P<file>[^\s:][^:]*\.py):(?P<line>\d+):")
 _MAX_E_LINES = 6

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from crew.tools.sandbox.report import TestFailure
+from crew.sandbox.report import TestFailure
 
 _PHASES = ("setup", "call", "teardown")
 

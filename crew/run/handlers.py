@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from crew.answers import answers, examples
 from crew.journal.events import FilesWritten, TestsDropped, TestsRepaired
 from crew.journal.records import Answer, FixStopped, SpecFallback, TestsRejected
 from crew.run import attempts, consensus, second_opinion
 from crew.run.attempts import ANSWER_LOG_CHARS
-from crew.tools import answers, examples
 
 if TYPE_CHECKING:
     from crew.run.state import RunState

@@ -13,7 +13,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from crew.errors import WorkspaceError
-from crew.tools.names import refusal
+from crew.sandbox.names import refusal
 
 TEXT_SUFFIXES = frozenset({".py", ".md", ".txt", ".toml", ".cfg", ".ini", ".json", ".yaml", ".yml", ".csv"})
 SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".sandbox", ".git"})
@@ -58,7 +58,7 @@ class Workspace:
         path = self.safe_path(rel)
         where = f"workspace path {rel!r}"
         refused = refusal(rel)
-        if refused is not None:  # config files and modules that would hide others (crew/tools/names.py)
+        if refused is not None:  # config files and modules that would hide others (crew/sandbox/names.py)
             raise WorkspaceError(refused[0], where=where, fix=refused[1])
         size = len(text.encode("utf-8", errors="replace"))
         if size > self.max_file_bytes:

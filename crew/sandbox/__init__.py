@@ -22,11 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from crew.tools.sandbox.launch import launch, sandbox_mode
-from crew.tools.sandbox.modes import SandboxMode, candidate_modes
-from crew.tools.sandbox.report import SandboxLimits, TestFailure, TestReport
-from crew.tools.sandbox.stage import STAGE_NAME
-from crew.tools.sandbox.verdict import verdict
+from crew.sandbox.launch import launch, sandbox_mode
+from crew.sandbox.modes import SandboxMode, candidate_modes
+from crew.sandbox.report import SandboxLimits, TestFailure, TestReport
+from crew.sandbox.stage import STAGE_NAME
+from crew.sandbox.verdict import verdict
 
 __all__ = ["STAGE_NAME", "SandboxLimits", "SandboxMode", "TestFailure", "TestReport", "candidate_modes",
            "check_modules", "run_pytest", "sandbox_mode"]

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from crew.tools.names import refusal
+from crew.sandbox.names import refusal
 
 # The inside (standard library only) is copied into out/ under this package name and started from there.
 INSIDE_DIR = Path(__file__).with_name("inside")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from crew.tools.sandbox import TestReport
+from crew.sandbox import TestReport
 
 PROBE_FILE = "test_localcrew_probe.py"
 _MARK = "LOCALCREW-PROBE:"

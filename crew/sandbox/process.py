@@ -16,8 +16,8 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from crew.tools.sandbox.cgroup import kill_cgroup
-from crew.tools.sandbox.report import SandboxLimits
+from crew.sandbox.cgroup import kill_cgroup
+from crew.sandbox.report import SandboxLimits
 
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _CHANNEL_CAP_BYTES = 16 * 1024**2

@@ -3,7 +3,7 @@
 Containment, outermost first (the inside is the `inside/` package):
 
 - a staging copy of the workspace in a fresh temp folder, without the files no agent may write
-  (`crew/tools/names.py`); a test can never alter the workspace itself (`stage.py`);
+  (`crew/sandbox/names.py`); a test can never alter the workspace itself (`stage.py`);
 - a cgroup v2 of its own where this machine lets us make one: `memory.max` for everything inside,
   `pids.max`, and `cgroup.kill` at the end (`cgroup.py`);
 - util-linux `unshare`: network (only a down loopback), PID, mount and IPC namespaces; the supervisor is
@@ -26,12 +26,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from crew.tools.sandbox.cgroup import make_cgroup, remove_cgroup
-from crew.tools.sandbox.modes import SandboxMode, candidate_modes
-from crew.tools.sandbox.process import processes_of, supervise
-from crew.tools.sandbox.report import SandboxLimits
-from crew.tools.sandbox.stage import STAGE_NAME, boot_command, chown_tree, copy_inside, remove_tree, stage_copy
-from crew.tools.sandbox.verdict import parse_events
+from crew.sandbox.cgroup import make_cgroup, remove_cgroup
+from crew.sandbox.modes import SandboxMode, candidate_modes
+from crew.sandbox.process import processes_of, supervise
+from crew.sandbox.report import SandboxLimits
+from crew.sandbox.stage import STAGE_NAME, boot_command, chown_tree, copy_inside, remove_tree, stage_copy
+from crew.sandbox.verdict import parse_events
 
 
 @dataclass(frozen=True)

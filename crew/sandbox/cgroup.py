@@ -15,7 +15,7 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-from crew.tools.sandbox.report import SandboxLimits
+from crew.sandbox.report import SandboxLimits
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from crew.serving.spec import LaunchSpec
 from crew.units import gib
 
 
-# Not `Residency`: serving/residency.py's is one Ollama model's row of /api/ps (its bytes in VRAM); this is
+# Not `Residency`: serving/ollama_residency.py's is one Ollama model's row of /api/ps (its bytes in VRAM); this is
 # one llama.cpp server's whole load log against the plan.
 @dataclass(frozen=True)
 class ServerResidency:
