@@ -100,6 +100,7 @@ def launch_specs(plan: Plan, layout: LayoutConfig, *, server_binary: str | None 
         specs.append(replace(
             spec, machine=host, gpu_indices=first.gpu_indices if on_gpu else (),
             planned_bytes=planned_bytes(agents), agents=tuple(a.name for a in agents),
+            agent_models=tuple(model_alias(a) for a in agents),
             unresolved_models=tuple(unresolved), planned_pinning=pinning if plan.simulated and on_gpu else ""))
     return specs
 
@@ -127,13 +128,10 @@ def _grown(a: AgentPlacement, ctx: int) -> int:
 def agent_endpoints(plan: Plan, specs: list[LaunchSpec]) -> dict[str, tuple[LaunchSpec, ServedModel]]:
     """Each agent (except API ones) → its server and the model it asks that server for."""
     out = {}
-    for a in plan.agents:
-        if a.placement == "api":
-            continue
-        spec = next(s for s in specs if a.name in s.agents)
-        alias = model_alias(a)
-        out[a.name] = (spec, next(m for m in spec.models if m.alias == alias))
-    return out
+    for spec in specs:  # the binding made in launch_specs, carried by each spec
+        for agent in spec.agents:
+            out[agent] = (spec, spec.model_of(agent))
+    return {a.name: out[a.name] for a in plan.agents if a.name in out}
 
 
 def _server_order(a: AgentPlacement) -> tuple[int, str, tuple[int, ...], str]:

@@ -59,7 +59,7 @@ def relocation_spec(plan: Plan, agent: AgentPlacement, model: ServedModel, gpu: 
     spec = llamacpp_spec(f"{where}-failover-{agent.name}", (model,), port, env=env,
                          gpu_uuids=() if plan.simulated or gpu.uuid is None else (gpu.uuid,),
                          simulated=plan.simulated)
-    return replace(spec, machine=gpu.host, agents=(agent.name,), gpu_indices=(gpu.index,),
+    return replace(spec, machine=gpu.host, agents=(agent.name,), agent_models=(model.alias,), gpu_indices=(gpu.index,),
                    planned_bytes=agent.estimate.total_bytes, planned_pinning=pinning if plan.simulated else "",
                    failover_from=device_id(agent))
 

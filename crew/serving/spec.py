@@ -72,9 +72,15 @@ class LaunchSpec:
     gpu_indices: tuple[int, ...] = ()  # the GPUs it is pinned to, on `machine`; () for a CPU server
     planned_bytes: int = 0          # what the plan counts for it (its models, their agents' KV, its context)
     agents: tuple[str, ...] = ()    # the agents it serves
+    agent_models: tuple[str, ...] = ()  # the alias each of `agents` asks for, in the same order
     unresolved_models: tuple[str, ...] = ()  # catalog models still to be pulled or found
     planned_pinning: str = ""       # simulated: the CUDA_VISIBLE_DEVICES it would have had
     failover_from: str = ""         # a failover server: the server the agent left
+
+    def model_of(self, agent: str) -> ServedModel:
+        """The model `agent` was bound to when the plan was turned into specs (launch.py), carried here."""
+        alias = dict(zip(self.agents, self.agent_models, strict=True))[agent]
+        return next(m for m in self.models if m.alias == alias)
 
     @property
     def on_gpu(self) -> bool:
