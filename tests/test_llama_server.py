@@ -132,3 +132,47 @@ def test_same_seed_same_answer_alone_or_beside_others(tmp_path: Path) -> None:
                                   ["def fibonacci(n):", "class Stack:", "def is_prime(n):"]))
     text = lambda r: r["choices"][0]["text"]  # type: ignore[index]  # noqa: E731
     assert text(alone) == text(batch[0])
+
+
+# ------------------------------------------------------------------------------------------- the plan
+
+def test_the_plan_counts_slots_and_a_draft_model(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With llama-server, an agent's slots each get a KV cache in the plan, and a draft model's weights and KV
+    sit beside its target; the launch spec carries both. CPU plan, embedded model for every agent."""
+    import yaml
+
+    from crew.config import load_project
+    from crew.planner.build import plan_project
+    from crew.serving.launch import launch_specs
+
+    monkeypatch.setenv("LOCALCREW_LLAMA_SERVER", "/opt/llama-server")  # a path: planned for, never started
+    agents = yaml.safe_load((project_dir / "agents.yaml").read_text())
+    agents["developer"]["slots"] = 3
+    (project_dir / "agents.yaml").write_text(yaml.safe_dump(agents))
+    one = plan_project(load_project(project_dir))
+    dev = next(a for a in one.agents if a.name == "developer")
+    tester = next(a for a in one.agents if a.name == "tester")
+    assert dev.slots == 3 and tester.slots == 1
+    # same model and context per slot: three slots hold three times one slot's KV cache
+    per_token = tester.estimate.kv_cache_bytes / tester.num_ctx
+    assert dev.estimate.kv_cache_bytes == pytest.approx(3 * per_token * dev.num_ctx, rel=0.01)
+    spec = launch_specs(one, load_project(project_dir).layout, server_binary="/opt/llama-server")[0]
+    assert spec.slots == sum(a.slots for a in one.agents) == 6 and "--parallel" in spec.argv
+
+    agents["developer"]["draft_model"] = "embedded-tiny"
+    (project_dir / "agents.yaml").write_text(yaml.safe_dump(agents))
+    drafted = plan_project(load_project(project_dir))
+    dev2 = next(a for a in drafted.agents if a.name == "developer")
+    assert dev2.draft_path and dev2.draft_path.endswith(".gguf")
+    spec2 = launch_specs(drafted, load_project(project_dir).layout, server_binary="/opt/llama-server")[0]
+    assert _after(spec2.argv, "--model-draft") == dev2.draft_path
+    assert spec2.planned_bytes > spec.planned_bytes  # the draft's weights and KV are counted
+
+
+def test_without_llama_server_every_agent_gets_one_slot(project_dir: Path) -> None:
+    from crew.config import load_project
+    from crew.planner.build import plan_project
+
+    plan = plan_project(load_project(project_dir))  # conftest: LOCALCREW_LLAMA_SERVER=none
+    assert all(a.slots == 1 for a in plan.agents)
+    assert any("one request at a time per server" in n for n in plan.notes)

@@ -11,7 +11,8 @@ from crew.errors import ConfigError
 
 TOOLS = ("auto", "on", "off")  # crew/tools/file_tools.py: gets_tools
 _AGENT_KEYS = ("role", "goal", "backstory", "llm", "fallbacks", "num_ctx", "cpu_model", "api", "max_tokens",
-               "priority", "verbose", "allow_delegation", "max_iter", "tools", "slots")
+               "priority", "verbose", "allow_delegation", "max_iter", "tools", "slots",
+               "draft_model")
 
 
 def load_agents(path: Path) -> dict[str, AgentConfig]:
@@ -39,6 +40,7 @@ def load_agents(path: Path) -> dict[str, AgentConfig]:
             max_iter=s.positive_int("max_iter", 3, low=1, high=50),
             tools=s.text("tools", "auto"),
             slots=s.positive_int("slots", DEFAULT_SLOTS.get(name, 1), low=1, high=MAX_SLOTS),
+            draft_model=s.text("draft_model", ""),
         )
         if agents[name].tools not in TOOLS:
             raise ConfigError(f"unknown tools setting {agents[name].tools!r}", where=f"{file}: {name}.tools",

@@ -47,6 +47,7 @@ class AgentConfig:
     max_iter: int = 3          # CrewAI's cap on an agent's reasoning iterations per task
     tools: str = "auto"        # read-only file tools: auto (API endpoints only) | on | off (crew/tools/file_tools.py)
     slots: int = 1             # requests in flight at once on its model's server (see DEFAULT_SLOTS)
+    draft_model: str = ""      # a smaller model of the same family drafting tokens (speculative decoding)
 
     @property
     def candidates(self) -> tuple[str, ...]:

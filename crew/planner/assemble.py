@@ -30,6 +30,8 @@ class Candidate:
     settings: RunSettings
     est: VramEstimate
     cost: ModelCost
+    draft_path: str | None = None  # the draft model's file (agents.yaml `draft_model`), counted in `cost`
+    draft_bytes: int = 0
 
 
 @dataclass
@@ -189,6 +191,8 @@ def _placement(
         tokens_per_s=round(speed, 1) if speed else None,
         catalog_estimate=cand.fp.is_catalog_estimate,
         slots=cand.settings.parallel,
+        draft_path=cand.draft_path,
+        draft_bytes=cand.draft_bytes,
     )
 
 

@@ -21,7 +21,7 @@ from crew.planner.plan import LeftOut, Plan
 from crew.planner.problem import Device, ModelCost, Problem, Request, Solution
 from crew.planner.solver import solve
 from crew.planner.suggest import Fix
-from crew.planner.vram import RunSettings, estimate
+from crew.planner.vram import DRAFT_MAX_TOKENS, RunSettings, VramEstimate, estimate
 from crew.units import gib
 
 NO_CPU = ("none", "off", "")
@@ -53,10 +53,10 @@ def plan_for(
     notes: list[str] = [why] if why.startswith("backend auto") else []
     if not serves_slots(backend):
         # llama-cpp-python's server answers one request at a time: extra slots would be memory never used
-        agents = {n: replace(a, slots=1) for n, a in agents.items()}
         if any(a.slots > 1 for a in agents.values()):
             notes.append("one request at a time per server: no llama-server was built (bash scripts/setup.sh "
                          "builds it), so llama-cpp-python's server serves")
+        agents = {n: replace(a, slots=1) for n, a in agents.items()}
     inv = load_inventory(layout, profile=profile, nvml=nvml, ram=ram)
     devices, positions = _devices(inv, layout)
     # llama-server reserves logits for one token per slot, not per micro-batch token (vram.py)
@@ -216,21 +216,52 @@ def _candidate(
         return None
     want = ctx or agent.num_ctx
     s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want, parallel=agent.slots)
+    if agent.draft_model and s.outputs_per_slot:  # the target scores the draft's tokens too
+        s = replace(s, outputs_per_slot=s.outputs_per_slot + DRAFT_MAX_TOKENS)
     try:
         est = estimate(fp, s)
     except LocalcrewError as err:
         left_out.append(_left_out(agent, ref, err))
         return None
-    # Weights are shared by agents on the same file (or catalog tag); the output buffer is per context.
+    draft = _draft(agent, s, cache, left_out)
+    # Weights are shared by agents on the same file (or catalog tag); the output buffer is per context. A draft
+    # model sits beside its target on the same device, with a context (KV cache) per slot of its own.
     cost = ModelCost(
         model=fp.path or f"catalog:{fp.name}",
-        weights_bytes=est.weights_bytes,
-        kv_cache_bytes=est.kv_cache_bytes + est.output_bytes,
-        compute_bytes=est.compute_bytes,
+        weights_bytes=est.weights_bytes + (draft[1].weights_bytes if draft else 0),
+        kv_cache_bytes=est.kv_cache_bytes + est.output_bytes + (draft[1].kv_cache_bytes if draft else 0),
+        compute_bytes=est.compute_bytes + (draft[1].compute_bytes if draft else 0),
         overhead_bytes=est.overhead_bytes,
         label=ref,
     )
-    return Candidate(ref, rank, fp, s, est, cost)
+    return Candidate(ref, rank, fp, s, est, cost, draft_path=draft[0] if draft else None,
+                     draft_bytes=draft[1].total_bytes if draft else 0)
+
+
+def _draft(agent: AgentConfig, s: RunSettings, cache: dict[str, ModelFootprint | LocalcrewError],
+           left_out: list[LeftOut]) -> tuple[str, VramEstimate] | None:
+    """The agent's draft model (agents.yaml `draft_model`), estimated at the target's settings; None when it
+    has none or it cannot be read (said in the plan: the agent then runs without a draft)."""
+    from crew.models.resolve import resolve_footprint
+
+    ref = agent.draft_model
+    if not ref:
+        return None
+    if ref not in cache:
+        try:
+            cache[ref] = resolve_footprint(ref)
+        except LocalcrewError as err:
+            cache[ref] = err
+    fp = cache[ref]
+    if isinstance(fp, LocalcrewError) or not fp.path:
+        left_out.append(_left_out(agent, ref, fp) if isinstance(fp, LocalcrewError) else
+                        LeftOut(agent.name, ref, "a draft model must be a local GGUF file", "pull it first"))
+        return None
+    try:
+        return fp.path, estimate(fp, replace(s, ctx_tokens=min(s.ctx_tokens, fp.n_ctx_train or s.ctx_tokens)))
+    except LocalcrewError as err:
+        left_out.append(_left_out(agent, ref, err))
+        return None
 
 
 def _left_out(agent: AgentConfig, ref: str, err: LocalcrewError) -> LeftOut:

@@ -38,6 +38,8 @@ class AgentPlacement:
     tokens_per_s: float | None = None  # predicted decode speed (bandwidth roofline), None if unknown
     catalog_estimate: bool = False
     slots: int = 1  # requests it may have in flight at once; `estimate` counts a KV cache for each
+    draft_path: str | None = None  # speculative decoding's draft model, beside the target on its device
+    draft_bytes: int = 0           # the draft's weights, KV cache and compute buffer (not in `estimate`)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ _CTX_PAD = 256  # llama-context.cpp: cparams.n_ctx = GGML_PAD(n_ctx, 256), per s
 CPU_REPACKED_TYPES = frozenset({"Q4_0", "Q4_K", "IQ4_NL", "MXFP4"})
 
 
+# llama-server's default number of tokens a draft model proposes per step (common.h, speculative draft n_max):
+# each is a logits row per slot on the target's side.
+DRAFT_MAX_TOKENS = 3
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """How one model instance is run. `ctx_tokens` is per parallel slot (Ollama's OLLAMA_CONTEXT_LENGTH)."""

@@ -117,6 +117,7 @@ def planned_bytes(agents: list[AgentPlacement]) -> int:
         group = sorted(same, key=lambda a: -a.estimate.total_bytes)
         total += group[0].estimate.total_bytes + _grown(group[0], ctx) + sum(
             a.estimate.kv_cache_bytes + _grown(a, ctx) + a.estimate.output_bytes for a in group[1:])
+        total += max((a.draft_bytes for a in same), default=0)  # one draft model per server
     return total
 
 
@@ -162,6 +163,7 @@ def _models(agents: list[AgentPlacement], *, gpu: bool) -> tuple[tuple[ServedMod
                 tensor_split=a.tensor_split if gpu else (),
                 n_threads=0 if gpu else -1,
                 slots=sum(g.slots for g in group),
+                draft_path=next((g.draft_path for g in group if g.draft_path), "") or "",
             )
         )
     return tuple(models), unresolved
