@@ -48,7 +48,8 @@ def _ask(base_url: str, model: str) -> None:
 
 def test_two_models_planned_on_one_gpu_are_two_pinned_servers_and_never_reload(tmp_path: Path) -> None:
     from crew.config import load_project
-    from crew.serving.bind import plan_for_run, prepare_specs
+    from crew.planner.build import plan_for_run
+    from crew.serving.bind import prepare_specs
     from crew.serving.launch import agent_endpoints
     from crew.serving.process import Supervisor
 

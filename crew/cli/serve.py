@@ -37,9 +37,9 @@ def _up(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from crew.config import load_project
+    from crew.planner.build import plan_for_run
     from crew.planner.render import explain_unplaced
     from crew.serving import registry
-    from crew.serving.bind import plan_for_run
     from crew.serving.session import ServerSession
 
     console = Console(highlight=False)

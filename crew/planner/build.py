@@ -7,8 +7,10 @@ that suggestions try. Nothing here imports crewai, litellm or llama_cpp: `plan-g
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 
 from crew.config import AgentConfig, LayoutConfig, ProjectConfig
 from crew.errors import LocalcrewError
@@ -36,6 +38,16 @@ def plan_project(
 ) -> Plan:
     """The plan for a project: GPUs from the profile, the layout's declared GPUs, or NVML (none → CPU)."""
     return plan_for(project.agents, project.layout, profile=profile, nvml=nvml, ram=ram)
+
+
+def plan_for_run(project: ProjectConfig, plan_file: Path | None = None) -> Plan:
+    """A plan saved by `plan-gpus --save` (argument or LOCALCREW_PLAN), else the same plan computed now."""
+    from crew.planner.saved import SAVE_HINT, read_saved_plan
+
+    path = plan_file or (Path(os.environ["LOCALCREW_PLAN"]) if os.environ.get("LOCALCREW_PLAN") else None)
+    if path is None:
+        return plan_project(project)
+    return read_saved_plan(path, fix=SAVE_HINT + ", or unset LOCALCREW_PLAN")
 
 
 def plan_for(

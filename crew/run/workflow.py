@@ -236,7 +236,7 @@ def run(project: ProjectConfig, *, task: str | None = None, module: str | None =
 
 
 def feasible_plan(project: ProjectConfig, plan_file: Path | None = None) -> Any:
-    from crew.serving.bind import plan_for_run
+    from crew.planner.build import plan_for_run
 
     plan = plan_for_run(project, plan_file)
     if not plan.feasible:

@@ -17,17 +17,6 @@ if TYPE_CHECKING:
     from crew.planner.plan import Plan
 
 
-def plan_for_run(project: ProjectConfig, plan_file: Path | None = None) -> Plan:
-    """A plan saved by `plan-gpus --save` (argument or LOCALCREW_PLAN), else the same plan computed now."""
-    from crew.planner.build import plan_project
-    from crew.planner.saved import SAVE_HINT, read_saved_plan
-
-    path = plan_file or (Path(os.environ["LOCALCREW_PLAN"]) if os.environ.get("LOCALCREW_PLAN") else None)
-    if path is None:
-        return plan_project(project)
-    return read_saved_plan(path, fix=SAVE_HINT + ", or unset LOCALCREW_PLAN")
-
-
 def prepare_specs(plan: Plan, project: ProjectConfig) -> list[LaunchSpec]:
     """Launch specs with model files checked and each local server on a free loopback port. Servers on other
     hosts are started on their nodes of the layout's Ray cluster (crew/fleet/remote.py), which pick their
