@@ -32,8 +32,8 @@ def ask_tester_ahead(state: Any, agent: Any, task: Any, context: str) -> threadi
     the caller to join); None when it cannot be."""
     from crew.serving.llm import Captured
 
-    llm = getattr(agent, "llm", None)
-    if not hasattr(llm, "capturing"):  # not a served model (a scripted test model): nothing to gain
+    llm: Any = getattr(agent, "llm", None)
+    if llm is None or not hasattr(llm, "capturing"):  # not a served model (a scripted test model): nothing to gain
         return None
     box: list[Any] = []
     # A shallow copy keeps the crew the agent belongs to (Agent.copy() leaves only its id, which CrewAI's
