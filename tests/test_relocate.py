@@ -67,7 +67,7 @@ def test_relocation_spec_is_pinned_like_a_planned_server() -> None:
     spec = relocation_spec(plan, tester, model, gpu, 12345)
     assert spec.server_id == f"gpu{gpu.index}-failover-tester" and spec.port == 12345
     assert spec.env["CUDA_VISIBLE_DEVICES"] == "GPU-abcd" and spec.env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
-    assert spec.host == "127.0.0.1" and spec.gpu_uuids == ("GPU-abcd",)
+    assert spec.bind_address == "127.0.0.1" and spec.gpu_uuids == ("GPU-abcd",)
     assert spec.planned_bytes == tester.estimate.total_bytes and spec.models == (model,)
 
 
