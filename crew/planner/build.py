@@ -215,14 +215,7 @@ def _candidate(
     left_out: list[LeftOut],
     ctx: int | None = None,
 ) -> Candidate | None:
-    from crew.models.resolve import resolve_footprint
-
-    if ref not in cache:
-        try:
-            cache[ref] = resolve_footprint(ref)
-        except LocalcrewError as err:
-            cache[ref] = err
-    fp = cache[ref]
+    fp = _footprint(ref, cache)
     if isinstance(fp, LocalcrewError):
         left_out.append(_left_out(agent, ref, fp))
         return None
@@ -250,21 +243,26 @@ def _candidate(
                      draft_bytes=draft[1].total_bytes if draft else 0)
 
 
-def _draft(agent: AgentConfig, s: RunSettings, cache: dict[str, ModelFootprint | LocalcrewError],
-           left_out: list[LeftOut]) -> tuple[str, VramEstimate] | None:
-    """The agent's draft model (agents.yaml `draft_model`), estimated at the target's settings; None when it
-    has none or it cannot be read (said in the plan: the agent then runs without a draft)."""
+def _footprint(ref: str, cache: dict[str, ModelFootprint | LocalcrewError]) -> ModelFootprint | LocalcrewError:
+    """A model reference's footprint, or why it cannot be read; each reference resolved once per plan."""
     from crew.models.resolve import resolve_footprint
 
-    ref = agent.draft_model
-    if not ref:
-        return None
     if ref not in cache:
         try:
             cache[ref] = resolve_footprint(ref)
         except LocalcrewError as err:
             cache[ref] = err
-    fp = cache[ref]
+    return cache[ref]
+
+
+def _draft(agent: AgentConfig, s: RunSettings, cache: dict[str, ModelFootprint | LocalcrewError],
+           left_out: list[LeftOut]) -> tuple[str, VramEstimate] | None:
+    """The agent's draft model (agents.yaml `draft_model`), estimated at the target's settings; None when it
+    has none or it cannot be read (said in the plan: the agent then runs without a draft)."""
+    ref = agent.draft_model
+    if not ref:
+        return None
+    fp = _footprint(ref, cache)
     if isinstance(fp, LocalcrewError) or not fp.path:
         left_out.append(_left_out(agent, ref, fp) if isinstance(fp, LocalcrewError) else
                         LeftOut(agent.name, ref, "a draft model must be a local GGUF file", "pull it first"))
