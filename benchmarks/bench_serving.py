@@ -49,9 +49,11 @@ class Level:
         return self.tokens / self.wall_s
 
 
-def _one(base_url: str, tokens: int, eos_ids: tuple[int, ...], t0: float) -> tuple[int, float, float]:
-    """(tokens generated, seconds to the first token, seconds to the end), streamed."""
-    body = {"model": "bench", "prompt": PROMPT, "max_tokens": tokens, "temperature": 0, "stream": True,
+def _one(base_url: str, tokens: int, eos_ids: tuple[int, ...], t0: float,
+         prompt: str | list[int] = PROMPT) -> tuple[int, float, float]:
+    """(tokens generated, seconds to the first token, seconds to the end), streamed. `prompt` may be token ids
+    (llama-server takes them; benchmarks/gpu_check's synthetic models have no tokenizer for text)."""
+    body = {"model": "bench", "prompt": prompt, "max_tokens": tokens, "temperature": 0, "stream": True,
             "logit_bias": {str(t): -100.0 for t in eos_ids}}
     req = urllib.request.Request(base_url + "/v1/completions", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
@@ -69,10 +71,11 @@ def _one(base_url: str, tokens: int, eos_ids: tuple[int, ...], t0: float) -> tup
     return n, first, time.perf_counter() - t0
 
 
-def _level(spec: LaunchSpec, engine: str, at_once: int, tokens: int, eos_ids: tuple[int, ...]) -> Level:
+def _level(spec: LaunchSpec, engine: str, at_once: int, tokens: int, eos_ids: tuple[int, ...],
+           prompt: str | list[int] = PROMPT) -> Level:
     t0 = time.perf_counter()
     with ThreadPoolExecutor(at_once) as pool:
-        done = list(pool.map(lambda _: _one(spec.base_url, tokens, eos_ids, t0), range(at_once)))
+        done = list(pool.map(lambda _: _one(spec.base_url, tokens, eos_ids, t0, prompt), range(at_once)))
     return Level(engine, at_once, sum(d[0] for d in done), max(d[2] for d in done),
                  statistics.median(d[1] for d in done))
 

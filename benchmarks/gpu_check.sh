@@ -3,8 +3,10 @@
 #
 #   bash benchmarks/gpu_check.sh prepare   # here: .gpu_check/ = trimmed llama.cpp source + cp312 wheels (≤ 64 MiB)
 #   bash benchmarks/gpu_check.sh run       # on the CUDA machine (no network; nvcc, CMake, ninja, Python 3.12):
-#                                          # build, write GGUFs, load, compare → $OUT/gpu_check.{json,md}
-#   bash benchmarks/gpu_check.sh cpu       # here: the same run on the CPU build, a tiny model, no NVML
+#                                          # build libllama + llama-server, write GGUFs, load, start the server
+#                                          # at 1 and 4 slots, compare → $OUT/gpu_check.{json,md}
+#   bash benchmarks/gpu_check.sh cpu       # here: the same run on the CPU build, a tiny model, no NVML, and
+#                                          # set-up's CPU llama-server (LOCALCREW_LLAMA_SERVER, else the venv's)
 #
 # `run` keeps to a 9-minute budget (--budget-s), build included; it prints each phase's time.
 set -euo pipefail

@@ -1,8 +1,9 @@
 """The CUDA check (benchmarks/gpu_check): everything up to the CUDA build, on the CPU.
 
 The synthetic GGUFs are loaded by the project's CPU llama.cpp, the log parser reads real CPU lines and the
-CUDA format, the bundle is packed from the real vendored source and configured with CMake, and the whole
-run goes through its `--cpu` dry mode, on Python 3.12 with only the bundle's packages too.
+CUDA format, the bundle is packed from the real vendored source and configured with CMake (llama-server
+included), and the whole run goes through its `--cpu` dry mode — set-up's CPU llama-server standing in for
+the CUDA one in the slots case — on Python 3.12 with only the bundle's packages too.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.gpu_check import build, prepare, run, shapes, synth
+from benchmarks.gpu_check import build, prepare, run, shapes, slots, synth
 from benchmarks.gpu_check.case import CaseSpec, run_case
 from benchmarks.gpu_check.compare import make_row, table_markdown
 from benchmarks.gpu_check.logparse import load_buffers
 from crew.models.catalog import lookup
 from crew.models.gguf import read_gguf
+from crew.models.server_binary import find_server_binary
 from tests.conftest import ROOT
 from tests.layouts import FakeGpu, FakeNvml
 
@@ -38,6 +40,19 @@ llama_context:  CUDA_Host  output buffer size =     0.49 MiB
 sched_reserve:      CUDA0 compute buffer size =   258.50 MiB
 sched_reserve:  CUDA_Host compute buffer size =    16.01 MiB
 """
+# llama-server at --log-verbosity 4 on a GPU: timestamps, the same buffer lines, then serving.
+SERVER_LOG = """0.00.512.001 I load_tensors: offloaded 17/17 layers to GPU
+0.00.512.010 I load_tensors:        CUDA0 model buffer size =   762.81 MiB
+0.00.512.020 I load_tensors:          CPU model buffer size =   250.50 MiB
+0.00.700.100 I llama_context:  CUDA_Host  output buffer size =     1.96 MiB
+0.00.700.200 I llama_kv_cache:      CUDA0 KV buffer size =   272.00 MiB
+0.00.800.300 I sched_reserve:      CUDA0 compute buffer size =   254.50 MiB
+0.00.800.310 I sched_reserve:  CUDA_Host compute buffer size =    40.02 MiB
+0.00.900.000 I srv  llama_server: model loaded
+0.00.900.100 I srv  llama_server: listening on http://127.0.0.1:18840
+0.05.000.000 I llama_kv_cache:      CUDA0 KV buffer size =  9999.00 MiB
+"""
+SERVER_BINARY = find_server_binary(environ={})  # set-up's CPU build, whatever conftest's override says
 
 
 # ------------------------------------------------------------------------------------------ shapes and files
@@ -178,6 +193,82 @@ def test_gpu_facts_give_the_build_its_architecture() -> None:
         run.gpu_facts(FakeNvml(gpus=[]))
 
 
+# ------------------------------------------------------------------------------------------ llama-server slots
+
+def _after(argv: tuple[str, ...], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_the_slots_server_gets_the_crews_own_argv() -> None:
+    """The same command line crew/serving/launch.py gives an agent's server: N slots of the whole context each,
+    every layer on the GPU, pinned by UUID, the layout's KV type, buffer sizes in the log."""
+    from crew.serving.spec import llamacpp_spec
+
+    spec = slots.SlotsSpec(model="1B", path="/m/1B.gguf", slots=4, ctx_tokens=4096, gpu=True, n_gen=128,
+                           n_vocab=128256)
+    ls = slots.launch_spec(spec, "/b/llama-server", 18841, "GPU-1234")
+    argv = ls.argv
+    assert argv[0] == "/b/llama-server" and ls.env == {"CUDA_VISIBLE_DEVICES": "GPU-1234"}
+    assert _after(argv, "--host") == "127.0.0.1" and _after(argv, "--port") == "18841"
+    assert _after(argv, "--parallel") == "4" and _after(argv, "--ctx-size") == "16384" and "--no-kv-unified" in argv
+    assert _after(argv, "--n-gpu-layers") == "999" and _after(argv, "--flash-attn") == "on"
+    assert _after(argv, "--cache-type-k") == "q8_0" and _after(argv, "--fit") == "off"
+    assert _after(argv, "--log-verbosity") == "4" and "--threads" not in argv and "--load-mode" not in argv
+    crew = llamacpp_spec("slots4", (slots.served_model(spec),), 18841, server_binary="/b/llama-server")
+    assert crew.argv == argv
+    s = slots.run_settings(spec)
+    assert (s.parallel, s.ctx_tokens, s.outputs_per_slot, s.device, s.kv_type) == (4, 4096, 1, "cuda", "q8_0")
+    cpu = slots.SlotsSpec(model="tiny", path="/m.gguf", slots=1, ctx_tokens=512, gpu=False, n_gen=16, n_vocab=1024)
+    cpu_argv = slots.launch_spec(cpu, "/b/llama-server", 18842).argv
+    assert _after(cpu_argv, "--n-gpu-layers") == "0" and _after(cpu_argv, "--threads") == "1"
+    assert slots.launch_spec(cpu, "/b/llama-server", 18842).env == {"CUDA_VISIBLE_DEVICES": ""}
+    assert all(3 <= t < 1024 for t in slots.prompt_tokens(1024))
+
+
+def test_the_server_log_is_read_up_to_the_end_of_loading() -> None:
+    from crew.planner.vram import VramEstimate
+
+    log = slots.load_log(SERVER_LOG)
+    assert "9999.00" not in log and "CUDA0 compute buffer size" in log
+    b = load_buffers(log)
+    assert b.on_gpu and b.device.kv_cache_bytes == 272 * MIB and b.device.compute_bytes == round(254.5 * MIB)
+    assert b.host_bytes == round((250.50 + 1.96 + 40.02) * MIB)
+    spec = slots.SlotsSpec(model="1B", path="/m/1B.gguf", slots=4, ctx_tokens=4096, gpu=True, n_gen=128,
+                           n_vocab=128256)
+    est = VramEstimate(weights_bytes=round(762.81 * MIB), kv_cache_bytes=272 * MIB, compute_bytes=300 * MIB,
+                       output_bytes=0, overhead_bytes=400 * MIB, total_bytes=0)
+    levels = (slots.SlotsLevel(1, 128, 0.5, 0.01), slots.SlotsLevel(4, 512, 0.8, 0.02))
+    row = slots.make_row(spec, slots.SlotsResult(log=log, argv=(), start_s=3.0, levels=levels), b, est)
+    assert [c.within_target for c in row.comparisons()] == [True, True, False]  # compute off by 18 %
+    assert row.tokens_per_s(1) == 256.0 and row.tokens_per_s(4) == 640.0 and row.tokens_per_s(2) is None
+    j = slots.row_json(row)
+    assert j["errors_bytes"]["compute"] == 300 * MIB - round(254.5 * MIB) and j["levels"][1]["tokens_per_s"] == 640.0
+    table = slots.table_markdown([row], device_label="CUDA0")
+    assert "llama-server CUDA0 KV MiB" in table and "| 1B | 4 | 4096 | q8_0 | 272.0 | 272.0 |" in table
+    assert "| no: compute | 256.0 | 640.0 | 3.0 |" in table
+
+
+def _running_with(arg: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if arg.encode() in cmdline.read_bytes().split(b"\0"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(SERVER_BINARY is None, reason="no llama-server built (bash scripts/setup.sh sync)")
+def test_a_server_past_the_budget_is_stopped_and_said_so(tmp_path: Path) -> None:
+    path = synth.write_gguf(tmp_path / "m.gguf", shapes.TINY)
+    spec = slots.SlotsSpec(model="tiny", path=str(path), slots=4, ctx_tokens=512, gpu=False, n_gen=16,
+                           n_vocab=shapes.TINY.n_vocab)
+    with pytest.raises(slots.OverBudget, match="end of its time budget"):
+        slots.run_server(spec, str(SERVER_BINARY), tmp_path / "state", time.monotonic() + 0.05)
+    assert _running_with(str(path)) == []
+
+
 # ------------------------------------------------------------------------------------------ the time budget
 
 def test_a_budget_that_runs_short_skips_the_biggest_cases_and_says_so() -> None:
@@ -189,12 +280,24 @@ def test_a_budget_that_runs_short_skips_the_biggest_cases_and_says_so() -> None:
     assert guess == pytest.approx(5.0 + 10.0 * shapes.file_bytes(by_name["14B"]) / shapes.file_bytes(by_name["1B"]))
 
 
-def test_dry_run_with_no_time_left_writes_a_report_of_skips(tmp_path: Path) -> None:
+def test_dry_run_with_no_time_left_writes_a_report_of_skips(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALCREW_LLAMA_SERVER", "none")  # and no server: the slots case says so
     rc = run.main(["--cpu", "--budget-s", "30", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "w")])
     report = json.loads((tmp_path / "out/gpu_check.json").read_text())
-    assert rc == 1 and report["rows"] == [] and len(report["skipped"]) == 4
-    assert all("time budget" in s["reason"] for s in report["skipped"])
-    assert "skipped tiny ctx 512 q8_0: time budget" in (tmp_path / "out/gpu_check.md").read_text()
+    assert rc == 1 and report["rows"] == [] and report["server_rows"] == [] and len(report["skipped"]) == 6
+    assert all("time budget" in s["reason"] for s in report["skipped"][:4])
+    assert all(s["reason"].startswith("no llama-server") for s in report["skipped"][4:])
+    text = (tmp_path / "out/gpu_check.md").read_text()
+    assert "skipped tiny ctx 512 q8_0: time budget" in text
+    assert "skipped llama-server tiny 4 slot(s) ctx 512/slot q8_0: no llama-server" in text
+
+
+def test_the_slots_case_is_skipped_when_the_budget_is_short(tmp_path: Path) -> None:
+    spec = slots.SlotsSpec(model="tiny", path="/m.gguf", slots=4, ctx_tokens=512, gpu=True, n_gen=8, n_vocab=1024)
+    clock = run.Clock(30.0)
+    rows, skipped = run.run_slots([spec], "/no/such/llama-server", "", clock, tmp_path, tmp_path)
+    assert rows == [] and skipped[0]["reason"].startswith("time budget") and "~45 s needed" in skipped[0]["reason"]
 
 
 def test_a_run_that_cannot_start_still_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -206,18 +309,32 @@ def test_a_run_that_cannot_start_still_writes_its_report(tmp_path: Path, capsys:
     assert "Traceback" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(SERVER_BINARY is None, reason="no llama-server built (bash scripts/setup.sh sync)")
 def test_dry_run_end_to_end(tmp_path: Path) -> None:
+    """The whole run on the CPU, the slots case through set-up's CPU llama-server (the override names it)."""
     started = time.monotonic()
+    env = dict(os.environ, PYTHON=sys.executable, LOCALCREW_LLAMA_SERVER=str(SERVER_BINARY))
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh", "cpu", "--out", str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, env=dict(os.environ, PYTHON=sys.executable), check=False)
+                          capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert len(report["rows"]) == 4 and not report["skipped"] and set(report["phases_s"]) == {"gguf", "loads"}
+    assert len(report["rows"]) == 4 and not report["skipped"]
+    assert set(report["phases_s"]) == {"gguf", "loads", "server"}
     for r in report["rows"]:
         assert r["weights_error_bytes"] == pytest.approx(0, abs=0.05 * MIB)  # the log's two decimals
         assert r["kv_error_bytes"] == pytest.approx(0, abs=0.05 * MIB)
         assert r["decode_tokens_per_s"] > 0 and r["roofline_tokens_per_s"] > 0
     assert "[gpu_check] loads:" in proc.stdout and (tmp_path / "logs/tiny-512-q8_0.log").exists()
+    assert [r["slots"] for r in report["server_rows"]] == list(slots.SLOT_COUNTS)
+    for r in report["server_rows"]:
+        assert all(r["within_target"].values()), r
+        assert r["kv_bytes"] == pytest.approx(r["estimate_kv_bytes"], abs=0.05 * MIB)
+        assert [lv["at_once"] for lv in r["levels"]] == sorted({1, r["slots"]})
+        assert all(lv["tokens"] == lv["at_once"] * 16 and lv["tokens_per_s"] > 0 for lv in r["levels"])
+    argv = (tmp_path / "logs/slots-4.log").read_text().splitlines()[0].split()
+    assert argv[0] == str(SERVER_BINARY) and "--no-kv-unified" in argv
+    assert argv[argv.index("--parallel") + 1] == "4" and argv[argv.index("--ctx-size") + 1] == str(4 * 512)
+    assert "llama-server CPU KV MiB" in (tmp_path / "gpu_check.md").read_text()
     assert time.monotonic() - started < 60
 
 
@@ -236,14 +353,73 @@ def test_the_source_is_unpacked_again_only_for_another_commit(tmp_path: Path) ->
         "original")
 
 
-def test_cmake_builds_only_libllama_for_one_architecture(tmp_path: Path) -> None:
+def test_cmake_builds_libllama_and_the_server_for_one_architecture(tmp_path: Path) -> None:
+    from crew.models.server_binary import cmake_args as server_cmake_args
+
     args = build.cmake_args(tmp_path / "src", tmp_path / "b", "90-real")
-    assert "-DGGML_CUDA=ON" in args and "-DCMAKE_CUDA_ARCHITECTURES=90-real" in args
-    assert "-DLLAMA_BUILD_TOOLS=OFF" in args and "-DGGML_CUDA_NCCL=OFF" in args
-    assert build.ninja_args(tmp_path / "b", 16)[-3:] == ["-j", "16", "llama"]
+    assert "-DGGML_CUDA=ON" in args and "-DCMAKE_CUDA_ARCHITECTURES=90-real" in args and "-DGGML_CUDA_NCCL=OFF" in args
+    # set-up's server configure (crew/models/server_binary.py), the CUDA flags in the user's place, then shared
+    setup = list(server_cmake_args(" ".join(build.cuda_args("90-real")), build.PORTABLE_CPU_ARGS))
+    assert args[7:-1] == setup and args[-1] == "-DBUILD_SHARED_LIBS=ON"
+    assert "-DLLAMA_BUILD_SERVER=ON" in args and "-DLLAMA_BUILD_UI=OFF" in args and "-DGGML_NATIVE=OFF" in args
+    assert build.ninja_args(tmp_path / "b", 16)[-6:] == ["-j", "16", "-k", "0", "llama", "llama-server"]
     assert build.cuda_architecture("12.0") == "120-real"
     with pytest.raises(ValueError):
         build.cuda_architecture("sm_90")
+
+
+def test_the_portable_cpu_flags_are_setups() -> None:
+    line = next(line for line in (ROOT / "scripts/setup.sh").read_text().splitlines()
+                if line.startswith("portable_cpu_args="))
+    assert line.split("=", 1)[1].strip('"') == build.PORTABLE_CPU_ARGS
+
+
+NINJA_LOG = """[1/9] Building CXX object src/CMakeFiles/llama.dir/llama.cpp.o
+FAILED: tools/server/CMakeFiles/server-context.dir/server-context.cpp.o
+/usr/bin/c++ -O3 -c tools/server/server-context.cpp
+tools/server/server-context.cpp:12:10: fatal error: nlohmann/json.hpp: No such file or directory
+compilation terminated.
+[9/9] Linking CXX shared library bin/libllama.so
+ninja: build stopped: subcommand failed.
+"""
+
+
+def test_a_server_build_failure_is_one_line() -> None:
+    assert build.first_error(NINJA_LOG) == ("tools/server/CMakeFiles/server-context.dir/server-context.cpp.o: "
+                                            "tools/server/server-context.cpp:12:10: fatal error: nlohmann/json.hpp: "
+                                            "No such file or directory")
+    assert build.first_error("cmake: something broke\nCMake Error at x") == "CMake Error at x"
+    long = "\n".join(f"line {i}" for i in range(100))
+    tail = build.log_tail(NINJA_LOG.splitlines()[0] + "\n" + NINJA_LOG + long, lines=10)
+    assert tail.startswith("FAILED:") and "[...]" in tail and tail.endswith("line 99")
+
+
+def test_a_server_that_fails_to_build_leaves_the_library(tmp_path: Path) -> None:
+    """ninja goes on past the server's error (-k 0): libllama is built and judged on its own."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "cmake").write_text("#!/bin/sh\necho configured\n")
+    (fake / "ninja").write_text(f"""#!/bin/sh
+case " $* " in
+  *" -n llama "*) echo "ninja: no work to do."; exit 0 ;;
+  *" -n "*) echo "[1/3] Building CXX object server-context.cpp.o"; exit 0 ;;
+esac
+mkdir -p {tmp_path}/b/bin && touch {tmp_path}/b/bin/libllama.so {tmp_path}/b/build.ninja
+cat <<'EOF'
+{NINJA_LOG}EOF
+exit 1
+""")
+    for f in ("cmake", "ninja"):
+        (fake / f).chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+    b = build.Build(tmp_path / "src", tmp_path / "b", "90-real", 2, env=env)
+    import unittest.mock
+
+    with unittest.mock.patch.dict(os.environ, {"PATH": env["PATH"]}):  # up_to_date's dry run finds it too
+        result = b.wait(time.monotonic() + 30)
+    assert result.ok and result.lib_dir == tmp_path / "b/bin" and result.server is None
+    assert result.server_reason.startswith("the llama-server build failed: tools/server/CMakeFiles/server-context")
+    assert "\n" not in result.server_reason
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cmake")
@@ -271,9 +447,15 @@ def test_a_build_past_its_deadline_is_stopped(tmp_path: Path) -> None:
     ("CMakeLists.txt", True), ("LICENSE", True), ("README.md", False), ("docs/build.md", False),
     ("ggml/src/ggml.c", True), ("ggml/src/ggml-cuda/mmq.cu", True), ("ggml/src/ggml-cpu/ggml-cpu.c", True),
     ("ggml/src/ggml-vulkan/ggml-vulkan.cpp", False), ("ggml/src/ggml-metal/CMakeLists.txt", False),
-    ("ggml/src/ggml-quants.c", True), ("vendor/nlohmann/json.hpp", True), ("vendor/cpp-httplib/httplib.h", False),
-    ("models/ggml-vocab-llama-bpe.gguf", False), ("tools/llama-bench/llama-bench.cpp", False),
-    ("common/common.cpp", False), ("src/.git/HEAD", False),
+    ("ggml/src/ggml-quants.c", True), ("vendor/nlohmann/json.hpp", True), ("vendor/cpp-httplib/httplib.h", True),
+    ("models/ggml-vocab-llama-bpe.gguf", False), ("src/.git/HEAD", False),
+    # llama-server: common/, the tools' sources (tools/CMakeLists.txt adds every tool), the UI's templates only
+    ("common/common.cpp", True), ("common/build-info.cpp.in", True), ("tools/CMakeLists.txt", True),
+    ("tools/server/server-context.cpp", True), ("tools/server/README.md", False),
+    ("tools/server/tests/unit/test_basic.py", False), ("tools/server/bench/bench.py", False),
+    ("tools/llama-bench/llama-bench.cpp", True), ("tools/mtmd/clip.cpp", True), ("tools/mtmd/test-1.jpeg", False),
+    ("tools/ui/CMakeLists.txt", True), ("tools/ui/ui.cpp.in", True), ("tools/ui/src/lib/App.svelte", False),
+    ("tools/ui/package-lock.json", False), ("scripts/ui-assets.cmake", True), ("scripts/build-info.sh", False),
 ])
 def test_the_trimmed_tree_keeps_what_the_build_reads(rel: str, kept: bool) -> None:
     assert prepare.keep(rel) is kept
@@ -317,7 +499,8 @@ def test_the_source_tarball_has_what_the_cuda_build_needs(tmp_path: Path) -> Non
         names = {n.removeprefix("llama.cpp/") for n in tf.getnames()}
     assert set(prepare.REQUIRED) <= names
     assert any(n.startswith("ggml/src/ggml-cuda/template-instances/") for n in names)
-    assert not any(n.startswith(("ggml/src/ggml-vulkan/", "tools/", "models/", "docs/")) for n in names)
+    assert not any(n.startswith(("ggml/src/ggml-vulkan/", "tools/ui/src/", "tools/server/tests/", "models/", "docs/"))
+                   for n in names)
     assert tarball.stat().st_size < 8 * MIB
     assert len(prepare.llama_commit(SDIST)) == 40
 
@@ -327,7 +510,8 @@ def test_the_source_tarball_has_what_the_cuda_build_needs(tmp_path: Path) -> Non
                     reason="needs the sdist, cmake and ninja")
 def test_the_trimmed_tree_configures(tmp_path: Path) -> None:
     """CMake accepts the trimmed tree (CPU backend: this machine has no cuBLAS; the CUDA configure is the
-    device's first step and fails there in seconds, with its log, if something is missing)."""
+    device's first step and fails there in seconds, with its log, if something is missing), and every file
+    `ninja llama llama-server` would compile or link is there (a dry run stops at a missing one)."""
     assert SDIST is not None
     prepare.pack_tree(SDIST / "vendor/llama.cpp", tmp_path / "l.tar.gz", "llama.cpp", prepare.keep)
     src = build.unpack(tmp_path / "l.tar.gz", tmp_path / "src", "c0ffee")
@@ -335,6 +519,10 @@ def test_the_trimmed_tree_configures(tmp_path: Path) -> None:
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (tmp_path / "b/build.ninja").exists()
+    dry = subprocess.run(["ninja", "-C", str(tmp_path / "b"), "-n", *build.TARGETS], capture_output=True, text=True,
+                         check=False)
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    assert "Linking CXX executable bin/llama-server" in dry.stdout
 
 
 def _python312() -> str | None:
@@ -368,6 +556,10 @@ def test_the_bundle_runs_on_python_312_with_nothing_else(tmp_path: Path) -> None
     proc = subprocess.run([py, "-s", "-m", "benchmarks.gpu_check.run", "--cpu", "--out", str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True, check=False,
                           env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LLAMA_CPP_LIB_PATH": str(lib),
-                               "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "PYTHONNOUSERSITE": "1"})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert len(json.loads((tmp_path / "out/gpu_check.json").read_text())["rows"]) == 4
+                               "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "PYTHONNOUSERSITE": "1",
+                               "LOCALCREW_LLAMA_SERVER": str(SERVER_BINARY or "none")})
+    report = json.loads((tmp_path / "out/gpu_check.json").read_text())
+    assert len(report["rows"]) == 4
+    if SERVER_BINARY is not None:  # the slots case imports the crew's serving code with the bundle's packages
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert len(report["server_rows"]) == len(slots.SLOT_COUNTS)

@@ -2,8 +2,11 @@
 
 The device has no network, so it gets:
 - `llama.cpp.tar.gz`: the llama.cpp that llama-cpp-python vendors (the same commit its ctypes bindings are
-  written for), trimmed to what libllama's CUDA build reads: the CMake files, include/, src/, ggml/ with
-  only its CPU and CUDA backends, and the vendored headers (not cpp-httplib, which only common/ uses);
+  written for), trimmed to what the CUDA build of libllama and llama-server reads: the CMake files,
+  include/, src/, ggml/ with only its CPU and CUDA backends, the vendored libraries (nlohmann json,
+  cpp-httplib, ...), common/, the C/C++ and CMake files of tools/ (tools/CMakeLists.txt configures every
+  tool once the server is on; only llama-server is built), and scripts/ui-assets.cmake, which writes the
+  empty UI table the server links when the web UI is off — not the web UI's sources (8.5 MiB of Svelte);
 - `site.tar.gz`: the Python packages the device's Python 3.12 imports — llama-cpp-python's Python files (no
   library: the build provides it) and cp312 manylinux wheels, installed by uv at the versions uv.lock pins;
 - `manifest.json`: versions, the llama.cpp commit, and the sizes.
@@ -39,11 +42,22 @@ PLATFORM = "x86_64-manylinux_2_28"  # CUDA 13 needs glibc 2.28 or newer anyway
 PACKAGES = ("numpy", "gguf", "pyyaml", "nvidia-ml-py", "typing-extensions", "jinja2", "markupsafe", "diskcache")
 _KEEP_BACKENDS = frozenset({"ggml-cpu", "ggml-cuda"})
 _TOP_FILES = frozenset({"CMakeLists.txt", "LICENSE"})
-_TOP_DIRS = frozenset({"cmake", "include", "src", "ggml", "vendor"})
-# Paths the CUDA build of libllama cannot do without (tests/test_gpu_check.py checks the tarball has them).
+_TOP_DIRS = frozenset({"cmake", "include", "src", "ggml", "vendor", "common"})
+_SCRIPTS = frozenset({"scripts/ui-assets.cmake"})  # run at build time by tools/ui (the server's UI table)
+# What CMake and the compiler read under tools/: sources, headers, CMake files and templates (ui.cpp.in).
+_TOOL_SUFFIXES = frozenset({".c", ".cpp", ".h", ".hpp", ".cmake", ".in"})
+_TOOL_SKIP_DIRS = frozenset({"tests", "bench"})
+# Paths the CUDA build of libllama and llama-server cannot do without (tests/test_gpu_check.py checks the
+# tarball has them, and that the trimmed tree configures and has every source `ninja llama-server` reads).
 REQUIRED = ("CMakeLists.txt", "cmake/build-info.cmake", "include/llama.h", "src/CMakeLists.txt", "src/llama.cpp",
             "ggml/CMakeLists.txt", "ggml/src/CMakeLists.txt", "ggml/src/ggml-cuda/CMakeLists.txt",
-            "ggml/src/ggml-cuda/ggml-cuda.cu", "ggml/src/ggml-cpu/CMakeLists.txt", "vendor/CMakeLists.txt")
+            "ggml/src/ggml-cuda/ggml-cuda.cu", "ggml/src/ggml-cpu/CMakeLists.txt", "vendor/CMakeLists.txt",
+            # llama-server:
+            "common/CMakeLists.txt", "common/build-info.cpp.in", "common/common.cpp", "tools/CMakeLists.txt",
+            "tools/server/CMakeLists.txt", "tools/server/server.cpp", "tools/server/server-context.cpp",
+            "tools/mtmd/CMakeLists.txt", "tools/mtmd/mtmd.cpp", "tools/ui/CMakeLists.txt", "tools/ui/ui.cpp.in",
+            "tools/ui/ui.h.in", "scripts/ui-assets.cmake", "vendor/cpp-httplib/CMakeLists.txt",
+            "vendor/cpp-httplib/httplib.h", "vendor/nlohmann/json.hpp")
 
 
 def keep(rel: str) -> bool:
@@ -53,9 +67,13 @@ def keep(rel: str) -> bool:
         return False
     if len(parts) == 1:
         return parts[0] in _TOP_FILES
+    if parts[0] == "scripts":
+        return rel in _SCRIPTS
+    if parts[0] == "tools":
+        suffix = PurePosixPath(rel).suffix
+        return ((parts[-1] == "CMakeLists.txt" or suffix in _TOOL_SUFFIXES)
+                and not _TOOL_SKIP_DIRS.intersection(parts[2:-1]))
     if parts[0] not in _TOP_DIRS:
-        return False
-    if parts[:2] == ("vendor", "cpp-httplib"):
         return False
     if len(parts) > 3 and parts[:2] == ("ggml", "src") and parts[2].startswith("ggml-"):
         return parts[2] in _KEEP_BACKENDS  # a backend folder; files like ggml/src/ggml-quants.c stay
