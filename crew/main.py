@@ -74,7 +74,9 @@ def _run_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--project", default=".", help="project folder with the three YAML files (default: .)")
     p.add_argument("--plan", help="apply a plan saved by `plan-gpus --save` (else LOCALCREW_PLAN)")
     p.add_argument("--verbose", action="store_true", help="show CrewAI's own verbose output")
-    p.add_argument("--strict", action="store_true", help="exit 3 when the final tests do not pass")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 unless the strongest evidence says the code works: every test passes, or only "
+                        "model-written tests fail that your examples and every independent attempt dispute")
     return p
 
 
@@ -87,7 +89,7 @@ def _do_run(args: argparse.Namespace, prog: str) -> int:
     verbose = args.verbose or os.environ.get("LOCALCREW_VERBOSE") == "1"
     result = run(project, task=_task_from(args), module=args.module, verbose=verbose, say=_console_say(),
                  plan_file=Path(args.plan) if args.plan else None)
-    return 3 if args.strict and not result.ok else 0
+    return result.strict_exit if args.strict else 0
 
 
 def run_crew(argv: Sequence[str] | None = None) -> int:

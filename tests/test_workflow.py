@@ -56,7 +56,8 @@ def test_pass_first_time(project_dir: Path) -> None:
     assert [r.ok for r in state.rounds] == [True, True]
     assert state.rounds[1].passed == 3 and state.rounds[1].collected == 3  # 1 user example + 2 model-written
     assert _prompts(llms, "fix_code") == []  # skipped: the tests passed
-    assert "**Verdict:** PASS — 3 passed" in report
+    assert "**Verdict:** PASS — confirmed by your own examples (your 1 example(s) pass); 3 passed" in report
+    assert "- kind: `pass-examples`" in report and state.log.of("verdict")[0]["kind"] == "pass-examples"
     assert (state.code_dir / "slugify_tool.py").exists() and (state.code_dir / "README.md").exists()
     events = [r["event"] for r in state.log.records()]
     assert events.count("tests") == 2 and "task_done" in events
@@ -339,14 +340,20 @@ def test_no_vote_without_the_users_examples_or_when_the_code_passes_no_model_tes
     task = "Write slugify_tool.py with `slugify(text)` that lowercases text and joins words with hyphens."
     state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
                                        {"write_tests": [WRONG_TEST], "?": [GOOD_TOO, GOOD_TOO]}, task=task)
-    assert not state.examples and _prompts(llms, "?") == [] and not state.log.of("second_opinion")
-    assert "test_wrong" in (state.code_dir / "test_slugify_tool.py").read_text()
-    assert "**Verdict:** FAIL" in report
+    assert not state.examples and not state.log.of("second_opinion")
+    assert "test_wrong" in (state.code_dir / "test_slugify_tool.py").read_text()  # no vote: nothing dropped
+    # The verdict asks its own two attempts; both fail test_wrong as the code does: disputed, not a plain FAIL.
+    assert len(_prompts(llms, "?")) == 2
+    (v,) = state.log.of("verdict")
+    assert v["kind"] == "fail-disputed" and any("test_wrong" in t for t in v["disputed"]) and v["attempts"] == 2, v
+    assert "**Verdict:** FAIL, disputed — the code may be right" in report and "disputed `" in report
     # The code passes the user's example but none of the model's tests: no vote either.
     all_wrong = TESTS.replace('"hello-world"', '"x"').replace('== "hi"', '== "y"')
     state, report, llms, _ = _run_with(project_dir / "again", _project_copy(project_dir),
                                        {"write_tests": [all_wrong], "?": [GOOD_TOO, GOOD_TOO]})
     assert state.examples and not state.log.of("second_opinion") and "**Verdict:** FAIL" in report
+    # the user's example passes, and both attempts fail the model's tests as the code does
+    assert state.log.of("verdict")[0]["kind"] == "fail-disputed"
 
 
 def test_a_line_of_a_model_test_that_does_not_parse_is_removed_and_the_rest_run(project_dir: Path) -> None:

@@ -262,6 +262,19 @@ class ReportWritten(Event):
     path: str
     ok: bool
     rounds: int
+    verdict: str = ""  # crew/run/verdict.py KINDS ("" in runs written before verdicts had kinds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerdictReached(Event):
+    """The verdict's kind and the independent attempts it rests on (crew/run/verdict.py)."""
+
+    event: str = field(default="verdict", init=False)
+    kind: str
+    attempts: int
+    agreeing: int
+    disputed: tuple[str, ...] = ()
+    undisputed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,6 +45,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     for alt in draft_modules(state, 1, state.consensus_samples, task="consensus"):  # asked at once
         if alt is not None:
             codes.append(alt)  # the same program twice is two votes for it
+            state.tally.independent.append(alt)
     if len(codes) < 2:
         state.log.record(ConsensusSkipped(why="no other usable attempt"))
         return report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crew.answers import answers, examples
 from crew.journal.events import FilesWritten, TestsDropped, TestsRepaired
 from crew.journal.records import Answer, FixStopped, SpecFallback, TestsRejected
-from crew.run import attempts, consensus, second_opinion
+from crew.run import attempts, consensus, second_opinion, verdict
 from crew.run.attempts import ANSWER_LOG_CHARS
 
 if TYPE_CHECKING:
@@ -165,6 +165,8 @@ def fix(state: RunState, output: Any) -> tuple[bool, Any]:
 
 
 def docs(state: RunState, output: Any) -> tuple[bool, Any]:
+    # The last step the developer's server is sure to be up for: the verdict's own attempts, if it needs any.
+    verdict.gather(state)
     saved = state.write_files("documentation", output.raw, keep=state.docs_only, default_name=None)
     if not saved:
         # A README is prose: an answer without a fenced block is still the document.

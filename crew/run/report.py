@@ -15,21 +15,18 @@ from typing import Any
 
 from crew.journal.events import Event, LlmCall, ServingFault, Start, parse
 from crew.journal.records import AgentUsage as AgentUsage  # the report's rows are the `usage` record's
+from crew.run.verdict import Verdict, classify
 from crew.sandbox import TestReport
 
 
 def render_report(*, project_task: str, spec: str, summary: str, files: Mapping[str, int],
                   rounds: list[TestReport], usage: list[AgentUsage], max_fix_rounds: int,
                   notes: list[str], round_notes: list[str] | None = None, tests_origin: list[str] | None = None,
-                  seed: int | None = None) -> str:
-    final = rounds[-1] if rounds else None
-    if final is None:
-        verdict = "NOT TESTED — no test run happened"
-    elif final.ok:
-        verdict = f"PASS — {final.summary()}"
-    else:
-        verdict = f"FAIL — the final tests fail: {final.summary()}"
-    out = ["# localcrew report", "", f"**Verdict:** {verdict}", "", "## Task", "", project_task.strip(), "",
+                  seed: int | None = None, verdict: Verdict | None = None) -> str:
+    if verdict is None:  # a caller without the run's attempts: the verdict from the rounds alone
+        verdict = classify(rounds[-1] if rounds else None, 0, [])
+    out = ["# localcrew report", "", f"**Verdict:** {verdict.headline()}", "", "## How sure", "", *verdict.lines(),
+           "", "## Task", "", project_task.strip(), "",
            "## Specification (manager)", "", spec.strip() or "(empty)", "", "## Files written", ""]
     out += [f"- `{p}` ({n} bytes)" for p, n in sorted(files.items())] or ["(none)"]
     if tests_origin:

@@ -71,6 +71,7 @@ def ask(state: RunState, report: TestReport) -> TestReport:
             break
         if alt is None:
             continue
+        state.tally.independent.append(alt)
         rep = state.ledger.probe(alt)
         sp = feedback.split(rep, len(state.examples))
         usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered

@@ -53,6 +53,10 @@ class Tally:
     fix_rounds_done: int = 0
     stopped_early: str = ""    # why the fix loop stopped before its budget, if it did
     refusals: list[str] = field(default_factory=list)  # the last answer's refused files, and why
+    # Modules the developer's model wrote from the task alone (consensus, second opinions, the verdict's own):
+    # run against the final tests, they say how sure the verdict is (crew/run/verdict.py). Not journaled:
+    # a resumed run starts without them, and its verdict says "no independent attempt".
+    independent: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -70,7 +70,9 @@ def steps(k: Knobs) -> tuple[Step, ...]:
               Budget("extra_voter_attempts", EXTRA_VOTER_ATTEMPTS, "attempts beyond the voters, for voters"))),
         Step("fix_code", "developer", ("module",),
              (Budget("fix_rounds", k.max_fix_rounds, "a fix round whose tests still fail"),)),
-        Step("document", "documentation", ("docs",), ()),
+        Step("document", "documentation", ("docs",), (),
+             # crew/run/verdict.py MIN_ATTEMPTS: only when the verdict would rest on model-written tests
+             (Budget("verdict_attempts", 2, "independent attempts for the verdict, when fewer are at hand"),)),
         Step("report", "manager", (), ()),
     )
 

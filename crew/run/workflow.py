@@ -21,6 +21,8 @@ from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritt
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
 from crew.run.state import RunState
 from crew.run.steps import Knobs
+from crew.run.verdict import Verdict
+from crew.run.verdict import judge as judge_verdict
 from crew.sandbox import SandboxLimits
 from crew.units import LOCAL
 
@@ -34,6 +36,8 @@ class RunResult:
     rounds: int
     report_path: Path
     notes: list[str] = field(default_factory=list)
+    verdict: str = ""      # crew/run/verdict.py KINDS
+    strict_exit: int = 0   # what `--strict` exits with: 0 where the strongest evidence says the code works
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -189,18 +193,20 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
 
 
 def write_report(project: ProjectConfig, crew: Any, state: RunState, inputs: dict[str, str],
-                 usage: list[AgentUsage], notes: list[str], extra: str = "") -> Path:
+                 usage: list[AgentUsage], notes: list[str], extra: str = "", verdict: Verdict | None = None) -> Path:
     outputs = {t.name: (t.output.raw if t.output is not None else "") for t in crew.tasks} if crew else {}
+    v = verdict or judge_verdict(state)
     events = state.log.read()
     text = render_report(
         project_task=inputs["project_task"], spec=outputs.get("specify", ""), summary=outputs.get("report", ""),
         files=files_on_disk(state.code_dir), rounds=state.rounds, usage=usage,
         max_fix_rounds=state.max_fix_rounds, notes=notes + state.notes(events), round_notes=state.round_notes(events),
-        tests_origin=state.tests_origin(events), seed=project.tasks.workflow.seed,
+        tests_origin=state.tests_origin(events), seed=project.tasks.workflow.seed, verdict=v,
     ) + (f"\n{extra}" if extra else "")
     path = state.run_dir / "report.md"
     path.write_text(text, encoding="utf-8")
-    state.log.record(ReportWritten(path=str(path), ok=bool(state.last and state.last.ok), rounds=len(state.rounds)))
+    state.log.record(ReportWritten(path=str(path), ok=bool(state.last and state.last.ok), rounds=len(state.rounds),
+                                   verdict=v.kind))
     return path
 
 
@@ -285,11 +291,11 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
                               extra=stopped + gpu_section)
         say(f"[bold red]STOPPED[/] — report: {report}")
         raise aborted
-    report = write_report(project, crew, state, inputs, usage, session.notes + notes, extra=gpu_section)
-    ok = bool(state.last and state.last.ok)
-    say(f"[bold]{'PASS' if ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
-    return RunResult(run_dir=state.run_dir, ok=ok, rounds=len(state.rounds), report_path=report,
-                     notes=session.notes + notes)
+    v = judge_verdict(state)
+    report = write_report(project, crew, state, inputs, usage, session.notes + notes, extra=gpu_section, verdict=v)
+    say(f"[bold]{v.headline()}[/]\n  after {len(state.rounds)} test round(s) — report: {report}")
+    return RunResult(run_dir=state.run_dir, ok=v.ok, rounds=len(state.rounds), report_path=report,
+                     notes=session.notes + notes, verdict=v.kind, strict_exit=v.strict_exit())
 
 
 def _fleet_launcher() -> Any:

@@ -1,0 +1,215 @@
+"""How sure the verdict is: what the final tests rest on, and whether independent attempts agree with the code.
+
+A plain PASS/FAIL hid what users need to know (issue #26, prose tasks the crew never saw): a FAIL on working
+code because model-written tests carried wrong expected values (3 of 4 correct deliveries), and a PASS on
+code that misread a task with no example, said in the same word as a PASS the user's own examples confirm.
+So the verdict has a kind, from the strongest evidence the run has:
+
+    pass-examples      every test passes, the user's own examples among them
+    pass-model-tests   every test passes, but the task gave no example: only model-written tests, and how
+                       many independent attempts also pass them
+    fail-examples      a user's example fails: the code is wrong
+    fail-model-tests   the user's examples pass (or there are none) and model-written tests fail that not
+                       every independent attempt fails too
+    fail-disputed      only model-written tests fail, and every independent attempt (at least two) fails
+                       them the same way: the tests may be wrong and the code right — which tests, and what
+                       each attempt returned, is in the report
+    not-tested         no test run happened
+
+Independent attempts are modules the developer's model wrote from the task alone (the consensus's and the
+second opinions' samples, and, when the verdict would rest on model-written tests with fewer than two at
+hand, up to two asked for it: `gather`). Each is run against the final tests in a probe folder (`judge`).
+`classify` is pure: reports in, a frozen Verdict out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crew.answers import feedback
+from crew.journal.records import VerdictReached
+from crew.sandbox import TestReport
+
+if TYPE_CHECKING:
+    from crew.run.state import RunState
+
+PASS_KINDS = frozenset({"pass-examples", "pass-model-tests"})
+KINDS = ("pass-examples", "pass-model-tests", "fail-examples", "fail-model-tests", "fail-disputed", "not-tested")
+MIN_ATTEMPTS = 2      # fewer independent attempts than this cannot dispute a test
+MAX_ATTEMPTS = 4      # at most this many are run against the final tests (each is one sandboxed pytest run)
+_MESSAGE_CHARS = 160
+
+
+@dataclass(frozen=True)
+class AttemptRun:
+    """One independent attempt run against the final tests."""
+
+    usable: bool                       # it imports, finishes, and passes every example of the user's
+    ok: bool                           # it passes every test
+    failing: dict[str, str] = field(default_factory=dict)  # test id -> the first line of its failure
+
+
+@dataclass(frozen=True)
+class Disputed:
+    test: str
+    code: str                          # how the delivered code fails it (pytest's first line)
+    attempts: tuple[str, ...]          # per usable attempt: how it fails it too
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    summary: str                       # pytest's one line for the final round
+    examples_total: int
+    examples_passed: int
+    model_total: int
+    model_passed: int
+    attempts: int                      # usable independent attempts run against the final tests
+    agreeing: int                      # of them, those that pass every test the code passes
+    disputed: tuple[Disputed, ...] = ()
+    undisputed: tuple[str, ...] = ()   # failing model-written tests some attempt passes
+
+    @property
+    def ok(self) -> bool:
+        return self.kind in PASS_KINDS
+
+    def strict_exit(self) -> int:
+        """`--strict`: 0 where the strongest evidence says the code works, else 3. A disputed FAIL counts as
+        working only when the user's own examples exist and pass: then the user's words and every independent
+        attempt side with the code against the model's tests."""
+        if self.ok or (self.kind == "fail-disputed" and self.examples_total > 0):
+            return 0
+        return 3
+
+    def headline(self) -> str:
+        ex = f"your {self.examples_total} example(s) pass" if self.examples_total else ""
+        agree = (f"{self.agreeing} of {self.attempts} independent attempt(s) also pass every test"
+                 if self.attempts else "no independent attempt was run")
+        if self.kind == "pass-examples":
+            return f"PASS — confirmed by your own examples ({ex}); {self.summary}"
+        if self.kind == "pass-model-tests":
+            return (f"PASS on model-written tests only — the task gives no example, so nothing the user wrote "
+                    f"confirms it; {agree}; {self.summary}")
+        if self.kind == "fail-examples":
+            return (f"FAIL — {self.examples_total - self.examples_passed} of your {self.examples_total} "
+                    f"example(s) fail: the code is wrong; {self.summary}")
+        if self.kind == "fail-disputed":
+            base = f"{ex}; " if ex else "the task gives no example; "
+            return (f"FAIL, disputed — the code may be right: {base}only {len(self.disputed)} model-written "
+                    f"test(s) fail, and all {self.attempts} independent attempts fail them the same way; "
+                    f"{self.summary}")
+        if self.kind == "fail-model-tests":
+            base = f"{ex}, but " if ex else "the task gives no example; "
+            return (f"FAIL — {base}{self.model_total - self.model_passed} model-written test(s) fail that "
+                    f"independent attempts do not all fail; {self.summary}")
+        return "NOT TESTED — no test run happened"
+
+    def lines(self) -> list[str]:
+        """The report's "How sure" section."""
+        out = [f"- kind: `{self.kind}`"]
+        if self.examples_total:
+            out.append(f"- your examples: {self.examples_passed}/{self.examples_total} pass")
+        else:
+            out.append("- the task states no example: every test is model-written (evidence, not truth)")
+        if self.model_total:
+            out.append(f"- model-written tests: {self.model_passed}/{self.model_total} pass")
+        out.append(f"- independent attempts by the developer's model (from the task alone) run against the "
+                   f"final tests: {self.attempts} usable, {self.agreeing} pass every test")
+        for d in self.disputed:
+            out.append(f"- disputed `{d.test}`: the code — {d.code}; "
+                       + "; ".join(f"attempt {i} — {m}" for i, m in enumerate(d.attempts, 1)))
+        if self.undisputed:
+            out.append("- failing, and passed by some attempt (the code is likely wrong there): "
+                       + ", ".join(f"`{t}`" for t in self.undisputed[:8]))
+        return out
+
+
+def _first_line(message: str) -> str:
+    line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "fails")
+    return line[:_MESSAGE_CHARS]
+
+
+def attempt_run(report: TestReport, n_examples: int) -> AttemptRun:
+    sp = feedback.split(report, n_examples)
+    broken = bool(report.import_errors) or report.timed_out or report.died or bool(report.tampered)
+    usable = not broken and sp.examples_passed == sp.examples_total
+    return AttemptRun(usable=usable, ok=report.ok,
+                      failing={f.name: _first_line(f.message) for f in report.failures})
+
+
+def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) -> Verdict:
+    """The verdict's kind from the final round and the independent attempts' runs (pure)."""
+    if final is None:
+        return Verdict("not-tested", "", n_examples, 0, 0, 0, 0, 0)
+    sp = feedback.split(final, n_examples)
+    usable = [r for r in runs if r.usable]
+    base = dict(summary=final.summary(), examples_total=sp.examples_total, examples_passed=sp.examples_passed,
+                model_total=sp.model_total, model_passed=sp.model_passed, attempts=len(usable),
+                agreeing=sum(1 for r in usable if r.ok))
+    if final.ok:
+        return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)  # type: ignore[arg-type]
+    broken = bool(final.import_errors) or final.timed_out or final.died or bool(final.tampered)
+    if n_examples and (sp.examples_failed or broken):
+        return Verdict("fail-examples", **base)  # type: ignore[arg-type]
+    failing = [f for f in final.failures if not feedback.is_example(f)]
+    disputed, undisputed = [], []
+    for f in failing:
+        if len(usable) >= MIN_ATTEMPTS and all(f.name in r.failing for r in usable):
+            disputed.append(Disputed(test=f.name, code=_first_line(f.message),
+                                     attempts=tuple(r.failing[f.name] for r in usable)))
+        else:
+            undisputed.append(f.name)
+    kind = "fail-disputed" if failing and not undisputed and not broken else "fail-model-tests"
+    return Verdict(kind, disputed=tuple(disputed), undisputed=tuple(undisputed), **base)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------ the run's side
+
+
+def rests_on_model_tests(state: RunState) -> bool:
+    """Whether the final verdict would lean on model-written tests alone: no example, or only model tests
+    fail while the user's examples pass."""
+    final = state.last
+    if final is None or final.import_errors or final.timed_out or final.died or final.tampered:
+        return False
+    if not state.examples:
+        return True
+    if final.ok:
+        return False
+    return feedback.split(final, len(state.examples)).examples_failed == 0
+
+
+def gather(state: RunState) -> None:
+    """Before the servers go: when the verdict would rest on model-written tests and fewer than MIN_ATTEMPTS
+    independent attempts are at hand, ask for the missing ones (decoded together where the server has slots)."""
+    from crew.run.second_opinion import draft_modules
+
+    if state.draft is None or not rests_on_model_tests(state):
+        return
+    missing = MIN_ATTEMPTS - len(state.tally.independent)
+    if missing <= 0:
+        return
+    state.progress(f"  [yellow]the verdict rests on model-written tests: asking {missing} independent attempt(s) "
+                   "to see whether they agree with the code[/]")
+    for code in draft_modules(state, state.tally.drafts_asked + 1, missing, task="verdict"):
+        if code is not None:
+            state.tally.independent.append(code)
+
+
+def judge(state: RunState) -> Verdict:
+    """The verdict of the code as it stands, with the attempts at hand run against its final tests."""
+    final = state.last
+    runs: list[AttemptRun] = []
+    if rests_on_model_tests(state):  # with a user's example failing, no attempt can change the kind
+        # Two samples that came out the same program are two independent votes for it (as in the consensus),
+        # run once.
+        probed: dict[str, AttemptRun] = {}
+        for code in state.tally.independent[:MAX_ATTEMPTS]:
+            if code not in probed:
+                probed[code] = attempt_run(state.ledger.probe(code), len(state.examples))
+            runs.append(probed[code])
+    v = classify(final, len(state.examples), runs)
+    state.log.record(VerdictReached(kind=v.kind, attempts=v.attempts, agreeing=v.agreeing,
+                                    disputed=tuple(d.test for d in v.disputed), undisputed=v.undisputed))
+    return v

@@ -1,0 +1,77 @@
+"""The verdict's kind (crew/run/verdict.py): pure, from the final round and independent attempts' runs."""
+
+from __future__ import annotations
+
+from crew.answers.examples import EXAMPLES_FILE
+from crew.run.verdict import KINDS, AttemptRun, classify
+from crew.sandbox import TestFailure, TestReport
+
+
+def _report(passed: list[str], failed: dict[str, str], *, import_errors: tuple[str, ...] = ()) -> TestReport:
+    failures = tuple(TestFailure(name=n, message=m, traceback="") for n, m in failed.items())
+    return TestReport(collected=len(passed) + len(failed), passed=len(passed), failed=len(failed), errors=0,
+                      skipped=0, failures=failures,
+                      timed_out=False, exit_code=1 if failed or import_errors else 0, output="", duration_s=0.1,
+                      network_isolated=True, import_errors=import_errors, passed_ids=tuple(passed))
+
+
+EX = f"{EXAMPLES_FILE}::test_example_1"
+M1, M2 = "test_m.py::test_one", "test_m.py::test_two"
+
+
+def test_pass_with_the_users_examples_is_confirmed() -> None:
+    v = classify(_report([EX, M1], {}), 1, [])
+    assert v.kind == "pass-examples" and v.ok and v.strict_exit() == 0
+    assert "confirmed by your own examples" in v.headline()
+
+
+def test_pass_without_an_example_says_so_and_counts_agreeing_attempts() -> None:
+    runs = [AttemptRun(usable=True, ok=True), AttemptRun(usable=True, ok=False, failing={M1: "assert 1 == 2"})]
+    v = classify(_report([M1, M2], {}), 0, runs)
+    assert v.kind == "pass-model-tests" and v.ok and (v.attempts, v.agreeing) == (2, 1)
+    assert "no example" in v.headline() and "1 of 2 independent attempt(s)" in v.headline()
+
+
+def test_a_failing_user_example_is_a_plain_fail_whatever_the_attempts_say() -> None:
+    runs = [AttemptRun(usable=True, ok=False, failing={EX: "x"})] * 3
+    v = classify(_report([M1], {EX: "assert 'a' == 'b'"}), 1, runs)
+    assert v.kind == "fail-examples" and not v.ok and v.strict_exit() == 3
+
+
+def test_only_model_tests_failing_on_code_and_on_every_attempt_is_disputed() -> None:
+    runs = [AttemptRun(usable=True, ok=False, failing={M1: "assert [] == [2]"}),
+            AttemptRun(usable=True, ok=False, failing={M1: "assert [] == [2]", M2: "boom"})]
+    v = classify(_report([EX, M2], {M1: "assert [] == [2]\n more"}), 1, runs)
+    assert v.kind == "fail-disputed" and not v.ok
+    assert v.strict_exit() == 0  # the user's examples pass and every attempt sides with the code
+    (d,) = v.disputed
+    assert d.test == M1 and d.code == "assert [] == [2]" and d.attempts == ("assert [] == [2]", "assert [] == [2]")
+    assert any("disputed `test_m.py::test_one`" in line for line in v.lines())
+    # Without an example of the user's, nothing the user wrote sides with the code: --strict still fails.
+    assert classify(_report([M2], {M1: "assert [] == [2]"}), 0, runs).strict_exit() == 3
+
+
+def test_a_failing_model_test_that_some_attempt_passes_is_not_disputed() -> None:
+    runs = [AttemptRun(usable=True, ok=False, failing={M1: "x"}), AttemptRun(usable=True, ok=True)]
+    v = classify(_report([EX], {M1: "assert 1 == 2"}), 1, runs)
+    assert v.kind == "fail-model-tests" and v.undisputed == (M1,) and v.strict_exit() == 3
+
+
+def test_one_attempt_or_unusable_attempts_cannot_dispute() -> None:
+    one = [AttemptRun(usable=True, ok=False, failing={M1: "x"})]
+    assert classify(_report([EX], {M1: "y"}), 1, one).kind == "fail-model-tests"
+    unusable = [AttemptRun(usable=False, ok=False, failing={M1: "x"})] * 3
+    v = classify(_report([EX], {M1: "y"}), 1, unusable)
+    assert v.kind == "fail-model-tests" and v.attempts == 0
+
+
+def test_code_that_does_not_import_fails_on_the_examples() -> None:
+    v = classify(_report([], {}, import_errors=("SyntaxError",)), 2, [AttemptRun(usable=True, ok=True)] * 2)
+    assert v.kind == "fail-examples"
+    assert classify(_report([], {}, import_errors=("SyntaxError",)), 0, []).kind == "fail-model-tests"
+
+
+def test_no_round_is_not_tested_and_every_kind_has_a_headline() -> None:
+    assert classify(None, 0, []).kind == "not-tested"
+    assert set(KINDS) == {"pass-examples", "pass-model-tests", "fail-examples", "fail-model-tests",
+                          "fail-disputed", "not-tested"}
