@@ -48,6 +48,7 @@ SHAPES: list[tuple[Event, list[str]]] = [
     (R.Answer(task="implement", attempt=1, text="x"), ["task", "attempt", "text"]),
     (R.NoModule(attempt=1), ["attempt"]),
     (R.StubAnswer(attempt=1, functions=("f",)), ["attempt", "functions"]),
+    (R.SkeletonChanged(attempt=1, problems=("`A.f` is missing",)), ["attempt", "problems"]),
     (R.DraftFailed(attempt=2, why="TimeoutError: t"), ["attempt", "why"]),
     (R.AttemptUnusable(task="consensus", attempt=1, why="no usable module in the answer"), ["task", "attempt", "why"]),
     (R.SecondOpinion(attempt=1, summary="1 failed", usable=True, examples_passed=1, examples_total=1),

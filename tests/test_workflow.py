@@ -404,3 +404,70 @@ def test_the_code_stays_when_most_attempts_behave_like_it(project_dir: Path) -> 
     rec = state.log.of("consensus")[0]
     assert rec["chosen"] == 0 and rec["cluster"] == [0, 2, 3]
     assert not state.log.of("consensus_adopted") and "**Verdict:** PASS" in report
+
+
+CLASS_TASK = '''Write slugify_tool.py with the class `Slugger` below, complete and working.
+
+```python
+class Slugger:
+    def __init__(self, sep):
+        self.sep = sep
+
+    def slug(self, text):
+        """The words of text, lowercased, joined by sep."""
+```'''
+CLASS_TESTS = '''```python
+# file: test_slugify_tool.py
+from slugify_tool import Slugger
+
+
+def test_words():
+    assert Slugger("-").slug("Hello World") == "hello-world"
+
+
+def test_sep():
+    assert Slugger("_").slug("A b") == "a_b"
+
+
+def test_spaces():
+    assert Slugger("-").slug("  Hi  ") == "hi"
+```'''
+CLASS_HALF = '''```python
+# file: slugify_tool.py
+class Slugger:
+    def __init__(self, sep):
+        self.sep = sep
+
+    def slug(self, text):
+        return self.sep.join(text.lower().split(" "))
+```'''
+CLASS_GOOD = CLASS_HALF.replace('text.lower().split(" ")', "text.lower().split()")
+
+
+def test_a_class_task_compares_attempts_by_how_each_test_ends(project_dir: Path) -> None:
+    # No call of a plain function in the tests: the behaviour compared is each test's outcome on one object.
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [CLASS_HALF], "write_tests": [CLASS_TESTS],
+                                        "?": [CLASS_GOOD, CLASS_GOOD]}, task=CLASS_TASK, consensus=2)
+    assert state.classes == ["Slugger"] and state.functions == [] and state.methods == ["__init__", "slug"]
+    assert "from slugify_tool import Slugger\n" in _prompts(llms, "write_tests")[0]  # never its methods
+    rec = state.log.of("consensus")[0]
+    assert rec["calls"] == ["test test_slugify_tool.py::test_sep", "test test_slugify_tool.py::test_spaces",
+                            "test test_slugify_tool.py::test_words"]
+    assert rec["results"][0][:1] == ["pass"] and "'--hi--' == 'hi'" in rec["results"][0][1]  # the value it saw
+    assert rec["results"][1] == ["pass", "pass", "pass"] and rec["chosen"] == 1 and rec["cluster"] == [1, 2]
+    assert state.rounds[-1].ok
+    (v,) = state.log.of("verdict")
+    assert v["kind"] == "pass-model-tests" and (v["attempts"], v["agreeing"]) == (2, 2)
+    assert "**Verdict:** PASS on model-written tests only" in report and "2 of 2 independent" in report
+
+
+def test_an_attempt_that_renames_a_method_of_the_skeleton_is_asked_again(project_dir: Path) -> None:
+    renamed = CLASS_GOOD.replace("def slug(self, text)", "def slugify(self, text)")
+    state, _, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                  {"implement": [renamed], "write_tests": [CLASS_TESTS], "?": [CLASS_GOOD]},
+                                  task=CLASS_TASK)
+    (rec,) = state.log.of("skeleton_changed")
+    assert rec["problems"] == ["`Slugger.slug` is missing"]
+    assert "def slug(self, text)" in (state.code_dir / "slugify_tool.py").read_text()
+    assert state.rounds[-1].ok

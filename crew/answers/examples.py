@@ -22,7 +22,10 @@ _MAX_EXAMPLES = 40
 _MAX_VALUE_CHARS = 400
 _DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(")
 _CALL_IN_TICKS = re.compile(r"`\s*([A-Za-z_]\w*)\s*\(")
-_CLASS = re.compile(r"\bclass\s+`?([A-Za-z_]\w*)")
+# `class Stack:` / `class Stack(Base)` in code, "class `Stack`" or "class Stack" (a capitalised name) in prose;
+# not "the class name" or "a class that".
+_CLASS = re.compile(r"\bclass\s+(?:`([A-Za-z_]\w*)`|([A-Za-z_]\w*)\s*[:(]|([A-Z]\w*))")
+_METHOD = re.compile(r"^[ \t]+def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 # What may stand between a call and the value it is said to give.
 _ARROW = re.compile(r"\s*`?\s*#?\s*(==>|==|=>|->|➞|→|=|\bshould\s+return\b|\breturns?\b|\bgives?\b|\bis\b)\s*`?\s*")
 _RAISES = re.compile(r"\s*`?\s*(?:should\s+)?raises?\s+`?([A-Z]\w*(?:Error|Exception))\b")
@@ -36,6 +39,9 @@ class Example:
     expected: str    # normalised source of the expected value, or of the exception class for `raises`
     kind: str        # "equals" | "raises"
     source: str      # the user's own words it came from (one line, trimmed)
+    # Statements run before the call, in order: a class's doctest session (crew/answers/sessions.py), e.g.
+    # ("account = BankAccount()", "account.deposit(1000)") before `account.withdraw(200)`.
+    setup: tuple[str, ...] = ()
 
 
 def function_names(task: str) -> list[str]:
@@ -49,7 +55,13 @@ def function_names(task: str) -> list[str]:
 
 
 def class_names(task: str) -> list[str]:
-    return list(dict.fromkeys(_CLASS.findall(task[:_MAX_TASK_CHARS])))
+    return list(dict.fromkeys(next(g for g in m if g) for m in _CLASS.findall(task[:_MAX_TASK_CHARS])))
+
+
+def method_names(task: str) -> list[str]:
+    """Names defined by an indented `def` in the task's code (a class's methods): called on an instance,
+    never on their own, so never the subject of a plain `name(args)` example."""
+    return list(dict.fromkeys(_METHOD.findall(task[:_MAX_TASK_CHARS])))
 
 
 def extract_examples(task: str, names: list[str] | None = None) -> list[Example]:
@@ -296,7 +308,7 @@ def _parse_expr(src: str) -> ast.expr | None:
 
 def render_tests(module_name: str, examples: list[Example]) -> str:
     """test_examples.py: one test per example, each naming the user's words it checks."""
-    functions = sorted({e.function for e in examples})
+    functions = sorted({e.function for e in examples} | {n for e in examples for n in _free_names(e)})
     lines = [
         '"""Acceptance tests written by localcrew from the examples in the task (not by a model)."""',
         "",
@@ -307,6 +319,7 @@ def render_tests(module_name: str, examples: list[Example]) -> str:
     ]
     for i, e in enumerate(examples, 1):
         lines += ["", f"def test_example_{i}():", f"    # from the task: {_comment(e.source)}"]
+        lines += [f"    {line}" for stmt in e.setup for line in stmt.splitlines()]
         if e.kind == "raises":
             lines += [f"    with pytest.raises({e.expected}):", f"        {e.call}"]
         elif _has_float(e.expected):
@@ -316,14 +329,36 @@ def render_tests(module_name: str, examples: list[Example]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _free_names(e: Example) -> set[str]:
+    """The module's names an example's set-up and call use (the classes it builds), to import them."""
+    if not e.setup:
+        return set()
+    bound: set[str] = set()
+    used: set[str] = set()
+    for src in [*e.setup, e.call]:
+        try:
+            tree = ast.parse(src)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Name):
+                (bound if isinstance(n.ctx, ast.Store) else used).add(n.id)
+    return {n for n in used - bound if n[:1].isupper() and n not in ("True", "False", "None")}
+
+
 def _comment(text: str) -> str:
     return " ".join(text.split()).replace("\\", "\\\\")
 
 
 def _has_float(expected: str) -> bool:
+    """A float that pytest.approx can compare: a number, or a flat list/tuple of numbers (approx refuses
+    nested structures: ClassEval/82's `(11500.0, [{...}])`)."""
     node = _parse_expr(expected)
-    return node is not None and any(isinstance(n, ast.Constant) and isinstance(n.value, float)
-                                    for n in ast.walk(node))
+    if node is None or not any(isinstance(n, ast.Constant) and isinstance(n.value, float) for n in ast.walk(node)):
+        return False
+    items = node.elts if isinstance(node, ast.List | ast.Tuple) else [node]
+    return all(isinstance(i, ast.Constant) and isinstance(i.value, int | float) and not isinstance(i.value, bool)
+               or isinstance(i, ast.UnaryOp) and isinstance(i.operand, ast.Constant) for i in items)
 
 
 # ------------------------------------------------------------------------------------------ contradictions
@@ -344,7 +379,7 @@ def contradictions(test_source: str, examples: list[Example]) -> list[Contradict
         tree = ast.parse(test_source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return []
-    said = {e.call: e for e in examples if e.kind == "equals"}
+    said = {e.call: e for e in examples if e.kind == "equals" and not e.setup}  # a session's call needs its object
     out = []
     for fn in tree.body:
         if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or not fn.name.startswith("test"):

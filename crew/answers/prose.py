@@ -31,15 +31,34 @@ def _describe(code: str) -> str | None:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-    if not functions:
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    if not defs:
         return None
     out = []
-    for fn in functions:
-        signature = f"{fn.name}({ast.unparse(fn.args)})" + (f" -> {ast.unparse(fn.returns)}" if fn.returns else "")
-        doc = ast.get_docstring(fn) or ""
-        out.append(f"The function `{signature}`." + (f" {_doc_as_prose(doc)}" if doc else ""))
+    for node in defs:
+        if isinstance(node, ast.ClassDef):
+            out.append(_class_as_prose(node))
+        else:
+            out.append(f"The function {_function_as_prose(node)}")
     return "\n\n".join(out)
+
+
+def _function_as_prose(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    signature = f"{fn.name}({ast.unparse(fn.args)})" + (f" -> {ast.unparse(fn.returns)}" if fn.returns else "")
+    doc = ast.get_docstring(fn) or ""
+    return f"`{signature}`." + (f" {_doc_as_prose(doc)}" if doc else "")
+
+
+def _class_as_prose(cls: ast.ClassDef) -> str:
+    """A class skeleton as words: the class, then each method on a line of its own (ClassEval's shape)."""
+    bases = f"({', '.join(ast.unparse(b) for b in cls.bases)})" if cls.bases else ""
+    doc = ast.get_docstring(cls) or ""
+    lines = [f"The class `{cls.name}{bases}`." + (f" {_doc_as_prose(doc)}" if doc else "")]
+    methods = [n for n in cls.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if methods:
+        lines.append(f"Its methods (each test builds a new `{cls.name}` object and calls them on it):")
+        lines += [f"- {_function_as_prose(m)}" for m in methods]
+    return "\n".join(lines)
 
 
 def _doc_as_prose(doc: str) -> str:

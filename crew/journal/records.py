@@ -32,6 +32,15 @@ class NoModule(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SkeletonChanged(Event):
+    """An implement attempt that renamed, dropped or re-parameterised the task's class skeleton."""
+
+    event: str = field(default="skeleton_changed", init=False)
+    attempt: int
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class StubAnswer(Event):
     event: str = field(default="stub_answer", init=False)
     attempt: int

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from crew.answers import answers
-from crew.journal.records import Answer, DraftFailed, NoModule, StubAnswer
+from crew.journal.records import Answer, DraftFailed, NoModule, SkeletonChanged, StubAnswer
 from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
@@ -66,13 +66,21 @@ def _attempt(state: RunState, answer: str, attempt: int) -> tuple[bool, str, str
     if not state.write_module(answer):
         why = f" ({'; '.join(state.tally.refusals)})" if state.tally.refusals else ""
         state.log.record(NoModule(attempt=attempt))
+        if answer.count("```") % 2 == 1:  # a fence opened and never closed: the answer ran into its length limit
+            return False, ("An earlier answer was cut off before its end. Write the module shorter: no docstrings, "
+                           "no comments, no examples."), "the answer was cut off before the module ended"
         return False, f"No file named {state.module} was found in the answer{why}.", "the answer holds no module"
-    stubs = answers.stub_functions(state.module_source(), set(state.functions))
+    stubs = answers.stub_functions(state.module_source(), set(state.functions) | set(state.methods))
     if stubs:
         names = ", ".join(f"`{n}`" for n in stubs)
         state.log.record(StubAnswer(attempt=attempt, functions=tuple(stubs)))
         return False, (f"An earlier answer only repeated the signature and docstring of {names}: write the "
                        "complete body."), f"the answer only repeats the signature of {names}"
+    departs = answers.skeleton_problems(state.module_source(), state.task)
+    if departs:
+        state.log.record(SkeletonChanged(attempt=attempt, problems=tuple(departs)))
+        return False, ("Keep the class, method names and parameters exactly as the task gives them: "
+                       + "; ".join(departs) + "."), f"the answer changes the task's skeleton ({departs[0]})"
     if not state.examples:
         return True, "", ""
     report = state.run_tests(f"implement: the task's examples (attempt {attempt})", "implement")

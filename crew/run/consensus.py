@@ -14,6 +14,7 @@ agree on every call are more often right than one attempt alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,13 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     test_files = sorted(p.name for p in state.code_dir.glob("test_*.py") if p.name != probes.PROBE_FILE)
     sources = [(state.code_dir / name).read_text(encoding="utf-8", errors="replace") for name in test_files]
     calls = probes.calls_in_tests(sources, set(state.functions))
-    if len(calls) < _MIN_CALLS:
+    by_tests = len(calls) < _MIN_CALLS and bool(state.classes)
+    tests = _model_tests(report) if by_tests else []
+    if by_tests and len(tests) >= _MIN_CALLS:
+        # A class's behaviour is in sequences of calls on one object, which the tests themselves are: each
+        # test's outcome, with the value a failing assert saw, is the behaviour compared.
+        calls = [f"test {t}" for t in tests]
+    elif len(calls) < _MIN_CALLS:
         state.log.record(ConsensusSkipped(why=f"{len(calls)} call(s) in the tests"))
         return report
     current = state.module_source()
@@ -52,7 +59,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     probed: dict[str, probes.Candidate] = {}
     for code in codes:
         if code not in probed:
-            probed[code] = _probe(state, code, calls)
+            probed[code] = _probe_by_tests(state, code, tests) if by_tests else _probe(state, code, calls)
     candidates = [probed[code] for code in codes]
     choice = probes.choose(candidates)
     state.log.record(Consensus(calls=tuple(calls), candidates=len(codes),
@@ -80,6 +87,29 @@ def _probe(state: RunState, code: str, calls: list[str]) -> probes.Candidate:
     model_passed = sum(1 for n in rep.passed_ids if not n.split("::", 1)[0].endswith(
         (probes.PROBE_FILE, examples.EXAMPLES_FILE)))
     return probes.Candidate(results=probes.results(rep, len(calls)), tests_passed=model_passed, usable=usable)
+
+
+def _model_tests(report: TestReport) -> list[str]:
+    """The model-written tests of a round (passed or failed), in a stable order."""
+    names = {*report.passed_ids, *(f.name for f in report.failures)}
+    return sorted(n for n in names if not n.split("::", 1)[0].endswith((examples.EXAMPLES_FILE, probes.PROBE_FILE)))
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def _probe_by_tests(state: RunState, code: str, tests: list[str]) -> probes.Candidate:
+    """One candidate run with the tests; per test "pass", or the first line of how it failed (the value the
+    assert saw, object addresses blanked): two attempts that fail a test the same way behave alike."""
+    rep = state.ledger.probe(code)
+    sp = feedback.split(rep, len(state.examples))
+    usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered \
+        and sp.examples_passed == sp.examples_total
+    failed = {f.name: _ADDRESS.sub("0x…", next((ln for ln in f.message.splitlines() if ln.strip()), "fails"))[:200]
+              for f in rep.failures}
+    passed = set(rep.passed_ids)
+    results = tuple("pass" if t in passed else failed.get(t) for t in tests)
+    return probes.Candidate(results=results, tests_passed=sum(1 for t in tests if t in passed), usable=usable)
 
 
 def _called(calls: list[str]) -> set[str]:

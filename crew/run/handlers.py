@@ -38,7 +38,8 @@ def spec(state: RunState, output: Any) -> tuple[bool, Any]:
     """The specification must be prose that keeps the task's names; else it is asked again, then the task
     text itself is used (a small model's spec that drops a name or an edge case misleads everyone)."""
     text = str(output.raw)
-    problems = _spec_problems(text, state.functions)
+    problems = _spec_problems(text, [*state.functions, *state.classes,
+                                     *(m for m in state.methods if not m.startswith("_"))])
     if not problems:
         return True, text
     # No second try: measured on the 0.5B default, a re-asked manager wrote code again nearly every time,

@@ -113,8 +113,12 @@ def module_from(state: RunState, raw: str, k: int, *, task: str = "second_opinio
     files = [cf for cf in extract_code_files(raw, default_name=state.module) if state.code_only(cf)]
     code = next((cf.content for cf in files if cf.path == state.module), files[0].content if len(files) == 1
                 else None)
-    if not code or answers.stub_functions(code, set(state.functions)):
+    if not code or answers.stub_functions(code, set(state.functions) | set(state.methods)):
         state.log.record(AttemptUnusable(task=task, attempt=k, why="no usable module in the answer"))
+        return None
+    departs = answers.skeleton_problems(code, state.task)
+    if departs:
+        state.log.record(AttemptUnusable(task=task, attempt=k, why=f"changes the task's skeleton: {departs[0]}"))
         return None
     code, _ = answers.without_import_time_code(code)
     code, _ = answers.with_task_imports(code, state.task)

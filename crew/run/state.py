@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crew.answers import answers, examples, feedback
+from crew.answers import answers, examples, feedback, sessions
 from crew.answers.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.answers.examples import Example
 from crew.errors import WorkspaceError
@@ -33,15 +33,21 @@ Progress = Callable[[str], None]
 class ParsedTask:
     """The user's task, read once: its function and class names and its own examples (the ground truth)."""
 
-    functions: tuple[str, ...]
+    functions: tuple[str, ...]   # module-level functions: imported by tests, called on their own
     classes: tuple[str, ...]
     examples: tuple[Example, ...]
+    methods: tuple[str, ...] = ()  # a class's methods the task defines: called on an object, never imported
 
     @classmethod
     def parse(cls, task: str) -> "ParsedTask":
-        functions = examples.function_names(task)
-        return cls(functions=tuple(functions), classes=tuple(examples.class_names(task)),
-                   examples=tuple(examples.extract_examples(task, functions)))
+        classes = examples.class_names(task)
+        methods = examples.method_names(task) if classes else []
+        # A method is neither imported nor called alone: as a "function" it put `from m import __init__,
+        # deposit` at the top of the tester's file and took a test's variable `filter` for the code under test.
+        functions = [f for f in examples.function_names(task) if f not in methods]
+        found = examples.extract_examples(task, functions) if functions else []
+        return cls(functions=tuple(functions), classes=tuple(classes), methods=tuple(methods),
+                   examples=tuple([*found, *sessions.session_examples(task, classes)]))
 
 
 @dataclass
@@ -127,6 +133,14 @@ class RunState:
     @property
     def examples(self) -> list[Example]:  # the task's own examples: ground truth
         return list(self.parsed.examples)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.parsed.classes)
+
+    @property
+    def methods(self) -> list[str]:  # the methods of the task's classes (their skeleton's `def`s)
+        return list(self.parsed.methods)
 
     @property
     def under_test(self) -> set[str]:  # names a test file must import, never define

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crew.answers import answers
 from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
 from crew.journal.events import Start as PartStarted
 from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritten, RunStopped, Usage
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
-from crew.run.state import RunState
+from crew.run.state import ParsedTask, RunState
 from crew.run.steps import Knobs
 from crew.run.verdict import Verdict
 from crew.run.verdict import judge as judge_verdict
@@ -97,13 +98,14 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
 
 def with_derived_inputs(inputs: dict[str, str]) -> dict[str, str]:
     """Inputs computed from the task (also for a run logged before they existed, when it is resumed)."""
-    from crew.answers.examples import class_names, function_names
     from crew.answers.prose import task_as_prose
 
     task = inputs.get("project_task", "")
     # For the manager and the tester: the task without code blocks they would copy (crew/answers/prose.py).
     inputs.setdefault("task_as_prose", task_as_prose(task))
-    inputs.setdefault("functions", ", ".join(dict.fromkeys(function_names(task) + class_names(task))) or "...")
+    parsed = ParsedTask.parse(task)  # what the tester imports: functions and classes, never a class's methods
+    inputs.setdefault("functions", ", ".join(dict.fromkeys(parsed.functions + parsed.classes)) or "...")
+    inputs.setdefault("code_advice", answers.CLASS_ADVICE if answers.has_class_skeleton(task) else "")
     return inputs
 
 
@@ -161,8 +163,10 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
     opinions): the task as one plain message plus an optional note, greedy or sampled hotter, each with a
     seed of its own."""
 
+    advice = f" {answers.CLASS_ADVICE}" if answers.has_class_skeleton(task) else ""
+
     def ask(one: Any, note: str) -> str:
-        text = task.strip() + DRAFT_SUFFIX + (f"\n\n{note}" if note else "")
+        text = task.strip() + DRAFT_SUFFIX + advice + (f"\n\n{note}" if note else "")
         answer = str(one.call([{"role": "user", "content": text}]))
         # A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer.
         return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer
