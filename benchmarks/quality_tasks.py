@@ -256,4 +256,200 @@ def test_overdraw():
     assert issubclass(InsufficientFunds, Exception)
 """,
     ),
+    # Added 2026-12-07 (issue #26): classes and modules of several functions, as users write them; one
+    # states no example (the case where a verdict can only rest on model-written tests).
+    OwnTask(
+        "own/stack", "minstack.py",
+        "Write minstack.py with a class `MinStack`: a stack that also knows its smallest element. "
+        "`push(x)` puts x on top; `pop()` removes and returns the top element; `top()` returns it without "
+        "removing it; `get_min()` returns the smallest element currently in the stack; `len()` of the stack "
+        "is the number of elements. pop, top and get_min raise IndexError on an empty stack. For example, "
+        "after s = MinStack(); s.push(3); s.push(1); s.push(2): s.get_min() == 1, s.pop() == 2, and after "
+        "one more pop s.get_min() == 3.",
+        """
+import pytest
+from minstack import MinStack
+
+def test_min_follows_pops():
+    s = MinStack()
+    for x in (5, 3, 7, 3, 1):
+        s.push(x)
+    assert s.get_min() == 1 and len(s) == 5
+    assert s.pop() == 1 and s.get_min() == 3
+    assert s.pop() == 3 and s.get_min() == 3
+    assert s.pop() == 7 and s.top() == 3 and s.get_min() == 3
+    assert s.pop() == 3 and s.get_min() == 5 and len(s) == 1
+
+def test_example():
+    s = MinStack()
+    s.push(3); s.push(1); s.push(2)
+    assert s.get_min() == 1 and s.pop() == 2
+    s.pop()
+    assert s.get_min() == 3
+
+def test_empty():
+    s = MinStack()
+    assert len(s) == 0
+    for f in (s.pop, s.top, s.get_min):
+        with pytest.raises(IndexError):
+            f()
+""",
+    ),
+    OwnTask(
+        "own/gradebook", "gradebook.py",
+        "Write gradebook.py with a class `Gradebook`. `add_grade(student, grade)` records a grade (a number "
+        "from 0 to 100; anything else raises ValueError) for a student; a student may have many grades. "
+        "`average(student)` returns the mean of the student's grades, rounded to 2 decimals, and raises "
+        "KeyError for a student with no grades. `best_student()` returns the name of the student with the "
+        "highest average (ties go to the name that sorts first) or None when there are no grades. "
+        "`students()` returns the names in alphabetical order.",
+        """
+import pytest
+from gradebook import Gradebook
+
+def test_average_and_best():
+    g = Gradebook()
+    g.add_grade("bob", 80)
+    g.add_grade("bob", 91)
+    g.add_grade("amy", 85.5)
+    assert g.average("bob") == 85.5
+    assert g.average("amy") == 85.5
+    assert g.best_student() == "amy"
+    g.add_grade("cid", 100)
+    assert g.best_student() == "cid"
+    assert g.students() == ["amy", "bob", "cid"]
+
+def test_rounding():
+    g = Gradebook()
+    for x in (1, 2, 2):
+        g.add_grade("x", x)
+    assert g.average("x") == 1.67
+
+def test_errors():
+    g = Gradebook()
+    assert g.best_student() is None and g.students() == []
+    with pytest.raises(KeyError):
+        g.average("nobody")
+    for bad in (-1, 101):
+        with pytest.raises(ValueError):
+            g.add_grade("x", bad)
+""",
+    ),
+    OwnTask(
+        "own/shoppingcart", "cart.py",
+        "Write cart.py with a class `Cart`. `add(name, price, qty=1)` adds qty units of an item at a unit "
+        "price (adding an item already in the cart adds to its quantity and keeps the first price); "
+        "`remove(name, qty=1)` takes units away, and the item disappears when its quantity reaches 0 (removing "
+        "an item that is not in the cart raises KeyError); `total()` is the sum of price times quantity, "
+        "rounded to 2 decimals; `apply_discount(percent)` lowers every later total by that percent (0 to "
+        "100, else ValueError). Example: after add('pen', 1.5, 2) and add('book', 10), total() returns 13.0.",
+        """
+import pytest
+from cart import Cart
+
+def test_total_and_remove():
+    c = Cart()
+    c.add("pen", 1.5, 2)
+    c.add("book", 10)
+    assert c.total() == 13.0
+    c.add("pen", 9.99)
+    assert c.total() == 14.5
+    c.remove("pen", 3)
+    assert c.total() == 10.0
+    with pytest.raises(KeyError):
+        c.remove("pen")
+
+def test_discount():
+    c = Cart()
+    c.add("a", 20)
+    c.apply_discount(25)
+    assert c.total() == 15.0
+    for bad in (-1, 101):
+        with pytest.raises(ValueError):
+            c.apply_discount(bad)
+
+def test_missing():
+    with pytest.raises(KeyError):
+        Cart().remove("x")
+    assert Cart().total() == 0
+""",
+    ),
+    OwnTask(
+        "own/textstats", "textstats.py",
+        "Write textstats.py with three functions. `words(text)` returns the words of text in lower case, "
+        "where a word is a run of letters or apostrophes (so \"Don't stop!\" gives [\"don't\", \"stop\"]). "
+        "`top_words(text, n)` returns the n most frequent words as (word, count) pairs, most frequent first, "
+        "ties in alphabetical order. `average_word_length(text)` returns the mean length of the words rounded "
+        "to 2 decimals, or 0.0 for a text without words.",
+        """
+from textstats import words, top_words, average_word_length
+
+def test_words():
+    assert words("Don't stop!") == ["don't", "stop"]
+    assert words("A b, A.") == ["a", "b", "a"]
+    assert words("123 !!") == []
+
+def test_top_words():
+    assert top_words("b a b c a b", 2) == [("b", 3), ("a", 2)]
+    assert top_words("x y", 5) == [("x", 1), ("y", 1)]
+    assert top_words("", 3) == []
+
+def test_average():
+    assert average_word_length("ab abcd") == 3.0
+    assert average_word_length("a bb bb") == 1.67
+    assert average_word_length("...") == 0.0
+""",
+    ),
+    OwnTask(
+        "own/vectors", "vectors.py",
+        "Write vectors.py with functions on vectors given as lists of numbers: `add(u, v)` and `dot(u, v)` "
+        "(both raise ValueError when the lengths differ), `norm(v)` (the Euclidean length) and "
+        "`normalize(v)` (v divided by its norm; raises ValueError for the zero vector). Example: dot([1, 2], "
+        "[3, 4]) == 11 and norm([3, 4]) == 5.0.",
+        """
+import math
+import pytest
+from vectors import add, dot, norm, normalize
+
+def test_values():
+    assert add([1, 2], [3, 4]) == [4, 6]
+    assert dot([1, 2], [3, 4]) == 11
+    assert norm([3, 4]) == 5.0
+    assert normalize([0, 2]) == [0.0, 1.0]
+    n = normalize([1, 1, 1])
+    assert all(math.isclose(x, 1 / math.sqrt(3)) for x in n)
+    assert add([], []) == [] and dot([], []) == 0
+
+def test_errors():
+    with pytest.raises(ValueError):
+        add([1], [1, 2])
+    with pytest.raises(ValueError):
+        dot([1, 2, 3], [1])
+    with pytest.raises(ValueError):
+        normalize([0, 0])
+""",
+    ),
+    OwnTask(
+        "own/dedupe", "dedupe.py",
+        "Write dedupe.py with `dedupe(items, key=None)`: it returns a new list with the items in their "
+        "original order, keeping only the first item of each group of equal items. When key is given, two "
+        "items are equal when key(item) is equal. The items may be unhashable (lists or dicts), and the "
+        "input list is never changed.",
+        """
+from dedupe import dedupe
+
+def test_order_and_first():
+    assert dedupe([3, 1, 3, 2, 1]) == [3, 1, 2]
+    assert dedupe([]) == []
+
+def test_key():
+    assert dedupe(["a", "B", "A", "b"], key=str.lower) == ["a", "B"]
+    assert dedupe([{"id": 1, "v": "x"}, {"id": 1, "v": "y"}], key=lambda d: d["id"]) == [{"id": 1, "v": "x"}]
+
+def test_unhashable_and_unchanged():
+    data = [[1], [2], [1]]
+    assert dedupe(data) == [[1], [2]]
+    assert data == [[1], [2], [1]]
+""",
+    ),
 )
