@@ -165,3 +165,21 @@ def test_a_class_skeleton_reaches_the_tester_as_words_method_by_method() -> None
     assert "```" not in prose and "The class `BankAccount`." in prose
     assert "- `deposit(self, amount)`. Adds amount; returns the balance." in prose
     assert "each test builds a new `BankAccount` object" in prose
+
+
+def test_the_developer_gets_room_for_a_whole_class() -> None:
+    from types import SimpleNamespace
+
+    from crew.run.workflow import _room_for_a_class
+
+    said: list[str] = []
+    state = SimpleNamespace(progress=said.append)
+    llm = SimpleNamespace(max_tokens=1024, server_ctx_tokens=8192)
+    _room_for_a_class(llm, TASK, state)  # type: ignore[arg-type]
+    assert llm.max_tokens == 2048 and "2048 tokens" in said[0]
+    small = SimpleNamespace(max_tokens=1024, server_ctx_tokens=2048)  # half the window: no more than it had
+    _room_for_a_class(small, TASK, state)  # type: ignore[arg-type]
+    assert small.max_tokens == 1024
+    plain = SimpleNamespace(max_tokens=1024, server_ctx_tokens=8192)
+    _room_for_a_class(plain, "Write `f(x)` that doubles x.", state)  # type: ignore[arg-type]
+    assert plain.max_tokens == 1024 and len(said) == 1

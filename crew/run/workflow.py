@@ -127,6 +127,8 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
 
     local = LocalCrew(project, llms, state, verbose=verbose)
     crew = local.crew()
+    if "developer" in llms:
+        _room_for_a_class(llms["developer"], inputs["project_task"], state)
     if "developer" in llms and state.draft is None:
         state.draft = drafter(llms["developer"], inputs["project_task"])
     state.log.record(PartStarted(label, inputs))
@@ -145,6 +147,24 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
         for thread in local.ahead:  # a head start CrewAI never took (write_tests skipped): let it finish
             thread.join(timeout=5.0)
     return crew
+
+
+# A class skeleton's whole module (ClassEval: 5–10 methods) ran past 1024 tokens, and an answer cut off before
+# its closing fence holds no module (ClassEval/4 at eea35a5: 118 s, no module, twice). The limit only caps an
+# answer: one that ends sooner costs nothing more.
+CLASS_MAX_TOKENS = 2048
+
+
+def _room_for_a_class(llm: Any, task: str, state: RunState) -> None:
+    """The developer's answer limit raised for a task with a class skeleton, within half its context."""
+    current = getattr(llm, "max_tokens", None)
+    if not isinstance(current, int) or not answers.has_class_skeleton(task):
+        return
+    window = getattr(llm, "server_ctx_tokens", 0) or 0
+    wanted = min(CLASS_MAX_TOKENS, window // 2) if window else CLASS_MAX_TOKENS
+    if wanted > current:
+        llm.max_tokens = wanted
+        state.progress(f"  a class skeleton: the developer's answers may run to {wanted} tokens (was {current})")
 
 
 DRAFT_TEMPERATURE = 0.8
