@@ -183,3 +183,18 @@ def test_the_developer_gets_room_for_a_whole_class() -> None:
     plain = SimpleNamespace(max_tokens=1024, server_ctx_tokens=8192)
     _room_for_a_class(plain, "Write `f(x)` that doubles x.", state)  # type: ignore[arg-type]
     assert plain.max_tokens == 1024 and len(said) == 1
+
+
+def test_the_developer_sees_a_class_skeleton_bare_with_its_docstrings_in_words() -> None:
+    from crew.answers.prose import task_for_developer
+
+    shown = task_for_developer(TASK)
+    assert '"""' not in shown and ">>>" not in shown
+    assert "- `deposit(self, amount)`. Adds amount; returns the balance." in shown
+    assert "```python\nclass BankAccount:" in shown and "def withdraw(self, amount):\n        pass" in shown
+    assert "@staticmethod\n    def fee(amount):" in shown
+    # the bare skeleton keeps every name and parameter: the module built on it departs in nothing
+    bare = shown.split("```python\n", 1)[1].split("```", 1)[0]
+    assert answers.skeleton_problems(bare, TASK) == []
+    plain = "Write `f(x)` that doubles x.\n\n```python\ndef f(x):\n    \"\"\"Doubles.\"\"\"\n```"
+    assert task_for_developer(plain) == plain  # a function task reaches the developer as written

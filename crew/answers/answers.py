@@ -148,8 +148,7 @@ def skeleton_problems(source: str, task: str) -> list[str]:
 # Told to the developer when the task gives a class skeleton: ClassEval-sized skeletons with their docstrings
 # copied back ran past the 1024-token answer limit, and an answer cut off before its closing fence holds no
 # module at all (measured on ClassEval/4 at fb8f9a1: 349 s for an answer with no module).
-CLASS_ADVICE = ("Write the code of every method; leave out the skeleton's docstrings and comments, so the whole "
-                "module fits in one answer.")
+CLASS_ADVICE = "Write the body of every method; no docstrings, no comments, no examples."
 
 
 def has_class_skeleton(task: str) -> bool:

@@ -83,3 +83,50 @@ def _doc_as_prose(doc: str) -> str:
     if examples:
         text += (" " if text else "") + "Examples: " + "; ".join(f"`{e}`" for e in examples) + "."
     return text
+
+
+# ------------------------------------------------------------------------------------------ the developer's view
+
+_CLASS_FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def task_for_developer(task: str) -> str:
+    """A task with a class skeleton, as the developer sees it: each method in words (its docstring, its
+    examples as `call == value`), then the skeleton without docstrings to fill in. Shown the docstrings, the
+    0.5B developer copied them back and looped inside a doctest until its token limit (ClassEval/4 at 21d20f0:
+    2048 tokens of `>>> system.add_course_score('student 1', 'Computer Network', 1xx)`, no module, twice).
+    Any other task is shown as the user wrote it."""
+    if len(task) > _MAX_CHARS:
+        return task
+    changed = False
+
+    def rewrite(m: re.Match[str]) -> str:
+        nonlocal changed
+        bare = _bare_skeleton(m.group(1))
+        if bare is None:
+            return m.group(0)
+        changed = True
+        words = _describe(m.group(1)) or ""
+        return f"{words}\n\nThe skeleton to complete (keep every name and parameter):\n\n```python\n{bare}\n```"
+
+    out = _CLASS_FENCE.sub(rewrite, task)
+    return out.strip() if changed else task
+
+
+def _bare_skeleton(code: str) -> str | None:
+    """The code with every docstring of its classes and their methods taken out; None when it holds no class."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not any(isinstance(n, ast.ClassDef) for n in tree.body):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+    try:
+        return ast.unparse(tree)
+    except (ValueError, RecursionError):
+        return None

@@ -70,7 +70,8 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
 
 # What the run fills in at kickoff (crew/run/workflow.py: run_inputs, and `workspace` in run); tasks.yaml's own
 # `inputs:` add to these. CrewAI fills `{name}` in task and agent texts and stops the run on an unknown one.
-KICKOFF_INPUTS = ("project_task", "module", "module_name", "workspace", "task_as_prose", "functions", "code_advice")
+KICKOFF_INPUTS = ("project_task", "module", "module_name", "workspace", "task_as_prose", "functions", "code_advice",
+                  "task_for_developer")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*)}")  # crewai.utilities.string_utils, verbatim
 
 

@@ -98,7 +98,7 @@ def run_inputs(project: ProjectConfig, *, task: str | None, module: str | None) 
 
 def with_derived_inputs(inputs: dict[str, str]) -> dict[str, str]:
     """Inputs computed from the task (also for a run logged before they existed, when it is resumed)."""
-    from crew.answers.prose import task_as_prose
+    from crew.answers.prose import task_as_prose, task_for_developer
 
     task = inputs.get("project_task", "")
     # For the manager and the tester: the task without code blocks they would copy (crew/answers/prose.py).
@@ -106,6 +106,8 @@ def with_derived_inputs(inputs: dict[str, str]) -> dict[str, str]:
     parsed = ParsedTask.parse(task)  # what the tester imports: functions and classes, never a class's methods
     inputs.setdefault("functions", ", ".join(dict.fromkeys(parsed.functions + parsed.classes)) or "...")
     inputs.setdefault("code_advice", answers.CLASS_ADVICE if answers.has_class_skeleton(task) else "")
+    # For the developer: a class skeleton's docstrings as words and the skeleton bare (crew/answers/prose.py).
+    inputs.setdefault("task_for_developer", task_for_developer(task))
     return inputs
 
 
@@ -130,7 +132,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
     if "developer" in llms:
         _room_for_a_class(llms["developer"], inputs["project_task"], state)
     if "developer" in llms and state.draft is None:
-        state.draft = drafter(llms["developer"], inputs["project_task"])
+        state.draft = drafter(llms["developer"], inputs.get("task_for_developer") or inputs["project_task"])
     state.log.record(PartStarted(label, inputs))
     try:
         with task_progress(state, llms, verbose=verbose):
