@@ -51,6 +51,16 @@ def test_only_model_tests_failing_on_code_and_on_every_attempt_is_disputed() -> 
     assert classify(_report([M2], {M1: "assert [] == [2]"}), 0, runs).strict_exit() == 3
 
 
+def test_attempts_that_fail_a_test_another_way_do_not_side_with_the_code() -> None:
+    runs = [AttemptRun(usable=True, ok=False, failing={M1: "KeyError: 'courses'"}),
+            AttemptRun(usable=True, ok=False, failing={M1: "assert 97.0 == 93.0"})]
+    v = classify(_report([EX], {M1: "assert 97.0 == 93.0"}), 1, runs)
+    assert v.kind == "fail-model-tests" and v.undisputed == (M1,)
+    same = [AttemptRun(usable=True, ok=False, failing={M1: "assert <A object at 0x…> == 1"})] * 2
+    v = classify(_report([EX], {M1: "assert <A object at 0x7f12ab> == 1"}), 1, same)
+    assert v.kind == "fail-disputed"  # object addresses differ between runs: blanked before comparing
+
+
 def test_a_failing_model_test_that_some_attempt_passes_is_not_disputed() -> None:
     runs = [AttemptRun(usable=True, ok=False, failing={M1: "x"}), AttemptRun(usable=True, ok=True)]
     v = classify(_report([EX], {M1: "assert 1 == 2"}), 1, runs)

@@ -24,6 +24,7 @@ hand, up to two asked for it: `gather`). Each is run against the final tests in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -125,9 +126,13 @@ class Verdict:
         return out
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
 def _first_line(message: str) -> str:
+    """pytest's first line of a failure (the assert with both values), object addresses blanked."""
     line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "fails")
-    return line[:_MESSAGE_CHARS]
+    return _ADDRESS.sub("0x…", line)[:_MESSAGE_CHARS]
 
 
 def attempt_run(report: TestReport, n_examples: int) -> AttemptRun:
@@ -155,9 +160,12 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
     failing = [f for f in final.failures if not feedback.is_example(f)]
     disputed, undisputed = [], []
     for f in failing:
-        if len(usable) >= MIN_ATTEMPTS and all(f.name in r.failing for r in usable):
-            disputed.append(Disputed(test=f.name, code=_first_line(f.message),
-                                     attempts=tuple(r.failing[f.name] for r in usable)))
+        # Disputed only where every attempt fails the test exactly as the code does (the same value seen by
+        # the same assert): an attempt that fails it another way (ClassEval/4: a KeyError where the code's
+        # assert saw 97.0) does not side with the code.
+        code = _first_line(f.message)
+        if len(usable) >= MIN_ATTEMPTS and all(r.failing.get(f.name) == code for r in usable):
+            disputed.append(Disputed(test=f.name, code=code, attempts=tuple(r.failing[f.name] for r in usable)))
         else:
             undisputed.append(f.name)
     kind = "fail-disputed" if failing and not undisputed and not broken else "fail-model-tests"
