@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crew.answers import answers, examples, sessions
+from crew.answers import answers, contradictions, examples, sessions
 from crew.answers.prose import task_as_prose
 from crew.run.state import ParsedTask
 
@@ -144,7 +144,7 @@ class Clock:
 def test_a_session_call_never_counts_as_a_contradiction_of_a_plain_call() -> None:
     found = sessions.session_examples(TASK, ["BankAccount"])
     tests = "def test_x():\n    account = BankAccount()\n    assert account.deposit(1000) == 5\n"
-    assert examples.contradictions(tests, found) == []
+    assert contradictions.contradictions(tests, found) == []
 
 
 def test_the_skeleton_is_kept() -> None:

@@ -8,13 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crew.answers import answers
-from crew.answers.examples import (
-    contradictions,
-    drop_functions,
-    extract_examples,
-    function_names,
-    render_tests,
-)
+from crew.answers.contradictions import contradictions, drop_functions
+from crew.answers.examples import extract_examples, function_names, render_tests
 
 HUMANEVAL_STYLE = '''
 def has_close_elements(numbers: List[float], threshold: float) -> bool:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 EXAMPLES_FILE = "test_examples.py"
 _MAX_TASK_CHARS = 100_000      # longer task texts are not searched for examples (they are not prose)
-_MAX_SOURCE_CHARS = 200_000    # model-written test files beyond this are not parsed for contradictions
 _MAX_EXAMPLES = 40
 _MAX_VALUE_CHARS = 400
 _DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(")
@@ -359,58 +358,3 @@ def _has_float(expected: str) -> bool:
     items = node.elts if isinstance(node, ast.List | ast.Tuple) else [node]
     return all(isinstance(i, ast.Constant) and isinstance(i.value, int | float) and not isinstance(i.value, bool)
                or isinstance(i, ast.UnaryOp) and isinstance(i.operand, ast.Constant) for i in items)
-
-
-# ------------------------------------------------------------------------------------------ contradictions
-
-@dataclass(frozen=True)
-class Contradiction:
-    test: str        # the model-written test function
-    call: str
-    asserted: str    # what the model's test expects
-    expected: str    # what the user's example says
-
-
-def contradictions(test_source: str, examples: list[Example]) -> list[Contradiction]:
-    """Model-written tests that assert another result for a call the user gave an example of."""
-    if len(test_source) > _MAX_SOURCE_CHARS:
-        return []
-    try:
-        tree = ast.parse(test_source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return []
-    said = {e.call: e for e in examples if e.kind == "equals" and not e.setup}  # a session's call needs its object
-    out = []
-    for fn in tree.body:
-        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) or not fn.name.startswith("test"):
-            continue
-        for node in ast.walk(fn):
-            if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare)
-                    and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq)):
-                continue
-            for call, value in ((node.test.left, node.test.comparators[0]),
-                                (node.test.comparators[0], node.test.left)):
-                ex = said.get(ast.unparse(call)) if isinstance(call, ast.Call) else None
-                if ex is None:
-                    continue
-                try:
-                    differs = ast.literal_eval(value) != ast.literal_eval(ex.expected)
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    continue  # not a literal: cannot tell
-                if differs:
-                    out.append(Contradiction(test=fn.name, call=ex.call, asserted=ast.unparse(value),
-                                             expected=ex.expected))
-                break
-    return out
-
-
-def drop_functions(source: str, names: set[str]) -> str:
-    """The source without the named top-level functions (decorators included)."""
-    tree = ast.parse(source)
-    lines = source.splitlines(keepends=True)
-    cut: set[int] = set()
-    for fn in tree.body:
-        if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef) and fn.name in names and fn.end_lineno:
-            first = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
-            cut.update(range(first - 1, fn.end_lineno))
-    return "".join(line for i, line in enumerate(lines) if i not in cut)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from crew.answers import answers, examples
+from crew.answers import answers, contradictions
 from crew.journal.events import FilesWritten, TestsDropped, TestsRepaired
 from crew.journal.records import Answer, FixStopped, SpecFallback, TestsRejected
 from crew.run import attempts, consensus, second_opinion, verdict
@@ -114,14 +114,14 @@ def _repair_tests(state: RunState, path: str) -> None:
     fixed, changes = source, []
     own = answers.defined_names(fixed) & state.under_test
     if own:
-        fixed = examples.drop_functions(fixed, own)
+        fixed = contradictions.drop_functions(fixed, own)
         changes.append(f"removed its own copy of {', '.join(sorted(own))}")
     fixed, split = answers.split_asserts(fixed)  # before contradictions: one wrong value drops one assert
     if split:
         changes.append(f"split {split} test(s) into one test per assert")
-    bad = examples.contradictions(fixed, state.examples)
+    bad = contradictions.contradictions(fixed, state.examples)
     if bad:
-        fixed = examples.drop_functions(fixed, {c.test for c in bad})
+        fixed = contradictions.drop_functions(fixed, {c.test for c in bad})
         changes += [f"dropped {c.test}: asserts {c.call} == {c.asserted}, the task says {c.expected}" for c in bad]
     fixed, calls = answers.without_import_time_code(fixed)
     if calls:

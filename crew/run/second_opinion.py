@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crew.answers import answers, examples, feedback
+from crew.answers import answers, contradictions, feedback
 from crew.answers.codeblocks import extract_code_files
 from crew.journal.events import SecondOpinionAdopted, TestsRepaired
 from crew.journal.records import Answer, AttemptUnusable, SecondOpinion, SecondOpinionsUndecided
@@ -134,7 +134,7 @@ def _drop_tests(state: RunState, names: list[str], voters: int) -> None:
     for path, funcs in by_file.items():
         if not state.workspace.safe_path(path).is_file():
             continue
-        state.workspace.write_text(path, examples.drop_functions(state.workspace.read_text(path), funcs))
+        state.workspace.write_text(path, contradictions.drop_functions(state.workspace.read_text(path), funcs))
         why = (f"fails on the code and on {voters} independent implementations that pass the task's examples: "
                "its expected value is taken to be wrong")
         state.log.record(TestsRepaired(path=path, changes=tuple(f"dropped {f}: {why}" for f in sorted(funcs))))

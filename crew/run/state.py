@@ -14,9 +14,10 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crew.answers import answers, examples, feedback, sessions
+from crew.answers import answers, examples, feedback
 from crew.answers.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.answers.examples import Example
+from crew.answers.task import ParsedTask as ParsedTask  # the run reads the task once
 from crew.errors import WorkspaceError
 from crew.journal import records
 from crew.journal.events import Event, FilesWritten, ImportTimeCodeRemoved, TaskDone, TestsRound, of_kind
@@ -27,27 +28,6 @@ from crew.sandbox import SandboxLimits, TestReport
 from crew.sandbox.workspace import Workspace
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ParsedTask:
-    """The user's task, read once: its function and class names and its own examples (the ground truth)."""
-
-    functions: tuple[str, ...]   # module-level functions: imported by tests, called on their own
-    classes: tuple[str, ...]
-    examples: tuple[Example, ...]
-    methods: tuple[str, ...] = ()  # a class's methods the task defines: called on an object, never imported
-
-    @classmethod
-    def parse(cls, task: str) -> "ParsedTask":
-        classes = examples.class_names(task)
-        methods = examples.method_names(task) if classes else []
-        # A method is neither imported nor called alone: as a "function" it put `from m import __init__,
-        # deposit` at the top of the tester's file and took a test's variable `filter` for the code under test.
-        functions = [f for f in examples.function_names(task) if f not in methods]
-        found = examples.extract_examples(task, functions) if functions else []
-        return cls(functions=tuple(functions), classes=tuple(classes), methods=tuple(methods),
-                   examples=tuple([*found, *sessions.session_examples(task, classes)]))
 
 
 @dataclass
