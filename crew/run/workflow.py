@@ -319,7 +319,8 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
         raise aborted
     v = judge_verdict(state)
     report = write_report(project, crew, state, inputs, usage, session.notes + notes, extra=gpu_section, verdict=v)
-    say(f"[bold]{v.headline()}[/]\n  after {len(state.rounds)} test round(s) — report: {report}")
+    say(f"  verdict: {v.headline()}")
+    say(f"[bold]{'PASS' if v.ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=v.ok, rounds=len(state.rounds), report_path=report,
                      notes=session.notes + notes, verdict=v.kind, strict_exit=v.strict_exit())
 
