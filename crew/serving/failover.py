@@ -57,6 +57,8 @@ class Router:
             return False
         with self._lock:
             server_id, alias = self.binding[agent]
+            if self._follow_binding(llm, server_id, alias):
+                return True
             crash = self.supervisor.note_exit(server_id)
             try:
                 if self.supervisor.ensure_alive(server_id):
@@ -84,6 +86,22 @@ class Router:
             spec, model = target
             self._rebind(llm, agent, spec, model)
             return True
+
+    def _follow_binding(self, llm: Any, server_id: str, alias: str) -> bool:
+        """An LLM object still pointing at a server its agent has already moved away from — a sibling asked
+        beside others (crew/run/attempts.py: next_drafts) whose twin failed over first, or the original after a
+        sibling did — follows the agent to its live server instead of restarting or moving it again. Without
+        this, the second of two samples in flight when a server died retried the dead address three times and
+        ended the run (tests/test_simulated_gpus.py, the verdict's attempts after the kill at `document`)."""
+        server = self.supervisor.servers.get(server_id)
+        if server is None or not server.alive() or str(getattr(llm, "base_url", "")) == f"{server.spec.base_url}/v1":
+            return False
+        model = next((m for m in server.spec.models if m.alias == alias), None)
+        if model is None:
+            return False
+        llm.rebind(base_url=server.spec.base_url, model_alias=model.alias, ctx_tokens=model.ctx_tokens,
+                   device=_device(server.spec) + " (failover)")
+        return True
 
     def gone(self, llm: Any, exc: BaseException) -> None:
         """The agent's request failed again after every retry the router allowed: end the run in one line."""
