@@ -14,13 +14,13 @@ agree on every call are more often right than one attempt alone.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from crew.answers import examples, feedback, probes
 from crew.journal.records import Consensus, ConsensusAdopted, ConsensusSkipped
 from crew.run.second_opinion import draft_modules
+from crew.run.verdict import failure_line
 from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
@@ -95,9 +95,6 @@ def _model_tests(report: TestReport) -> list[str]:
     return sorted(n for n in names if not n.split("::", 1)[0].endswith((examples.EXAMPLES_FILE, probes.PROBE_FILE)))
 
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
-
-
 def _probe_by_tests(state: RunState, code: str, tests: list[str]) -> probes.Candidate:
     """One candidate run with the tests; per test "pass", or the first line of how it failed (the value the
     assert saw, object addresses blanked): two attempts that fail a test the same way behave alike."""
@@ -105,8 +102,7 @@ def _probe_by_tests(state: RunState, code: str, tests: list[str]) -> probes.Cand
     sp = feedback.split(rep, len(state.examples))
     usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered \
         and sp.examples_passed == sp.examples_total
-    failed = {f.name: _ADDRESS.sub("0x…", next((ln for ln in f.message.splitlines() if ln.strip()), "fails"))[:200]
-              for f in rep.failures}
+    failed = {f.name: failure_line(f.message) for f in rep.failures}
     passed = set(rep.passed_ids)
     results = tuple("pass" if t in passed else failed.get(t) for t in tests)
     return probes.Candidate(results=results, tests_passed=sum(1 for t in tests if t in passed), usable=usable)

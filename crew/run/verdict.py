@@ -129,7 +129,7 @@ class Verdict:
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 
 
-def _first_line(message: str) -> str:
+def failure_line(message: str) -> str:
     """pytest's first line of a failure (the assert with both values), object addresses blanked."""
     line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "fails")
     return _ADDRESS.sub("0x…", line)[:_MESSAGE_CHARS]
@@ -140,7 +140,7 @@ def attempt_run(report: TestReport, n_examples: int) -> AttemptRun:
     broken = bool(report.import_errors) or report.timed_out or report.died or bool(report.tampered)
     usable = not broken and sp.examples_passed == sp.examples_total
     return AttemptRun(usable=usable, ok=report.ok,
-                      failing={f.name: _first_line(f.message) for f in report.failures})
+                      failing={f.name: failure_line(f.message) for f in report.failures})
 
 
 def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) -> Verdict:
@@ -163,7 +163,7 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
         # Disputed only where every attempt fails the test exactly as the code does (the same value seen by
         # the same assert): an attempt that fails it another way (ClassEval/4: a KeyError where the code's
         # assert saw 97.0) does not side with the code.
-        code = _first_line(f.message)
+        code = failure_line(f.message)
         if len(usable) >= MIN_ATTEMPTS and all(r.failing.get(f.name) == code for r in usable):
             disputed.append(Disputed(test=f.name, code=code, attempts=tuple(r.failing[f.name] for r in usable)))
         else:
