@@ -305,11 +305,16 @@ def _parse_expr(src: str) -> ast.expr | None:
 
 # ------------------------------------------------------------------------------------------ tests
 
-def render_tests(module_name: str, examples: list[Example]) -> str:
-    """test_examples.py: one test per example, each naming the user's words it checks."""
+def render_tests(module_name: str, examples: list[Example], *, assumed: bool = False) -> str:
+    """test_examples.py: one test per example, each naming the user's words it checks. `assumed`: the
+    examples the crew assumed and its attempts confirmed (crew/answers/assumed.py), said so in the file."""
     functions = sorted({e.function for e in examples} | {n for e in examples for n in _free_names(e)})
+    doc = ("Examples assumed by the crew (the task states none), kept because independent attempts agree "
+           "with them (not the user's)." if assumed else
+           "Acceptance tests written by localcrew from the examples in the task (not by a model).")
+    origin = "assumed by the crew" if assumed else "from the task"
     lines = [
-        '"""Acceptance tests written by localcrew from the examples in the task (not by a model)."""',
+        f'"""{doc}"""',
         "",
         "import pytest",
         "",
@@ -317,7 +322,7 @@ def render_tests(module_name: str, examples: list[Example]) -> str:
         "",
     ]
     for i, e in enumerate(examples, 1):
-        lines += ["", f"def test_example_{i}():", f"    # from the task: {_comment(e.source)}"]
+        lines += ["", f"def test_example_{i}():", f"    # {origin}: {_comment(e.source)}"]
         lines += [f"    {line}" for stmt in e.setup for line in stmt.splitlines()]
         if e.kind == "raises":
             lines += [f"    with pytest.raises({e.expected}):", f"        {e.call}"]

@@ -275,6 +275,29 @@ class ReportWritten(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AssumedAsked(Event):
+    """Examples the manager assumed for a task that states none (crew/run/assumed.py), before any code."""
+
+    event: str = field(default="assumed_examples", init=False)
+    examples: tuple[ExampleCase, ...]
+    answer: str                   # the manager's answer, cut to ANSWER_LOG_CHARS
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssumedChecked(Event):
+    """Each assumed example against the independent attempts: how many agree, and whether it joined the tests."""
+
+    event: str = field(default="assumed_checked", init=False)
+    calls: tuple[str, ...]
+    agreeing: tuple[int, ...]
+    attempts: int
+    accepted: tuple[str, ...]
+    file: str = optional("")
+    dropped_tests: tuple[str, ...] = optional(())  # model-written tests that contradicted an accepted one
+
+
+@dataclass(frozen=True, kw_only=True)
 class VerdictReached(Event):
     """The verdict's kind and the independent attempts it rests on (crew/run/verdict.py)."""
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crew.answers import answers, contradictions
 from crew.journal.events import FilesWritten, TestsDropped, TestsRepaired
 from crew.journal.records import Answer, FixStopped, SpecFallback, TestsRejected
-from crew.run import attempts, consensus, second_opinion, verdict
+from crew.run import assumed, attempts, consensus, second_opinion, verdict
 from crew.run.attempts import ANSWER_LOG_CHARS
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
         _repair_tests(state, path)
     report = state.run_tests("tests written", "write_tests")
     report = consensus.choose(state, report)
+    report = assumed.confirm(state, report)  # after the consensus: its attempts check the assumed examples
     if second_opinion.only_model_tests_fail(state, report):
         report = second_opinion.ask(state, report)
     state.best = None  # a new set of tests: rounds are compared with each other from here on

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crew.answers import answers, examples, feedback
+from crew.answers.assumed import ASSUMED_FILE
 from crew.answers.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.answers.examples import Example
 from crew.answers.task import ParsedTask as ParsedTask  # the run reads the task once
@@ -43,6 +44,11 @@ class Tally:
     # run against the final tests, they say how sure the verdict is (crew/run/verdict.py). Not journaled:
     # a resumed run starts without them, and its verdict says "no independent attempt".
     independent: list[str] = field(default_factory=list)
+    # The manager's assumed examples (crew/run/assumed.py): the answer, waited for when write_tests needs it;
+    # then each example's check against the attempts, for the report.
+    assumed_answer: Callable[[], str] | None = None
+    assumed_seconds: float = 0.0
+    assumed_checks: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -257,7 +263,7 @@ class RunState:
         if cf.path == self.module or not cf.path.endswith(".py"):
             return None  # the tester never overwrites the code under test
         name = Path(cf.path).name
-        if name == examples.EXAMPLES_FILE:  # the user's examples are the system's file, never a model's
+        if name in (examples.EXAMPLES_FILE, ASSUMED_FILE):  # the system's files, never a model's
             return CodeFile(path=self.test_file, content=cf.content)
         return cf if name.startswith("test_") else CodeFile(path=f"test_{name}", content=cf.content)
 
@@ -343,6 +349,7 @@ class RunState:
                                                                              for e in self.examples[:8]))
         else:
             lines.append("the task states no example, so every test is model-written")
+        lines += self._assumed_lines(events)
         model_files = sorted(p for p, who in self.written.items() if who == "tester")
         if model_files:
             lines.append(", ".join(f"`{p}`" for p in model_files) + ": written by the tester (a model) — evidence, "
@@ -353,6 +360,22 @@ class RunState:
         for ch in of_kind(events, "tests_dropped"):
             lines.append(f"`{ch.path}` dropped: {ch.why}")
         return lines
+
+    def _assumed_lines(self, events: list[Event] | None) -> list[str]:
+        """The examples the crew assumed (crew/run/assumed.py), kept or not — never called the user's."""
+        if self.tally.assumed_checks:
+            checks = self.tally.assumed_checks
+            kept = sum(1 for c in checks if c.accepted)
+            head = (f"examples assumed by the crew (the manager's reading of the task, not the user's): {kept} of "
+                    f"{len(checks)} confirmed by independent attempts"
+                    + (f" → `{ASSUMED_FILE}`" if kept else ""))
+            return [head] + [c.line()[2:] for c in checks]
+        done = of_kind(self.log.read() if events is None else events, "assumed_checked")
+        if done:  # a resumed run: the journal's account
+            rec = done[-1]
+            return [f"examples assumed by the crew (not the user's): {len(rec.accepted)} of {len(rec.calls)} "
+                    "confirmed by independent attempts" + (f" → `{rec.file}`" if rec.file else "")]
+        return []
 
     def notes(self, events: list[Event] | None = None) -> list[str]:
         out = []

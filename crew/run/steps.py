@@ -22,6 +22,7 @@ class Knobs:
     second_opinions: int
     consensus_samples: int
     samples_at_once: int = 4  # independent attempts in flight together (the developer's server slots)
+    assumed_examples: int = 0  # examples the manager assumes when the task states none (crew/run/assumed.py)
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,17 @@ class Step:
 
 # Extra independent attempts asked when some fail the user's examples and so have no vote (second_opinion.py).
 EXTRA_VOTER_ATTEMPTS = 2
+# Attempts an assumed example is checked against (the code and the consensus's samples count): at least this many.
+ASSUMED_ATTEMPTS = 3
 
 
 def steps(k: Knobs) -> tuple[Step, ...]:
     """The run, in order (CrewAI's sequential process runs them so; fix_code only when tests failed)."""
     return (
-        Step("specify", "manager", (), ()),  # an unusable spec is replaced by the task text, never re-asked
+        # an unusable spec is replaced by the task text, never re-asked; beside it, when the task states no
+        # example, one request for the examples the crew assumes (answered while the developer implements)
+        Step("specify", "manager", (), (),
+             (Budget("assumed_request", 1 if k.assumed_examples else 0, "a request for assumed examples"),)),
         Step("implement", "developer", ("module",),
              # through CrewAI only when the model cannot be asked directly (a replay without a drafter)
              (Budget("implement", k.implement_rounds - 1, "an attempt that fails the user's examples"),),
@@ -67,7 +73,10 @@ def steps(k: Knobs) -> tuple[Step, ...]:
               Budget("test_problems", 1, "a test file that does not parse, copies the code or tests nothing")),
              (Budget("consensus", k.consensus_samples, "independent attempts compared on the tests' calls"),
               Budget("second_opinions", k.second_opinions, "voters when only model-written tests fail"),
-              Budget("extra_voter_attempts", EXTRA_VOTER_ATTEMPTS, "attempts beyond the voters, for voters"))),
+              Budget("extra_voter_attempts", EXTRA_VOTER_ATTEMPTS, "attempts beyond the voters, for voters"),
+              # crew/run/assumed.py: attempts asked only when fewer are at hand to check the assumed examples
+              Budget("assumed_attempts", ASSUMED_ATTEMPTS if k.assumed_examples else 0,
+                     "attempts to check the assumed examples against"))),
         Step("fix_code", "developer", ("module",),
              (Budget("fix_rounds", k.max_fix_rounds, "a fix round whose tests still fail"),)),
         Step("document", "documentation", ("docs",), (),

@@ -19,6 +19,7 @@ from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
 from crew.journal.events import Start as PartStarted
 from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritten, RunStopped, Usage
+from crew.run import assumed
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
 from crew.run.state import ParsedTask, RunState
 from crew.run.steps import Knobs
@@ -133,6 +134,8 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
         _room_for_a_class(llms["developer"], inputs["project_task"], state)
     if "developer" in llms and state.draft is None:
         state.draft = drafter(llms["developer"], inputs.get("task_for_developer") or inputs["project_task"])
+    if "manager" in llms:
+        assumed.ask_ahead(state, llms["manager"])  # beside specify and implement, where the server has slots
     state.log.record(PartStarted(label, inputs))
     try:
         with task_progress(state, llms, verbose=verbose):
@@ -283,7 +286,7 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
     wf = project.tasks.workflow
     knobs = Knobs(implement_rounds=wf.implement_rounds, max_fix_rounds=wf.max_fix_rounds,
                   second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples,
-                  samples_at_once=wf.samples_at_once)
+                  samples_at_once=wf.samples_at_once, assumed_examples=wf.assumed_examples)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
                      sandbox_limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"])
