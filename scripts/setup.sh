@@ -96,7 +96,7 @@ case "$mode" in
       crew/models/download.py crew/models/sources.py crew/hardware/backend.py crew/fleet/*.py \
       crew/serving/remote.py crew/serving/signals.py crew/hardware/crash.py crew/hardware/cpu.py \
       crew/models/build_check.py crew/cli/doctor.py crew/journal/records.py crew/journal/log.py \
-      crew/models/server_binary.py crew/run/overlap.py crew/run/verdict.py crew/run/consensus.py \
+      crew/models/server_binary.py crew/run/overlap.py crew/run/verdict.py crew/run/assumed.py crew/answers/assumed.py crew/run/consensus.py \
       crew/answers/sessions.py crew/answers/task.py crew/answers/contradictions.py crew/run/workflow.py
     set +e
     uv run --frozen pytest "$@"

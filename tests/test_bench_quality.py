@@ -130,3 +130,39 @@ def test_the_measured_code_is_the_workflow_not_the_docs() -> None:
     assert code.startswith("code-") or code == "unknown"
     assert {"crew", "tasks.yaml", "benchmarks/bench_quality.py"} <= set(bq.MEASURED_PATHS)
     assert not any(p.startswith(("docs", "README")) for p in bq.MEASURED_PATHS)
+
+
+def test_without_examples_the_crew_finds_none_and_the_hidden_test_is_unchanged() -> None:
+    import bench_quality as bq
+    import no_examples
+
+    from crew.answers.task import ParsedTask
+
+    full = {t.id: t for t in bq.humaneval_tasks(bq.DEV)}
+    bare = bq.humaneval_tasks(bq.DEV, without_examples=True)
+    assert 70 <= len(bare) <= 82
+    for t in bare:
+        assert not ParsedTask.parse(t.prompt).examples, t.id
+        assert ">>>" not in t.prompt and t.hidden == full[t.id].hidden
+    he73 = next(t for t in bare if t.id == "HumanEval/73").prompt
+    assert "smallest_change([1" not in he73 and "For example" not in he73 and "palindromic" in he73
+    # text that still states an example the parser sees is not used
+    assert no_examples.strip('def f(x):\n    """Twice x: f(2) is 4, as in `f(2) == 4`."""', "g") is None
+    own = {t.id for t in bq.select("own", None, 0, without_examples=True)}
+    assert "own/slugify" in own and "own/roman" not in own
+
+
+def test_workflow_overrides_reach_the_scratch_project(tmp_path: Path) -> None:
+    import bench_quality as bq
+    import yaml
+
+    assert bq.overrides(["assumed_examples=3", "consensus_samples = 0"]) == {"assumed_examples": 3,
+                                                                             "consensus_samples": 0}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        bq.overrides(["assumed_examples"])
+    project = bq.scratch_project(tmp_path, "embedded", 1, {"assumed_examples": 3})
+    wf = yaml.safe_load((project / "tasks.yaml").read_text())["workflow"]
+    assert wf["assumed_examples"] == 3 and wf["seed"] == 1
+    r = subprocess.run([sys.executable, str(BENCH), "--workflow", "nonsense", "--set", "own", "--limit", "0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "KEY=VALUE" in r.stderr and "Traceback" not in r.stderr
