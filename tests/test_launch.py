@@ -3,6 +3,7 @@ server, splits, simulated plans, and each agent's endpoint."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from crew.config import LayoutConfig, load_project
@@ -110,6 +111,20 @@ def test_simulated_plan_runs_on_the_cpu_with_the_planned_pinning() -> None:
     assert spec.simulated and spec.env["CUDA_VISIBLE_DEVICES"] == "2" and spec.gpu_uuids == ()
     assert spec.env["LOCALCREW_SIMULATED"] == "1"
     assert spec.planned_pinning == "2" and spec.models[0].n_gpu_layers == 0
+
+
+def test_simulated_gpus_share_the_machines_cores() -> None:
+    from crew.serving.launch import _groups, simulated_threads
+
+    plan = _plan(*(_placement(n, f"/m/{n}.gguf", (i,)) for i, n in enumerate(("manager", "developer", "tester"))),
+                 simulated=True)
+    assert simulated_threads(plan, _groups(plan), 2) == 1     # three servers on two cores: one thread each
+    assert simulated_threads(plan, _groups(plan), 16) == 5
+    specs = launch_specs(plan, LayoutConfig())
+    assert {s.models[0].n_threads for s in specs} == {simulated_threads(plan, _groups(plan), os.cpu_count() or 1)}
+    real = _plan(_placement("developer", "/m/c.gguf", (0,)))
+    assert simulated_threads(real, _groups(real), 2) == -1
+    assert launch_specs(real, LayoutConfig())[0].models[0].n_threads == 0
 
 
 def test_other_hosts_get_their_own_ports_and_names() -> None:
