@@ -198,3 +198,21 @@ def test_the_developer_sees_a_class_skeleton_bare_with_its_docstrings_in_words()
     assert answers.skeleton_problems(bare, TASK) == []
     plain = "Write `f(x)` that doubles x.\n\n```python\ndef f(x):\n    \"\"\"Doubles.\"\"\"\n```"
     assert task_for_developer(plain) == plain  # a function task reaches the developer as written
+
+
+def test_a_class_told_in_words_has_methods_not_functions() -> None:
+    from crew.answers.task import ParsedTask
+
+    stack = ("Write minstack.py with a class `MinStack`. `push(x)` puts x on top; `get_min()` returns the smallest. "
+             "For example, after s = MinStack(); s.push(3): s.get_min() == 3.")
+    p = ParsedTask.parse(stack)
+    assert p.classes == ("MinStack",) and p.methods == ("push", "get_min") and p.functions == ()
+    # `s.get_min() == 3` is no call of a module function: taken for one, its test failed at import
+    assert not p.examples
+    mixed = ("Write bank.py with a class `Account` with `deposit(x)`, and a function `transfer(a, b, amount)` "
+             "that moves money. `a.deposit(5)` adds 5.")
+    p = ParsedTask.parse(mixed)
+    assert p.methods == ("deposit",) and p.functions == ("transfer",)
+    # a function named before the class is the module's
+    p = ParsedTask.parse("Write `helper(x)` returning x, then a class `Box` with `put(x)`.")
+    assert p.functions == ("helper",) and p.methods == ("put",)

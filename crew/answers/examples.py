@@ -63,6 +63,30 @@ def method_names(task: str) -> list[str]:
     return list(dict.fromkeys(_METHOD.findall(task[:_MAX_TASK_CHARS])))
 
 
+_FUNCTION_WORD = re.compile(r"\bfunctions?\b[^.;:`]*$", re.IGNORECASE)
+
+
+def prose_methods(task: str, classes: list[str]) -> list[str]:
+    """A class described in words (no skeleton): the backticked calls that are its methods — called on an
+    object somewhere (`.push(`), or named after the class without the word "function" before them in their
+    sentence. Taken for functions, `s.get_min() == 1` became `from minstack import get_min` and every
+    example failed at import (own/stack)."""
+    text = task[:_MAX_TASK_CHARS]
+    starts = [m.start() for m in _CLASS.finditer(text)]
+    if not classes or not starts:
+        return []
+    out: list[str] = []
+    for m in _CALL_IN_TICKS.finditer(text):
+        name = m.group(1)
+        if name in classes or name in out:
+            continue
+        on_object = re.search(rf"\.{re.escape(name)}\s*\(", text) is not None
+        before = text[max(0, m.start() - 80):m.start()]
+        if on_object or (m.start() > starts[0] and not _FUNCTION_WORD.search(before)):
+            out.append(name)
+    return out
+
+
 def extract_examples(task: str, names: list[str] | None = None) -> list[Example]:
     """Every call of a named function with a stated result, doctests first, without duplicates."""
     text = task[:_MAX_TASK_CHARS]

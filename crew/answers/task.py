@@ -24,6 +24,8 @@ class ParsedTask:
     def parse(cls, task: str) -> ParsedTask:
         classes = examples.class_names(task)
         methods = examples.method_names(task) if classes else []
+        if classes and not methods:  # a class told in words: its methods are the calls named after it
+            methods = examples.prose_methods(task, classes)
         # A method is neither imported nor called alone: as a "function" it put `from m import __init__,
         # deposit` at the top of the tester's file and took a test's variable `filter` for the code under test.
         functions = [f for f in examples.function_names(task) if f not in methods]
