@@ -33,6 +33,9 @@ def strip(prompt: str, entry_point: str) -> str | None:
             if s and not s.startswith('"""') and not s.startswith("'''"):
                 continue  # the doctest's expected output
             in_output = False
+        if s.startswith(("def ", "class ", "async def ")):  # a signature, even with `-> float`
+            out.append(line)
+            continue
         if _HEADING.match(s):
             continue
         if f"{entry_point}(" in s and _RESULT.search(s.split(f"{entry_point}(", 1)[1]) or _ANY_CALL_RESULT.match(s):

@@ -144,6 +144,8 @@ def test_without_examples_the_crew_finds_none_and_the_hidden_test_is_unchanged()
     for t in bare:
         assert not ParsedTask.parse(t.prompt).examples, t.id
         assert ">>>" not in t.prompt and t.hidden == full[t.id].hidden
+        # the signature stays, `-> float` and all (it was once taken for a stated result)
+        assert ParsedTask.parse(t.prompt).functions == ParsedTask.parse(full[t.id].prompt).functions, t.id
     he73 = next(t for t in bare if t.id == "HumanEval/73").prompt
     assert "smallest_change([1" not in he73 and "For example" not in he73 and "palindromic" in he73
     # text that still states an example the parser sees is not used
