@@ -78,7 +78,10 @@ def test_one_attempt_or_unusable_attempts_cannot_dispute() -> None:
 def test_code_that_does_not_import_fails_on_the_examples() -> None:
     v = classify(_report([], {}, import_errors=("SyntaxError",)), 2, [AttemptRun(usable=True, ok=True)] * 2)
     assert v.kind == "fail-examples"
-    assert classify(_report([], {}, import_errors=("SyntaxError",)), 0, []).kind == "fail-model-tests"
+    v = classify(_report([], {}, import_errors=("SyntaxError: invalid syntax (he2.py, line 3)",)), 0, [])
+    assert v.kind == "fail-model-tests" and v.strict_exit() == 3
+    # no test judged it: the headline says why, not "0 model-written tests fail"
+    assert v.headline().startswith("FAIL — the module does not import (SyntaxError: invalid syntax (he2.py")
 
 
 def test_no_round_is_not_tested_and_every_kind_has_a_headline() -> None:

@@ -70,6 +70,7 @@ class Verdict:
     agreeing: int                      # of them, those that pass every test the code passes
     disputed: tuple[Disputed, ...] = ()
     undisputed: tuple[str, ...] = ()   # failing model-written tests some attempt passes
+    broken: str = ""                   # why no test could judge the code: it does not import, or the run died
 
     @property
     def ok(self) -> bool:
@@ -100,6 +101,8 @@ class Verdict:
             return (f"FAIL, disputed — the code may be right: {base}only {len(self.disputed)} model-written "
                     f"test(s) fail, and all {self.attempts} independent attempts fail them the same way; "
                     f"{self.summary}")
+        if self.kind == "fail-model-tests" and self.broken:
+            return f"FAIL — {self.broken}; {self.summary}"
         if self.kind == "fail-model-tests":
             base = f"{ex}, but " if ex else "the task gives no example; "
             return (f"FAIL — {base}{self.model_total - self.model_passed} model-written test(s) fail that "
@@ -169,7 +172,18 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
         else:
             undisputed.append(f.name)
     kind = "fail-disputed" if failing and not undisputed and not broken else "fail-model-tests"
-    return Verdict(kind, disputed=tuple(disputed), undisputed=tuple(undisputed), **base)  # type: ignore[arg-type]
+    return Verdict(kind, disputed=tuple(disputed), undisputed=tuple(undisputed),  # type: ignore[arg-type]
+                   broken=_broken(final) if broken else "", **base)
+
+
+def _broken(final: TestReport) -> str:
+    if final.import_errors:
+        return "the module does not import (" + final.import_errors[0].splitlines()[0][:_MESSAGE_CHARS] + ")"
+    if final.timed_out:
+        return "the test run did not finish in time"
+    if final.died:
+        return "the test run died"
+    return "the sandbox refused a file (" + "; ".join(final.tampered)[:_MESSAGE_CHARS] + ")"
 
 
 # ------------------------------------------------------------------------------------------ the run's side
