@@ -43,6 +43,8 @@ def ask_ahead(state: RunState, llm: Any) -> None:
     """Send the manager's request now, in a thread, where its server has slots; else ask it when needed."""
     if not wanted(state) or state.tally.assumed_answer is not None:
         return
+    if state.log.of("assumed_examples"):  # a replay or resume of a run that asked already: its tests hold them
+        return
     text = assumed.request(state.task, state.functions, state.knobs.assumed_examples)
     seed = (getattr(llm, "seed", None) or 0) + ASSUMED_SEED_OFFSET
 
