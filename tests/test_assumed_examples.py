@@ -118,6 +118,33 @@ def test_assumed_examples_the_attempts_agree_with_join_the_tests_and_overrule_a_
     assert state.log.of("verdict")[0]["kind"] == "pass-model-tests"
 
 
+def test_confirmed_assumed_examples_make_attempts_credible_voters_against_a_wrong_model_test(
+        project_dir: Path) -> None:
+    global TESTS
+    saved, TESTS = TESTS, TESTS[:-3] + '\n\ndef test_wrong():\n    assert slugify("a b") == "a_b"\n```'
+    try:
+        state, report, llms, _ = _run(project_dir, n=3)
+    finally:
+        TESTS = saved
+    # two attempts to check the examples, then two voters: each passes the confirmed examples, fails test_wrong
+    assert len([t for (t, _) in llms["developer"].seen if t == "?"]) == 4
+    dropped = [c for r in state.log.of("tests_repaired") for c in r["changes"] if "test_wrong" in c]
+    assert dropped and "pass the examples the crew assumed and confirmed" in dropped[0]
+    assert state.rounds[-1].ok and state.log.of("verdict")[0]["kind"] == "pass-model-tests"
+
+
+def test_without_confirmed_examples_a_task_without_example_has_no_vote(project_dir: Path) -> None:
+    global TESTS, MANAGER
+    saved, TESTS = TESTS, TESTS[:-3] + '\n\ndef test_wrong():\n    assert slugify("a b") == "a_b"\n```'
+    saved_m, MANAGER = MANAGER, '```python\nassert slugify("a b") == "a b"\n```'  # no attempt agrees
+    try:
+        state, report, llms, _ = _run(project_dir, n=3)
+    finally:
+        TESTS, MANAGER = saved, saved_m
+    assert state.log.of("assumed_checked")[0]["accepted"] == [] and not state.log.of("second_opinion")
+    assert "test_wrong" in (state.code_dir / "test_slugify_tool.py").read_text()
+
+
 def test_no_request_when_off_or_when_the_task_gives_an_example(project_dir: Path) -> None:
     state, _, llms, _ = _run(project_dir, n=0)
     assert not [t for (t, _) in llms["manager"].seen if t == "?"] and not state.log.of("assumed_checked")

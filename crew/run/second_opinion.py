@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crew.answers import answers, contradictions, feedback
+from crew.answers.assumed import ASSUMED_FILE
 from crew.answers.codeblocks import extract_code_files
 from crew.journal.events import SecondOpinionAdopted, TestsRepaired
 from crew.journal.records import Answer, AttemptUnusable, SecondOpinion, SecondOpinionsUndecided
@@ -31,11 +32,28 @@ def only_model_tests_fail(state: RunState, report: TestReport) -> bool:
     code passes no model test at all: then the tests and the code disagree on something basic (a name,
     an interface), which is the fix loop's business, not a vote's.
     """
-    if not state.examples or report.ok or report.import_errors or report.timed_out or report.died \
-            or report.tampered:
+    if not (state.examples or confirmed_assumed(state)) or report.ok or report.import_errors \
+            or report.timed_out or report.died or report.tampered:
         return False
     sp = feedback.split(report, len(state.examples))
-    return bool(report.failures) and sp.examples_failed == 0 and sp.model_passed > 0
+    tester_passed = sp.model_passed - (confirmed_assumed(state) if _passes_assumed(state, report) else 0)
+    return bool(report.failures) and sp.examples_failed == 0 and tester_passed > 0 and _passes_assumed(state, report)
+
+
+def confirmed_assumed(state: RunState) -> int:
+    """Examples the crew assumed and its attempts confirmed (crew/run/assumed.py): on a task that states none,
+    they make an attempt a credible voter as the user's examples do — two readings of the task agreed on
+    them, which a model-written test alone never shows."""
+    return sum(1 for c in state.tally.assumed_checks if c.accepted)
+
+
+def _passes_assumed(state: RunState, report: TestReport) -> bool:
+    """Every confirmed assumed example passes in this round (true when there are none)."""
+    n = confirmed_assumed(state)
+    if not n:
+        return True
+    passed = sum(1 for t in report.passed_ids if t.split("::", 1)[0].rsplit("/", 1)[-1] == ASSUMED_FILE)
+    return passed == n
 
 
 def ask(state: RunState, report: TestReport) -> TestReport:
@@ -77,8 +95,8 @@ def ask(state: RunState, report: TestReport) -> TestReport:
         usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered
         state.log.record(SecondOpinion(attempt=k, summary=rep.summary(), usable=usable,
                                        examples_passed=sp.examples_passed, examples_total=sp.examples_total))
-        if not usable or sp.examples_passed < sp.examples_total:
-            continue  # an attempt that fails the user's examples has no vote
+        if not usable or sp.examples_passed < sp.examples_total or not _passes_assumed(state, rep):
+            continue  # an attempt that fails the user's examples (or the confirmed assumed ones) has no vote
         voters += 1
         for name in failing - {f.name for f in rep.failures}:
             passed_by[name] += 1
@@ -135,7 +153,8 @@ def _drop_tests(state: RunState, names: list[str], voters: int) -> None:
         if not state.workspace.safe_path(path).is_file():
             continue
         state.workspace.write_text(path, contradictions.drop_functions(state.workspace.read_text(path), funcs))
-        why = (f"fails on the code and on {voters} independent implementations that pass the task's examples: "
+        which = "the task's examples" if state.examples else "the examples the crew assumed and confirmed"
+        why = (f"fails on the code and on {voters} independent implementations that pass {which}: "
                "its expected value is taken to be wrong")
         state.log.record(TestsRepaired(path=path, changes=tuple(f"dropped {f}: {why}" for f in sorted(funcs))))
         state.progress(f"  [yellow]{path}: dropped {', '.join(sorted(funcs))} — {why}[/]")
