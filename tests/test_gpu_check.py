@@ -553,13 +553,16 @@ def test_the_bundle_runs_on_python_312_with_nothing_else(tmp_path: Path) -> None
     lib = Path(llama_cpp.__file__).parent / "lib"
     py = _python312()
     assert py is not None
+    (tmp_path / "tmp").mkdir()
     proc = subprocess.run([py, "-s", "-m", "benchmarks.gpu_check.run", "--cpu", "--out", str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True, check=False,
                           env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LLAMA_CPP_LIB_PATH": str(lib),
+                               "TMPDIR": str(tmp_path / "tmp"),
                                "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "PYTHONNOUSERSITE": "1",
                                "LOCALCREW_LLAMA_SERVER": str(SERVER_BINARY or "none")})
     report = json.loads((tmp_path / "out/gpu_check.json").read_text())
     assert len(report["rows"]) == 4
+    assert not list((tmp_path / "tmp").glob("gpu_check-*"))  # the dry run's models are gone with it
     if SERVER_BINARY is not None:  # the slots case imports the crew's serving code with the bundle's packages
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         assert len(report["server_rows"]) == len(slots.SLOT_COUNTS)

@@ -298,7 +298,9 @@ def _run(args: argparse.Namespace, clock: Clock, report: dict[str, Any], server_
     server: str | None = None
     why_no_server = ""
     gpu_uuid: str | None = None
-    work = args.work or (Path(tempfile.mkdtemp(prefix="gpu_check-")) if args.cpu else WORK / "models")
+    # The dry run's models go to a folder of its own, removed when this returns (it used to stay in /tmp).
+    scratch = tempfile.TemporaryDirectory(prefix="gpu_check-") if args.cpu and not args.work else None
+    work = args.work or (Path(scratch.name) if scratch else WORK / "models")
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if args.cpu:
