@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 def only_model_tests_fail(state: RunState, report: TestReport) -> bool:
     """The code passes every example of the user's, and some model-written test fails: who is wrong?
 
-    Only a task with examples: they are what makes an independent attempt a credible voter. Measured at
+    Only a task with examples — the user's, or those the crew assumed and its attempts confirmed
+    (`confirmed_assumed`): they are what makes an independent attempt a credible voter. Measured at
     a1e76da without this rule (own/account, no example): every model test failed on every attempt, five
     of six were dropped as "wrong", and the report said PASS on code the hidden tests fail. Nor when the
     code passes no model test at all: then the tests and the code disagree on something basic (a name,
