@@ -189,9 +189,10 @@ def _run_with(project_dir: Path, project, overrides: dict[str, list[str]],  # ty
               task: str | None = SLUGIFY_TASK, consensus: int = 0):
     from dataclasses import replace
 
-    # The consensus step asks its own attempts first; tests of the other steps leave it out.
-    project = replace(project, tasks=replace(project.tasks, workflow=replace(project.tasks.workflow,
-                                                                             consensus_samples=consensus)))
+    # The consensus step asks its own attempts first, and the manager its assumed examples on a task without
+    # one (tests/test_assumed_examples.py); tests of the other steps leave both out.
+    project = replace(project, tasks=replace(project.tasks, workflow=replace(
+        project.tasks.workflow, consensus_samples=consensus, assumed_examples=0)))
     script = {
         "specify": ["Module slugify_tool.py with slugify(text)."],
         "implement": [GOOD], "write_tests": [TESTS], "fix_code": [GOOD], "document": [DOCS],
