@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crew.answers import feedback
 from crew.journal.records import VerdictReached
@@ -152,14 +152,14 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
         return Verdict("not-tested", "", n_examples, 0, 0, 0, 0, 0)
     sp = feedback.split(final, n_examples)
     usable = [r for r in runs if r.usable]
-    base = dict(summary=final.summary(), examples_total=sp.examples_total, examples_passed=sp.examples_passed,
+    base: dict[str, Any] = dict(summary=final.summary(), examples_total=sp.examples_total, examples_passed=sp.examples_passed,
                 model_total=sp.model_total, model_passed=sp.model_passed, attempts=len(usable),
                 agreeing=sum(1 for r in usable if r.ok))
     if final.ok:
-        return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)  # type: ignore[arg-type]
+        return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)
     broken = bool(final.import_errors) or final.timed_out or final.died or bool(final.tampered)
     if n_examples and (sp.examples_failed or broken):
-        return Verdict("fail-examples", **base)  # type: ignore[arg-type]
+        return Verdict("fail-examples", **base)
     failing = [f for f in final.failures if not feedback.is_example(f)]
     disputed, undisputed = [], []
     for f in failing:
@@ -172,7 +172,7 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
         else:
             undisputed.append(f.name)
     kind = "fail-disputed" if failing and not undisputed and not broken else "fail-model-tests"
-    return Verdict(kind, disputed=tuple(disputed), undisputed=tuple(undisputed),  # type: ignore[arg-type]
+    return Verdict(kind, disputed=tuple(disputed), undisputed=tuple(undisputed),
                    broken=_broken(final) if broken else "", **base)
 
 
