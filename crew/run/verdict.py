@@ -152,9 +152,10 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
         return Verdict("not-tested", "", n_examples, 0, 0, 0, 0, 0)
     sp = feedback.split(final, n_examples)
     usable = [r for r in runs if r.usable]
-    base: dict[str, Any] = dict(summary=final.summary(), examples_total=sp.examples_total, examples_passed=sp.examples_passed,
-                model_total=sp.model_total, model_passed=sp.model_passed, attempts=len(usable),
-                agreeing=sum(1 for r in usable if r.ok))
+    base: dict[str, Any] = dict(
+        summary=final.summary(), examples_total=sp.examples_total, examples_passed=sp.examples_passed,
+        model_total=sp.model_total, model_passed=sp.model_passed, attempts=len(usable),
+        agreeing=sum(1 for r in usable if r.ok))
     if final.ok:
         return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)
     broken = bool(final.import_errors) or final.timed_out or final.died or bool(final.tampered)
