@@ -155,13 +155,15 @@ def test_no_request_when_off_or_when_the_task_gives_an_example(project_dir: Path
     assert not [t for (t, _) in llms["manager"].seen if t == "?"]
 
 
-def test_an_answer_without_examples_leaves_the_run_as_it_was(project_dir: Path) -> None:
+def test_an_answer_without_examples_is_asked_once_more_then_the_run_goes_on_without(project_dir: Path) -> None:
     global MANAGER
     saved, MANAGER = MANAGER, "I cannot think of any."
     try:
-        state, report, _, messages = _run(project_dir, n=3)
+        state, report, llms, messages = _run(project_dir, n=3)
     finally:
         MANAGER = saved
+    asked = [text for (t, text) in llms["manager"].seen if t == "?"]
+    assert len(asked) == 2 and "Do not write the code" in asked[1]
     assert state.log.of("assumed_examples")[0]["examples"] == [] and not state.log.of("assumed_checked")
     assert any("held no usable example" in m for m in messages) and "examples assumed" not in report
 

@@ -32,6 +32,10 @@ def request(task: str, functions: list[str], n: int) -> str:
             f"holding exactly {n} lines, each of the form\nassert {first}(<arguments>) == <the value it returns>")
 
 
+AGAIN = ("That holds no example. Do not write the code. Answer only with the assert lines, each calling the "
+         "function with literal values and comparing with the literal value it returns.")
+
+
 def parse(answer: str, functions: list[str], n: int) -> list[Example]:
     """Up to n examples from the answer: calls of the task's functions with literal values, each call once.
     A call given two different values is dropped (the model disagrees with itself)."""

@@ -48,11 +48,21 @@ def ask_ahead(state: RunState, llm: Any) -> None:
     text = assumed.request(state.task, state.functions, state.knobs.assumed_examples)
     seed = (getattr(llm, "seed", None) or 0) + ASSUMED_SEED_OFFSET
 
+    requests = step(state.knobs, "specify").budget("assumed_request")
+
     def ask() -> str:
         started = time.monotonic()
         one = llm.sibling(temperature=llm.temperature, seed=seed) if hasattr(llm, "sibling") else llm
         try:
             answer = str(one.call([{"role": "user", "content": text}]))
+            # A small model asked for examples may write the module instead (own/textstats): asked once more,
+            # told so, within the step's budget.
+            for _ in range(requests - 1):
+                if assumed.parse(answer, state.functions, state.knobs.assumed_examples):
+                    break
+                answer = str(one.call([{"role": "user", "content": text},
+                                       {"role": "assistant", "content": answer[:2000]},
+                                       {"role": "user", "content": assumed.AGAIN}]))
         finally:
             if one is not llm:
                 llm.absorb(one)

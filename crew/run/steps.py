@@ -63,7 +63,8 @@ def steps(k: Knobs) -> tuple[Step, ...]:
         # an unusable spec is replaced by the task text, never re-asked; beside it, when the task states no
         # example, one request for the examples the crew assumes (answered while the developer implements)
         Step("specify", "manager", (), (),
-             (Budget("assumed_request", 1 if k.assumed_examples else 0, "a request for assumed examples"),)),
+             # two: a second when the first answer holds no example (the 0.5B manager wrote code instead)
+             (Budget("assumed_request", 2 if k.assumed_examples else 0, "requests for assumed examples"),)),
         Step("implement", "developer", ("module",),
              # through CrewAI only when the model cannot be asked directly (a replay without a drafter)
              (Budget("implement", k.implement_rounds - 1, "an attempt that fails the user's examples"),),
