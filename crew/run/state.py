@@ -23,6 +23,7 @@ from crew.errors import WorkspaceError
 from crew.journal import records
 from crew.journal.events import Event, FilesWritten, ImportTimeCodeRemoved, TaskDone, TestsRound, of_kind
 from crew.journal.log import RunLog
+from crew.run.assumed import report_lines as assumed_lines
 from crew.run.ledger import Best, Ledger
 from crew.run.steps import Knobs, step
 from crew.sandbox import SandboxLimits, TestReport
@@ -349,7 +350,7 @@ class RunState:
                                                                              for e in self.examples[:8]))
         else:
             lines.append("the task states no example, so every test is model-written")
-        lines += self._assumed_lines(events)
+        lines += assumed_lines(self.tally.assumed_checks, self.log.read() if events is None else events)
         model_files = sorted(p for p, who in self.written.items() if who == "tester")
         if model_files:
             lines.append(", ".join(f"`{p}`" for p in model_files) + ": written by the tester (a model) — evidence, "
@@ -360,22 +361,6 @@ class RunState:
         for ch in of_kind(events, "tests_dropped"):
             lines.append(f"`{ch.path}` dropped: {ch.why}")
         return lines
-
-    def _assumed_lines(self, events: list[Event] | None) -> list[str]:
-        """The examples the crew assumed (crew/run/assumed.py), kept or not — never called the user's."""
-        if self.tally.assumed_checks:
-            checks = self.tally.assumed_checks
-            kept = sum(1 for c in checks if c.accepted)
-            head = (f"examples assumed by the crew (the manager's reading of the task, not the user's): {kept} of "
-                    f"{len(checks)} confirmed by independent attempts"
-                    + (f" → `{ASSUMED_FILE}`" if kept else ""))
-            return [head] + [c.line()[2:] for c in checks]
-        done = of_kind(self.log.read() if events is None else events, "assumed_checked")
-        if done:  # a resumed run: the journal's account
-            rec = done[-1]
-            return [f"examples assumed by the crew (not the user's): {len(rec.accepted)} of {len(rec.calls)} "
-                    "confirmed by independent attempts" + (f" → `{rec.file}`" if rec.file else "")]
-        return []
 
     def notes(self, events: list[Event] | None = None) -> list[str]:
         out = []
