@@ -14,6 +14,7 @@ from crew.errors import ConfigError
 from crew.run.workflow import execute, open_state, run_inputs, usage_of, write_report
 from tests.fake_llm import ScriptedLLM
 from tests.test_workflow import DOCS, GOOD, GOOD_TOO
+from tests.test_workflow import TESTS as WORKFLOW_TESTS
 
 NO_EXAMPLE = "Write slugify_tool.py with `slugify(text)` that lowercases text and joins words with hyphens."
 MANAGER = '''```python
@@ -21,18 +22,9 @@ assert slugify("Hello World") == "hello-world"
 assert slugify("a  b") == "a--b"
 assert slugify("") == ""
 ```'''
-TESTS = '''```python
-# file: test_slugify_tool.py
-from slugify_tool import slugify
-
-
-def test_caps():
-    assert slugify("Hello World") == "Hello-World"
-
-
-def test_spaces():
-    assert slugify("x y") == "x-y"
-```'''
+# test_workflow's tests, one of them contradicting an example the attempts confirm ("Hello-World")
+TESTS = (WORKFLOW_TESTS.replace("def test_spaces", "def test_caps").replace('== "hello-world"', '== "Hello-World"')
+         .replace("def test_strip", "def test_spaces").replace('slugify("  Hi!  ") == "hi"', 'slugify("x y") == "x-y"'))
 
 
 def _ex(call: str, expected: str) -> Example:
