@@ -14,6 +14,7 @@ Pure: the request's text, the answer parsed into examples, the agreement decided
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from crew.answers.examples import Example, extract_examples
 
@@ -79,3 +80,19 @@ def check(example: Example, passed: list[bool], returned: list[str | None]) -> C
     """The agreement on one example: per usable attempt, whether its assert passed and what the call gave."""
     others = tuple(r or "?" for p, r in zip(passed, returned, strict=True) if not p)
     return Check(example=example, agreeing=sum(passed), attempts=len(passed), returned=others)
+
+
+def report_lines(checks: list[Check], events: list[Any]) -> list[str]:
+    """The report's account of the examples the crew assumed, kept or not — never called the user's. From the
+    run's checks, or, for a resumed run that has lost them, from its journal."""
+    if checks:
+        kept = sum(1 for c in checks if c.accepted)
+        head = (f"examples assumed by the crew (the manager's reading of the task, not the user's): {kept} of "
+                f"{len(checks)} confirmed by independent attempts" + (f" → `{ASSUMED_FILE}`" if kept else ""))
+        return [head] + [c.line()[2:] for c in checks]
+    done = [e for e in events if e.event == "assumed_checked"]
+    if not done:
+        return []
+    rec = done[-1]
+    return [f"examples assumed by the crew (not the user's): {len(rec.accepted)} of {len(rec.calls)} "
+            "confirmed by independent attempts" + (f" → `{rec.file}`" if rec.file else "")]

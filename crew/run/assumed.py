@@ -177,18 +177,3 @@ def _drop_contradicting(state: RunState, kept: list[examples.Example]) -> list[s
             dropped += [f"{path.name}::{c.test}" for c in bad]
     return dropped
 
-
-def report_lines(checks: list[assumed.Check], events: list[Any]) -> list[str]:
-    """The report's account of the examples the crew assumed, kept or not — never called the user's. From the
-    run's checks, or, for a resumed run that has lost them, from its journal."""
-    if checks:
-        kept = sum(1 for c in checks if c.accepted)
-        head = (f"examples assumed by the crew (the manager's reading of the task, not the user's): {kept} of "
-                f"{len(checks)} confirmed by independent attempts" + (f" → `{assumed.ASSUMED_FILE}`" if kept else ""))
-        return [head] + [c.line()[2:] for c in checks]
-    done = [e for e in events if e.event == "assumed_checked"]
-    if not done:
-        return []
-    rec = done[-1]
-    return [f"examples assumed by the crew (not the user's): {len(rec.accepted)} of {len(rec.calls)} "
-            "confirmed by independent attempts" + (f" → `{rec.file}`" if rec.file else "")]

@@ -16,6 +16,7 @@ from typing import Any
 
 from crew.answers import answers, examples, feedback
 from crew.answers.assumed import ASSUMED_FILE
+from crew.answers.assumed import report_lines as assumed_lines
 from crew.answers.codeblocks import CodeFile, extract_code_files, extract_files
 from crew.answers.examples import Example
 from crew.answers.task import ParsedTask as ParsedTask  # the run reads the task once
@@ -23,7 +24,6 @@ from crew.errors import WorkspaceError
 from crew.journal import records
 from crew.journal.events import Event, FilesWritten, ImportTimeCodeRemoved, TaskDone, TestsRound, of_kind
 from crew.journal.log import RunLog
-from crew.run.assumed import report_lines as assumed_lines
 from crew.run.ledger import Best, Ledger
 from crew.run.steps import Knobs, step
 from crew.sandbox import SandboxLimits, TestReport
