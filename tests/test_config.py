@@ -23,6 +23,7 @@ def test_shipped_files_load() -> None:
     assert project.tasks.workflow.max_fix_rounds == 2
     assert project.tasks.workflow.temperature == 0.0  # first answers greedy, as one shot is measured
     assert project.tasks.tasks["report"].max_tokens == 120 and project.tasks.tasks["implement"].max_tokens is None
+    assert project.tasks.tasks["specify"].stop == ("```",) and project.tasks.tasks["implement"].stop == ()
     assert "is_palindrome" in project.tasks.inputs["project_task"]
     assert project.layout.backend == "auto" and project.layout.gpus == "detect"
     assert project.layout.reserve_bytes == 512 * 1024**2
@@ -57,6 +58,9 @@ CASES = [
     ("tasks.yaml", lambda d: d["workflow"].update(temperature=2.5), "tasks.yaml: workflow.temperature"),
     ("tasks.yaml", lambda d: d["report"].update(max_tokens=8), "tasks.yaml: report.max_tokens"),
     ("tasks.yaml", lambda d: d["report"].update(max_tokens="many"), "tasks.yaml: report.max_tokens"),
+    ("tasks.yaml", lambda d: d["specify"].update(stop="```"), "tasks.yaml: specify.stop"),
+    ("tasks.yaml", lambda d: d["specify"].update(stop=["a", "b", "c", "d", "e"]), "tasks.yaml: specify.stop"),
+    ("tasks.yaml", lambda d: d["specify"].update(stop=[""]), "tasks.yaml: specify.stop"),
     ("tasks.yaml", lambda d: d.update(inputs=["x"]), "tasks.yaml: inputs"),
     ("gpu_layout.yaml", lambda d: d.update(backend="vllm"), "gpu_layout.yaml: backend: unknown backend"),
     ("gpu_layout.yaml", lambda d: d.update(gpus="all"), "gpu_layout.yaml: gpus"),

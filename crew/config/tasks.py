@@ -12,7 +12,7 @@ from crew.config.types import TASK_NAMES, AgentConfig, TaskConfig, TasksConfig, 
 from crew.config.yaml_reader import read_yaml
 from crew.errors import ConfigError
 
-_TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens")
+_TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens", "stop")
 _WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature",
                   "second_opinions", "consensus_samples", "samples_at_once", "assumed_examples")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
@@ -60,8 +60,10 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
                 raise ConfigError(f"context {show(ref)} is not an earlier task", where=f"{file}: {name}.context",
                                   fix=f"name tasks that run before {name!r}")
         limit = s.positive_int("max_tokens", low=16, high=131_072) if s.data.get("max_tokens") is not None else None
+        stop = _stop(s, file, name)
         tasks[name] = TaskConfig(name=name, agent=agent, description=s.text("description"),
-                                 expected_output=s.text("expected_output"), context=context, max_tokens=limit)
+                                 expected_output=s.text("expected_output"), context=context, max_tokens=limit,
+                                 stop=stop)
         known = known_placeholders(inputs_raw)
         for key in ("description", "expected_output"):
             check_placeholders(getattr(tasks[name], key), known, where=f"{file}: {name}.{key}")
@@ -87,3 +89,14 @@ def check_placeholders(text: str, known: tuple[str, ...], *, where: str) -> None
             raise ConfigError(f"unknown placeholder {{{name[:40]}}}", where=where,
                               fix=f"use one of {', '.join('{' + k + '}' for k in known)}, or declare it "
                                   "under `inputs:` in tasks.yaml")
+
+
+def _stop(s: Section, file: str, name: str) -> tuple[str, ...]:
+    """A task's stop strings: where the server ends its answer (OpenAI's API takes at most four)."""
+    raw = s.data.get("stop")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or len(raw) > 4 or not all(isinstance(v, str) and v for v in raw):
+        raise ConfigError("expected one to four non-empty strings", where=f"{file}: {name}.stop",
+                          fix='write `stop: ["```"]` (quoted), or leave the key out')
+    return tuple(raw)

@@ -63,6 +63,7 @@ class TaskConfig:
     expected_output: str
     context: tuple[str, ...] = ()
     max_tokens: int | None = None  # longest answer for this task (else the agent's max_tokens)
+    stop: tuple[str, ...] = ()     # the server ends this task's answer where one of these would begin
 
 
 @dataclass(frozen=True)

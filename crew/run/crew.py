@@ -57,18 +57,21 @@ class LocalCrew:
         return self.state.feedback_on(last) if last is not None else "no test round has run yet"
 
     def tasks(self, agents: Mapping[str, Agent]) -> list[Task]:
+        from crew.run.overlap import ahead_plan
+
         cfg = self.project.tasks.tasks
         state = self.state
         guards = guardrails(state)
+        plan = ahead_plan(list(cfg), {name: tuple(tc.context) for name, tc in cfg.items()},
+                          skip=frozenset({"fix_code"}))
         built: dict[str, Task] = {}
         for name, tc in cfg.items():
             kwargs = dict(
                 name=name, description=tc.description, expected_output=tc.expected_output,
                 agent=agents[tc.agent], context=[built[c] for c in tc.context],
             )
-            kwargs["callback"] = _done(state, name)
-            if name == "specify" and "write_tests" in cfg and tuple(cfg["write_tests"].context) == ("specify",):
-                kwargs["callback"] = self._then_ask_tester(state, name, built, agents[cfg["write_tests"].agent])
+            kwargs["callback"] = (self._then_ask_ahead(state, name, built, plan[name], agents) if name in plan
+                                  else _done(state, name))
             if name in guards:
                 kwargs["guardrail"] = guards[name]
                 # Each guardrail decides itself when its attempts are spent; CrewAI must never give up first
@@ -79,26 +82,30 @@ class LocalCrew:
                            else Task(**kwargs))
         return list(built.values())
 
-    def _then_ask_tester(self, state: RunState, name: str, built: dict[str, Task],
-                         tester: Agent) -> Callable[[Any], None]:
-        """specify's callback: log it done, then send the tester's write_tests request while the developer
-        implements (crew/run/overlap.py). write_tests reads only specify's output."""
-        from crew.run.overlap import ask_tester_ahead
+    def _then_ask_ahead(self, state: RunState, name: str, built: dict[str, Task], later: list[str],
+                        agents: Mapping[str, Agent]) -> Callable[[Any], None]:
+        """A task's callback: log it done, then send the first request of each later task that reads only its
+        output (crew/run/overlap.py), where that agent's server can take it beside the work in between."""
+        from crew.run.overlap import ask_ahead
+
+        cfg = self.project.tasks.tasks
 
         def done(output: Any) -> None:
             state.task_done(name, output)
-            tests = built.get("write_tests")
-            if tests is not None and self._overlaps(tester):
-                thread = ask_tester_ahead(state, tester, tests, str(getattr(output, "raw", "")))
+            for task_name in later:
+                task, who = built.get(task_name), cfg[task_name].agent
+                if task is None or not self._overlaps(agents[who]):
+                    continue
+                thread = ask_ahead(state, agents[who], task, str(getattr(output, "raw", "")), who)
                 if thread is not None:
                     self.ahead.append(thread)
 
         return done
 
-    def _overlaps(self, tester: Agent) -> bool:
-        """Does the tester's request gain by going beside the developer's? Yes on a server of its own, or on
+    def _overlaps(self, agent: Agent) -> bool:
+        """Does an agent's request gain by going beside the developer's? Yes on a server of its own, or on
         one that decodes several at once; on a shared one-at-a-time server it would only queue ahead."""
-        mine, theirs = tester.llm, self.llms.get("developer")
+        mine, theirs = agent.llm, self.llms.get("developer")
         if theirs is None or getattr(mine, "server_slots", 1) > 1:
             return True
         return str(getattr(mine, "base_url", "")) != str(getattr(theirs, "base_url", ""))

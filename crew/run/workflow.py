@@ -6,9 +6,11 @@ model servers, whose lifetime is exactly the run's (stopped on return, error, Ct
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,6 +305,7 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     state.log.record(PlanChosen(source=plan.source, simulated=plan.simulated,
                                 agents={a.name: PlannedAgent(a.model, a.placement, a.gpu_indices, a.num_ctx)
                                         for a in plan.agents}))
+    _import_crewai_meanwhile()
     keep = project.layout.keep_warm
     session = ServerSession(project, plan, state_dir=state.run_dir / "servers", keep=keep, say=say, log=state.log,
                             make_launcher=_fleet_launcher)
@@ -326,6 +329,20 @@ def serve_and_execute(project: ProjectConfig, state: RunState, inputs: dict[str,
     say(f"[bold]{'PASS' if v.ok else 'FAIL'}[/] after {len(state.rounds)} test round(s) — report: {report}")
     return RunResult(run_dir=state.run_dir, ok=v.ok, rounds=len(state.rounds), report_path=report,
                      notes=session.notes + notes, verdict=v.kind, strict_exit=v.strict_exit())
+
+
+def _import_crewai_meanwhile() -> None:
+    """Import CrewAI in a thread while the model servers load: it takes 5–9 s on 2 cores (`python -X importtime`
+    -c "import crewai"`), which ran after the servers were up, before the first request. Whoever needs it
+    first waits for this import to end (Python's per-module import lock); should the thread fail, that import
+    simply runs again where it is needed."""
+    def body() -> None:
+        with contextlib.suppress(BaseException):
+            import crewai  # noqa: F401
+
+            import crew.run.crew  # noqa: F401
+
+    threading.Thread(target=body, name="import-crewai", daemon=True).start()
 
 
 def _fleet_launcher() -> Any:

@@ -94,7 +94,9 @@ def bind_agents(plan: Plan, specs: list[LaunchSpec], project: ProjectConfig) -> 
                                           seed=project.tasks.workflow.seed,
                                           temperature=project.tasks.workflow.temperature,
                                           task_max_tokens={t.name: t.max_tokens for t in project.tasks.tasks.values()
-                                                           if t.agent == placement.name and t.max_tokens})
+                                                           if t.agent == placement.name and t.max_tokens},
+                                          task_stop={t.name: list(t.stop) for t in project.tasks.tasks.values()
+                                                     if t.agent == placement.name and t.stop})
         where[placement.name] = Where(placement.model, device, f"{spec.server_id} :{spec.port}")
         bound.binding[placement.name] = (spec.server_id, model.alias)
     return bound

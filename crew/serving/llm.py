@@ -80,6 +80,11 @@ class ServedLLM(OpenAICompletion):
     # Per task, the longest answer (tasks.yaml `max_tokens`): a three-sentence report needs fewer tokens than
     # code, and a 0.5B model writes until its limit (measured: 300 tokens for "three sentences", 13 s).
     task_max_tokens: dict[str, int] = {}
+    # Per task, where the server ends the answer (tasks.yaml `stop`): a specification is prose, and the 0.5B
+    # manager answered code instead in 38 of 38 measured runs — 250 tokens, ~15 s, thrown away each time. Sent
+    # to the server (CrewAI only cuts stop words after the whole answer has been generated).
+    task_stop: dict[str, list[str]] = {}
+    _stop_now: list[str] = PrivateAttr(default_factory=list)
     _wall_s: float = PrivateAttr(default=0.0)
     _calls: int = PrivateAttr(default=0)
     _retries: int = PrivateAttr(default=0)
@@ -153,6 +158,7 @@ class ServedLLM(OpenAICompletion):
         task = getattr(kwargs.get("from_task"), "name", None)
         if task in self.task_max_tokens:
             self.max_tokens = self.task_max_tokens[task]
+        self._stop_now = list(self.task_stop.get(task, [])) if task else []
         if _RETRY_MARK in _text_of(messages):
             self._retries += 1
             self.temperature = self.retry_temperature
@@ -181,14 +187,25 @@ class ServedLLM(OpenAICompletion):
                     raise
         finally:
             self.temperature, self.seed, self.max_tokens = base_temperature, base_seed, base_max
+            self._stop_now = []
             self._wall_s += time.monotonic() - started
             self._calls += 1
+
+    def _prepare_completion_params(self, messages: Any, tools: Any = None) -> dict[str, Any]:
+        params: dict[str, Any] = super()._prepare_completion_params(messages, tools)
+        if self._stop_now:
+            params["stop"] = list(self._stop_now)
+        return params
 
     def _answered(self, *args: Any, **kwargs: Any) -> Any:
         base_url, model, started = str(self.base_url), str(self.model), time.monotonic()
         counted = self._token_usage["completion_tokens"]
         self._streamed = 0
         out = super().call(*args, **kwargs)
+        if self._stop_now and isinstance(out, str) and not out.strip():
+            # The answer began with a stop string (the server leaves it out): say which, so the guardrail
+            # sees what came instead of an empty answer (CrewAI retries an empty one as a failed call).
+            out = self._stop_now[0]
         if self.stream and self._token_usage["completion_tokens"] == counted:
             # llama.cpp's server sends no usage in a stream: one chunk is one token, and the prompt is
             # counted by the server's own tokenizer (CrewAI's estimate where the server has no such route).
@@ -299,11 +316,12 @@ def _key(messages: Any) -> str:
 def served_llm(*, agent: str, base_url: str, model_alias: str, ctx_tokens: int, device: str,
                server_slots: int = 1, max_tokens: int = 1024, timeout_s: float = 600.0, retries: int = 2,
                seed: int | None = None, temperature: float = 0.2,
-               task_max_tokens: dict[str, int] | None = None) -> ServedLLM:
+               task_max_tokens: dict[str, int] | None = None,
+               task_stop: dict[str, list[str]] | None = None) -> ServedLLM:
     return ServedLLM(
         model=model_alias, base_url=f"{base_url}/v1", api_key="sk-local-no-key",
         temperature=temperature, max_tokens=max_tokens, timeout=timeout_s, max_retries=retries,
         server_ctx_tokens=ctx_tokens, server_slots=server_slots, agent_name=agent, device=device, seed=seed,
         stream=True,
-        task_max_tokens=dict(task_max_tokens or {}),
+        task_max_tokens=dict(task_max_tokens or {}), task_stop=dict(task_stop or {}),
     )
