@@ -255,3 +255,18 @@ def test_probes_find_the_tests_calls_and_choose_the_shared_behaviour() -> None:
     assert choose([other, ok]).index == 0  # 1 × 3 beats 1 × 2
     assert choose([ok, other, broken]).index == 1 and choose([broken]) is None  # no say without the examples
     assert choose([Candidate(results=(None, None), tests_passed=0, usable=True)]) is None
+
+
+def test_a_test_repeating_an_earlier_ones_body_is_a_duplicate_and_only_later_copies_go() -> None:
+    from crew.answers.contradictions import duplicate_tests
+
+    source = ("from he44 import change_base\n\n\ndef test_a():\n    assert change_base(8, 2) == '1000'\n\n\n"
+              "def test_b():\n    assert change_base(10, 10) == '10'\n\n\n"
+              "def test_c():\n    assert change_base(10, 10) == '10'\n\n\n"
+              "def test_d():\n    assert change_base(10, 10) == '10'\n\n\n"
+              "def test_e():\n    assert change_base(10, 10) == '1010'\n")
+    twins = duplicate_tests(source)
+    assert twins == {"test_c", "test_d"}
+    kept = drop_functions(source, twins)
+    assert "def test_b" in kept and "def test_e" in kept and "def test_c" not in kept
+    assert duplicate_tests("def test_x(:\n") == set()

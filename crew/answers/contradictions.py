@@ -66,3 +66,22 @@ def drop_functions(source: str, names: set[str]) -> str:
             first = min([fn.lineno, *(d.lineno for d in fn.decorator_list)])
             cut.update(range(first - 1, fn.end_lineno))
     return "".join(line for i, line in enumerate(lines) if i not in cut)
+
+
+def duplicate_tests(source: str) -> set[str]:
+    """Test functions whose body repeats an earlier test's, statement for statement (the 0.5B tester wrote
+    `assert change_base(10, 10) == '10'` eleven times, HumanEval/44): one copy is kept. Pure; a file that
+    does not parse has none."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    seen: set[str] = set()
+    dupes: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            body = "\n".join(ast.dump(stmt) for stmt in node.body)
+            if body in seen:
+                dupes.add(node.name)
+            seen.add(body)
+    return dupes

@@ -121,6 +121,10 @@ def _repair_tests(state: RunState, path: str) -> None:
     fixed, split = answers.split_asserts(fixed)  # before contradictions: one wrong value drops one assert
     if split:
         changes.append(f"split {split} test(s) into one test per assert")
+    twins = contradictions.duplicate_tests(fixed)  # after the split: repeated asserts become equal tests
+    if twins:
+        fixed = contradictions.drop_functions(fixed, twins)
+        changes.append(f"dropped {len(twins)} test(s) repeating another's body")
     bad = contradictions.contradictions(fixed, state.examples)
     if bad:
         fixed = contradictions.drop_functions(fixed, {c.test for c in bad})
