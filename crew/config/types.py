@@ -78,6 +78,7 @@ class WorkflowSettings:
     consensus_samples: int = 0     # attempts compared with the code on the tests' calls (0: off)
     samples_at_once: int = 4       # independent attempts asked together (decoded in the server's slots)
     assumed_examples: int = 0      # examples the manager assumes when the task states none (0: off)
+    class_by_method: bool = False  # a class skeleton's methods asked one per request, at once (third attempt)
 
 
 @dataclass(frozen=True)

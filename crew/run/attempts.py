@@ -55,7 +55,13 @@ def implement(state: RunState, output: Any) -> tuple[bool, Any]:
                        f"{state.implement_rounds})[/]")
         # The first retry is exactly the one-shot request (greedy, no note): the crew never does worse
         # than the model alone on a task whose one-shot answer passes the user's examples.
-        answer = next_draft(state, greedy=True) if attempt == 2 else next_draft(state, note=note)
+        compose = getattr(state.draft, "by_method", None)  # crew/run/by_method.py, when the knob is on
+        if attempt == 2:
+            answer = next_draft(state, greedy=True)
+        elif attempt == 3 and compose is not None:
+            answer = compose()
+        else:
+            answer = next_draft(state, note=note)
     deliver_best(state, "implement")
     return True, state.module_block()
 

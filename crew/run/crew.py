@@ -66,7 +66,7 @@ class LocalCrew:
                           skip=frozenset({"fix_code"}))
         built: dict[str, Task] = {}
         for name, tc in cfg.items():
-            kwargs = dict(
+            kwargs: dict[str, Any] = dict(
                 name=name, description=tc.description, expected_output=tc.expected_output,
                 agent=agents[tc.agent], context=[built[c] for c in tc.context],
             )

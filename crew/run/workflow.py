@@ -136,6 +136,12 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
         _room_for_a_class(llms["developer"], inputs["project_task"], state)
     if "developer" in llms and state.draft is None:
         state.draft = drafter(llms["developer"], inputs.get("task_for_developer") or inputs["project_task"])
+        if state.knobs.class_by_method:
+            from crew.run.by_method import composer
+
+            state.draft.by_method = composer(  # type: ignore[attr-defined]
+                llms["developer"], inputs.get("task_for_developer") or inputs["project_task"],
+                inputs["project_task"], state.module, at_once=state.knobs.samples_at_once, progress=state.progress)
     if "manager" in llms:
         assumed.ask_ahead(state, llms["manager"])  # beside specify and implement, where the server has slots
     state.log.record(PartStarted(label, inputs))
@@ -288,7 +294,8 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
     wf = project.tasks.workflow
     knobs = Knobs(implement_rounds=wf.implement_rounds, max_fix_rounds=wf.max_fix_rounds,
                   second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples,
-                  samples_at_once=wf.samples_at_once, assumed_examples=wf.assumed_examples)
+                  samples_at_once=wf.samples_at_once, assumed_examples=wf.assumed_examples,
+                  class_by_method=wf.class_by_method)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
                      sandbox_limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"])
