@@ -225,6 +225,32 @@ def one_shot(base_url: str, task: Task, seed: int, max_tokens: int = 1024) -> tu
     return {task.module: code}, tokens, took
 
 
+def one_shot_by_method(base_url: str, task: Task, seed: int, max_tokens: int = 1024
+                       ) -> tuple[dict[str, str], int, float]:
+    """The model alone, a class skeleton's methods asked one per request as the crew's third attempt asks
+    them (crew/answers/by_method.py, greedy, one after the other); a task without one is a plain one shot."""
+    from crew.answers import by_method
+    from crew.answers.prose import task_for_developer
+    from crew.serving.process import http_json
+
+    sk = by_method.skeleton(task.prompt)
+    if sk is None:
+        return one_shot(base_url, task, seed, max_tokens)
+    started, tokens, methods = time.perf_counter(), 0, {}
+    shown = task_for_developer(task.prompt)
+    for i, name in enumerate(sk.todo):
+        reply = http_json(base_url + "/v1/chat/completions", timeout_s=600, payload={
+            "model": "bench", "messages": [{"role": "user", "content": by_method.request(shown, sk, name)}],
+            "temperature": 0, "seed": seed + i, "max_tokens": max_tokens})
+        assert isinstance(reply, dict)
+        tokens += int(reply.get("usage", {}).get("total_tokens", 0))
+        source = by_method.method_source(str(reply["choices"][0]["message"]["content"]), name)
+        if source is not None:
+            methods[name] = source
+    code, _ = by_method.module(sk, methods)
+    return {task.module: code}, tokens, time.perf_counter() - started
+
+
 # ------------------------------------------------------------------------------------------ the crew
 
 def scratch_project(into: Path, model: str, seed: int, workflow: dict[str, Any] | None = None) -> Path:
@@ -317,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-shot-tokens", type=int, default=1024,
                     help="the one shot's answer limit (default 1024, the developer's; the crew gives its developer "
                          "2048 for a class skeleton, so compare ClassEval at 2048 too)")
+    ap.add_argument("--one-shot-by-method", action="store_true",
+                    help="the one shot builds a class skeleton method by method, one request per method (what "
+                         "the crew's workflow.class_by_method asks): compare with a plain one shot, --only one-shot")
     ap.add_argument("--ids", help="only these tasks of the set, comma-separated (e.g. HumanEval/1,own/roman)")
     ap.add_argument("--markdown", metavar="FILE",
                     help="print a saved run (--json FILE) as Markdown tables and exit; runs nothing")
@@ -456,7 +485,8 @@ def measure(task: Task, args: argparse.Namespace, base_url: str, project: Path, 
     """Both sides on one task, each judged by the hidden test."""
     r = Result(id=task.id)
     if args.only != "crew":
-        files, r.one_shot_tokens, r.one_shot_s = one_shot(base_url, task, args.seed, args.one_shot_tokens)
+        ask = one_shot_by_method if getattr(args, "one_shot_by_method", False) else one_shot
+        files, r.one_shot_tokens, r.one_shot_s = ask(base_url, task, args.seed, args.one_shot_tokens)
         j = judge(files, task)
         r.one_shot_pass, r.one_shot_methods = j.ok, j.methods
         r.notes.append(f"one shot: {j.why}")
@@ -580,6 +610,7 @@ def summarise(results: list[Result], args: argparse.Namespace, commit: str = "un
     out = {
         "set": args.set, "limit": args.limit, "seed": args.seed, "model": args.model, "tasks": n, "commit": commit,
         "one_shot_tokens": getattr(args, "one_shot_tokens", 1024),
+        "one_shot_by_method": getattr(args, "one_shot_by_method", False),
         "without_examples": getattr(args, "without_examples", False),
         "workflow": getattr(args, "workflow_overrides", {}),
         "cores": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0],

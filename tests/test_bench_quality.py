@@ -168,3 +168,24 @@ def test_workflow_overrides_reach_the_scratch_project(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(BENCH), "--workflow", "nonsense", "--set", "own", "--limit", "0"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "KEY=VALUE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_one_shot_by_method_asks_each_empty_method_and_assembles_the_class() -> None:
+    import bench_quality as bq
+
+    from crew.serving.process import free_port
+    from tests.fake_ollama import FakeOllama
+    from tests.test_by_method import TASK
+
+    whole = ("```python\nclass Counter:\n    def add(self, k):\n        self.n += k\n        return self.n\n\n"
+             "    def reset(self):\n        self.n = 0\n        return 0\n```")
+    with FakeOllama(reply=whole).start("127.0.0.1", free_port(12986)) as api:
+        api.add_model("bench", 1)
+        task = bq.Task(id="own/counter", module="counter.py", prompt=TASK, hidden="")
+        files, _tokens, seconds = bq.one_shot_by_method(api.base_url, task, seed=1)
+        asked = api.bodies("/v1/chat/completions")
+    assert len(asked) == 2 and "only the method `add`" in asked[0]["messages"][0]["content"]
+    ns: dict[str, object] = {}
+    exec(compile(files["counter.py"], "counter.py", "exec"), ns)  # noqa: S102 - our own fixture code
+    counter = ns["Counter"]()  # type: ignore[operator]
+    assert counter.add(2) == 2 and counter.reset() == 0 and seconds >= 0

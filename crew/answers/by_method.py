@@ -88,6 +88,19 @@ def assemble(sk: Skeleton, methods: dict[str, str]) -> str | None:
     return out if _parse(out) is not None else None
 
 
+def module(sk: Skeleton, methods: dict[str, str]) -> tuple[str, int]:
+    """The whole module and how many written methods it holds: a method whose text breaks the module is left
+    as the skeleton has it, one at a time, in the skeleton's order."""
+    kept = dict(methods)
+    code = assemble(sk, kept)
+    for name in list(kept):
+        if code is not None:
+            break
+        del kept[name]
+        code = assemble(sk, kept)
+    return (code, len(kept)) if code is not None else (sk.code, 0)
+
+
 def _empty(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """A body of only a docstring, `pass` or `...`."""
     return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))

@@ -49,14 +49,9 @@ def composer(llm: Any, task_for_developer: str, task: str, module: str, *, at_on
             answers = [ask(item) for item in items]
         methods = {m: src for m, a in zip(sk.todo, answers, strict=True)
                    if (src := by_method.method_source(a, m)) is not None}
-        code = by_method.assemble(sk, methods)
-        for name in list(methods):  # a method that breaks the module is left as the skeleton has it
-            if code is not None:
-                break
-            del methods[name]
-            code = by_method.assemble(sk, methods)
-        progress(f"  the class method by method: {len(methods)} of {len(sk.todo)} methods written")
-        return f"```python\n# file: {module}\n{code or sk.code}```"
+        code, written = by_method.module(sk, methods)
+        progress(f"  the class method by method: {written} of {len(sk.todo)} methods written")
+        return f"```python\n# file: {module}\n{code}```"
 
     return compose
 
