@@ -76,7 +76,7 @@ def test_code_failing_the_users_example_is_revised_before_any_test_is_written(pr
     assert [r.ok for r in state.rounds] == [False, True, True]
     assert len(_prompts(llms, "implement")) == 1  # the retry is asked of the model directly, not through CrewAI
     retry = _prompts(llms, "?")[0]
-    from crew.run.workflow import DRAFT_SUFFIX
+    from crew.run.drafter import DRAFT_SUFFIX
 
     task = SLUGIFY_TASK
     assert retry == task + DRAFT_SUFFIX  # the first retry is exactly what one shot is asked

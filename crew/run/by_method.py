@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from crew.answers import by_method
+from crew.run.drafter import final_answer
 
 BY_METHOD_SEED_OFFSET = 3000  # never a draft's (1000 + k), an assumed request's (2000) nor a retry's (seed + 1, …)
 
@@ -30,10 +31,10 @@ def composer(llm: Any, task_for_developer: str, task: str, module: str, *, at_on
         i, method = item
         text = by_method.request(task_for_developer, sk, method)
         if not hasattr(llm, "sibling"):  # a scripted model: asked as it is
-            return _final(str(llm.call([{"role": "user", "content": text}])))
+            return final_answer(str(llm.call([{"role": "user", "content": text}])))
         one = llm.sibling(temperature=llm.temperature, seed=base_seed + i)
         try:
-            return _final(str(one.call([{"role": "user", "content": text}])))
+            return final_answer(str(one.call([{"role": "user", "content": text}])))
         except Exception:  # noqa: BLE001 - a failed request costs that method, never the attempt
             return ""
         finally:
@@ -55,7 +56,3 @@ def composer(llm: Any, task_for_developer: str, task: str, module: str, *, at_on
 
     return compose
 
-
-def _final(answer: str) -> str:
-    """A model used to CrewAI's format may still answer "Thought: … Final Answer: …": keep the answer."""
-    return answer.split("Final Answer:", 1)[-1].lstrip(" ") if "Final Answer:" in answer else answer
