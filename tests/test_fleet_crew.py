@@ -61,8 +61,13 @@ def fleet_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for name, agent in agents.items():
             agent["llm"] = str(work / ("here.gguf" if name in ("manager", "developer") else "there.gguf"))
         (work / "agents.yaml").write_text(yaml.safe_dump(agents))
-        (work / "tasks.yaml").write_text((ROOT / "tasks.yaml").read_text().replace("max_fix_rounds: 2",
-                                                                                   "max_fix_rounds: 1"))
+        # The README's request reads implement's answer, so it is sent as soon as implement is done
+        # (crew/run/overlap.py), before the node is lost at document; reading the tests too, it waits for its
+        # task, and its agent is the one whose node goes.
+        tasks_text = (ROOT / "tasks.yaml").read_text().replace("max_fix_rounds: 2", "max_fix_rounds: 1")
+        assert tasks_text.count("  context: [implement]\n") == 1
+        (work / "tasks.yaml").write_text(tasks_text.replace("  context: [implement]\n",
+                                                            "  context: [implement, write_tests]\n"))
         layout = {"backend": "llamacpp", "simulate": True, "base_port": 12700, "cluster": c.address}
         (work / "gpu_layout.yaml").write_text(yaml.safe_dump(layout))
         project = load_project(work)
