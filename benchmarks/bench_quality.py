@@ -37,6 +37,8 @@ verdict the report gave (its `verdict` field; "pass"/"fail" from `ok` for a repo
 
     pass-examples     PASS, the user's own examples pass            false PASS: hidden tests fail
     pass-model-tests  PASS, the task had no example: model tests    false PASS: hidden tests fail
+    pass-unsettled    PASS, but attempts alike on the tests differ   false PASS: hidden tests fail (a hedged
+                      on inputs no test tries                       PASS still counts as a PASS)
     fail-examples     FAIL on the user's examples                   false FAIL: hidden tests pass
     fail-model-tests  FAIL on model-written tests                   false FAIL: hidden tests pass
     fail-disputed     only model tests fail and independent attempts agree with the code: it may be right.
@@ -562,7 +564,7 @@ def _keep(runs: Path, into: Path) -> None:
 
 
 # The kinds of verdict a crew report gives (see the docstring); "pass"/"fail": a report without the field.
-PASS_KINDS = ("pass-examples", "pass-model-tests", "pass")
+PASS_KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass")
 FAIL_KINDS = ("fail-examples", "fail-model-tests", "fail")
 UNSURE_KIND = "fail-disputed"
 KIND_ORDER = (*PASS_KINDS, *FAIL_KINDS, UNSURE_KIND, "not-tested", "none")

@@ -60,6 +60,7 @@ CASES = [
     ("tasks.yaml", lambda d: d["report"].update(max_tokens="many"), "tasks.yaml: report.max_tokens"),
     ("tasks.yaml", lambda d: d["specify"].update(stop="```"), "tasks.yaml: specify.stop"),
     ("tasks.yaml", lambda d: d["workflow"].update(class_by_method="yes"), "tasks.yaml: workflow.class_by_method"),
+    ("tasks.yaml", lambda d: d["workflow"].update(consensus_tiebreak=11), "tasks.yaml: workflow.consensus_tiebreak"),
     ("tasks.yaml", lambda d: d["specify"].update(stop=["a", "b", "c", "d", "e"]), "tasks.yaml: specify.stop"),
     ("tasks.yaml", lambda d: d["specify"].update(stop=[""]), "tasks.yaml: specify.stop"),
     ("tasks.yaml", lambda d: d.update(inputs=["x"]), "tasks.yaml: inputs"),

@@ -257,6 +257,40 @@ def test_probes_find_the_tests_calls_and_choose_the_shared_behaviour() -> None:
     assert choose([Candidate(results=(None, None), tests_passed=0, usable=True)]) is None
 
 
+def test_variants_change_one_argument_the_way_a_reader_would_try_next() -> None:
+    from crew.answers.probes import variants
+
+    calls = ["f([1.0, 2.0, 2.2], 3)", "g('ab')", "h([1, 2], k='x')", "f([1.0, 2.0, 2.2], 4)"]
+    got = variants(calls, limit=20)
+    assert got[:3] == ["f([2.2, 2.0, 1.0], 3)", "g('ba')", "h([2, 1], k='x')"]  # round-robin over the calls
+    assert "f([2.0, 2.2], 3)" in got and "f([1.0, 2.0], 3)" in got  # three items or more: one dropped
+    assert "h([2], k='x')" not in got and "h([1, 2], k='x')" not in got  # two items keep both; no original
+    assert "f([1.0, 2.0, 2.2], 4)" not in got  # 3 + 1 is a call the tests make
+    assert "f([1.0, 2.0, 2.2], 5)" in got and "h([1, 2], k='X')" not in got and "h([1, 2], k='x')" not in got
+    assert len(variants(calls, limit=4)) == 4
+    assert variants(["f(True)", "f('aa')", "f(x)", "f(1.5)", "not a call("]) == []
+
+
+def test_settle_splits_a_cluster_alike_on_the_tests_by_the_calls_no_test_makes() -> None:
+    from crew.answers.probes import Candidate, choose, settle
+
+    def c(elsewhere: tuple[str | None, ...], tests: int = 1, usable: bool = True) -> Candidate:
+        return Candidate(results=("value 1",), tests_passed=tests, usable=usable, elsewhere=elsewhere)
+
+    wrong, right = c(("value (2.2, 5.0)",)), c(("value (4.0, 5.0)",))
+    first = choose([wrong, right, right])
+    assert first is not None and first.cluster == (0, 1, 2)
+    s = settle([wrong, right, right], first)
+    assert (s.index, s.cluster, s.rivals, s.tied) == (1, (1, 2), (0,), False)
+    tie = settle([wrong, right], choose([wrong, right]))  # type: ignore[arg-type]
+    assert (tie.index, tie.rivals, tie.tied) == (0, (1,), True)  # even: the code stays, and says so
+    # any two exceptions are the same behaviour on a changed input (it may break a precondition)
+    alike = [c(("raises ValueError",)), c(("raises IndexError",))]
+    assert settle(alike, choose(alike)).rivals == ()  # type: ignore[arg-type]
+    better_tested = [wrong, c(("value (4.0, 5.0)",), tests=3)]
+    assert settle(better_tested, choose(better_tested)).index == 1  # type: ignore[arg-type]
+
+
 def test_a_test_repeating_an_earlier_ones_body_is_a_duplicate_and_only_later_copies_go() -> None:
     from crew.answers.contradictions import duplicate_tests
 

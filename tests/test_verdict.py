@@ -32,6 +32,16 @@ def test_pass_without_an_example_says_so_and_counts_agreeing_attempts() -> None:
     assert "no example" in v.headline() and "1 of 2 independent attempt(s)" in v.headline()
 
 
+def test_a_pass_that_attempts_alike_on_the_tests_contradict_elsewhere_is_not_settled() -> None:
+    line = "`f([4.0, 5.0, 2.2])`: the code returns (2.2, 5.0); another attempt returns (4.0, 5.0)"
+    v = classify(_report([EX, M1], {}), 1, [], (line,))
+    assert v.kind == "pass-unsettled" and v.ok and v.strict_exit() == 0 and v.unsettled == (line,)
+    assert v.headline().startswith("PASS, not settled — your 1 example(s) pass, but independent attempts")
+    assert f"- not settled {line}" in v.lines()
+    # a FAIL stays what it is: the unsettled inputs matter only to a PASS
+    assert classify(_report([M1], {EX: "assert 1 == 2"}), 1, [], (line,)).kind == "fail-examples"
+
+
 def test_a_failing_user_example_is_a_plain_fail_whatever_the_attempts_say() -> None:
     runs = [AttemptRun(usable=True, ok=False, failing={EX: "x"})] * 3
     v = classify(_report([M1], {EX: "assert 'a' == 'b'"}), 1, runs)
@@ -86,5 +96,5 @@ def test_code_that_does_not_import_fails_on_the_examples() -> None:
 
 def test_no_round_is_not_tested_and_every_kind_has_a_headline() -> None:
     assert classify(None, 0, []).kind == "not-tested"
-    assert set(KINDS) == {"pass-examples", "pass-model-tests", "fail-examples", "fail-model-tests",
+    assert set(KINDS) == {"pass-examples", "pass-model-tests", "pass-unsettled", "fail-examples", "fail-model-tests",
                           "fail-disputed", "not-tested"}

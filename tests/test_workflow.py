@@ -407,6 +407,39 @@ def test_the_code_stays_when_most_attempts_behave_like_it(project_dir: Path) -> 
     assert not state.log.of("consensus_adopted") and "**Verdict:** PASS" in report
 
 
+# Alike on every call the tests make (none starts with "!"), not on the reversed example, which does.
+ODD = GOOD.replace("def slugify(text):", 'def slugify(text):\n    if text[:1] == "!":\n        return "odd"')
+
+
+def test_attempts_alike_on_the_tests_but_split_elsewhere_ask_more_to_break_the_tie(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [ODD], "?": [GOOD_TOO, BAD, GOOD_TOO, GOOD_TOO, GOOD_TOO]},
+                                       consensus=2)
+    assert len(_prompts(llms, "?")) == 4  # two attempts, then the shipped tie-break's two more
+    rec = state.log.of("consensus")[0]
+    assert "slugify('!dlroW ,olleH')" in rec["elsewhere_calls"] and rec["candidates"] == 5
+    j = rec["elsewhere_calls"].index("slugify('!dlroW ,olleH')")
+    assert [r[j] for r in rec["elsewhere"]] == ["value 'odd'", "value 'dlrow-olleh'", "value '-dlrow-olleh'",
+                                                "value 'dlrow-olleh'", "value 'dlrow-olleh'"]
+    assert rec["chosen"] == 1 and rec["cluster"] == [1, 3, 4] and rec["rivals"] == [0]
+    assert "if text[:1]" not in (state.code_dir / "slugify_tool.py").read_text()  # the odd code went
+    # three of the four alike on the tests agree elsewhere too: settled
+    assert state.log.of("verdict")[0]["kind"] == "pass-examples" and "not settled" not in report
+
+
+def test_an_even_split_the_tie_break_cannot_settle_is_a_pass_not_settled(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [ODD], "?": [GOOD_TOO, BAD, ODD, GOOD_TOO, GOOD_TOO]},
+                                       consensus=2)
+    rec = state.log.of("consensus")[0]
+    assert rec["chosen"] == 0 and rec["cluster"] == [0, 3] and rec["rivals"] == [1, 4]  # 2 vs 2: the code stays
+    (v,) = state.log.of("verdict")
+    assert v["kind"] == "pass-unsettled" and any("!dlroW" in u for u in v["unsettled"])
+    assert "**Verdict:** PASS, not settled — your 1 example(s) pass, but independent attempts" in report
+    assert "- not settled `slugify('!dlroW ,olleH')`: the code returns 'odd'; another attempt returns " \
+           "'dlrow-olleh'" in report
+
+
 CLASS_TASK = '''Write slugify_tool.py with the class `Slugger` below, complete and working.
 
 ```python

@@ -6,6 +6,12 @@ the behaviour most attempts share — weighted by the tests it passes — is the
 make (the user's examples and the model-written tests): their expected values are not needed, so a wrong
 expected value written by the tester does not mislead the choice.
 
+The tests' calls alone often cannot tell attempts apart: on HumanEval/20 the tester repeated the user's two
+examples, and a wrong attempt (it never compares the last pair) agreed with a right one on both. So the probe
+also makes calls no test makes — each call with one argument changed the way a reader would try next
+(`variants`) — and attempts that agree on the tests but not there are told apart (`settle`) or, where the
+attempts split evenly, reported as not settled.
+
 Pure: test sources in, calls out; a TestReport in, one result per call out; results in, a choice out.
 Model-written test files are parsed only with `ast`, under a size cap.
 """
@@ -51,6 +57,70 @@ def calls_in_tests(sources: list[str], functions: set[str], *, limit: int = 12) 
     return found
 
 
+_MAX_VARIANT_CHARS = 400
+
+
+def variants(calls: list[str], *, limit: int = 6) -> list[str]:
+    """Calls no test makes: each call with one literal argument changed — a list or tuple reversed, or
+    without its first or its last item (from three items, so a precondition like "at least two" holds), a
+    string reversed, an integer plus one. Taken round-robin over the calls, none equal to a call given, at
+    most `limit`. No expected value is needed: only whether attempts agree."""
+    per_call: list[list[str]] = []
+    for call in calls:
+        try:
+            node = ast.parse(call, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        if not isinstance(node, ast.Call):
+            continue
+        mine: list[str] = []
+        args = [*node.args, *(k.value for k in node.keywords)]
+        for i, arg in enumerate(args):
+            try:
+                value = ast.literal_eval(arg)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+            for changed in _changed(value):
+                text = repr(changed)
+                if len(text) > _MAX_VARIANT_CHARS:
+                    continue
+                new = ast.parse(call, mode="eval").body
+                if not isinstance(new, ast.Call):
+                    continue
+                target = ast.parse(text, mode="eval").body
+                if i < len(new.args):
+                    new.args[i] = target
+                else:
+                    new.keywords[i - len(new.args)].value = target
+                mine.append(ast.unparse(new))
+        per_call.append(mine)
+    out: list[str] = []
+    for rank in range(max((len(m) for m in per_call), default=0)):
+        for mine in per_call:
+            if rank < len(mine) and mine[rank] not in calls and mine[rank] not in out:
+                out.append(mine[rank])
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def _changed(value: object) -> list[object]:
+    if isinstance(value, (list, tuple)) and len(value) >= 2:
+        seq = list(value)
+        kind = type(value)
+        out: list[object] = []
+        if seq[::-1] != seq:
+            out.append(kind(seq[::-1]))
+        if len(seq) >= 3:
+            out += [kind(seq[1:]), kind(seq[:-1])]
+        return out
+    if isinstance(value, str) and len(value) >= 2 and value[::-1] != value:
+        return [value[::-1]]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**6:
+        return [value + 1]
+    return []
+
+
 def render_probe(module_name: str, functions: list[str], calls: list[str]) -> str:
     """A test file whose i-th test reports what the i-th call returned (or raised) as its failure message."""
     lines = ['"""Written by localcrew: what each call returns, to compare implementations (not a test)."""', "",
@@ -85,6 +155,7 @@ class Candidate:
     results: tuple[str | None, ...]   # one per probe call
     tests_passed: int                  # model-written tests it passes
     usable: bool                       # it imports and passes every example of the user's
+    elsewhere: tuple[str | None, ...] = ()  # one per variant call (calls no test makes)
 
 
 @dataclass(frozen=True)
@@ -92,7 +163,8 @@ class Choice:
     index: int                  # the chosen candidate
     cluster: tuple[int, ...]    # the candidates that behave exactly like it on every call
     score: int
-
+    rivals: tuple[int, ...] = ()  # candidates like it on the tests' calls, not on calls no test makes
+    tied: bool = False          # a rival group as large and as well tested as the chosen one
 
 def choose(candidates: list[Candidate]) -> Choice | None:
     """The candidate whose behaviour the most usable candidates share, weighted by the tests that
@@ -112,3 +184,24 @@ def choose(candidates: list[Candidate]) -> Choice | None:
         if best is None or score > best.score or (score == best.score and first < best.index):
             best = Choice(index=first, cluster=tuple(members), score=score)
     return best
+
+
+def settle(candidates: list[Candidate], choice: Choice) -> Choice:
+    """Within the chosen cluster (alike on every call the tests make), the group that also behaves alike on
+    the calls no test makes, scored like `choose`; the others are its rivals. Any two exceptions count as the
+    same behaviour there: a changed input may break a precondition, and right attempts may refuse it
+    differently. Ties go to the earlier candidate, and say so (`tied`)."""
+    groups: dict[tuple[str | None, ...], list[int]] = {}
+    for i in choice.cluster:
+        groups.setdefault(tuple(loose(r) for r in candidates[i].elsewhere), []).append(i)
+    if len(groups) < 2:
+        return choice
+    scored = sorted(((len(m) * (1 + max(candidates[i].tests_passed for i in m)), -min(m), m)
+                     for m in groups.values()), reverse=True)
+    score, _, best = scored[0]
+    return Choice(index=min(best), cluster=tuple(best), score=score,
+                  rivals=tuple(sorted(i for i in choice.cluster if i not in best)), tied=scored[1][0] == score)
+
+
+def loose(result: str | None) -> str | None:
+    return "raises" if result is not None and result.startswith("raises ") else result

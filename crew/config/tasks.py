@@ -14,7 +14,7 @@ from crew.errors import ConfigError
 
 _TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens", "stop")
 _WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature",
-                  "second_opinions", "consensus_samples", "samples_at_once", "assumed_examples",
+                  "second_opinions", "consensus_samples", "consensus_tiebreak", "samples_at_once", "assumed_examples",
                   "class_by_method")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
@@ -38,6 +38,7 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
                              fix="give a sampling temperature from 0 (greedy) to 2, e.g. 0"),
         second_opinions=w.positive_int("second_opinions", 2, low=0, high=10),
         consensus_samples=w.positive_int("consensus_samples", 0, low=0, high=10),
+        consensus_tiebreak=w.positive_int("consensus_tiebreak", 0, low=0, high=10),
         samples_at_once=w.positive_int("samples_at_once", 4, low=1, high=16),
         assumed_examples=w.positive_int("assumed_examples", 0, low=0, high=8),
         class_by_method=w.get("class_by_method", bool, False, fix="write `class_by_method: true` or `false`"),

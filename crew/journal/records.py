@@ -98,6 +98,9 @@ class Consensus(Event):
     usable: tuple[bool, ...]
     chosen: int | None
     cluster: tuple[int, ...] | None
+    elsewhere_calls: tuple[str, ...] = ()  # calls no test makes (probes.variants), and per candidate its results
+    elsewhere: tuple[tuple[str | None, ...], ...] = ()
+    rivals: tuple[int, ...] = ()  # alike on the tests' calls, not on those
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,6 +310,7 @@ class VerdictReached(Event):
     agreeing: int
     disputed: tuple[str, ...] = ()
     undisputed: tuple[str, ...] = ()
+    unsettled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from crew.answers import examples, feedback, probes
 from crew.journal.records import Consensus, ConsensusAdopted, ConsensusSkipped
 from crew.run.second_opinion import draft_modules
+from crew.run.steps import step
 from crew.run.verdict import failure_line
 from crew.sandbox import TestReport
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from crew.run.state import RunState
 
 _MIN_CALLS = 2  # fewer calls than this cannot tell attempts apart
+_VARIANTS = 6   # calls no test makes, probed beside the tests' own (probes.variants)
 
 
 def choose(state: RunState, report: TestReport) -> TestReport:
@@ -56,18 +58,39 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     if len(codes) < 2:
         state.log.record(ConsensusSkipped(why="no other usable attempt"))
         return report
+    extra = [] if by_tests else probes.variants(calls, limit=_VARIANTS)
     probed: dict[str, probes.Candidate] = {}
-    for code in codes:
-        if code not in probed:
-            probed[code] = _probe_by_tests(state, code, tests) if by_tests else _probe(state, code, calls)
-    candidates = [probed[code] for code in codes]
-    choice = probes.choose(candidates)
+
+    def probe_all() -> tuple[list[probes.Candidate], probes.Choice | None]:
+        for code in codes:
+            if code not in probed:
+                probed[code] = _probe_by_tests(state, code, tests) if by_tests else _probe(state, code, calls, extra)
+        candidates = [probed[code] for code in codes]
+        first = probes.choose(candidates)
+        return candidates, (None if first is None else probes.settle(candidates, first))
+
+    candidates, choice = probe_all()
+    more = step(state.knobs, "write_tests").budget("consensus_tiebreak")
+    if choice is not None and choice.tied and more > 0:
+        # Attempts alike on every test split evenly on calls no test makes: more attempts break the tie.
+        state.progress(f"  [yellow]attempts that pass the same tests differ on inputs no test tries: asking {more} "
+                       "more to break the tie[/]")
+        for alt in draft_modules(state, len(codes), more, task="consensus"):
+            if alt is not None:
+                codes.append(alt)
+                state.tally.independent.append(alt)
+        candidates, choice = probe_all()
     state.log.record(Consensus(calls=tuple(calls), candidates=len(codes),
                                results=tuple(c.results for c in candidates),
                                tests_passed=tuple(c.tests_passed for c in candidates),
                                usable=tuple(c.usable for c in candidates),
                                chosen=None if choice is None else choice.index,
-                               cluster=None if choice is None else choice.cluster))
+                               cluster=None if choice is None else choice.cluster,
+                               elsewhere_calls=tuple(extra), elsewhere=tuple(c.elsewhere for c in candidates),
+                               rivals=() if choice is None else choice.rivals))
+    if choice is not None and 2 * len(choice.cluster) <= len(choice.cluster) + len(choice.rivals):
+        # No majority among the attempts alike on the tests: what the code does elsewhere is a guess.
+        state.tally.unsettled = (codes[choice.index], _unsettled(extra, candidates, choice))
     if choice is None or choice.index == 0:
         return report
     state.ledger.deliver(codes[choice.index])
@@ -77,16 +100,35 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     return state.run_tests(f"consensus: attempt {choice.index} adopted", "write_tests")
 
 
-def _probe(state: RunState, code: str, calls: list[str]) -> probes.Candidate:
+def _unsettled(extra: list[str], candidates: list[probes.Candidate], choice: probes.Choice) -> tuple[str, ...]:
+    """One line per call no test makes where a rival (alike on the tests) returns something else."""
+    chosen = candidates[choice.index].elsewhere
+    out = []
+    for j, call in enumerate(extra):
+        ours = chosen[j] if j < len(chosen) else None
+        if ours is None:
+            continue
+        theirs = sorted({t for i in choice.rivals if j < len(candidates[i].elsewhere)
+                         and (t := candidates[i].elsewhere[j]) is not None and probes.loose(t) != probes.loose(ours)})
+        if theirs:
+            out.append(f"`{call}`: the code {_said(ours)}; "
+                       + "; ".join(f"another attempt {_said(t)}" for t in theirs))
+    return tuple(out)
+
+
+def _probe(state: RunState, code: str, calls: list[str], extra: list[str]) -> probes.Candidate:
     """Run one candidate with the tests and the probe file, in a folder of its own beside the code."""
-    probe_file = probes.render_probe(state.module_name, sorted(set(state.functions) & _called(calls)), calls)
+    every = [*calls, *extra]
+    probe_file = probes.render_probe(state.module_name, sorted(set(state.functions) & _called(every)), every)
     rep = state.ledger.probe(code, extra={probes.PROBE_FILE: probe_file}, skip=frozenset({probes.PROBE_FILE}))
     sp = feedback.split(_without_probes(rep), len(state.examples))
     usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered \
         and sp.examples_passed == sp.examples_total
     model_passed = sum(1 for n in rep.passed_ids if not n.split("::", 1)[0].endswith(
         (probes.PROBE_FILE, examples.EXAMPLES_FILE)))
-    return probes.Candidate(results=probes.results(rep, len(calls)), tests_passed=model_passed, usable=usable)
+    got = probes.results(rep, len(every))
+    return probes.Candidate(results=got[:len(calls)], tests_passed=model_passed, usable=usable,
+                            elsewhere=got[len(calls):])
 
 
 def _model_tests(report: TestReport) -> list[str]:
@@ -106,6 +148,10 @@ def _probe_by_tests(state: RunState, code: str, tests: list[str]) -> probes.Cand
     passed = set(rep.passed_ids)
     results = tuple("pass" if t in passed else failed.get(t) for t in tests)
     return probes.Candidate(results=results, tests_passed=sum(1 for t in tests if t in passed), usable=usable)
+
+
+def _said(result: str) -> str:
+    return "returns " + result.removeprefix("value ") if result.startswith("value ") else result
 
 
 def _called(calls: list[str]) -> set[str]:

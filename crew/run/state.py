@@ -45,6 +45,8 @@ class Tally:
     # run against the final tests, they say how sure the verdict is (crew/run/verdict.py). Not journaled:
     # a resumed run starts without them, and its verdict says "no independent attempt".
     independent: list[str] = field(default_factory=list)
+    # The consensus's calls no test makes where attempts alike on the tests differ: (the code they concern, lines)
+    unsettled: tuple[str, tuple[str, ...]] = ("", ())
     # The manager's assumed examples (crew/run/assumed.py): the answer, waited for when write_tests needs it;
     # then each example's check against the attempts, for the report.
     assumed_answer: Callable[[], str] | None = None

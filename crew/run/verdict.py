@@ -8,6 +8,12 @@ So the verdict has a kind, from the strongest evidence the run has:
     pass-examples      every test passes, the user's own examples among them
     pass-model-tests   every test passes, but the task gave no example: only model-written tests, and how
                        many independent attempts also pass them
+    pass-unsettled     every test passes, but attempts that behave like the code on every call the tests
+                       make return something else on inputs no test tries (the consensus's variants,
+                       crew/answers/probes.py), and no behaviour there holds a majority of them even after
+                       the tie-break's attempts: the tests do not settle which is right — the report lists
+                       those calls, for the user to check (HumanEval/20: a wrong delivery passed the user's
+                       two examples, and so did a right attempt that the tests could not tell from it)
     fail-examples      a user's example fails: the code is wrong
     fail-model-tests   the user's examples pass (or there are none) and model-written tests fail that not
                        every independent attempt fails too
@@ -35,8 +41,9 @@ from crew.sandbox import TestReport
 if TYPE_CHECKING:
     from crew.run.state import RunState
 
-PASS_KINDS = frozenset({"pass-examples", "pass-model-tests"})
-KINDS = ("pass-examples", "pass-model-tests", "fail-examples", "fail-model-tests", "fail-disputed", "not-tested")
+PASS_KINDS = frozenset({"pass-examples", "pass-model-tests", "pass-unsettled"})
+KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "fail-examples", "fail-model-tests", "fail-disputed",
+         "not-tested")
 MIN_ATTEMPTS = 2      # fewer independent attempts than this cannot dispute a test
 MAX_ATTEMPTS = 4      # at most this many are run against the final tests (each is one sandboxed pytest run)
 _MESSAGE_CHARS = 160
@@ -71,6 +78,7 @@ class Verdict:
     disputed: tuple[Disputed, ...] = ()
     undisputed: tuple[str, ...] = ()   # failing model-written tests some attempt passes
     broken: str = ""                   # why no test could judge the code: it does not import, or the run died
+    unsettled: tuple[str, ...] = ()    # calls no test makes where an attempt alike on the tests differs
 
     @property
     def ok(self) -> bool:
@@ -90,6 +98,11 @@ class Verdict:
                  if self.attempts else "no independent attempt was run")
         if self.kind == "pass-examples":
             return f"PASS — confirmed by your own examples ({ex}); {self.summary}"
+        if self.kind == "pass-unsettled":
+            base = ex if ex else "the task gives no example; the model-written tests pass"
+            return (f"PASS, not settled — {base}, but independent attempts that pass the same tests return "
+                    f"something else on {len(self.unsettled)} input(s) no test tries (listed below: check which "
+                    f"is right); {self.summary}")
         if self.kind == "pass-model-tests":
             return (f"PASS on model-written tests only — the task gives no example, so nothing the user wrote "
                     f"confirms it; {agree}; {self.summary}")
@@ -123,6 +136,8 @@ class Verdict:
         for d in self.disputed:
             out.append(f"- disputed `{d.test}`: the code — {d.code}; "
                        + "; ".join(f"attempt {i} — {m}" for i, m in enumerate(d.attempts, 1)))
+        for u in self.unsettled:
+            out.append(f"- not settled {u}")
         if self.undisputed:
             out.append("- failing, and passed by some attempt (the code is likely wrong there): "
                        + ", ".join(f"`{t}`" for t in self.undisputed[:8]))
@@ -146,8 +161,10 @@ def attempt_run(report: TestReport, n_examples: int) -> AttemptRun:
                       failing={f.name: failure_line(f.message) for f in report.failures})
 
 
-def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) -> Verdict:
-    """The verdict's kind from the final round and the independent attempts' runs (pure)."""
+def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun],
+             unsettled: tuple[str, ...] = ()) -> Verdict:
+    """The verdict's kind from the final round, the independent attempts' runs and the calls no test makes
+    on which attempts alike on the tests differ from the code (pure)."""
     if final is None:
         return Verdict("not-tested", "", n_examples, 0, 0, 0, 0, 0)
     sp = feedback.split(final, n_examples)
@@ -156,6 +173,8 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun]) 
         summary=final.summary(), examples_total=sp.examples_total, examples_passed=sp.examples_passed,
         model_total=sp.model_total, model_passed=sp.model_passed, attempts=len(usable),
         agreeing=sum(1 for r in usable if r.ok))
+    if final.ok and unsettled:
+        return Verdict("pass-unsettled", unsettled=unsettled, **base)
     if final.ok:
         return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)
     broken = bool(final.import_errors) or final.timed_out or final.died or bool(final.tampered)
@@ -232,7 +251,10 @@ def judge(state: RunState) -> Verdict:
             if code not in probed:
                 probed[code] = attempt_run(state.ledger.probe(code), len(state.examples))
             runs.append(probed[code])
-    v = classify(final, len(state.examples), runs)
+    code, unsettled = state.tally.unsettled
+    # The consensus's finding holds only for the code it probed: a fix round since makes it stale.
+    v = classify(final, len(state.examples), runs, unsettled if code and code == state.module_source() else ())
     state.log.record(VerdictReached(kind=v.kind, attempts=v.attempts, agreeing=v.agreeing,
-                                    disputed=tuple(d.test for d in v.disputed), undisputed=v.undisputed))
+                                    disputed=tuple(d.test for d in v.disputed), undisputed=v.undisputed,
+                                    unsettled=v.unsettled))
     return v

@@ -246,6 +246,7 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
     wf = project.tasks.workflow
     knobs = Knobs(implement_rounds=wf.implement_rounds, max_fix_rounds=wf.max_fix_rounds,
                   second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples,
+                  consensus_tiebreak=wf.consensus_tiebreak,
                   samples_at_once=wf.samples_at_once, assumed_examples=wf.assumed_examples,
                   class_by_method=wf.class_by_method)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
