@@ -268,6 +268,11 @@ def test_variants_change_one_argument_the_way_a_reader_would_try_next() -> None:
     assert "f([1.0, 2.0, 2.2], 4)" not in got  # 3 + 1 is a call the tests make
     assert "f([1.0, 2.0, 2.2], 5)" in got and "h([1, 2], k='X')" not in got and "h([1, 2], k='x')" not in got
     assert len(variants(calls, limit=4)) == 4
+    # from four items, halves too (HumanEval/20: only a half of the example told a wrong attempt from a right one)
+    assert variants(["f([1, 2, 3, 4, 5, 6])"]) == ["f([6, 5, 4, 3, 2, 1])", "f([4, 5, 6])", "f([1, 2, 3])",
+                                                    "f([2, 3, 4, 5, 6])", "f([1, 2, 3, 4, 5])"]
+    # each call starts one kind further: two calls of one list try reversed and a half first
+    assert variants(["f([1, 2, 3, 4])", "f([5, 6, 7, 8])"], limit=2) == ["f([4, 3, 2, 1])", "f([7, 8])"]
     assert variants(["f(True)", "f('aa')", "f(x)", "f(1.5)", "not a call("]) == []
 
 

@@ -60,11 +60,14 @@ def calls_in_tests(sources: list[str], functions: set[str], *, limit: int = 12) 
 _MAX_VARIANT_CHARS = 400
 
 
-def variants(calls: list[str], *, limit: int = 6) -> list[str]:
-    """Calls no test makes: each call with one literal argument changed — a list or tuple reversed, or
-    without its first or its last item (from three items, so a precondition like "at least two" holds), a
-    string reversed, an integer plus one. Taken round-robin over the calls, none equal to a call given, at
-    most `limit`. No expected value is needed: only whether attempts agree."""
+def variants(calls: list[str], *, limit: int = 8) -> list[str]:
+    """Calls no test makes: each call with one literal argument changed — a list or tuple reversed, its
+    second or first half (from four items), or without its first or its last item (from three, so that a
+    precondition like "at least two" still holds), a string reversed, an integer plus one. Taken round-robin
+    over the calls, each call starting one kind of change further than the one before (so that a few calls
+    still try every kind), none equal to a call given, at most `limit`. No expected value is needed: only
+    whether attempts agree. (HumanEval/20: only a half of the example list told a wrong attempt from a right
+    one; reversing it or dropping one item did not.)"""
     per_call: list[list[str]] = []
     for call in calls:
         try:
@@ -93,7 +96,8 @@ def variants(calls: list[str], *, limit: int = 6) -> list[str]:
                 else:
                     new.keywords[i - len(new.args)].value = target
                 mine.append(ast.unparse(new))
-        per_call.append(mine)
+        shift = len(per_call) % len(mine) if mine else 0
+        per_call.append(mine[shift:] + mine[:shift])
     out: list[str] = []
     for rank in range(max((len(m) for m in per_call), default=0)):
         for mine in per_call:
@@ -109,10 +113,12 @@ def _changed(value: object) -> list[object]:
         seq = list(value)
         kind = type(value)
         out: list[object] = []
-        if seq[::-1] != seq:
-            out.append(kind(seq[::-1]))
-        if len(seq) >= 3:
-            out += [kind(seq[1:]), kind(seq[:-1])]
+        half = len(seq) // 2
+        shorter = [seq[half:], seq[:half]] if len(seq) >= 4 else []
+        shorter += [seq[1:], seq[:-1]] if len(seq) >= 3 else []
+        for s in [seq[::-1], *shorter]:
+            if s != seq and kind(s) not in out:
+                out.append(kind(s))
         return out
     if isinstance(value, str) and len(value) >= 2 and value[::-1] != value:
         return [value[::-1]]
