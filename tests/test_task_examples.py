@@ -247,6 +247,11 @@ def test_probes_find_the_tests_calls_and_choose_the_shared_behaviour() -> None:
 
     tests = "from m import f\n\ndef test_a():\n    assert f(1) == 2\n    assert f(x) == 3\n    assert g(2) == f(1)\n"
     assert calls_in_tests([tests, "def broken(:"], {"f"}) == ["f(1)"]  # f(x): not a literal argument
+    # a name bound to a literal earlier in the same body is that literal (the 0.5B tester's habit, own/intervals);
+    # rebound to something else, or bound in another body, it is not
+    bound = ("from m import f\nx = 5\nprint(f(x))\n\nclass T:\n    def test_b(self):\n        x = [1]\n"
+             "        assert f(x) == 1\n        x = y\n        assert f(x)\n\n\ndef test_a():\n    assert f(x) == 3\n")
+    assert calls_in_tests([bound], {"f"}) == ["f(5)", "f([1])"]
     assert "raise AssertionError('LOCALCREW-PROBE:' + out[:400])" in render_probe("m", ["f"], ["f(1)"])
     ok = Candidate(results=("value 2", "value 3"), tests_passed=1, usable=True)
     other = Candidate(results=("value 2", "value 4"), tests_passed=2, usable=True)

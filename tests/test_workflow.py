@@ -440,6 +440,21 @@ def test_an_even_split_the_tie_break_cannot_settle_is_a_pass_not_settled(project
            "'dlrow-olleh'" in report
 
 
+ONE_CALL_TESTS = TESTS.replace('assert slugify("  Hi!  ") == "hi"', 'assert slugify("Hello World") == "hello-world"')
+ODD_D = GOOD.replace("def slugify(text):", 'def slugify(text):\n    if text[:1] == "d":\n        return "odd"')
+
+
+def test_one_call_in_the_tests_still_tells_attempts_apart_by_its_variants(project_dir: Path) -> None:
+    no_example = SLUGIFY_TASK.split(" For example")[0]
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [ODD_D], "write_tests": [ONE_CALL_TESTS],
+                                        "?": [GOOD_TOO, GOOD_TOO, GOOD_TOO, GOOD_TOO]}, task=no_example, consensus=2)
+    rec = state.log.of("consensus")[0]  # not skipped for "1 call(s) in the tests"
+    assert rec["calls"] == ["slugify('Hello World')"] and rec["elsewhere_calls"] == ["slugify('dlroW olleH')"]
+    assert rec["chosen"] == 1 and rec["cluster"] == [1, 2] and rec["rivals"] == [0]
+    assert state.log.of("consensus_adopted") and "odd" not in (state.code_dir / "slugify_tool.py").read_text()
+
+
 CLASS_TASK = '''Write slugify_tool.py with the class `Slugger` below, complete and working.
 
 ```python

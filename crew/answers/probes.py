@@ -30,7 +30,9 @@ _MAX_RESULT_CHARS = 400
 
 
 def calls_in_tests(sources: list[str], functions: set[str], *, limit: int = 12) -> list[str]:
-    """Every call of a function under test with literal arguments in the test sources, in order, once."""
+    """Every call of a function under test with literal arguments in the test sources, in order, once. A
+    name bound to a literal earlier in the same body (`intervals = [(1, 4)]`, then `f(intervals)`: how the
+    0.5B tester writes most tests of own/intervals) counts as that literal."""
     found: list[str] = []
     for source in sources:
         if len(source) > _MAX_SOURCE_CHARS:
@@ -39,22 +41,70 @@ def calls_in_tests(sources: list[str], functions: set[str], *, limit: int = 12) 
             tree = ast.parse(source)
         except (SyntaxError, ValueError, MemoryError, RecursionError):
             continue
-        for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions):
-                continue
-            if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-                continue
-            try:
-                for arg in [*node.args, *(k.value for k in node.keywords)]:
-                    ast.literal_eval(arg)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                continue
-            call = ast.unparse(node)
-            if call not in found:
-                found.append(call)
-            if len(found) >= limit:
-                return found
+        defs = (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+        bodies = [tree.body, *(d.body for d in defs)]
+        for body in bodies:
+            bound: dict[str, ast.expr] = {}
+            for stmt in body:
+                for call in _literal_calls(stmt, functions, bound):
+                    if call not in found:
+                        found.append(call)
+                    if len(found) >= limit:
+                        return found
+                _bind(stmt, bound)
     return found
+
+
+def _literal_calls(stmt: ast.stmt, functions: set[str], bound: dict[str, ast.expr]) -> list[str]:
+    out = []
+    for node in _own_nodes(stmt):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions):
+            continue
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            continue
+        call = ast.Call(func=node.func, keywords=[ast.keyword(arg=k.arg, value=_resolved(k.value, bound))
+                                                  for k in node.keywords],
+                        args=[_resolved(a, bound) for a in node.args])
+        try:
+            for arg in [*call.args, *(k.value for k in call.keywords)]:
+                ast.literal_eval(arg)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        out.append(ast.unparse(call))
+    return out
+
+
+def _own_nodes(stmt: ast.stmt) -> list[ast.AST]:
+    """The statement's nodes, not those of a function or class defined in it (they are bodies of their own)."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = [stmt]
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        out.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _resolved(arg: ast.expr, bound: dict[str, ast.expr]) -> ast.expr:
+    return bound.get(arg.id, arg) if isinstance(arg, ast.Name) else arg
+
+
+def _bind(stmt: ast.stmt, bound: dict[str, ast.expr]) -> None:
+    """`name = <literal>` binds the name; any other assignment to it unbinds it."""
+    if isinstance(stmt, ast.Assign):
+        names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+        for name in names:
+            bound.pop(name, None)
+        if len(stmt.targets) == 1 and names:
+            try:
+                ast.literal_eval(stmt.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return
+            bound[names[0]] = stmt.value
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and isinstance(stmt.target, ast.Name):
+        bound.pop(stmt.target.id, None)
 
 
 _MAX_VARIANT_CHARS = 400

@@ -38,13 +38,15 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     test_files = sorted(p.name for p in state.code_dir.glob("test_*.py") if p.name != probes.PROBE_FILE)
     sources = [(state.code_dir / name).read_text(encoding="utf-8", errors="replace") for name in test_files]
     calls = probes.calls_in_tests(sources, set(state.functions))
-    by_tests = len(calls) < _MIN_CALLS and bool(state.classes)
-    tests = _model_tests(report) if by_tests else []
-    if by_tests and len(tests) >= _MIN_CALLS:
+    extra = probes.variants(calls, limit=_VARIANTS)
+    tests = _model_tests(report) if len(calls) < _MIN_CALLS and state.classes else []
+    by_tests = len(tests) >= _MIN_CALLS
+    if by_tests:
         # A class's behaviour is in sequences of calls on one object, which the tests themselves are: each
         # test's outcome, with the value a failing assert saw, is the behaviour compared.
-        calls = [f"test {t}" for t in tests]
-    elif len(calls) < _MIN_CALLS:
+        calls, extra = [f"test {t}" for t in tests], []
+    elif not calls or len(calls) + len(extra) < _MIN_CALLS:
+        # one call of the tests' own still tells attempts apart with its variants (own/intervals: one call)
         state.log.record(ConsensusSkipped(why=f"{len(calls)} call(s) in the tests"))
         return report
     current = state.module_source()
@@ -58,7 +60,6 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     if len(codes) < 2:
         state.log.record(ConsensusSkipped(why="no other usable attempt"))
         return report
-    extra = [] if by_tests else probes.variants(calls, limit=_VARIANTS)
     probed: dict[str, probes.Candidate] = {}
 
     def probe_all() -> tuple[list[probes.Candidate], probes.Choice | None]:
