@@ -41,11 +41,9 @@ class Tally:
     fix_rounds_done: int = 0
     stopped_early: str = ""    # why the fix loop stopped before its budget, if it did
     refusals: list[str] = field(default_factory=list)  # the last answer's refused files, and why
-    # Modules the developer's model wrote from the task alone (consensus, second opinions, the verdict's own):
-    # run against the final tests, they say how sure the verdict is (crew/run/verdict.py). Not journaled:
-    # a resumed run starts without them, and its verdict says "no independent attempt".
+    # Attempts from the task alone (consensus, second opinions, the verdict's) run on the final tests, and the
+    # consensus's unsettled calls (code, lines): how sure the verdict is (verdict.py). Not journaled.
     independent: list[str] = field(default_factory=list)
-    # The consensus's calls no test makes where attempts alike on the tests differ: (the code they concern, lines)
     unsettled: tuple[str, tuple[str, ...]] = ("", ())
     # The manager's assumed examples (crew/run/assumed.py): the answer, waited for when write_tests needs it;
     # then each example's check against the attempts, for the report.
