@@ -110,7 +110,7 @@ def _bind(stmt: ast.stmt, bound: dict[str, ast.expr]) -> None:
 _MAX_VARIANT_CHARS = 400
 
 
-def variants(calls: list[str], *, limit: int = 8) -> list[str]:
+def variants(calls: list[str], *, limit: int = 6) -> list[str]:
     """Calls no test makes: each call with one literal argument changed — a list or tuple reversed, its
     second or first half (from four items), or without its first or its last item (from three, so that a
     precondition like "at least two" still holds), a string reversed, an integer plus one. Taken round-robin
@@ -249,7 +249,7 @@ def settle(candidates: list[Candidate], choice: Choice) -> Choice:
     differently. Ties go to the earlier candidate, and say so (`tied`)."""
     groups: dict[tuple[str | None, ...], list[int]] = {}
     for i in choice.cluster:
-        groups.setdefault(tuple(loose(r) for r in candidates[i].elsewhere), []).append(i)
+        groups.setdefault(tuple(_loose(r) for r in candidates[i].elsewhere), []).append(i)
     if len(groups) < 2:
         return choice
     scored = sorted(((len(m) * (1 + max(candidates[i].tests_passed for i in m)), -min(m), m)
@@ -259,5 +259,27 @@ def settle(candidates: list[Candidate], choice: Choice) -> Choice:
                   rivals=tuple(sorted(i for i in choice.cluster if i not in best)), tied=scored[1][0] == score)
 
 
-def loose(result: str | None) -> str | None:
+def _loose(result: str | None) -> str | None:
     return "raises" if result is not None and result.startswith("raises ") else result
+
+
+def unsettled(calls: list[str], candidates: list[Candidate], choice: Choice) -> tuple[str, ...]:
+    """When the chosen group holds no majority of the attempts alike on the tests: one line per call no test
+    makes where a rival returns something else (the call, the code's answer, the rivals'); else nothing."""
+    if 2 * len(choice.cluster) > len(choice.cluster) + len(choice.rivals):
+        return ()
+    chosen = candidates[choice.index].elsewhere
+    out = []
+    for j, call in enumerate(calls):
+        ours = chosen[j] if j < len(chosen) else None
+        if ours is None:
+            continue
+        theirs = sorted({t for i in choice.rivals if j < len(candidates[i].elsewhere)
+                         and (t := candidates[i].elsewhere[j]) is not None and _loose(t) != _loose(ours)})
+        if theirs:
+            out.append(f"`{call}`: the code {_said(ours)}; " + "; ".join(f"another attempt {_said(t)}" for t in theirs))
+    return tuple(out)
+
+
+def _said(result: str) -> str:
+    return "returns " + result.removeprefix("value ") if result.startswith("value ") else result

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from crew.run.state import RunState
 
 _MIN_CALLS = 2  # fewer calls than this cannot tell attempts apart
-_VARIANTS = 6   # calls no test makes, probed beside the tests' own (probes.variants)
+_VARIANTS = 6   # calls no test makes, probed beside the tests' own (probes.variants; measured with 6)
 
 
 def choose(state: RunState, report: TestReport) -> TestReport:
@@ -89,9 +89,8 @@ def choose(state: RunState, report: TestReport) -> TestReport:
                                cluster=None if choice is None else choice.cluster,
                                elsewhere_calls=tuple(extra), elsewhere=tuple(c.elsewhere for c in candidates),
                                rivals=() if choice is None else choice.rivals))
-    if choice is not None and 2 * len(choice.cluster) <= len(choice.cluster) + len(choice.rivals):
-        # No majority among the attempts alike on the tests: what the code does elsewhere is a guess.
-        state.tally.unsettled = (codes[choice.index], _unsettled(extra, candidates, choice))
+    if choice is not None:
+        state.tally.unsettled = (codes[choice.index], probes.unsettled(extra, candidates, choice))
     if choice is None or choice.index == 0:
         return report
     state.ledger.deliver(codes[choice.index])
@@ -99,22 +98,6 @@ def choose(state: RunState, report: TestReport) -> TestReport:
     state.progress(f"  [green]attempt {choice.index} behaves like {len(choice.cluster)} of {len(codes)} attempts "
                    "on the tests' calls: its code replaces the module[/]")
     return state.run_tests(f"consensus: attempt {choice.index} adopted", "write_tests")
-
-
-def _unsettled(extra: list[str], candidates: list[probes.Candidate], choice: probes.Choice) -> tuple[str, ...]:
-    """One line per call no test makes where a rival (alike on the tests) returns something else."""
-    chosen = candidates[choice.index].elsewhere
-    out = []
-    for j, call in enumerate(extra):
-        ours = chosen[j] if j < len(chosen) else None
-        if ours is None:
-            continue
-        theirs = sorted({t for i in choice.rivals if j < len(candidates[i].elsewhere)
-                         and (t := candidates[i].elsewhere[j]) is not None and probes.loose(t) != probes.loose(ours)})
-        if theirs:
-            out.append(f"`{call}`: the code {_said(ours)}; "
-                       + "; ".join(f"another attempt {_said(t)}" for t in theirs))
-    return tuple(out)
 
 
 def _probe(state: RunState, code: str, calls: list[str], extra: list[str]) -> probes.Candidate:
@@ -149,10 +132,6 @@ def _probe_by_tests(state: RunState, code: str, tests: list[str]) -> probes.Cand
     passed = set(rep.passed_ids)
     results = tuple("pass" if t in passed else failed.get(t) for t in tests)
     return probes.Candidate(results=results, tests_passed=sum(1 for t in tests if t in passed), usable=usable)
-
-
-def _said(result: str) -> str:
-    return "returns " + result.removeprefix("value ") if result.startswith("value ") else result
 
 
 def _called(calls: list[str]) -> set[str]:
