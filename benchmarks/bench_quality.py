@@ -39,6 +39,8 @@ verdict the report gave (its `verdict` field; "pass"/"fail" from `ok` for a repo
     pass-model-tests  PASS, the task had no example: model tests    false PASS: hidden tests fail
     pass-unsettled    PASS, but attempts alike on the tests differ   false PASS: hidden tests fail (a hedged
                       on inputs no test tries                       PASS still counts as a PASS)
+    pass-unreproduced PASS, but no other attempt behaves like the   false PASS: hidden tests fail (hedged too)
+                      code on the tests' calls
     fail-examples     FAIL on the user's examples                   false FAIL: hidden tests pass
     fail-model-tests  FAIL on model-written tests                   false FAIL: hidden tests pass
     fail-disputed     only model tests fail and independent attempts agree with the code: it may be right.
@@ -46,7 +48,8 @@ verdict the report gave (its `verdict` field; "pass"/"fail" from `ok` for a repo
     not-tested        no test ran; neither count
 
 The overall false PASS counts the PASS kinds whose hidden tests fail, the overall false FAIL the fail-examples
-and fail-model-tests whose hidden tests pass.
+and fail-model-tests whose hidden tests pass. "false PASS, plain" counts only the PASS kinds that say no doubt
+(pass-examples, pass-model-tests): what a user who reads the hedges is misled by.
 """
 
 from __future__ import annotations
@@ -564,7 +567,8 @@ def _keep(runs: Path, into: Path) -> None:
 
 
 # The kinds of verdict a crew report gives (see the docstring); "pass"/"fail": a report without the field.
-PASS_KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass")
+PASS_KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass")
+HEDGED_KINDS = ("pass-unsettled", "pass-unreproduced")  # a PASS whose report says what it is not sure of
 FAIL_KINDS = ("fail-examples", "fail-model-tests", "fail")
 UNSURE_KIND = "fail-disputed"
 KIND_ORDER = (*PASS_KINDS, *FAIL_KINDS, UNSURE_KIND, "not-tested", "none")
@@ -604,6 +608,8 @@ def summarise(results: list[Result], args: argparse.Namespace, commit: str = "un
     kinds = [verdict_kind(r) for r in results]
     false_pass = sum(1 for r, k in zip(results, kinds, strict=True) if k in PASS_KINDS and not r.crew_pass)
     false_fail = sum(1 for r, k in zip(results, kinds, strict=True) if k in FAIL_KINDS and r.crew_pass)
+    plain = sum(1 for r, k in zip(results, kinds, strict=True)
+                if k in PASS_KINDS and k not in HEDGED_KINDS and not r.crew_pass)
     unsure = [r for r, k in zip(results, kinds, strict=True) if k == UNSURE_KIND]
 
     def stats(xs: list[float]) -> dict[str, float]:
@@ -621,6 +627,7 @@ def summarise(results: list[Result], args: argparse.Namespace, commit: str = "un
                      "wall_s": stats([r.one_shot_s for r in results]),
                      "tokens_mean": statistics.mean([r.one_shot_tokens for r in results]) if n else 0},
         "crew": {"passed": crew, "pass_at_1": crew / n if n else 0.0, "false_pass": false_pass,
+                 "false_pass_plain": plain,
                  "false_fail": false_fail, "wall_s": stats([r.crew_s for r in results]),
                  "unsure": {"tasks": len(unsure), "hidden_pass": sum(r.crew_pass for r in unsure)},
                  "tokens_mean": statistics.mean([r.crew_tokens for r in results]) if n else 0},
@@ -661,6 +668,8 @@ def render(s: dict[str, Any]) -> str:
     unsure = c.get("unsure", {"tasks": 0, "hidden_pass": 0})
     lines += [
         f"{'false PASS (report PASS)':28}{'—':>16}{c['false_pass']:>7} {pct(c['false_pass'] / n if n else 0):>8}",
+        f"{'  of which plain (no hedge)':28}{'—':>16}{c.get('false_pass_plain', 0):>7} "
+        f"{pct(c.get('false_pass_plain', 0) / n if n else 0):>8}",
         f"{'false FAIL (report FAIL)':28}{'—':>16}{c['false_fail']:>7} {pct(c['false_fail'] / n if n else 0):>8}",
         f"{'unsure (fail-disputed)':28}{'—':>16}   hidden pass {unsure['hidden_pass']} of {unsure['tasks']}",
         f"{'wall per task, median':28}{o['wall_s']['median']:>14.1f} s{c['wall_s']['median']:>14.1f} s",
@@ -694,6 +703,7 @@ def render_markdown(s: dict[str, Any], results: list[Result]) -> str:
         *([f"| method level (share of test classes passing, mean) | {100 * o['methods_mean']:.1f} % | "
            f"{100 * c['methods_mean']:.1f} % |"] if "methods_mean" in c else []),
         f"| false PASS (report PASS, hidden tests fail) | — | {pct(c['false_pass'], n)} |",
+        f"| … of which a plain PASS (no hedge in the report) | — | {pct(c.get('false_pass_plain', 0), n)} |",
         f"| false FAIL (report FAIL, hidden tests pass) | — | {pct(c['false_fail'], n)} |",
         f"| unsure (fail-disputed: may be right) | — | hidden pass {unsure['hidden_pass']} of {unsure['tasks']} |",
         f"| wall per task, median / max | {o['wall_s']['median']:.1f} s / {o['wall_s']['max']:.1f} s | "

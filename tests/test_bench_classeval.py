@@ -164,30 +164,35 @@ def test_the_summary_counts_each_kind_of_verdict() -> None:
     results = [r(0, "pass-examples", True, 1.0), r(2, "pass-examples", False, 0.5), r(4, "pass-model-tests", False),
                r(6, "fail-examples", True, 1.0), r(8, "fail-model-tests", False), r(10, "fail-disputed", True, 1.0),
                r(12, "fail-disputed", False), r(14, "fail-disputed", False), r(16, "not-tested", False),
-               bq.Result(id="ClassEval/18", crew_report_pass=True, crew_pass=True, crew_methods=1.0)]  # older result
+               bq.Result(id="ClassEval/18", crew_report_pass=True, crew_pass=True, crew_methods=1.0),  # older result
+               r(20, "pass-unreproduced", False), r(22, "pass-unsettled", True)]
     args = argparse.Namespace(set="classeval", seed=0, model="embedded", limit=None)
     skipped = [{"id": "ClassEval/28", "why": "not installed here: pandas"}]
     s = bq.summarise(results, args, "abc", skipped)
     c = s["crew"]
-    assert (c["false_pass"], c["false_fail"]) == (2, 1)  # fail-disputed is not a false FAIL
+    assert (c["false_pass"], c["false_fail"]) == (3, 1)  # fail-disputed is not a false FAIL
+    assert c["false_pass_plain"] == 2  # the pass-unreproduced one said what it was not sure of
     assert c["unsure"] == {"tasks": 3, "hidden_pass": 1}
-    assert c["methods_mean"] == pytest.approx(4.5 / 10) and s["one_shot"]["methods_mean"] == pytest.approx(0.45)
+    assert c["methods_mean"] == pytest.approx(4.5 / 12) and s["one_shot"]["methods_mean"] == pytest.approx(5.5 / 12)
     rows = {row["kind"]: row for row in s["verdicts"]}
-    assert [row["kind"] for row in s["verdicts"]] == ["pass-examples", "pass-model-tests", "pass", "fail-examples",
+    assert [row["kind"] for row in s["verdicts"]] == ["pass-examples", "pass-model-tests", "pass-unsettled",
+                                                       "pass-unreproduced", "pass", "fail-examples",
                                                        "fail-model-tests", "fail-disputed", "not-tested"]
-    assert rows["pass-examples"] == {"kind": "pass-examples", "tasks": 2, "share": 0.2, "hidden_pass": 1,
+    assert rows["pass-examples"] == {"kind": "pass-examples", "tasks": 2, "share": 2 / 12, "hidden_pass": 1,
                                      "false_pass": 1}
+    assert rows["pass-unreproduced"]["false_pass"] == 1 and rows["pass-unsettled"]["false_pass"] == 0
     assert rows["fail-examples"]["false_fail"] == 1 and rows["fail-model-tests"]["false_fail"] == 0
     assert "false_pass" not in rows["fail-disputed"] and "false_fail" not in rows["fail-disputed"]
     assert rows["pass"]["false_pass"] == 0 and s["skipped"] == skipped
     text = bq.render(s)
-    assert "method level (test classes)" in text and "45.0 %" in text
+    assert "method level (test classes)" in text and "37.5 %" in text and "of which plain (no hedge)" in text
     assert "hidden pass 1 of 3 (unsure: not a false FAIL)" in text
     assert "skipped, not counted: ClassEval/28 (not installed here: pandas)" in text
     md = bq.render_markdown(s, results)
-    assert "| pass-examples | 2 (20.0 %) | 1 | false PASS 1 |" in md
-    assert "| fail-disputed | 3 (30.0 %) | 1 | hidden pass 1 of 3 (unsure: not a false FAIL) |" in md
-    assert "| method level (share of test classes passing, mean) | 45.0 % | 45.0 % |" in md
+    assert "| pass-examples | 2 (16.7 %) | 1 | false PASS 1 |" in md
+    assert "| fail-disputed | 3 (25.0 %) | 1 | hidden pass 1 of 3 (unsure: not a false FAIL) |" in md
+    assert "| method level (share of test classes passing, mean) | 45.8 % | 37.5 % |" in md
+    assert "| … of which a plain PASS (no hedge in the report) | — | 2/12 (16.7 %) |" in md
     assert "Skipped, not counted (1): ClassEval/28 (not installed here: pandas)." in md
 
 

@@ -82,7 +82,7 @@ SHAPES: list[tuple[Event, list[str]]] = [
     (R.ReportWritten(path="runs/r1/report.md", ok=True, rounds=2, verdict="pass-examples"),
      ["path", "ok", "rounds", "verdict"]),
     (R.VerdictReached(kind="fail-disputed", attempts=2, agreeing=0, disputed=("test_m.py::test_a",)),
-     ["kind", "attempts", "agreeing", "disputed", "undisputed", "unsettled"]),
+     ["kind", "attempts", "agreeing", "disputed", "undisputed", "unsettled", "alone"]),
     (R.AssumedAsked(examples=(R.ExampleCase("f(1)", "2", "equals"),), answer="assert f(1) == 2", seconds=1.5),
      ["examples", "answer", "seconds"]),
     (R.AssumedChecked(calls=("f(1)",), agreeing=(3,), attempts=3, accepted=("f(1)",)),

@@ -301,6 +301,33 @@ def test_settle_splits_a_cluster_alike_on_the_tests_by_the_calls_no_test_makes()
     assert settle(better_tested, choose(better_tested)).index == 1  # type: ignore[arg-type]
 
 
+def test_a_code_no_other_attempt_behaves_like_is_alone_and_the_report_says_how_the_others_went() -> None:
+    from crew.answers.probes import Candidate, alone, choose, settle
+
+    def c(result: str | None, usable: bool = True) -> Candidate:
+        return Candidate(results=(result,), tests_passed=1, usable=usable)
+
+    # own/isbn: only the code passes the user's examples; the three others fail them
+    isbn = [c("value True"), c("value False", usable=False), c("value False", usable=False), c("value True", False)]
+    first = choose(isbn)
+    assert first is not None and first.cluster == (0,)
+    assert alone(isbn, first) == ("none of 3 other independent attempts behaves like the code (3 fail the user's "
+                                  "examples)")
+    mixed = [c("value 1"), c("value 2"), c("value 3", usable=False)]
+    assert alone(mixed, choose(mixed)) == ("none of 2 other independent attempts behaves like the code (1 fail the "
+                                           "user's examples, 1 return something else on the tests' calls)")
+    # reproduced by one attempt, or too few others to say, or others that never ran: not alone
+    assert alone(*(lambda xs: (xs, choose(xs)))([c("value 1"), c("value 1"), c("value 2")])) == ""  # type: ignore[arg-type]
+    assert alone(*(lambda xs: (xs, choose(xs)))([c("value 1"), c("value 2", usable=False)])) == ""  # type: ignore[arg-type]
+    broken = [c("value 1"), c(None, usable=False), c(None, usable=False), c("value 2", usable=False)]
+    assert alone(broken, choose(broken)) == ""  # type: ignore[arg-type]
+    # a rival alike on the tests (split on calls no test makes) is not "alone": that is not settled
+    split = [Candidate(("value 1",), 1, True, ("value a",)), Candidate(("value 1",), 1, True, ("value b",)),
+             c("value 9")]
+    s = settle(split, choose(split))  # type: ignore[arg-type]
+    assert s.cluster == (0,) and s.rivals == (1,) and alone(split, s) == ""
+
+
 def test_a_test_repeating_an_earlier_ones_body_is_a_duplicate_and_only_later_copies_go() -> None:
     from crew.answers.contradictions import duplicate_tests
 

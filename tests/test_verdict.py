@@ -42,6 +42,18 @@ def test_a_pass_that_attempts_alike_on_the_tests_contradict_elsewhere_is_not_set
     assert classify(_report([M1], {EX: "assert 1 == 2"}), 1, [], (line,)).kind == "fail-examples"
 
 
+def test_a_pass_no_other_attempt_reproduces_says_so() -> None:
+    why = "none of 3 other independent attempts behaves like the code (3 fail the user's examples)"
+    v = classify(_report([EX, M1], {}), 1, [], (), why)
+    assert v.kind == "pass-unreproduced" and v.ok and v.strict_exit() == 0 and v.alone == why
+    assert v.headline().startswith(f"PASS, not reproduced — your 1 example(s) pass, but {why}: what no test shows")
+    assert f"- not reproduced: {why}" in v.lines()
+    assert classify(_report([M1], {}), 0, [], (), why).headline().startswith(
+        "PASS, not reproduced — the model-written tests pass, but none of 3")
+    # a FAIL stays what it is
+    assert classify(_report([M1], {EX: "assert 1 == 2"}), 1, [], (), why).kind == "fail-examples"
+
+
 def test_a_failing_user_example_is_a_plain_fail_whatever_the_attempts_say() -> None:
     runs = [AttemptRun(usable=True, ok=False, failing={EX: "x"})] * 3
     v = classify(_report([M1], {EX: "assert 'a' == 'b'"}), 1, runs)
@@ -96,5 +108,5 @@ def test_code_that_does_not_import_fails_on_the_examples() -> None:
 
 def test_no_round_is_not_tested_and_every_kind_has_a_headline() -> None:
     assert classify(None, 0, []).kind == "not-tested"
-    assert set(KINDS) == {"pass-examples", "pass-model-tests", "pass-unsettled", "fail-examples", "fail-model-tests",
-                          "fail-disputed", "not-tested"}
+    assert set(KINDS) == {"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "fail-examples",
+                          "fail-model-tests", "fail-disputed", "not-tested"}

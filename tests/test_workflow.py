@@ -440,6 +440,25 @@ def test_an_even_split_the_tie_break_cannot_settle_is_a_pass_not_settled(project
            "'dlrow-olleh'" in report
 
 
+def test_a_pass_no_other_attempt_behaves_like_asks_more_then_says_it_is_not_reproduced(project_dir: Path) -> None:
+    # own/isbn: the code passes the user's example; every other attempt fails it
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"?": [BAD, BAD, BAD, BAD, BAD]}, consensus=2)
+    assert len(_prompts(llms, "?")) == 4  # two attempts, then the tie-break's two more to reproduce it
+    rec = state.log.of("consensus")[0]
+    assert rec["candidates"] == 5 and rec["chosen"] == 0 and rec["cluster"] == [0] and rec["rivals"] == []
+    (v,) = state.log.of("verdict")
+    assert v["kind"] == "pass-unreproduced"
+    assert v["alone"] == "none of 4 other independent attempts behaves like the code (4 fail the user's examples)"
+    assert "**Verdict:** PASS, not reproduced — your 1 example(s) pass, but none of 4 other" in report
+    assert "- not reproduced: none of 4" in report
+    # one of the tie-break's attempts behaves like the code: reproduced, a plain PASS
+    state, report, llms, _ = _run_with(project_dir / "again", _project_copy(project_dir),
+                                       {"?": [BAD, BAD, GOOD_TOO, BAD]}, consensus=2)
+    assert state.log.of("consensus")[0]["cluster"] == [0, 3]
+    assert state.log.of("verdict")[0]["kind"] == "pass-examples" and "not reproduced" not in report
+
+
 ONE_CALL_TESTS = TESTS.replace('assert slugify("  Hi!  ") == "hi"', 'assert slugify("Hello World") == "hello-world"')
 ODD_D = GOOD.replace("def slugify(text):", 'def slugify(text):\n    if text[:1] == "d":\n        return "odd"')
 

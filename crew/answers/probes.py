@@ -283,3 +283,24 @@ def unsettled(calls: list[str], candidates: list[Candidate], choice: Choice) -> 
 
 def _said(result: str) -> str:
     return "returns " + result.removeprefix("value ") if result.startswith("value ") else result
+
+
+MIN_OTHERS = 2  # fewer other attempts than this that ran cannot say the code is the odd one out
+
+
+def alone(candidates: list[Candidate], choice: Choice) -> str:
+    """When no other attempt behaves like the chosen one on the tests' calls, and at least MIN_OTHERS others
+    ran: how they went instead (the words for the report); else "". In the fifth session's runs
+    (docs/workflow.md) every PASS whose code no other attempt reproduced was wrong on the hidden tests
+    (own/isbn, own/intervals: the user's examples pass, every other attempt failed them), and of the PASSes
+    some attempt reproduced all but two were right (own/vectors; HumanEval/20, said not settled)."""
+    if len(choice.cluster) + len(choice.rivals) > 1:
+        return ""
+    others = [c for i, c in enumerate(candidates) if i != choice.index and any(r is not None for r in c.results)]
+    if len(others) < MIN_OTHERS:
+        return ""
+    failing = sum(1 for c in others if not c.usable)
+    differ = len(others) - failing
+    how = [f"{failing} fail the user's examples" if failing else "",
+           f"{differ} return something else on the tests' calls" if differ else ""]
+    return f"none of {len(others)} other independent attempts behaves like the code ({', '.join(h for h in how if h)})"

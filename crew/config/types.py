@@ -76,7 +76,7 @@ class WorkflowSettings:
     temperature: float = 0.0       # first answers are greedy (one shot's setting); retries are sampled hotter
     second_opinions: int = 2       # independent attempts that judge code vs model tests (0: off)
     consensus_samples: int = 0     # attempts compared with the code on the tests' calls (0: off)
-    consensus_tiebreak: int = 0    # more attempts when those alike on the tests split evenly elsewhere (0: off)
+    consensus_tiebreak: int = 0    # more attempts on an even split elsewhere, or a code no attempt reproduces
     samples_at_once: int = 4       # independent attempts asked together (decoded in the server's slots)
     assumed_examples: int = 0      # examples the manager assumes when the task states none (0: off)
     class_by_method: bool = False  # a class skeleton's methods asked one per request, at once (third attempt)

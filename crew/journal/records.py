@@ -311,6 +311,7 @@ class VerdictReached(Event):
     disputed: tuple[str, ...] = ()
     undisputed: tuple[str, ...] = ()
     unsettled: tuple[str, ...] = ()
+    alone: str = ""  # how the other attempts went, when none behaves like the code (pass-unreproduced)
 
 
 @dataclass(frozen=True, kw_only=True)

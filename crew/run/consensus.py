@@ -72,10 +72,12 @@ def choose(state: RunState, report: TestReport) -> TestReport:
 
     candidates, choice = probe_all()
     more = step(state.knobs, "write_tests").budget("consensus_tiebreak")
-    if choice is not None and choice.tied and more > 0:
-        # Attempts alike on every test split evenly on calls no test makes: more attempts break the tie.
-        state.progress(f"  [yellow]attempts that pass the same tests differ on inputs no test tries: asking {more} "
-                       "more to break the tie[/]")
+    if choice is not None and more > 0 and (choice.tied or probes.alone(candidates, choice)):
+        # Attempts alike on every test split evenly on calls no test makes, or no attempt behaves like the
+        # chosen one at all: more attempts break the tie, or reproduce it, or outvote it.
+        why = ("attempts that pass the same tests differ on inputs no test tries" if choice.tied
+               else "no other attempt behaves like the chosen one")
+        state.progress(f"  [yellow]{why}: asking {more} more[/]")
         for alt in draft_modules(state, len(codes), more, task="consensus"):
             if alt is not None:
                 codes.append(alt)
@@ -90,7 +92,8 @@ def choose(state: RunState, report: TestReport) -> TestReport:
                                elsewhere_calls=tuple(extra), elsewhere=tuple(c.elsewhere for c in candidates),
                                rivals=() if choice is None else choice.rivals))
     if choice is not None:
-        state.tally.unsettled = (codes[choice.index], probes.unsettled(extra, candidates, choice))
+        state.tally.doubts = (codes[choice.index], probes.unsettled(extra, candidates, choice),
+                              probes.alone(candidates, choice))
     if choice is None or choice.index == 0:
         return report
     state.ledger.deliver(codes[choice.index])

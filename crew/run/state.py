@@ -42,9 +42,9 @@ class Tally:
     stopped_early: str = ""    # why the fix loop stopped before its budget, if it did
     refusals: list[str] = field(default_factory=list)  # the last answer's refused files, and why
     # Attempts from the task alone (consensus, second opinions, the verdict's) run on the final tests, and the
-    # consensus's unsettled calls (code, lines): how sure the verdict is (verdict.py). Not journaled.
+    # consensus's doubts (the code it chose, unsettled calls, "no attempt like it"): how sure (verdict.py).
     independent: list[str] = field(default_factory=list)
-    unsettled: tuple[str, tuple[str, ...]] = ("", ())
+    doubts: tuple[str, tuple[str, ...], str] = ("", (), "")
     # The manager's assumed examples (crew/run/assumed.py): the answer, waited for when write_tests needs it;
     # then each example's check against the attempts, for the report.
     assumed_answer: Callable[[], str] | None = None

@@ -21,7 +21,7 @@ class Knobs:
     max_fix_rounds: int
     second_opinions: int
     consensus_samples: int
-    consensus_tiebreak: int = 0  # more attempts when those alike on the tests split evenly on other calls
+    consensus_tiebreak: int = 0  # more attempts on an even split on other calls, or a code no attempt reproduces
     samples_at_once: int = 4  # independent attempts in flight together (the developer's server slots)
     assumed_examples: int = 0  # examples the manager assumes when the task states none (crew/run/assumed.py)
     class_by_method: bool = False  # implement's third attempt: a class skeleton method by method (by_method.py)
@@ -76,7 +76,8 @@ def steps(k: Knobs) -> tuple[Step, ...]:
               Budget("test_problems", 1, "a test file that does not parse, copies the code or tests nothing")),
              (Budget("consensus", k.consensus_samples, "independent attempts compared on the tests' calls"),
               Budget("consensus_tiebreak", k.consensus_tiebreak if k.consensus_samples else 0,
-                     "attempts more, when attempts alike on the tests split evenly on calls no test makes"),
+                     "attempts more, when attempts alike on the tests split evenly on calls no test makes, "
+                     "or none behaves like the chosen one"),
               Budget("second_opinions", k.second_opinions, "voters when only model-written tests fail"),
               Budget("extra_voter_attempts", EXTRA_VOTER_ATTEMPTS, "attempts beyond the voters, for voters"),
               # crew/run/assumed.py: attempts asked only when fewer are at hand to check the assumed examples

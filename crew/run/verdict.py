@@ -14,6 +14,10 @@ So the verdict has a kind, from the strongest evidence the run has:
                        the tie-break's attempts: the tests do not settle which is right — the report lists
                        those calls, for the user to check (HumanEval/20: a wrong delivery passed the user's
                        two examples, and so did a right attempt that the tests could not tell from it)
+    pass-unreproduced  every test passes, but none of at least two other independent attempts behaves like
+                       the code on the tests' calls (probes.alone), even after the tie-break's attempts: the
+                       reading of the task is the code's alone — on the runs measured, each such PASS was
+                       wrong where the task's words ask what no example shows (own/isbn's `X` check digit)
     fail-examples      a user's example fails: the code is wrong
     fail-model-tests   the user's examples pass (or there are none) and model-written tests fail that not
                        every independent attempt fails too
@@ -41,9 +45,9 @@ from crew.sandbox import TestReport
 if TYPE_CHECKING:
     from crew.run.state import RunState
 
-PASS_KINDS = frozenset({"pass-examples", "pass-model-tests", "pass-unsettled"})
-KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "fail-examples", "fail-model-tests", "fail-disputed",
-         "not-tested")
+PASS_KINDS = frozenset({"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced"})
+KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "fail-examples",
+         "fail-model-tests", "fail-disputed", "not-tested")
 MIN_ATTEMPTS = 2      # fewer independent attempts than this cannot dispute a test
 MAX_ATTEMPTS = 4      # at most this many are run against the final tests (each is one sandboxed pytest run)
 _MESSAGE_CHARS = 160
@@ -79,6 +83,7 @@ class Verdict:
     undisputed: tuple[str, ...] = ()   # failing model-written tests some attempt passes
     broken: str = ""                   # why no test could judge the code: it does not import, or the run died
     unsettled: tuple[str, ...] = ()    # calls no test makes where an attempt alike on the tests differs
+    alone: str = ""                    # how the other attempts went, when none behaves like the code
 
     @property
     def ok(self) -> bool:
@@ -103,6 +108,10 @@ class Verdict:
             return (f"PASS, not settled — {base}, but independent attempts that pass the same tests return "
                     f"something else on {len(self.unsettled)} input(s) no test tries (listed below: check which "
                     f"is right); {self.summary}")
+        if self.kind == "pass-unreproduced":
+            base = ex if ex else "the model-written tests pass"
+            return (f"PASS, not reproduced — {base}, but {self.alone}: what no test shows may be misread (check "
+                    f"what the task says in words against the code); {self.summary}")
         if self.kind == "pass-model-tests":
             return (f"PASS on model-written tests only — the task gives no example, so nothing the user wrote "
                     f"confirms it; {agree}; {self.summary}")
@@ -138,6 +147,8 @@ class Verdict:
                        + "; ".join(f"attempt {i} — {m}" for i, m in enumerate(d.attempts, 1)))
         for u in self.unsettled:
             out.append(f"- not settled {u}")
+        if self.alone:
+            out.append(f"- not reproduced: {self.alone}")
         if self.undisputed:
             out.append("- failing, and passed by some attempt (the code is likely wrong there): "
                        + ", ".join(f"`{t}`" for t in self.undisputed[:8]))
@@ -162,9 +173,10 @@ def attempt_run(report: TestReport, n_examples: int) -> AttemptRun:
 
 
 def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun],
-             unsettled: tuple[str, ...] = ()) -> Verdict:
-    """The verdict's kind from the final round, the independent attempts' runs and the calls no test makes
-    on which attempts alike on the tests differ from the code (pure)."""
+             unsettled: tuple[str, ...] = (), alone: str = "") -> Verdict:
+    """The verdict's kind from the final round, the independent attempts' runs, the calls no test makes
+    on which attempts alike on the tests differ from the code, and how the attempts went when none behaves
+    like the code (pure)."""
     if final is None:
         return Verdict("not-tested", "", n_examples, 0, 0, 0, 0, 0)
     sp = feedback.split(final, n_examples)
@@ -175,6 +187,8 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun],
         agreeing=sum(1 for r in usable if r.ok))
     if final.ok and unsettled:
         return Verdict("pass-unsettled", unsettled=unsettled, **base)
+    if final.ok and alone:
+        return Verdict("pass-unreproduced", alone=alone, **base)
     if final.ok:
         return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)
     broken = bool(final.import_errors) or final.timed_out or final.died or bool(final.tampered)
@@ -251,10 +265,11 @@ def judge(state: RunState) -> Verdict:
             if code not in probed:
                 probed[code] = attempt_run(state.ledger.probe(code), len(state.examples))
             runs.append(probed[code])
-    code, unsettled = state.tally.unsettled
-    # The consensus's finding holds only for the code it probed: a fix round since makes it stale.
-    v = classify(final, len(state.examples), runs, unsettled if code and code == state.module_source() else ())
+    code, unsettled, alone = state.tally.doubts
+    # The consensus's findings hold only for the code it probed: a fix round since makes them stale.
+    fresh = bool(code) and code == state.module_source()
+    v = classify(final, len(state.examples), runs, unsettled if fresh else (), alone if fresh else "")
     state.log.record(VerdictReached(kind=v.kind, attempts=v.attempts, agreeing=v.agreeing,
                                     disputed=tuple(d.test for d in v.disputed), undisputed=v.undisputed,
-                                    unsettled=v.unsettled))
+                                    unsettled=v.unsettled, alone=v.alone))
     return v
