@@ -72,9 +72,10 @@ def choose(state: RunState, report: TestReport) -> TestReport:
 
     candidates, choice = probe_all()
     more = step(state.knobs, "write_tests").budget("consensus_tiebreak")
-    if choice is not None and more > 0 and (choice.tied or probes.alone(candidates, choice)):
+    if choice is not None and more > 0 and (choice.tied or (not by_tests and probes.alone(candidates, choice))):
         # Attempts alike on every test split evenly on calls no test makes, or no attempt behaves like the
-        # chosen one at all: more attempts break the tie, or reproduce it, or outvote it.
+        # chosen one at all: more attempts break the tie, or reproduce it, or outvote it. Not for a class
+        # compared test by test: there attempts rarely fail every test alike, and each attempt is a whole class.
         why = ("attempts that pass the same tests differ on inputs no test tries" if choice.tied
                else "no other attempt behaves like the chosen one")
         state.progress(f"  [yellow]{why}: asking {more} more[/]")
