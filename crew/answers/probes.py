@@ -288,6 +288,16 @@ def _said(result: str) -> str:
 MIN_OTHERS = 2  # fewer other attempts than this that ran cannot say the code is the odd one out
 
 
+@dataclass(frozen=True)
+class Doubts:
+    """What the consensus leaves unsure about the code it chose: the calls no test makes where attempts alike
+    on the tests differ (`unsettled`), and how the others went when none behaves like it (`alone`)."""
+
+    code: str = ""                     # the code they are about (a later fix round makes them stale)
+    unsettled: tuple[str, ...] = ()
+    alone: str = ""
+
+
 def alone(candidates: list[Candidate], choice: Choice) -> str:
     """When no other attempt behaves like the chosen one on the tests' calls, and at least MIN_OTHERS others
     ran: how they went instead (the words for the report); else "". Of 57 PASS reports kept from 11

@@ -93,8 +93,8 @@ def choose(state: RunState, report: TestReport) -> TestReport:
                                elsewhere_calls=tuple(extra), elsewhere=tuple(c.elsewhere for c in candidates),
                                rivals=() if choice is None else choice.rivals))
     if choice is not None:
-        state.tally.doubts = (codes[choice.index], probes.unsettled(extra, candidates, choice),
-                              probes.alone(candidates, choice))
+        state.tally.doubts = probes.Doubts(code=codes[choice.index], alone=probes.alone(candidates, choice),
+                                           unsettled=probes.unsettled(extra, candidates, choice))
     if choice is None or choice.index == 0:
         return report
     state.ledger.deliver(codes[choice.index])

@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crew.answers import answers, examples, feedback
+from crew.answers import answers, examples, feedback, probes
 from crew.answers.assumed import ASSUMED_FILE
 from crew.answers.assumed import report_lines as assumed_lines
 from crew.answers.codeblocks import CodeFile, extract_code_files, extract_files
@@ -42,9 +42,9 @@ class Tally:
     stopped_early: str = ""    # why the fix loop stopped before its budget, if it did
     refusals: list[str] = field(default_factory=list)  # the last answer's refused files, and why
     # Attempts from the task alone (consensus, second opinions, the verdict's) run on the final tests, and the
-    # consensus's doubts (the code it chose, unsettled calls, "no attempt like it"): how sure (verdict.py).
+    # consensus's doubts about the code it chose: how sure the verdict is (verdict.py). Not journaled.
     independent: list[str] = field(default_factory=list)
-    doubts: tuple[str, tuple[str, ...], str] = ("", (), "")
+    doubts: probes.Doubts = probes.Doubts()
     # The manager's assumed examples (crew/run/assumed.py): the answer, waited for when write_tests needs it;
     # then each example's check against the attempts, for the report.
     assumed_answer: Callable[[], str] | None = None

@@ -265,10 +265,10 @@ def judge(state: RunState) -> Verdict:
             if code not in probed:
                 probed[code] = attempt_run(state.ledger.probe(code), len(state.examples))
             runs.append(probed[code])
-    code, unsettled, alone = state.tally.doubts
+    doubts = state.tally.doubts
     # The consensus's findings hold only for the code it probed: a fix round since makes them stale.
-    fresh = bool(code) and code == state.module_source()
-    v = classify(final, len(state.examples), runs, unsettled if fresh else (), alone if fresh else "")
+    fresh = bool(doubts.code) and doubts.code == state.module_source()
+    v = classify(final, len(state.examples), runs, doubts.unsettled if fresh else (), doubts.alone if fresh else "")
     state.log.record(VerdictReached(kind=v.kind, attempts=v.attempts, agreeing=v.agreeing,
                                     disputed=tuple(d.test for d in v.disputed), undisputed=v.undisputed,
                                     unsettled=v.unsettled, alone=v.alone))
