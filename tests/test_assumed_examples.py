@@ -118,8 +118,10 @@ def test_confirmed_assumed_examples_make_attempts_credible_voters_against_a_wron
         state, report, llms, _ = _run(project_dir, n=3)
     finally:
         TESTS = saved
-    # two attempts to check the examples, then two voters: each passes the confirmed examples, fails test_wrong
-    assert len([t for (t, _) in llms["developer"].seen if t == "?"]) == 4
+    # two attempts check the examples, then vote (no new request): each passes the confirmed examples and
+    # fails test_wrong
+    assert len([t for (t, _) in llms["developer"].seen if t == "?"]) == 2
+    assert [r["reused"] for r in state.log.of("second_opinion")] == [True, True]
     dropped = [c for r in state.log.of("tests_repaired") for c in r["changes"] if "test_wrong" in c]
     assert dropped and "pass the examples the crew assumed and confirmed" in dropped[0]
     assert state.rounds[-1].ok and state.log.of("verdict")[0]["kind"] == "pass-model-tests"

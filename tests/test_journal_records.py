@@ -52,7 +52,7 @@ SHAPES: list[tuple[Event, list[str]]] = [
     (R.DraftFailed(attempt=2, why="TimeoutError: t"), ["attempt", "why"]),
     (R.AttemptUnusable(task="consensus", attempt=1, why="no usable module in the answer"), ["task", "attempt", "why"]),
     (R.SecondOpinion(attempt=1, summary="1 failed", usable=True, examples_passed=1, examples_total=1),
-     ["attempt", "summary", "usable", "examples_passed", "examples_total"]),
+     ["attempt", "summary", "usable", "examples_passed", "examples_total", "reused"]),
     (R.SecondOpinionsUndecided(voters=1, failing=("test_a",)), ["voters", "failing"]),
     (R.ConsensusSkipped(why="no other usable attempt"), ["why"]),
     (R.Consensus(calls=("f(1)", "f(2)"), candidates=2, results=(("value 1", None), ("value 1", "value 2")),

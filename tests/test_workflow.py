@@ -327,6 +327,39 @@ def test_attempts_continue_until_two_can_vote(project_dir: Path) -> None:
     assert "**Verdict:** PASS" in report
 
 
+def test_the_consensus_attempts_vote_first_and_only_missing_voters_are_asked(project_dir: Path) -> None:
+    # Three consensus attempts behave like the code: two of them are the voters, no new request is sent.
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"write_tests": [WRONG_TEST], "?": [GOOD_TOO, GOOD_TOO, GOOD_TOO]},
+                                       consensus=3)
+    assert len(_prompts(llms, "?")) == 3
+    assert [(r["attempt"], r["reused"]) for r in state.log.of("second_opinion")] == [(1, True), (2, True)]
+    assert "test_wrong" not in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "**Verdict:** PASS" in report
+    # One of two fails the user's example and has no vote: exactly one more attempt is asked.
+    state, report, llms, _ = _run_with(project_dir / "again", _project_copy(project_dir),
+                                       {"write_tests": [WRONG_TEST], "?": [BAD, GOOD_TOO, GOOD_TOO, BAD]},
+                                       consensus=2)
+    assert len(_prompts(llms, "?")) == 3
+    assert [(r["attempt"], r["reused"]) for r in state.log.of("second_opinion")] == [
+        (1, True), (2, True), (3, False)]
+    assert "test_wrong" not in (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "**Verdict:** PASS" in report
+
+
+def test_an_adopted_attempt_is_no_longer_independent_of_the_code(project_dir: Path) -> None:
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [HALF], "write_tests": [WRONG_STRIP],
+                                        "?": [GOOD_TOO, BAD, GOOD_TOO, GOOD_TOO, GOOD_TOO]}, consensus=3)
+    assert state.log.of("consensus_adopted")[0]["attempt"] == 1
+    # at hand: BAD (no vote) and the other agreeing attempt — not the adopted one, which is the code now;
+    # so one more is asked for the second voter
+    assert len(_prompts(llms, "?")) == 4
+    assert [(r["attempt"], r["reused"]) for r in state.log.of("second_opinion")] == [
+        (1, True), (2, True), (3, False)]
+    assert "**Verdict:** PASS" in report
+
+
 def test_later_attempts_are_told_what_the_last_one_got_wrong(project_dir: Path) -> None:
     state, report, llms, _ = _run(project_dir, [BAD, BAD, GOOD], ["should not be asked"])
     greedy, hot = _prompts(llms, "?")[:2]

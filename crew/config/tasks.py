@@ -15,7 +15,7 @@ from crew.errors import ConfigError
 _TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens", "stop")
 _WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature",
                   "second_opinions", "consensus_samples", "consensus_tiebreak", "samples_at_once", "assumed_examples",
-                  "class_by_method")
+                  "class_by_method", "samples_ahead")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
 
@@ -42,6 +42,7 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
         samples_at_once=w.positive_int("samples_at_once", 4, low=1, high=16),
         assumed_examples=w.positive_int("assumed_examples", 0, low=0, high=8),
         class_by_method=w.get("class_by_method", bool, False, fix="write `class_by_method: true` or `false`"),
+        samples_ahead=w.get("samples_ahead", bool, True, fix="write `samples_ahead: true` or `false`"),
     )
     missing = [n for n in TASK_NAMES if n not in data]
     if missing:

@@ -70,6 +70,7 @@ class SecondOpinion(Event):
     usable: bool
     examples_passed: int
     examples_total: int
+    reused: bool = False  # an attempt the consensus had asked already, not a new request
 
 
 @dataclass(frozen=True, kw_only=True)

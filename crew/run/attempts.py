@@ -6,11 +6,12 @@ round so far is remembered by its score (`Ledger.best`), and delivered again if 
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from crew.answers import answers
-from crew.journal.records import Answer, DraftFailed, NoModule, SkeletonChanged, StubAnswer
+from crew.journal.records import Answer, AskedAhead, DraftFailed, NoModule, SkeletonChanged, StubAnswer
 from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
@@ -104,24 +105,60 @@ def next_draft(state: RunState, *, greedy: bool = False, note: str = "") -> str:
     return _asked(state, state.tally.drafts_asked, greedy, note)
 
 
+def send_ahead(state: RunState) -> None:
+    """The consensus's attempts asked now, when the crew starts, in threads of their own: they need the task
+    alone (the direct request, no note), so they decode beside specify and implement in the developer's
+    server's slots instead of after the tests, on the run's critical path. Their numbers — and so their seeds
+    — are given here, before any other attempt's; the first `next_drafts` takes their answers (the consensus,
+    or whichever asks for independent attempts first). Only a fresh run where the server has slots (a resume
+    past write_tests would not use them), and only with `workflow.samples_ahead`."""
+    n = state.consensus_samples
+    if not state.knobs.samples_ahead or n < 1 or state.draft is None \
+            or not getattr(state.draft, "concurrent", False) or state.log.of("task_done") \
+            or any(r["task"] == "consensus" for r in state.log.of("asked_ahead")):  # once a run
+        return
+    ks = _numbers(state, n)
+    pool = ThreadPoolExecutor(min(n, state.knobs.samples_at_once), thread_name_prefix="ahead")
+    state.tally.ahead = [pool.submit(_asked, state, k, False, "") for k in ks]
+    pool.shutdown(wait=False)  # its threads end with their requests
+    state.log.record(AskedAhead(task="consensus", agent="developer", sent=True, why=f"{n} attempt(s)"))
+
+
+def settle_ahead(state: RunState, timeout_s: float = 5.0) -> None:
+    """At the end of the crew: attempts asked ahead that nothing took are not waited for long (their server
+    stops next); those not started are cancelled."""
+    for future in state.tally.ahead:
+        if not future.cancel():
+            with contextlib.suppress(BaseException):
+                future.result(timeout=timeout_s)
+    state.tally.ahead = []
+
+
 def next_drafts(state: RunState, n: int) -> list[str]:
     """`n` independent attempts (no note, sampled hotter), asked at once: they decode together in the slots
-    of the developer's server (llama-server, OLLAMA_NUM_PARALLEL), up to `samples_at_once` in flight.
+    of the developer's server (llama-server, OLLAMA_NUM_PARALLEL), up to `samples_at_once` in flight. Those
+    asked ahead when the crew started (`send_ahead`) are taken first.
 
     Each attempt's number — and so its seed — is given before any is sent, and the answers come back in
     that order, so a run is the same whichever finishes first. A drafter that cannot be asked from several
     threads (a scripted test model) is asked one after the other. A crash that ends the run (RunAborted)
     propagates from whichever request met it."""
     assert state.draft is not None
-    ks = []
-    for _ in range(n):
-        state.tally.drafts_asked += 1
-        ks.append(state.tally.drafts_asked)
-    at_once = min(n, state.knobs.samples_at_once)
+    taken, state.tally.ahead = state.tally.ahead[:n], state.tally.ahead[n:]
+    ks = _numbers(state, n - len(taken))
+    at_once = min(len(ks), state.knobs.samples_at_once)
     if at_once <= 1 or not getattr(state.draft, "concurrent", False):
-        return [_asked(state, k, False, "") for k in ks]
+        return [f.result() for f in taken] + [_asked(state, k, False, "") for k in ks]
     with ThreadPoolExecutor(at_once, thread_name_prefix="sample") as pool:
-        return list(pool.map(lambda k: _asked(state, k, False, ""), ks))
+        asked = list(pool.map(lambda k: _asked(state, k, False, ""), ks))
+    return [f.result() for f in taken] + asked
+
+
+def _numbers(state: RunState, n: int) -> list[int]:
+    """The next `n` attempt numbers (each attempt's seed)."""
+    first = state.tally.drafts_asked + 1
+    state.tally.drafts_asked += n
+    return list(range(first, first + n))
 
 
 def _asked(state: RunState, k: int, greedy: bool, note: str) -> str:

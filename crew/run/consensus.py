@@ -97,6 +97,7 @@ def choose(state: RunState, report: TestReport) -> TestReport:
                                            unsettled=probes.unsettled(extra, candidates, choice))
     if choice is None or choice.index == 0:
         return report
+    state.tally.adopted(codes[choice.index])
     state.ledger.deliver(codes[choice.index])
     state.log.record(ConsensusAdopted(attempt=choice.index, agreeing=len(choice.cluster)))
     state.progress(f"  [green]attempt {choice.index} behaves like {len(choice.cluster)} of {len(codes)} attempts "

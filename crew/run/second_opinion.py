@@ -7,6 +7,7 @@ the task alone, are run against every test (`ask`). docs/architecture.md, "Code 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,40 +62,58 @@ def ask(state: RunState, report: TestReport) -> TestReport:
     """Independent implementations decide whether the code or a model-written test is wrong.
 
     Model-written expected values are often wrong (published work: ~15 %; our 0.5B tester more), and a
-    developer told to satisfy a wrong test bends correct code to it. So before any fix, the developer's
-    model writes the module again from the task alone (no feedback, sampled hotter). Each attempt that
+    developer told to satisfy a wrong test bends correct code to it. So before any fix, independent attempts
+    by the developer's model — the consensus's first, then new ones from the task alone (no feedback, sampled
+    hotter) for the voters still missing — run against every test. Each attempt that
     passes the user's examples votes: a failing test that one of them passes shows the code is wrong — and
     an attempt that passes everything replaces it; a test that the code and every such attempt fail
     (at least three implementations agree against it) is taken to be wrong and dropped. Bounded: at most
-    `second_opinions` + 2 model calls, only in this case.
+    `second_opinions` + 2 new model calls, only in this case.
     """
     if state.draft is None or state.second_opinions < 1:
         return report
     failing = {f.name for f in report.failures}
     passed_by: dict[str, int] = dict.fromkeys(failing, 0)
-    voters = 0
-    state.progress(f"  [yellow]only model-written tests fail — asking {state.second_opinions} independent "
-                   "implementation(s) whether the code or the tests are wrong[/]")
-    adopted, adopted_code = 0, ""
+    voters, adopted, adopted_code = 0, 0, ""
+    at_hand = list(state.tally.independent)
+    whom = (f"the consensus's {len(at_hand)} attempt(s)" if at_hand
+            else f"{state.second_opinions} independent implementation(s)")
+    state.progress(f"  [yellow]only model-written tests fail — asking {whom} whether the code or the tests are "
+                   "wrong[/]")
+    # The consensus's attempts are at hand (the same request: the task alone, sampled hotter, seeds of their
+    # own) and vote first; new ones are asked only for the voters still missing — measured before (4th session,
+    # HumanEval dev): the second opinions' two fresh attempts were the last 20–25 s of a run's critical path.
     # Attempts that fail the user's examples have no vote, so a few more are asked until `second_opinions`
     # voters are found: measured at 6a13567 (HumanEval/45), one voter of two attempts left two wrong model
     # tests standing and the report said FAIL on correct code. Each attempt is tested in a probe folder of
     # its own (crew/run/ledger.py): code/ holds the module until one is adopted, whatever kills the run.
-    # Asked in batches decoded together: first as many as voters are wanted, then the extra ones at once if
+    # Asked in batches decoded together: first as many as voters are missing, then the extra ones at once if
     # some had no vote; each batch is judged in attempt order, as one-by-one asking would have.
-    batches = [(1, state.second_opinions), (state.second_opinions + 1, EXTRA_VOTER_ATTEMPTS)]
-    attempts = ((k, alt) for first, n in batches if voters < state.second_opinions and not adopted
-                for k, alt in enumerate(draft_modules(state, first, n), first))
-    for k, alt in attempts:
+    probed: dict[str, TestReport] = {}  # the same program twice is two votes, run once
+
+    def candidates() -> Iterator[tuple[int, str | None, bool]]:
+        yield from ((k, alt, True) for k, alt in enumerate(at_hand, 1))
+        first = len(at_hand) + 1
+        for extra in (0, EXTRA_VOTER_ATTEMPTS):
+            n = extra or state.second_opinions - voters
+            if voters >= state.second_opinions or adopted or n < 1:
+                return
+            alts = draft_modules(state, first, n)
+            state.tally.independent.extend(alt for alt in alts if alt is not None)
+            yield from ((k, alt, False) for k, alt in enumerate(alts, first))
+            first += n
+
+    for k, alt, reused in candidates():
         if voters >= state.second_opinions:
             break
         if alt is None:
             continue
-        state.tally.independent.append(alt)
-        rep = state.ledger.probe(alt)
+        if alt not in probed:
+            probed[alt] = state.ledger.probe(alt)
+        rep = probed[alt]
         sp = feedback.split(rep, len(state.examples))
         usable = not rep.import_errors and not rep.timed_out and not rep.died and not rep.tampered
-        state.log.record(SecondOpinion(attempt=k, summary=rep.summary(), usable=usable,
+        state.log.record(SecondOpinion(attempt=k, summary=rep.summary(), usable=usable, reused=reused,
                                        examples_passed=sp.examples_passed, examples_total=sp.examples_total))
         if not usable or sp.examples_passed < sp.examples_total or not _passes_assumed(state, rep):
             continue  # an attempt that fails the user's examples (or the confirmed assumed ones) has no vote
@@ -105,6 +124,7 @@ def ask(state: RunState, report: TestReport) -> TestReport:
             adopted, adopted_code = k, alt
             break
     if adopted:
+        state.tally.adopted(adopted_code)
         state.ledger.deliver(adopted_code)
         state.log.record(SecondOpinionAdopted(attempt=adopted))
         state.progress(f"  [green]independent attempt {adopted} passes every test: its code replaces the module[/]")

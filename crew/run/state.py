@@ -1,15 +1,15 @@
 """What one run knows while it works: its folders, its log, and the real test verdict of every round.
 
 `RunState` holds the run: folders, log, files written, every test round. The guardrails act on it and import
-it (never the other way round): `crew/run/guardrails.py` binds them to one run for CrewAI, `crew/run/handlers.py`
-(specify, write_tests, fix_code, document), `crew/run/attempts.py` (implement's attempts against the user's
-examples, and the best round kept), `crew/run/second_opinion.py` (independent attempts that judge code vs
-model-written tests). The same logic serves `crewai run`, `crewai replay` and `localcrew resume`.
+it (never the other way round): guardrails.py binds them to one run for CrewAI, handlers.py (specify, write_tests,
+fix_code, document), attempts.py (implement's attempts against the user's examples, the best round kept),
+second_opinion.py (attempts that judge code vs model tests). It serves `crewai run`, replay and resume.
 """
 
 # No `from __future__ import annotations` here: CrewAI inspects the guardrails' return annotations at
 # runtime and accepts only a real tuple[bool, Any].
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,15 +41,19 @@ class Tally:
     fix_rounds_done: int = 0
     stopped_early: str = ""    # why the fix loop stopped before its budget, if it did
     refusals: list[str] = field(default_factory=list)  # the last answer's refused files, and why
-    # Attempts from the task alone (consensus, second opinions, the verdict's) run on the final tests, and the
-    # consensus's doubts about the code it chose: how sure the verdict is (verdict.py). Not journaled.
+    # Attempts from the task alone (consensus, second opinions, the verdict's; never the code itself) run on the
+    # final tests, and the consensus's doubts about the code it chose: how sure the verdict is (verdict.py).
     independent: list[str] = field(default_factory=list)
     doubts: probes.Doubts = probes.Doubts()
-    # The manager's assumed examples (crew/run/assumed.py): the answer, waited for when write_tests needs it;
-    # then each example's check against the attempts, for the report.
+    ahead: list[Future[str]] = field(default_factory=list)  # attempts asked when the crew started, not yet taken
+    # The manager's assumed examples (assumed.py): the answer, awaited by write_tests; each one's check.
     assumed_answer: Callable[[], str] | None = None
     assumed_seconds: float = 0.0
     assumed_checks: list[Any] = field(default_factory=list)
+
+    def adopted(self, code: str) -> None:  # an attempt became the code: no longer independent of it
+        if code in self.independent:
+            self.independent.remove(code)
 
 
 @dataclass
@@ -84,10 +88,6 @@ class RunState:
     @property
     def limits(self) -> SandboxLimits:
         return self.ledger.limits
-
-
-
-
 
     @property
     def log(self) -> RunLog:  # the run's journal (the ledger writes its rounds there too)

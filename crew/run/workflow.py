@@ -21,7 +21,7 @@ from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
 from crew.journal.events import Start as PartStarted
 from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritten, RunStopped, Usage
-from crew.run import assumed
+from crew.run import assumed, attempts
 from crew.run.drafter import drafter
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
 from crew.run.state import ParsedTask, RunState
@@ -143,6 +143,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
             state.draft.by_method = composer(  # type: ignore[attr-defined]
                 llms["developer"], inputs.get("task_for_developer") or inputs["project_task"],
                 inputs["project_task"], state.module, at_once=state.knobs.samples_at_once, progress=state.progress)
+    attempts.send_ahead(state)  # the consensus's attempts, beside specify and implement where there are slots
     if "manager" in llms:
         assumed.ask_ahead(state, llms["manager"])  # beside specify and implement, where the server has slots
     state.log.record(PartStarted(label, inputs))
@@ -160,6 +161,7 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
     finally:
         for thread in local.ahead:  # a head start CrewAI never took (write_tests skipped): let it finish
             thread.join(timeout=5.0)
+        attempts.settle_ahead(state)
     return crew
 
 
@@ -248,7 +250,7 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
                   second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples,
                   consensus_tiebreak=wf.consensus_tiebreak,
                   samples_at_once=wf.samples_at_once, assumed_examples=wf.assumed_examples,
-                  class_by_method=wf.class_by_method)
+                  class_by_method=wf.class_by_method, samples_ahead=wf.samples_ahead)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
                      sandbox_limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"])
