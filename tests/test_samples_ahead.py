@@ -54,7 +54,7 @@ def test_attempts_asked_ahead_are_taken_first_in_order_and_never_asked_again(tmp
     assert state.tally.drafts_asked == 6 and len(drafter.asked) == 6
 
 
-def test_nothing_is_sent_ahead_when_off_one_at_a_time_or_after_a_finished_task(tmp_path: Path) -> None:
+def test_nothing_is_sent_ahead_when_off_one_at_a_time_or_past_write_tests(tmp_path: Path) -> None:
     state = _state(tmp_path, ahead=False)
     state.draft = Drafter()
     attempts.send_ahead(state)
@@ -70,7 +70,13 @@ def test_nothing_is_sent_ahead_when_off_one_at_a_time_or_after_a_finished_task(t
     state = _state(tmp_path / "resumed")
     state.draft = Drafter()
     state.task_done("specify", None)
-    attempts.send_ahead(state)  # a resume: the consensus may be behind it already
+    attempts.send_ahead(state)  # after specify: sent
+    assert len(state.tally.ahead) == 3
+    attempts.settle_ahead(state)
+    state = _state(tmp_path / "past-tests")
+    state.draft = Drafter()
+    state.task_done("write_tests", None)
+    attempts.send_ahead(state)  # a resume past write_tests: its consensus is done
     assert not state.tally.ahead
 
 

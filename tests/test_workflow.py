@@ -360,6 +360,41 @@ def test_an_adopted_attempt_is_no_longer_independent_of_the_code(project_dir: Pa
     assert "**Verdict:** PASS" in report
 
 
+def test_the_consensus_attempts_are_sent_once_specify_is_done_and_taken_by_the_consensus(project_dir: Path) -> None:
+    import json
+    import threading
+    from dataclasses import replace
+
+    project = load_project(project_dir)
+    project = replace(project, tasks=replace(project.tasks, workflow=replace(
+        project.tasks.workflow, consensus_samples=3, assumed_examples=0, samples_ahead=True)))
+    script = {"specify": ["Module slugify_tool.py with slugify(text)."], "implement": [GOOD],
+              "write_tests": [WRONG_TEST], "fix_code": [GOOD], "document": [DOCS], "report": ["We built slugify."]}
+    llms = {name: ScriptedLLM(model=f"scripted-{name}", script=script) for name in project.agents}
+    inputs = run_inputs(project, task=SLUGIFY_TASK, module="slugify_tool.py")
+    run_dir = project_dir / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    inputs["workspace"] = str(run_dir / "code")
+    state = open_state(project, run_dir, inputs, lambda _: None)
+    asked: list[tuple[int, str]] = []
+
+    def draft(k: int, greedy: bool, note: str) -> str:  # a developer's server with slots
+        asked.append((k, threading.current_thread().name))
+        return GOOD_TOO
+
+    draft.concurrent = True  # type: ignore[attr-defined]
+    state.draft = draft
+    execute(project, llms, state, inputs)
+    events = [json.loads(line) for line in (run_dir / "run.jsonl").read_text().splitlines()]
+    order = [(e["event"], e.get("task")) for e in events if e["event"] in ("task_done", "asked_ahead")]
+    assert order.index(("asked_ahead", "consensus")) == order.index(("task_done", "specify")) + 1
+    assert sorted(k for k, _ in asked) == [1, 2, 3]  # nothing asked twice
+    assert all(name.startswith("ahead") for _, name in asked)
+    assert state.log.of("consensus")[0]["candidates"] == 4
+    # and the second opinions voted with them: no new request
+    assert [r["reused"] for r in state.log.of("second_opinion")] == [True, True]
+
+
 def test_later_attempts_are_told_what_the_last_one_got_wrong(project_dir: Path) -> None:
     state, report, llms, _ = _run(project_dir, [BAD, BAD, GOOD], ["should not be asked"])
     greedy, hot = _prompts(llms, "?")[:2]

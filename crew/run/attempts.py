@@ -106,16 +106,17 @@ def next_draft(state: RunState, *, greedy: bool = False, note: str = "") -> str:
 
 
 def send_ahead(state: RunState) -> None:
-    """The consensus's attempts asked now, when the crew starts, in threads of their own: they need the task
-    alone (the direct request, no note), so they decode beside specify and implement in the developer's
-    server's slots instead of after the tests, on the run's critical path. Their numbers — and so their seeds
-    — are given here, before any other attempt's; the first `next_drafts` takes their answers (the consensus,
-    or whichever asks for independent attempts first). Only a fresh run where the server has slots (a resume
-    past write_tests would not use them), and only with `workflow.samples_ahead`."""
+    """The consensus's attempts asked now, once specify is done (crew/run/crew.py), in threads of their own:
+    they need the task alone (the direct request, no note), so they decode beside implement and the tester in
+    the developer's server's slots instead of after the tests, on the run's critical path. Their numbers — and
+    so their seeds — are given here, before any other attempt's; the first `next_drafts` takes their answers
+    (the consensus, or whichever asks for independent attempts first). Only where the server has slots, only
+    with `workflow.samples_ahead`, once a run, and not on a resume past write_tests (its consensus is done)."""
     n = state.consensus_samples
     if not state.knobs.samples_ahead or n < 1 or state.draft is None \
-            or not getattr(state.draft, "concurrent", False) or state.log.of("task_done") \
-            or any(r["task"] == "consensus" for r in state.log.of("asked_ahead")):  # once a run
+            or not getattr(state.draft, "concurrent", False) \
+            or any(r["task"] == "write_tests" for r in state.log.of("task_done")) \
+            or any(r["task"] == "consensus" for r in state.log.of("asked_ahead")):
         return
     ks = _numbers(state, n)
     pool = ThreadPoolExecutor(min(n, state.knobs.samples_at_once), thread_name_prefix="ahead")

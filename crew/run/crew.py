@@ -70,8 +70,8 @@ class LocalCrew:
                 name=name, description=tc.description, expected_output=tc.expected_output,
                 agent=agents[tc.agent], context=[built[c] for c in tc.context],
             )
-            kwargs["callback"] = (self._then_ask_ahead(state, name, built, plan[name], agents) if name in plan
-                                  else _done(state, name))
+            kwargs["callback"] = (self._then_ask_ahead(state, name, built, plan.get(name, []), agents,
+                                                       first=not built))
             if name in guards:
                 kwargs["guardrail"] = guards[name]
                 # Each guardrail decides itself when its attempts are spent; CrewAI must never give up first
@@ -83,15 +83,20 @@ class LocalCrew:
         return list(built.values())
 
     def _then_ask_ahead(self, state: RunState, name: str, built: dict[str, Task], later: list[str],
-                        agents: Mapping[str, Agent]) -> Callable[[Any], None]:
+                        agents: Mapping[str, Agent], *, first: bool) -> Callable[[Any], None]:
         """A task's callback: log it done, then send the first request of each later task that reads only its
-        output (crew/run/overlap.py), where that agent's server can take it beside the work in between."""
+        output (crew/run/overlap.py), where that agent's server can take it beside the work in between. After
+        the first task (specify), the consensus's attempts too (attempts.send_ahead): specify runs alone, since
+        every other task waits for it."""
+        from crew.run.attempts import send_ahead
         from crew.run.overlap import ask_ahead
 
         cfg = self.project.tasks.tasks
 
         def done(output: Any) -> None:
             state.task_done(name, output)
+            if first:
+                send_ahead(state)
             for task_name in later:
                 task, who = built.get(task_name), cfg[task_name].agent
                 if task is None or not self._overlaps(agents[who]):
@@ -117,6 +122,3 @@ class LocalCrew:
             process=Process.sequential, verbose=self.verbose, memory=False, cache=False,
         )
 
-
-def _done(state: RunState, name: str) -> Callable[[Any], None]:
-    return lambda output: state.task_done(name, output)

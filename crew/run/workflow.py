@@ -21,7 +21,7 @@ from crew.config import ProjectConfig
 from crew.errors import InfeasiblePlanError, LocalcrewError, RunAborted, WorkflowError
 from crew.journal.events import Start as PartStarted
 from crew.journal.records import GpuAlert, PlanChosen, PlannedAgent, ReportWritten, RunStopped, Usage
-from crew.run import assumed, attempts
+from crew.run import assumed, attempts  # attempts: settle_ahead
 from crew.run.drafter import drafter
 from crew.run.report import AgentUsage, earlier_faults, files_on_disk, llm_call, render_report, whole_run_usage
 from crew.run.state import ParsedTask, RunState
@@ -143,7 +143,6 @@ def execute(project: ProjectConfig, llms: Mapping[str, Any], state: RunState, in
             state.draft.by_method = composer(  # type: ignore[attr-defined]
                 llms["developer"], inputs.get("task_for_developer") or inputs["project_task"],
                 inputs["project_task"], state.module, at_once=state.knobs.samples_at_once, progress=state.progress)
-    attempts.send_ahead(state)  # the consensus's attempts, beside specify and implement where there are slots
     if "manager" in llms:
         assumed.ask_ahead(state, llms["manager"])  # beside specify and implement, where the server has slots
     state.log.record(PartStarted(label, inputs))
