@@ -192,3 +192,21 @@ def test_at_most_max_files_per_answer_and_the_rest_reported() -> None:
     assert out.files[-1].content == "X = 'again'\n"
     assert out.dropped == tuple(f"f{k}.py" for k in range(MAX_FILES, MAX_FILES + 5))
     assert len(extract_code_files(answer)) == MAX_FILES
+
+
+def test_a_block_cut_off_at_the_length_limit_is_cut_back_to_its_last_line_that_parses() -> None:
+    from crew.answers.codeblocks import cut_back
+
+    looping = ("Tests:\n```python\n# file: test_m.py\nfrom m import f\n\n\ndef test_a():\n    assert f(1) == 2\n\n\n"
+               "def test_b():\n    assert f(2) == 3\n    assert f(2) == 3\n    assert f(2) ==")
+    fixed = cut_back(looping)
+    assert fixed is not None and fixed.endswith("    assert f(2) == 3\n    assert f(2) == 3\n```")
+    (cf,) = extract_code_files(fixed, default_name="test_x.py")
+    assert cf.path == "test_m.py" and "def test_b" in cf.content
+    assert extract_code_files(looping, default_name="test_x.py") == []  # as before: the whole does not parse
+    assert cut_back("```python\nx = 1\n```\nDone.") is None  # nothing cut off
+    assert cut_back("```python\n# file: a.py\nf((((") is None  # nothing but a comment parses
+    assert cut_back("```python\n" + "(" * 5000) is None  # hostile nesting: refused, not raised
+    # an earlier closed block stays as it is; only the last, open one is cut back
+    two = "```python\n# file: m.py\nx = 1\n```\n```python\n# file: test_m.py\ndef test_a():\n    assert 1\ndef"
+    assert cut_back(two) == two.rsplit("\n", 1)[0] + "\n```"

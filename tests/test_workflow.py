@@ -395,6 +395,19 @@ def test_the_consensus_attempts_are_sent_once_specify_is_done_and_taken_by_the_c
     assert [r["reused"] for r in state.log.of("second_opinion")] == [True, True]
 
 
+def test_a_test_file_cut_off_at_the_length_limit_keeps_its_complete_tests_and_is_not_asked_again(
+        project_dir: Path) -> None:
+    cut_off = TESTS[:-3] + '\n\ndef test_more():\n    assert slugify("a b") == "a-b"\n    assert slugify("a b") =='
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"write_tests": [cut_off, "should not be asked"]})
+    assert len(_prompts(llms, "write_tests")) == 1
+    changes = [c for r in state.log.of("tests_repaired") for c in r["changes"]]
+    assert any("length limit" in c for c in changes)
+    source = (state.code_dir / "test_slugify_tool.py").read_text()
+    assert "def test_strip" in source and 'slugify("a b") ==\n' not in source
+    assert state.rounds[1].collected == 4 and "**Verdict:** PASS" in report  # the example, 2 tests, test_more
+
+
 def test_later_attempts_are_told_what_the_last_one_got_wrong(project_dir: Path) -> None:
     state, report, llms, _ = _run(project_dir, [BAD, BAD, GOOD], ["should not be asked"])
     greedy, hot = _prompts(llms, "?")[:2]

@@ -275,3 +275,40 @@ def _complete(name: str, content: str) -> bool:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
+
+
+def cut_back(text: str, max_lines: int = 400) -> str | None:
+    """An answer whose last code block ran into the length limit (a fence opened, never closed), with that
+    block cut back to its longest run of whole lines that parses and closed again — or None (nothing is cut
+    off, or no prefix parses). Pure.
+
+    Why: a 0.5B tester that loops (the same assert again and again) fills its 1024 tokens; the block then
+    does not parse, no test file is found, and the tester was asked again — twice, ~35 s each on 2 cores, on
+    the run's critical path (HumanEval/20: three answers, 3072 tokens, not one test kept). The complete tests
+    before the cut are what the answer has to give."""
+    lines = text.splitlines()
+    opened: int | None = None
+    fence = ""
+    i = 0
+    while i < len(lines):
+        found = _fence(lines[i])
+        if found is None:
+            i += 1
+            continue
+        end, closed = _find_close(lines, i, found[1], nested=False)
+        if not closed:
+            opened, fence = i, found[1]
+            break
+        i = end + 1
+    if opened is None:
+        return None
+    body = lines[opened + 1 : opened + 1 + max_lines]
+    for end in range(len(body), 0, -1):
+        if not any(line.strip() and not line.strip().startswith("#") for line in body[:end]):
+            return None  # nothing but comments (a `# file:` line) is left
+        try:
+            ast.parse("\n".join(body[:end]))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        return "\n".join([*lines[:opened + 1], *body[:end], fence])
+    return None

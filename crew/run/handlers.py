@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from crew.answers import answers, contradictions
+from crew.answers import answers, codeblocks, contradictions
 from crew.journal.events import FilesWritten, TestsDropped, TestsRepaired
 from crew.journal.records import Answer, FixStopped, SpecFallback, TestsRejected
 from crew.run import assumed, attempts, consensus, second_opinion, verdict
@@ -55,7 +55,8 @@ def spec(state: RunState, output: Any) -> tuple[bool, Any]:
 def tests(state: RunState, output: Any) -> tuple[bool, Any]:
     """Model-written tests are evidence, not truth: they must test the module (not a pasted copy), hold
     tests, and never contradict the user's examples; then pytest runs everything."""
-    saved = state.write_files("tester", output.raw, keep=state.tests_only, default_name=state.test_file)
+    saved = state.write_files("tester", output.raw, keep=state.tests_only, default_name=state.test_file) \
+        or _cut_back(state, str(output.raw))
     if not saved and state.may_ask_again("write_tests", "write_tests"):
         return False, (f"No test file was found in your answer. Answer with one fenced code block whose "
                        f"first line is `# file: {state.test_file}`.")
@@ -86,6 +87,19 @@ def tests(state: RunState, output: Any) -> tuple[bool, Any]:
     tests = "\n".join(state.workspace.read_text(p) for p in saved if state.workspace.safe_path(p).is_file())
     return True, f"```python\n{tests.rstrip()}\n```\n\nREAL PYTEST RESULT (round {len(state.rounds)}):\n" \
                  f"{state.feedback_on(report)}"
+
+
+def _cut_back(state: RunState, raw: str) -> list[str]:
+    """A test file cut off at the answer's length limit keeps its lines up to the last that parses, instead
+    of going back to the tester (codeblocks.cut_back: a looping tester fills its limit again when asked)."""
+    fixed = codeblocks.cut_back(raw)
+    saved = [] if fixed is None else state.write_files("tester", fixed, keep=state.tests_only,
+                                                        default_name=state.test_file)
+    for path in saved:
+        state.log.record(TestsRepaired(path=path, changes=(
+            "the answer ran into its length limit: kept up to its last line that parses",)))
+        state.progress(f"  [yellow]{path}: the answer was cut off at its length limit; its complete lines kept[/]")
+    return saved
 
 
 def _parseable(state: RunState, path: str) -> bool:
