@@ -452,4 +452,132 @@ def test_unhashable_and_unchanged():
     assert data == [[1], [2], [1]]
 """,
     ),
+    OwnTask(
+        "own/duration", "duration.py",
+        "Write duration.py with two functions. `parse_duration(text)` reads a duration such as '1h30m', '45s' "
+        "or '2h5s' — hours `h`, minutes `m` and seconds `s`, each a whole number, in that order, each at most "
+        "once, at least one present — and returns the total number of seconds; anything else (an empty string, "
+        "'1x', '5m1h') raises ValueError. `format_duration(seconds)` does the reverse for a non-negative "
+        "integer, leaving out the parts that are zero: format_duration(5400) == '1h30m' and "
+        "format_duration(0) == '0s'. For example parse_duration('1h30m') == 5400 and parse_duration('90s') == 90.",
+        """
+import pytest
+from duration import format_duration, parse_duration
+
+def test_parse():
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("45s") == 45
+    assert parse_duration("2h5s") == 7205
+    assert parse_duration("90s") == 90
+    assert parse_duration("10m") == 600
+
+@pytest.mark.parametrize("bad", ["", "1x", "5m1h", "h", "1h1h"])
+def test_parse_bad(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+def test_format():
+    assert format_duration(5400) == "1h30m"
+    assert format_duration(0) == "0s"
+    assert format_duration(45) == "45s"
+    assert format_duration(3661) == "1h1m1s"
+    assert format_duration(7200) == "2h"
+
+def test_round_trip():
+    for s in (1, 59, 60, 61, 3599, 3600, 86399):
+        assert parse_duration(format_duration(s)) == s
+""",
+    ),
+    OwnTask(
+        "own/boundedqueue", "boundedqueue.py",
+        "Write boundedqueue.py with a class `BoundedQueue(capacity)`: a first-in first-out queue that holds at "
+        "most `capacity` items (a positive integer; anything else raises ValueError). Its methods: `push(item)` "
+        "adds an item at the back and raises OverflowError when the queue is full; `pop()` removes and returns "
+        "the front item and raises IndexError when the queue is empty; `peek()` returns the front item without "
+        "removing it (IndexError when empty); `is_full()` and `is_empty()` return booleans; and `len(q)` is "
+        "the number of items. For example, after q = BoundedQueue(2); q.push(1); q.push(2), q.is_full() is "
+        "True and q.pop() returns 1.",
+        """
+import pytest
+from boundedqueue import BoundedQueue
+
+def test_fifo():
+    q = BoundedQueue(3)
+    q.push("a")
+    q.push("b")
+    q.push("c")
+    assert len(q) == 3 and q.is_full() and not q.is_empty()
+    assert q.peek() == "a"
+    assert [q.pop(), q.pop(), q.pop()] == ["a", "b", "c"]
+    assert q.is_empty() and len(q) == 0
+
+def test_overflow_and_reuse():
+    q = BoundedQueue(1)
+    q.push(1)
+    with pytest.raises(OverflowError):
+        q.push(2)
+    assert q.pop() == 1
+    q.push(3)
+    assert q.peek() == 3
+
+def test_empty():
+    q = BoundedQueue(2)
+    with pytest.raises(IndexError):
+        q.pop()
+    with pytest.raises(IndexError):
+        q.peek()
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_bad_capacity(bad):
+    with pytest.raises(ValueError):
+        BoundedQueue(bad)
+""",
+    ),
+    OwnTask(
+        "own/casing", "casing.py",
+        "Write casing.py with `to_snake(name)` and `to_camel(name)`. `to_snake` turns a camelCase or "
+        "PascalCase identifier into snake_case: each capital letter starts a new lower-case word, except that a "
+        "run of capitals (an acronym) stays one word, so to_snake('parseHTTPResponse') == 'parse_http_response' "
+        "and to_snake('UserID') == 'user_id'. `to_camel` turns snake_case into camelCase: "
+        "to_camel('parse_http_response') == 'parseHttpResponse'; leading, trailing and doubled underscores are "
+        "ignored. For example to_snake('helloWorld') == 'hello_world' and to_camel('hello_world') == 'helloWorld'.",
+        """
+from casing import to_camel, to_snake
+
+def test_snake():
+    assert to_snake("helloWorld") == "hello_world"
+    assert to_snake("HelloWorld") == "hello_world"
+    assert to_snake("parseHTTPResponse") == "parse_http_response"
+    assert to_snake("UserID") == "user_id"
+    assert to_snake("simple") == "simple"
+    assert to_snake("getX") == "get_x"
+
+def test_camel():
+    assert to_camel("hello_world") == "helloWorld"
+    assert to_camel("parse_http_response") == "parseHttpResponse"
+    assert to_camel("_private__name_") == "privateName"
+    assert to_camel("single") == "single"
+""",
+    ),
+    OwnTask(
+        "own/runningmedian", "median.py",
+        "Write median.py with `running_median(values)`: given a list of numbers, it returns a list of the same "
+        "length whose i-th item is the median of the first i+1 values — the middle value when their count is "
+        "odd, the mean of the two middle values when it is even. An empty list gives an empty list, and the "
+        "input list is never changed.",
+        """
+from median import running_median
+
+def test_running():
+    assert running_median([5, 15, 1, 3]) == [5, 10, 5, 4]
+    assert running_median([]) == []
+    assert running_median([2]) == [2]
+    assert running_median([1, 2, 3, 4, 5]) == [1, 1.5, 2, 2.5, 3]
+
+def test_unchanged():
+    data = [3, 1, 2]
+    running_median(data)
+    assert data == [3, 1, 2]
+""",
+    ),
 )
