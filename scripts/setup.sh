@@ -90,7 +90,7 @@ case "$mode" in
       crew/planner/plan.py crew/answers/codeblocks.py crew/sandbox/*.py \
       crew/sandbox/inside/*.py crew/config/*.py crew/run/state.py crew/run/ledger.py crew/run/steps.py crew/journal/events.py crew/run/handlers.py crew/run/attempts.py crew/run/second_opinion.py \
       crew/serving/spec.py crew/errors.py crew/planner/search.py crew/planner/problem.py crew/planner/suggest.py \
-      crew/monitor/recorded.py crew/monitor/replay.py crew/answers/examples.py crew/answers/answers.py \
+      crew/monitor/recorded.py crew/monitor/replay.py crew/answers/examples.py crew/answers/prose_sessions.py crew/answers/answers.py \
       crew/answers/feedback.py crew/models/embedded.py crew/answers/prose.py crew/units.py \
       crew/hardware/types.py crew/models/llamacpp.py benchmarks/greedy_baseline.py \
       crew/models/download.py crew/models/sources.py crew/hardware/backend.py crew/fleet/*.py \

@@ -207,8 +207,10 @@ def test_a_class_told_in_words_has_methods_not_functions() -> None:
              "For example, after s = MinStack(); s.push(3): s.get_min() == 3.")
     p = ParsedTask.parse(stack)
     assert p.classes == ("MinStack",) and p.methods == ("push", "get_min") and p.functions == ()
-    # `s.get_min() == 3` is no call of a module function: taken for one, its test failed at import
-    assert not p.examples
+    # `s.get_min() == 3` is no call of a module function (taken for one, its test failed at import): it is a
+    # method's result with the sentence's session before it
+    assert [(e.setup, e.call, e.expected, e.function) for e in p.examples] == [
+        (("s = MinStack()", "s.push(3)"), "s.get_min()", "3", "MinStack")]
     mixed = ("Write bank.py with a class `Account` with `deposit(x)`, and a function `transfer(a, b, amount)` "
              "that moves money. `a.deposit(5)` adds 5.")
     p = ParsedTask.parse(mixed)
@@ -216,3 +218,29 @@ def test_a_class_told_in_words_has_methods_not_functions() -> None:
     # a function named before the class is the module's
     p = ParsedTask.parse("Write `helper(x)` returning x, then a class `Box` with `put(x)`.")
     assert p.functions == ("helper",) and p.methods == ("put",)
+
+
+def test_a_session_told_in_a_sentence_gives_each_stated_result_with_the_calls_before_it() -> None:
+    task = ("Write boundedqueue.py with a class `BoundedQueue(capacity)`: `push(item)` adds an item, `pop()` "
+            "removes the front one, `is_full()` says whether it holds `capacity` items (a positive integer). "
+            "For example, after q = BoundedQueue(2); q.push(1); q.push(2), `q.is_full()` is True and q.pop() "
+            "returns 1, then q.peek() == 2, and after one more pop q.is_empty() == True.")
+    p = ParsedTask.parse(task)
+    # the constructor's parameters in backticks still name a class, and a class is no function
+    assert p.classes == ("BoundedQueue",) and p.functions == ()
+    assert "items" not in p.methods  # "`capacity` items (" is no call: that backtick closes a span
+    got = [(e.setup, e.call, e.expected) for e in p.examples]
+    base = ("q = BoundedQueue(2)", "q.push(1)", "q.push(2)")
+    assert got == [(base, "q.is_full()", "True"), ((*base, "q.is_full()"), "q.pop()", "1"),
+                   ((*base, "q.is_full()", "q.pop()"), "q.peek()", "2")]
+    # "after one more pop" changes the object in words: nothing after it is an example
+
+
+def test_a_sentence_session_with_unknown_names_or_a_result_that_is_no_literal_gives_nothing() -> None:
+    task = ("Write a class `Box`. After b = Box(); b.put(x): b.get() == x. After c = Box(); c.put(1): c.get() == "
+            "the same value. After d = Box(); d.put(2): d.size() == 1.")
+    got = [(e.setup, e.call, e.expected) for e in ParsedTask.parse(task).examples]
+    assert got == [(("d = Box()", "d.put(2)"), "d.size()", "1")]
+    assert ParsedTask.parse("Write a class `Box`. After b = Box(); b.put(1): b.get() == 1.").examples
+    doctest = "Write a class `Box`.\n>>> b = Box(); b.put(1)\n>>> b.get()\n1\n"  # doctests are read as doctests
+    assert all(e.source.startswith(">>>") for e in ParsedTask.parse(doctest).examples)

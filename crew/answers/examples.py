@@ -20,10 +20,13 @@ _MAX_TASK_CHARS = 100_000      # longer task texts are not searched for examples
 _MAX_EXAMPLES = 40
 _MAX_VALUE_CHARS = 400
 _DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(")
-_CALL_IN_TICKS = re.compile(r"`\s*([A-Za-z_]\w*)\s*\(")
+# An inline code span that opens with a call: `name(…`. Spans are paired left to right, so the closing
+# backtick of "`capacity` items (a positive integer)" never opens one ("items" is no call).
+_CALL_IN_TICKS = re.compile(r"`(?:\s*([A-Za-z_]\w*)\s*\()?[^`\n]*`")
 # `class Stack:` / `class Stack(Base)` in code, "class `Stack`" or "class Stack" (a capitalised name) in prose;
 # not "the class name" or "a class that".
-_CLASS = re.compile(r"\bclass\s+(?:`([A-Za-z_]\w*)`|([A-Za-z_]\w*)\s*[:(]|([A-Z]\w*))")
+# "class `Account`", "class `BoundedQueue(capacity)`" (its constructor's parameters), "class Account:", "class Foo"
+_CLASS = re.compile(r"\bclass\s+(?:`([A-Za-z_]\w*)(?:\([^`()]*\))?`|([A-Za-z_]\w*)\s*[:(]|([A-Z]\w*))")
 _METHOD = re.compile(r"^[ \t]+def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
 # What may stand between a call and the value it is said to give.
 _ARROW = re.compile(r"\s*`?\s*#?\s*(==>|==|=>|->|➞|→|=|\bshould\s+return\b|\breturns?\b|\bgives?\b|\bis\b)\s*`?\s*")
@@ -47,7 +50,8 @@ def function_names(task: str) -> list[str]:
     """Functions the task names: `def name(` lines and `name(` in backticks, in order of appearance."""
     text = task[:_MAX_TASK_CHARS]
     found: list[str] = []
-    for m in sorted([*_DEF.finditer(text), *_CALL_IN_TICKS.finditer(text)], key=lambda m: m.start()):
+    calls = [m for m in _CALL_IN_TICKS.finditer(text) if m.group(1)]
+    for m in sorted([*_DEF.finditer(text), *calls], key=lambda m: m.start()):
         if m.group(1) not in found:
             found.append(m.group(1))
     return found
@@ -78,7 +82,7 @@ def prose_methods(task: str, classes: list[str]) -> list[str]:
     out: list[str] = []
     for m in _CALL_IN_TICKS.finditer(text):
         name = m.group(1)
-        if name in classes or name in out:
+        if not name or name in classes or name in out:
             continue
         on_object = re.search(rf"\.{re.escape(name)}\s*\(", text) is not None
         before = text[max(0, m.start() - 80):m.start()]

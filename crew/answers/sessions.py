@@ -23,6 +23,7 @@ import ast
 import re
 
 from crew.answers.examples import Example
+from crew.answers.prose_sessions import prose_sessions
 
 _MAX_TEXT_CHARS = 100_000
 _MAX_SETUP = 12          # statements before a stated result; a longer session is not an example
@@ -46,7 +47,8 @@ def session_examples(task: str, classes: list[str]) -> list[Example]:
     known = set(classes)
     static = set(_STATIC.findall(task[:_MAX_TEXT_CHARS]))
     out: dict[tuple[tuple[str, ...], str], Example] = {}
-    for session in _sessions(task[:_MAX_TEXT_CHARS]):
+    text = task[:_MAX_TEXT_CHARS]
+    for session in [*_sessions(text), *prose_sessions(text, classes)]:  # doctests, then sentences
         setup: list[str] = []
         bound: set[str] = set()
         for stmt, shown in session:

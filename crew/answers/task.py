@@ -28,7 +28,8 @@ class ParsedTask:
             methods = examples.prose_methods(task, classes)
         # A method is neither imported nor called alone: as a "function" it put `from m import __init__,
         # deposit` at the top of the tester's file and took a test's variable `filter` for the code under test.
-        functions = [f for f in examples.function_names(task) if f not in methods]
+        # A class is not a function either ("a class `BoundedQueue(capacity)`" names a call in backticks).
+        functions = [f for f in examples.function_names(task) if f not in methods and f not in classes]
         found = examples.extract_examples(task, functions) if functions else []
         return cls(functions=tuple(functions), classes=tuple(classes), methods=tuple(methods),
                    examples=tuple([*found, *sessions.session_examples(task, classes)]))
