@@ -80,7 +80,7 @@ class WorkflowSettings:
     samples_at_once: int = 4       # independent attempts asked together (decoded in the server's slots)
     assumed_examples: int = 0      # examples the manager assumes when the task states none (0: off)
     class_by_method: bool = False  # a class skeleton's methods asked one per request, at once (third attempt)
-    samples_ahead: bool = True     # the consensus's attempts asked when the crew starts, beside implement
+    samples_ahead: bool = True     # the consensus's attempts asked once specify is done, beside implement
 
 
 @dataclass(frozen=True)

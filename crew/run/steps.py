@@ -25,7 +25,7 @@ class Knobs:
     samples_at_once: int = 4  # independent attempts in flight together (the developer's server slots)
     assumed_examples: int = 0  # examples the manager assumes when the task states none (crew/run/assumed.py)
     class_by_method: bool = False  # implement's third attempt: a class skeleton method by method (by_method.py)
-    samples_ahead: bool = True  # the consensus's attempts asked when the crew starts (attempts.send_ahead)
+    samples_ahead: bool = True  # the consensus's attempts asked once specify is done (attempts.send_ahead)
 
 
 @dataclass(frozen=True)
