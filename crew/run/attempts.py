@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from crew.answers import answers
+from crew.errors import RunAborted
 from crew.journal.records import Answer, AskedAhead, DraftFailed, NoModule, SkeletonChanged, StubAnswer
 from crew.sandbox import TestReport
 
@@ -130,7 +131,7 @@ def settle_ahead(state: RunState, timeout_s: float = 5.0) -> None:
     stops next); those not started are cancelled."""
     for future in state.tally.ahead:
         if not future.cancel():
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception, RunAborted):  # a second Ctrl-C still stops the wait
                 future.result(timeout=timeout_s)
     state.tally.ahead = []
 
