@@ -115,9 +115,10 @@ def send_ahead(state: RunState) -> None:
     with `workflow.samples_ahead`, once a run, and not on a resume past write_tests (its consensus is done)."""
     n = state.consensus_samples
     if not state.knobs.samples_ahead or n < 1 or state.draft is None \
-            or not getattr(state.draft, "concurrent", False) \
-            or any(r["task"] == "write_tests" for r in state.log.of("task_done")) \
-            or any(r["task"] == "consensus" for r in state.log.of("asked_ahead")):
+            or not getattr(state.draft, "concurrent", False):
+        return
+    if any((r.get("event"), r.get("task")) in (("task_done", "write_tests"), ("asked_ahead", "consensus"))
+           for r in state.log.records()):  # one read of the journal: past write_tests, or sent already
         return
     ks = _numbers(state, n)
     pool = ThreadPoolExecutor(min(n, state.knobs.samples_at_once), thread_name_prefix="ahead")
@@ -139,7 +140,7 @@ def settle_ahead(state: RunState, timeout_s: float = 5.0) -> None:
 def next_drafts(state: RunState, n: int) -> list[str]:
     """`n` independent attempts (no note, sampled hotter), asked at once: they decode together in the slots
     of the developer's server (llama-server, OLLAMA_NUM_PARALLEL), up to `samples_at_once` in flight. Those
-    asked ahead when the crew started (`send_ahead`) are taken first.
+    asked ahead once specify was done (`send_ahead`) are taken first.
 
     Each attempt's number — and so its seed — is given before any is sent, and the answers come back in
     that order, so a run is the same whichever finishes first. A drafter that cannot be asked from several
@@ -150,9 +151,10 @@ def next_drafts(state: RunState, n: int) -> list[str]:
     ks = _numbers(state, n - len(taken))
     at_once = min(len(ks), state.knobs.samples_at_once)
     if at_once <= 1 or not getattr(state.draft, "concurrent", False):
-        return [f.result() for f in taken] + [_asked(state, k, False, "") for k in ks]
-    with ThreadPoolExecutor(at_once, thread_name_prefix="sample") as pool:
-        asked = list(pool.map(lambda k: _asked(state, k, False, ""), ks))
+        asked = [_asked(state, k, False, "") for k in ks]
+    else:
+        with ThreadPoolExecutor(at_once, thread_name_prefix="sample") as pool:
+            asked = list(pool.map(lambda k: _asked(state, k, False, ""), ks))
     return [f.result() for f in taken] + asked
 
 
