@@ -143,6 +143,7 @@ class LlmCall(Event):
     completion_tokens_so_far: int = 0
     started: float = 0.0  # wall clock (epoch seconds) when the request was sent: requests of agents overlap
     ended: float = 0.0
+    cut: str = optional("")  # why the answer was stopped while it streamed (crew/answers/runaway.py); "" when it was not
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def parse(rec: dict[str, Any]) -> Event:
         return LlmCall(agent=rec["agent"], base_url=_s(rec, "base_url"), model=_s(rec, "model"), seconds=seconds,
                        prompt_tokens_so_far=_i(rec, "prompt_tokens_so_far"),
                        completion_tokens_so_far=_i(rec, "completion_tokens_so_far"),
-                       started=_f(rec, "started"), ended=_f(rec, "ended"))
+                       started=_f(rec, "started"), ended=_f(rec, "ended"), cut=_s(rec, "cut"))
     if kind == "serving_fault":
         faulted = rec.get("faulted")
         return ServingFault(text=_s(rec, "text"), agent=_s(rec, "agent", "?"), server=_s(rec, "server", "?"),

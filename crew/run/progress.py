@@ -88,8 +88,13 @@ def task_progress(state: RunState, llms: Mapping[str, Any] | None = None, *,
 
     def answered(agent: str, _url: str, _model: str, seconds: float, llm: Any) -> None:
         tokens = getattr(llm, "last_completion_tokens", 0)
+        cut = getattr(llm, "last_cut", "")
         with _lock:
-            state.progress(f"[dim]  {agent} answered: {tokens} tokens in {seconds:.1f} s[/]")
+            if cut:
+                state.progress(f"[yellow]  {agent}'s answer stopped after {tokens} tokens ({seconds:.1f} s): {cut}; "
+                               "what came before is kept[/]")
+            else:
+                state.progress(f"[dim]  {agent} answered: {tokens} tokens in {seconds:.1f} s[/]")
 
     for llm in (llms or {}).values():
         if hasattr(llm, "on_token"):

@@ -79,7 +79,7 @@ def llm_call(agent: str, base_url: str, model: str, took_s: float, llm: Any) -> 
     return LlmCall(agent=agent, base_url=base_url, model=model, seconds=round(took_s, 3),
                    prompt_tokens_so_far=int(summary.prompt_tokens),
                    completion_tokens_so_far=int(summary.completion_tokens),
-                   started=round(ended - took_s, 3), ended=round(ended, 3))
+                   started=round(ended - took_s, 3), ended=round(ended, 3), cut=str(getattr(llm, "last_cut", "")))
 
 
 def _earlier_parts(records: Iterable[dict[str, Any] | Event]) -> list[list[Event]]:

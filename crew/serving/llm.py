@@ -7,6 +7,7 @@ summarisation kicks in before the server would truncate. We never pass `num_ctx`
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -17,9 +18,12 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import httpx
+from crewai.events.types.llm_events import LLMCallType
 from crewai.llms.providers.openai.completion import OpenAICompletion
-from openai import APIConnectionError, APIError
+from openai import APIConnectionError, APIError, Stream
 from pydantic import PrivateAttr
+
+from crew.answers import runaway
 
 # What CrewAI puts in the prompt when it re-asks after a guardrail refused the answer (translations/en.json,
 # errors.validation_error).
@@ -60,6 +64,29 @@ logging.getLogger().addFilter(_LostServerNoise())
 _USABLE_RATIO = 0.85
 
 
+class _RanAway(BaseException):  # noqa: N818 - not an error: CrewAI's `except Exception` must let it through
+    """Raised from the stream's chunk hook to stop a runaway answer (crew/answers/runaway.py): leaving the
+    stream closes its connection, and llama.cpp's server stops decoding a request whose client has gone."""
+
+    def __init__(self, kept: str, why: str) -> None:
+        super().__init__(why)
+        self.kept, self.why = kept, why
+
+
+def _hang_up(cut: _RanAway) -> None:
+    """Close the stream a runaway answer came on, now: the exception's frames hold it in a reference cycle,
+    so it would close (and the server stop decoding) only when the garbage collector next ran — measured:
+    never within seconds. The stream is a local of CrewAI's streaming loop, one of the traceback's frames."""
+    tb = cut.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, Stream):
+                value.close()
+                return
+        tb = tb.tb_next
+    gc.collect()  # CrewAI named it otherwise: the collector finds it
+
+
 class Captured(BaseException):  # noqa: N818 - not an error: CrewAI's `except Exception` must let it through
     """Raised by a capturing sibling once CrewAI has built its request (nothing was sent)."""
 
@@ -89,6 +116,8 @@ class ServedLLM(OpenAICompletion):
     _calls: int = PrivateAttr(default=0)
     _retries: int = PrivateAttr(default=0)
     _streamed: int = PrivateAttr(default=0)
+    _answer_parts: list[str] = PrivateAttr(default_factory=list)  # this answer's text so far
+    _cut_why: str = PrivateAttr(default="")  # why the last answer was cut while it streamed ("" when it was not)
     # Told of every streamed token: (agent, tokens so far in this answer) — the console's spinner.
     _on_token: Callable[[str, int], None] | None = PrivateAttr(default=None)
     _on_chunk: Callable[[str], None] | None = PrivateAttr(default=None)   # streamed text (--verbose)
@@ -200,8 +229,12 @@ class ServedLLM(OpenAICompletion):
     def _answered(self, *args: Any, **kwargs: Any) -> Any:
         base_url, model, started = str(self.base_url), str(self.model), time.monotonic()
         counted = self._token_usage["completion_tokens"]
-        self._streamed = 0
-        out = super().call(*args, **kwargs)
+        self._streamed, self._answer_parts, self._cut_why = 0, [], ""
+        try:
+            out = super().call(*args, **kwargs)
+        except _RanAway as cut:
+            out, self._cut_why = cut.kept, cut.why
+            _hang_up(cut)
         if self._stop_now and isinstance(out, str) and not out.strip():
             # The answer began with a stop string (the server leaves it out): say which, so the guardrail
             # sees what came instead of an empty answer (CrewAI retries an empty one as a failed call).
@@ -215,7 +248,7 @@ class ServedLLM(OpenAICompletion):
                                               "total_tokens": prompt + self._streamed})
         took = time.monotonic() - started
         if self._parent is not None:  # the hooks were given the original: tell it this answer's length
-            self._parent._streamed = self._streamed
+            self._parent._streamed, self._parent._cut_why = self._streamed, self._cut_why
         # only answered requests: a refused connection reached no server
         for hook in ([self._on_answer] if self._on_answer is not None else []) + self._more_on_answer:
             hook(self.agent_name, base_url, model, took)
@@ -229,6 +262,22 @@ class ServedLLM(OpenAICompletion):
             if self._on_chunk is not None:
                 self._on_chunk(chunk)
         super()._emit_stream_chunk_event(chunk, *args, **kwargs)
+        if chunk and kwargs.get("call_type") in (None, LLMCallType.LLM_CALL):
+            self._answer_parts.append(chunk)
+            if "\n" in chunk:
+                self._stop_if_runaway(kwargs)
+
+    def _stop_if_runaway(self, event: dict[str, Any]) -> None:
+        text = "".join(self._answer_parts)
+        found = runaway.runaway(text)
+        if found is None:
+            return
+        kept = runaway.kept(text, found[0])
+        # Still inside CrewAI's call: its listeners see the answer end as every other does.
+        self._emit_call_completed_event(response=kept, call_type=LLMCallType.LLM_CALL,
+                                        from_task=event.get("from_task"), from_agent=event.get("from_agent"),
+                                        finish_reason="runaway")
+        raise _RanAway(kept, found[1])
 
     def _prompt_tokens(self, text: str) -> int:
         from crew.serving.process import http_json
@@ -259,6 +308,11 @@ class ServedLLM(OpenAICompletion):
     def last_completion_tokens(self) -> int:
         return self._streamed
 
+    @property
+    def last_cut(self) -> str:
+        """Why the last answer was cut while it streamed (crew/answers/runaway.py); "" when it was not."""
+        return self._cut_why
+
     def on_answer(self, hook: Callable[[str, str, str, float], None]) -> None:
         self._on_answer = hook
 
@@ -288,6 +342,7 @@ class ServedLLM(OpenAICompletion):
         twin = self.model_copy(update=settings)
         twin._token_usage = dict.fromkeys(self._token_usage, 0)
         twin._wall_s, twin._calls, twin._retries, twin._streamed = 0.0, 0, 0, 0
+        twin._answer_parts, twin._cut_why = [], ""
         twin._more_on_answer = list(self._more_on_answer)
         twin._ahead = {}  # model_copy shares private dicts: a sibling taking its own head start would wait forever
         twin._parent = self
