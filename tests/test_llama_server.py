@@ -134,6 +134,37 @@ def test_same_seed_same_answer_alone_or_beside_others(tmp_path: Path) -> None:
     assert text(alone) == text(batch[0])
 
 
+@needs_binary
+@pytest.mark.slow
+def test_a_stream_hung_up_on_stops_decoding(tmp_path: Path) -> None:
+    """What a runaway answer's cut relies on (crew/answers/runaway.py): once the client closes a stream,
+    llama-server stops decoding it — the tokens it predicted stay far below the request's limit."""
+    model = ServedModel(alias="m", path=str(embedded_model_path()), ctx_tokens=2048, n_gpu_layers=0,
+                        n_threads=-1, slots=1)
+    spec = llamacpp_spec("cpu", (model,), free_port(18740), env={"CUDA_VISIBLE_DEVICES": ""}, server_binary=BINARY)
+    body = {"model": "m", "messages": [{"role": "user", "content": "Count from 1 to 5000, one number a line."}],
+            "max_tokens": 1500, "temperature": 0, "stream": True}
+    with Supervisor(tmp_path).running([spec]):
+        req = urllib.request.Request(spec.base_url + "/v1/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            for _ in range(8):
+                resp.readline()
+        predicted, processing = 0.0, 1.0
+        for _ in range(100):  # the slot is released once the server's next write fails
+            metrics = urllib.request.urlopen(spec.base_url + "/metrics", timeout=10).read().decode()
+            values = {ln.split()[0]: float(ln.split()[1]) for ln in metrics.splitlines()
+                      if ln.startswith("llamacpp:") and len(ln.split()) == 2}
+            predicted, processing = values.get("llamacpp:tokens_predicted_total", 0.0), \
+                values.get("llamacpp:requests_processing", 1.0)
+            if processing == 0:
+                break
+            time.sleep(0.1)
+        after = _complete(spec.base_url, "def add(a, b):", 8)  # the slot answers the next request
+    assert processing == 0 and predicted < 200
+    assert after["choices"]
+
+
 # ------------------------------------------------------------------------------------------- the plan
 
 def test_the_plan_counts_slots_and_a_draft_model(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -143,7 +143,7 @@ class LlmCall(Event):
     completion_tokens_so_far: int = 0
     started: float = 0.0  # wall clock (epoch seconds) when the request was sent: requests of agents overlap
     ended: float = 0.0
-    cut: str = optional("")  # why the answer was stopped while it streamed (crew/answers/runaway.py); "" when it was not
+    cut: str = optional("")  # why the answer was stopped while it streamed (crew/answers/runaway.py)
 
 
 @dataclass(frozen=True)
