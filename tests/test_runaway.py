@@ -66,14 +66,14 @@ def test_prose_that_repeats_a_sentence_is_cut_too() -> None:
     assert found is not None and text[:found[0]].endswith("See the example below.\nIt adds numbers.")
 
 
-def test_past_sixteen_tests_the_answer_stops_where_the_seventeenth_begins() -> None:
+def test_past_twelve_tests_the_answer_stops_where_the_thirteenth_begins() -> None:
     tests = "```python\n" + "".join(f"def test_shift_{i}():\n    assert shift({chr(97 + i)!r}) == {chr(98 + i)!r}\n\n"
                                     for i in range(25)) + "```\n"
     seen, found = _first_cut(tests)
-    assert found is not None and found[1] == "it went on past 16 tests"
+    assert found is not None and found[1] == "it went on past 12 tests"
     kept = runaway.kept(tests[:seen], found[0])
     content = codeblocks.extract_files(kept, default_name="t.py").files[0].content
-    assert content.count("def test_") == 16 and ast.parse(content)
+    assert content.count("def test_") == 12 and ast.parse(content)
 
 
 def test_a_long_line_costs_no_more_than_its_length() -> None:
@@ -137,7 +137,7 @@ def test_a_runaway_stream_is_hung_up_on_and_its_start_returned() -> None:
 
 
 def test_the_run_log_says_why_an_answer_was_cut() -> None:
-    rec = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0, "cut": "it went on past 16 tests"})
-    assert isinstance(rec, LlmCall) and rec.cut == "it went on past 16 tests"
+    rec = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0, "cut": "it went on past 12 tests"})
+    assert isinstance(rec, LlmCall) and rec.cut == "it went on past 12 tests"
     old = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0})
     assert isinstance(old, LlmCall) and old.cut == ""

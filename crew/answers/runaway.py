@@ -16,9 +16,10 @@ inputs are different lines, however alike. Only the tail is scanned (`_TAIL_LINE
 very long line is quadratic in it): a check's cost does not grow with the answer.
 
 A tester that does not loop can still run away: 58 tests of `encode_shift`, one letter of the alphabet
-each (HumanEval/50, 1024 tokens, the answer cut by its limit). Of 61 test files kept from past runs, 57
-had at most 8 tests and the rest 15, 26 and 58: past `MAX_TESTS` the answer is cut where the next test
-begins — the tests before it are whole, and they are what a file that long has to give.
+each (HumanEval/50, 1024 tokens, the answer cut by its limit). Of 61 test files kept from past runs, 58
+had at most 8 tests; the other three had 15, 26 and 58, all runaways (own/isbn: `'1234567890X1'`,
+`'1234567890X10'`, … one digit longer each). Past `MAX_TESTS` (room for a class's methods, a few tests
+each) the answer is cut where the next test begins: the tests before it are whole.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _REPEATS_ONE_LINE = 6  # a single line, this many times (six identical calls in 
 
 _LONG_LINE = 400       # characters; longer lines are not normalised
 
-MAX_TESTS = 16         # tests in one answer; the next one is not waited for
+MAX_TESTS = 12         # tests in one answer; the next one is not waited for
 
 _TEST_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+test", re.MULTILINE)
 _TEST_NUMBER = re.compile(r"^(\s*(?:async\s+)?def\s+test\w*?)_?\d+\s*\(")
