@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +16,7 @@ from crew.answers import codeblocks, runaway
 from crew.journal.events import LlmCall, parse
 from crew.serving.llm import served_llm
 from crew.serving.process import free_port
+from tests.conftest import ROOT
 
 # HumanEval/53's tester, as it looped (tests/…/test_he53.py of a kept run, shortened).
 _LOOP = "```python\nfrom he53 import add\n\n\n" + "".join(
@@ -141,3 +144,26 @@ def test_the_run_log_says_why_an_answer_was_cut() -> None:
     assert isinstance(rec, LlmCall) and rec.cut == "it went on past 12 tests"
     old = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0})
     assert isinstance(old, LlmCall) and old.cut == ""
+
+
+def test_the_offline_replay_counts_what_the_guard_would_have_cut(tmp_path: Path, capsys: Any) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_runaway as br
+
+    run = tmp_path / "keep" / "HumanEval-53"
+    run.mkdir(parents=True)
+    records = [{"event": "answer", "task": "implement", "text": "```python\ndef add(x, y):\n    return x + y\n```"},
+               {"event": "task_done", "task": "write_tests", "raw": _LOOP + "```\n\nREAL PYTEST RESULT (round 1):\nok"},
+               {"event": "answer", "task": "consensus", "text": "```python\ndef add(x, y):\n    return x + y\n```"},
+               "not a record"]
+    (run / "run.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{torn")
+    out = tmp_path / "out.json"
+    assert br.main([str(tmp_path / "keep"), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["answers"] == 2          # the two identical attempts count once
+    (stopped,) = report["stopped"]
+    assert stopped["what"] == "task/write_tests" and stopped["why"] == "it repeated the same lines"
+    assert stopped["streamed"] < stopped["length"]
+    assert report["saved_characters"] == stopped["length"] - stopped["streamed"]
+    assert "stopped: 1 (50.0%)" in capsys.readouterr().out
+    assert br.main([str(tmp_path / "nothing-here")]) == 2
