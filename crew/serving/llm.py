@@ -284,8 +284,10 @@ class ServedLLM(OpenAICompletion):
 
         root = str(self.base_url).removesuffix("/v1")
         # llama-cpp-python's route, then llama-server's; Ollama has neither: an estimate then
-        for path, payload, key in (("/extras/tokenize/count", {"model": self.model, "input": text}, "count"),
-                                   ("/tokenize", {"content": text}, "tokens")):
+        routes: tuple[tuple[str, dict[str, object], str], ...] = (
+            ("/extras/tokenize/count", {"model": self.model, "input": text}, "count"),
+            ("/tokenize", {"content": text}, "tokens"))
+        for path, payload, key in routes:
             try:
                 reply = http_json(f"{root}{path}", payload=payload, timeout_s=10)
             except (OSError, ValueError):
