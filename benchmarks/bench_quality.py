@@ -41,6 +41,8 @@ verdict the report gave (its `verdict` field; "pass"/"fail" from `ok` for a repo
                       on inputs no test tries                       PASS still counts as a PASS)
     pass-unreproduced PASS, but no other attempt behaves like the   false PASS: hidden tests fail (hedged too)
                       code on the tests' calls
+    pass-split        PASS, but no more than half the attempts      false PASS: hidden tests fail (hedged too)
+                      behave like the code on the tests' calls
     fail-examples     FAIL on the user's examples                   false FAIL: hidden tests pass
     fail-model-tests  FAIL on model-written tests                   false FAIL: hidden tests pass
     fail-disputed     only model tests fail and independent attempts agree with the code: it may be right.
@@ -567,8 +569,8 @@ def _keep(runs: Path, into: Path) -> None:
 
 
 # The kinds of verdict a crew report gives (see the docstring); "pass"/"fail": a report without the field.
-PASS_KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass")
-HEDGED_KINDS = ("pass-unsettled", "pass-unreproduced")  # a PASS whose report says what it is not sure of
+PASS_KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass-split", "pass")
+HEDGED_KINDS = ("pass-unsettled", "pass-unreproduced", "pass-split")  # a PASS whose report says what it is not sure of
 FAIL_KINDS = ("fail-examples", "fail-model-tests", "fail")
 UNSURE_KIND = "fail-disputed"
 KIND_ORDER = (*PASS_KINDS, *FAIL_KINDS, UNSURE_KIND, "not-tested", "none")

@@ -341,3 +341,32 @@ def test_a_test_repeating_an_earlier_ones_body_is_a_duplicate_and_only_later_cop
     kept = drop_functions(source, twins)
     assert "def test_b" in kept and "def test_e" in kept and "def test_c" not in kept
     assert duplicate_tests("def test_x(:\n") == set()
+
+
+def test_attempts_split_on_the_tests_calls_when_no_more_than_half_behave_like_the_code() -> None:
+    from crew.answers.probes import Candidate, choose, settle, split
+
+    def c(*results: str | None, usable: bool = True, tests: int = 1) -> Candidate:
+        return Candidate(results=results, tests_passed=tests, usable=usable)
+
+    calls = ["top_words('b a B', 1)", "top_words('a, b! a', 1)"]
+    # own/wordcount: two attempts split words on spaces, two take runs of letters
+    words = [c("value [('b', 2)]", "value [('a,', 1)]"), c("value [('b', 2)]", "value [('a', 2)]"),
+             c("value [('b', 2)]", "value [('a,', 1)]"), c("value [('b', 2)]", "value [('a', 2)]")]
+    chosen = settle(words, choose(words))  # type: ignore[arg-type]
+    assert split(calls, words, chosen) == (
+        "`top_words('a, b! a', 1)`: the code returns [('a,', 1)]; another attempt returns [('a', 2)]",)
+    # three of four alike: a majority, no split; one alone is `alone`'s to say, not a split
+    assert split(calls, [*words[:3], words[0]], choose([*words[:3], words[0]])) == ()  # type: ignore[arg-type]
+    two_of_four = [words[1], words[0], words[0], c("value [('x', 1)]", "value [('x', 1)]")]
+    first = choose(two_of_four)
+    assert first is not None and first.cluster == (1, 2) and split(calls, two_of_four, first) != ()
+    alone_one = [words[0], c("value 7", "value 8"), c("value 9", "value 9")]
+    assert split(calls, alone_one, choose(alone_one)) == ()  # type: ignore[arg-type]
+    # attempts that fail the user's examples do not count among the usable ones
+    broken = [words[0], words[2], c("value 1", "value 2", usable=False), c("value 3", "value 4", usable=False)]
+    assert split(calls, broken, choose(broken)) == ()  # type: ignore[arg-type]
+    # a class compared test by test says how each test went
+    by_tests = [c("pass", "pass"), c("pass", "assert 1 == 2"), c("pass", "pass"), c("pass", "assert 1 == 2")]
+    assert split(["test t.py::test_a", "test t.py::test_b"], by_tests, choose(by_tests)) == (  # type: ignore[arg-type]
+        "`t.py::test_b`: the code passes it; another attempt fails it (assert 1 == 2)",)

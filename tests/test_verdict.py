@@ -54,6 +54,20 @@ def test_a_pass_no_other_attempt_reproduces_says_so() -> None:
     assert classify(_report([M1], {EX: "assert 1 == 2"}), 1, [], (), why).kind == "fail-examples"
 
 
+def test_a_pass_the_attempts_split_on_lists_the_calls_and_yields_to_stronger_doubts() -> None:
+    line = "`top_words('a, b! a', 1)`: the code returns [('a,', 1)]; another attempt returns [('a', 2)]"
+    v = classify(_report([EX, M1], {}), 1, [], (), "", (line,))
+    assert v.kind == "pass-split" and v.ok and v.strict_exit() == 0 and v.split == (line,)
+    assert v.headline().startswith("PASS, split — your 1 example(s) pass, but the independent attempts split")
+    assert f"- split {line}" in v.lines()
+    assert classify(_report([M1], {}), 0, [], (), "", (line,)).headline().startswith(
+        "PASS, split — the model-written tests pass")
+    # not settled, or not reproduced at all, says more; and a FAIL stays what it is
+    assert classify(_report([EX, M1], {}), 1, [], ("`f(1)`: …",), "", (line,)).kind == "pass-unsettled"
+    assert classify(_report([EX, M1], {}), 1, [], (), "none of 3 …", (line,)).kind == "pass-unreproduced"
+    assert classify(_report([M1], {EX: "assert 1 == 2"}), 1, [], (), "", (line,)).kind == "fail-examples"
+
+
 def test_a_failing_user_example_is_a_plain_fail_whatever_the_attempts_say() -> None:
     runs = [AttemptRun(usable=True, ok=False, failing={EX: "x"})] * 3
     v = classify(_report([M1], {EX: "assert 'a' == 'b'"}), 1, runs)
@@ -108,5 +122,5 @@ def test_code_that_does_not_import_fails_on_the_examples() -> None:
 
 def test_no_round_is_not_tested_and_every_kind_has_a_headline() -> None:
     assert classify(None, 0, []).kind == "not-tested"
-    assert set(KINDS) == {"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "fail-examples",
-                          "fail-model-tests", "fail-disputed", "not-tested"}
+    assert set(KINDS) == {"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass-split",
+                          "fail-examples", "fail-model-tests", "fail-disputed", "not-tested"}

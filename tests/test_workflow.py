@@ -620,3 +620,18 @@ def test_an_attempt_that_renames_a_method_of_the_skeleton_is_asked_again(project
     assert rec["problems"] == ["`Slugger.slug` is missing"]
     assert "def slug(self, text)" in (state.code_dir / "slugify_tool.py").read_text()
     assert state.rounds[-1].ok
+
+
+def test_a_pass_the_attempts_split_on_says_so_and_lists_the_calls(project_dir: Path) -> None:
+    # own/wordcount's shape: the code (HALF) passes the user's example and the model tests (their expected value
+    # is wrong the same way); of three attempts one behaves like it, two otherwise — two against two.
+    state, report, llms, _ = _run_with(project_dir, load_project(project_dir),
+                                       {"implement": [HALF], "write_tests": [WRONG_STRIP],
+                                        "?": [GOOD_TOO, HALF, GOOD_TOO]}, consensus=3)
+    rec = state.log.of("consensus")[0]
+    assert rec["chosen"] == 0 and rec["cluster"] == [0, 2]  # the better-tested half: the code stays
+    (v,) = state.log.of("verdict")
+    assert v["kind"] == "pass-split" and v["split"] == [
+        "`slugify('  Hi!  ')`: the code returns '-hi'; another attempt returns 'hi'"]
+    assert "**Verdict:** PASS, split — your 1 example(s) pass, but the independent attempts split" in report
+    assert "- split `slugify('  Hi!  ')`: the code returns '-hi'; another attempt returns 'hi'" in report

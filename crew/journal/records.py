@@ -313,6 +313,7 @@ class VerdictReached(Event):
     undisputed: tuple[str, ...] = ()
     unsettled: tuple[str, ...] = ()
     alone: str = ""  # how the other attempts went, when none behaves like the code (pass-unreproduced)
+    split: tuple[str, ...] = optional(())  # the tests' calls the attempts split on (pass-split)
 
 
 @dataclass(frozen=True, kw_only=True)

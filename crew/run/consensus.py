@@ -94,7 +94,8 @@ def choose(state: RunState, report: TestReport) -> TestReport:
                                rivals=() if choice is None else choice.rivals))
     if choice is not None:
         state.tally.doubts = probes.Doubts(code=codes[choice.index], alone=probes.alone(candidates, choice),
-                                           unsettled=probes.unsettled(extra, candidates, choice))
+                                           unsettled=probes.unsettled(extra, candidates, choice),
+                                           split=probes.split(calls, candidates, choice))
     if choice is None or choice.index == 0:
         return report
     state.tally.adopted(codes[choice.index])

@@ -18,6 +18,10 @@ So the verdict has a kind, from the strongest evidence the run has:
                        the code on the tests' calls (probes.alone), even after the tie-break's attempts: the
                        reading of the task is the code's alone — 3 of 5 such PASSes in past runs were
                        wrong, against 7 of 51 reproduced ones (own/isbn: the `X` check digit no example shows)
+    pass-split         every test passes, but the usable attempts split on the tests' own calls: those that
+                       behave like the code there are no more than half (probes.split); the report lists the
+                       calls and what the others return — 4 of 5 such prose-task PASSes were wrong, one of 13
+                       where most attempts agreed (own/wordcount: words split on spaces or runs of letters)
     fail-examples      a user's example fails: the code is wrong
     fail-model-tests   the user's examples pass (or there are none) and model-written tests fail that not
                        every independent attempt fails too
@@ -45,8 +49,8 @@ from crew.sandbox import TestReport
 if TYPE_CHECKING:
     from crew.run.state import RunState
 
-PASS_KINDS = frozenset({"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced"})
-KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "fail-examples",
+PASS_KINDS = frozenset({"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass-split"})
+KINDS = ("pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass-split", "fail-examples",
          "fail-model-tests", "fail-disputed", "not-tested")
 MIN_ATTEMPTS = 2      # fewer independent attempts than this cannot dispute a test
 MAX_ATTEMPTS = 4      # at most this many are run against the final tests (each is one sandboxed pytest run)
@@ -84,6 +88,7 @@ class Verdict:
     broken: str = ""                   # why no test could judge the code: it does not import, or the run died
     unsettled: tuple[str, ...] = ()    # calls no test makes where an attempt alike on the tests differs
     alone: str = ""                    # how the other attempts went, when none behaves like the code
+    split: tuple[str, ...] = ()        # the tests' calls where the attempts split, when half or more differ
 
     @property
     def ok(self) -> bool:
@@ -112,6 +117,11 @@ class Verdict:
             base = ex if ex else "the model-written tests pass"
             return (f"PASS, not reproduced — {base}, but {self.alone}: what no test shows may be misread (check "
                     f"what the task says in words against the code); {self.summary}")
+        if self.kind == "pass-split":
+            base = ex if ex else "the model-written tests pass"
+            return (f"PASS, split — {base}, but the independent attempts split on the tests' own calls: no more "
+                    f"than half behave like the code (the calls and what the others return are listed below: "
+                    f"check which reading the task means); {self.summary}")
         if self.kind == "pass-model-tests":
             return (f"PASS on model-written tests only — the task gives no example, so nothing the user wrote "
                     f"confirms it; {agree}; {self.summary}")
@@ -149,6 +159,8 @@ class Verdict:
             out.append(f"- not settled {u}")
         if self.alone:
             out.append(f"- not reproduced: {self.alone}")
+        for sp in self.split:
+            out.append(f"- split {sp}")
         if self.undisputed:
             out.append("- failing, and passed by some attempt (the code is likely wrong there): "
                        + ", ".join(f"`{t}`" for t in self.undisputed[:8]))
@@ -173,10 +185,10 @@ def attempt_run(report: TestReport, n_examples: int) -> AttemptRun:
 
 
 def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun],
-             unsettled: tuple[str, ...] = (), alone: str = "") -> Verdict:
+             unsettled: tuple[str, ...] = (), alone: str = "", split: tuple[str, ...] = ()) -> Verdict:
     """The verdict's kind from the final round, the independent attempts' runs, the calls no test makes
-    on which attempts alike on the tests differ from the code, and how the attempts went when none behaves
-    like the code (pure)."""
+    on which attempts alike on the tests differ from the code, how the attempts went when none behaves
+    like the code, and the tests' calls they split on (pure)."""
     if final is None:
         return Verdict("not-tested", "", n_examples, 0, 0, 0, 0, 0)
     sp = feedback.split(final, n_examples)
@@ -189,6 +201,8 @@ def classify(final: TestReport | None, n_examples: int, runs: list[AttemptRun],
         return Verdict("pass-unsettled", unsettled=unsettled, **base)
     if final.ok and alone:
         return Verdict("pass-unreproduced", alone=alone, **base)
+    if final.ok and split:
+        return Verdict("pass-split", split=split, **base)
     if final.ok:
         return Verdict("pass-examples" if n_examples else "pass-model-tests", **base)
     broken = bool(final.import_errors) or final.timed_out or final.died or bool(final.tampered)
@@ -268,8 +282,9 @@ def judge(state: RunState) -> Verdict:
     doubts = state.tally.doubts
     # The consensus's findings hold only for the code it probed: a fix round since makes them stale.
     fresh = bool(doubts.code) and doubts.code == state.module_source()
-    v = classify(final, len(state.examples), runs, doubts.unsettled if fresh else (), doubts.alone if fresh else "")
+    v = classify(final, len(state.examples), runs, doubts.unsettled if fresh else (), doubts.alone if fresh else "",
+                 doubts.split if fresh else ())
     state.log.record(VerdictReached(kind=v.kind, attempts=v.attempts, agreeing=v.agreeing,
                                     disputed=tuple(d.test for d in v.disputed), undisputed=v.undisputed,
-                                    unsettled=v.unsettled, alone=v.alone))
+                                    unsettled=v.unsettled, alone=v.alone, split=v.split))
     return v
