@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 from crew.answers.examples import EXAMPLES_FILE
 from crew.run.verdict import KINDS, AttemptRun, classify
 from crew.sandbox import TestFailure, TestReport
+from tests.conftest import ROOT
 
 
 def _report(passed: list[str], failed: dict[str, str], *, import_errors: tuple[str, ...] = ()) -> TestReport:
@@ -124,3 +130,30 @@ def test_no_round_is_not_tested_and_every_kind_has_a_headline() -> None:
     assert classify(None, 0, []).kind == "not-tested"
     assert set(KINDS) == {"pass-examples", "pass-model-tests", "pass-unsettled", "pass-unreproduced", "pass-split",
                           "fail-examples", "fail-model-tests", "fail-disputed", "not-tested"}
+
+
+def test_the_replay_gives_kept_runs_todays_split_kind_and_nothing_else(tmp_path: Path, capsys: Any) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import verdict_replay as vr
+
+    def run(name: str, *records: dict[str, Any]) -> None:
+        (tmp_path / "keep" / name).mkdir(parents=True)
+        (tmp_path / "keep" / name / "run.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+
+    halves = {"event": "consensus", "calls": ["f(1)"], "results": [["value 1"], ["value 2"], ["value 1"], ["value 2"]],
+              "usable": [True] * 4, "tests_passed": [1, 1, 1, 1], "chosen": 0, "cluster": [0, 2], "rivals": []}
+    run("own-split", halves, {"event": "verdict", "kind": "pass-examples"})
+    run("own-fixed", halves, {"event": "task_started", "task": "fix_code"},
+        {"event": "verdict", "kind": "pass-examples"})
+    run("own-fail", halves, {"event": "verdict", "kind": "fail-model-tests"})
+    run("own-most", {**halves, "results": [["value 1"]] * 3 + [["value 2"]], "cluster": [0, 1, 2]},
+        {"event": "verdict", "kind": "pass-examples"})
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"tasks": [{"id": f"own/{n}", "crew_pass": False}
+                                             for n in ("split", "fixed", "fail", "most", "missing")]}))
+    assert vr.main([str(results), str(tmp_path / "keep")]) == 0
+    out = capsys.readouterr().out
+    assert "changed:\n  own/split: pass-examples → pass-split (hidden tests fail)\n" in out
+    assert out.count("→") == 1       # a fix round made the consensus stale; a FAIL and a majority stay
+    assert "false PASS 3, of which plain (no hedge) 3" in out and "false PASS 3, of which plain (no hedge) 2" in out
+    assert vr.main([str(results)]) == 2
