@@ -84,7 +84,7 @@ def _hang_up(cut: _RanAway) -> None:
                 value.close()
                 return
         tb = tb.tb_next
-    gc.collect()  # CrewAI named it otherwise: the collector finds it
+    gc.collect()  # a CrewAI that keeps the stream elsewhere: the collector closes it, later but surely
 
 
 class Captured(BaseException):  # noqa: N818 - not an error: CrewAI's `except Exception` must let it through
