@@ -20,8 +20,9 @@ So the verdict has a kind, from the strongest evidence the run has:
                        wrong, against 7 of 51 reproduced ones (own/isbn: the `X` check digit no example shows)
     pass-split         every test passes, but the usable attempts split on the tests' own calls: those that
                        behave like the code there are no more than half (probes.split); the report lists the
-                       calls and what the others return — 4 of 5 such prose-task PASSes were wrong, one of 13
-                       where most attempts agreed (own/wordcount: words split on spaces or runs of letters)
+                       calls and what the others return (own/wordcount: words split on spaces or on runs
+                       of letters; replayed on 75 kept runs, it marks 2 PASSes, both wrong, and none of the
+                       46 right ones)
     fail-examples      a user's example fails: the code is wrong
     fail-model-tests   the user's examples pass (or there are none) and model-written tests fail that not
                        every independent attempt fails too
