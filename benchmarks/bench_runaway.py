@@ -3,9 +3,11 @@
     uv run python benchmarks/bench_runaway.py RUN_DIR_OR_KEEP_DIR [more …] [--json out.json]
 
 Reads every `run.jsonl` under the folders given (bench_quality.py --keep folders, or runs/), takes each distinct
-answer a model gave (`answer` records: implement, the consensus's and second opinions' attempts; and the
-tester's and other tasks' raw answers in `task_done`, up to the pytest result appended to them), and streams
-it through the guard as the served model does: asked each time a line ends. Prints how many answers it
+answer a model gave as it gave it (`answer` records: implement, the consensus's and second opinions' attempts),
+and streams it through the guard as the served model does: asked each time a line ends. Not the tester's,
+manager's or writer's answers: a task's `task_done` record holds its output after the handlers (the tester's
+file split one assert a test, cut back, repaired), not what the model streamed — replaying those overstated
+what the guard stops (58 "tests" that were one test of 58 asserts). Prints how many answers it
 stops, why, and the characters it would have saved (about four to a token), with each stopped answer's kept
 and dropped lengths. Pure reading: no model runs, nothing is written unless --json.
 
@@ -24,8 +26,6 @@ from typing import Any
 
 from crew.answers import runaway
 
-_RESULT_MARK = "\nREAL PYTEST RESULT"  # what the tester's task output carries after its answer
-
 
 def answers_in(run_log: Path) -> list[tuple[str, str]]:
     """(what, text) for each answer a run recorded."""
@@ -39,8 +39,6 @@ def answers_in(run_log: Path) -> list[tuple[str, str]]:
             continue
         if rec.get("event") == "answer" and isinstance(rec.get("text"), str):
             out.append((f"answer/{rec.get('task', '?')}", rec["text"]))
-        elif rec.get("event") == "task_done" and isinstance(rec.get("raw"), str):
-            out.append((f"task/{rec.get('task', '?')}", rec["raw"].split(_RESULT_MARK, 1)[0]))
     return out
 
 

@@ -69,14 +69,25 @@ def test_prose_that_repeats_a_sentence_is_cut_too() -> None:
     assert found is not None and text[:found[0]].endswith("See the example below.\nIt adds numbers.")
 
 
-def test_past_twelve_tests_the_answer_stops_where_the_thirteenth_begins() -> None:
-    tests = "```python\n" + "".join(f"def test_shift_{i}():\n    assert shift({chr(97 + i)!r}) == {chr(98 + i)!r}\n\n"
-                                    for i in range(25)) + "```\n"
+def test_past_sixteen_checks_the_answer_stops_where_the_seventeenth_begins() -> None:
+    # HumanEval/50's tester: one function, an assert per letter
+    tests = "```python\ndef test_shift():\n" + "".join(
+        f"    assert shift({chr(97 + i)!r}) == {chr(98 + i)!r}\n" for i in range(25)) + "```\n"
     seen, found = _first_cut(tests)
-    assert found is not None and found[1] == "it went on past 12 tests"
+    assert found is not None and found[1] == "it went on past 16 checks"
     kept = runaway.kept(tests[:seen], found[0])
     content = codeblocks.extract_files(kept, default_name="t.py").files[0].content
-    assert content.count("def test_") == 12 and ast.parse(content)
+    assert content.count("assert ") == 16 and ast.parse(content)
+    # unittest's and pytest.raises count too; a seventeenth check as a function's first line leaves no empty def
+    mixed = "```python\n" + "".join(f"def test_{i}():\n    self.assertEqual(f({i}), {i})\n" for i in range(8)) + \
+        "".join(f"def test_r{i}():\n    with pytest.raises(ValueError):\n        f(-{i})\n" for i in range(8)) + \
+        "def test_last():\n    assert f(99) == 99\n    assert f(100) == 100\n"
+    seen, found = _first_cut(mixed)
+    assert found is not None
+    content = codeblocks.extract_files(runaway.kept(mixed[:seen], found[0]), default_name="t.py").files[0].content
+    assert "test_last" not in content and content.count("def test_") == 16 and ast.parse(content)
+    assert _first_cut("```python\n" + "".join(
+        f"    assert f({i}) == {i}\n" for i in range(16)))[1] is None   # sixteen is not too many
 
 
 def test_a_long_line_costs_no_more_than_its_length() -> None:
@@ -140,8 +151,8 @@ def test_a_runaway_stream_is_hung_up_on_and_its_start_returned() -> None:
 
 
 def test_the_run_log_says_why_an_answer_was_cut() -> None:
-    rec = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0, "cut": "it went on past 12 tests"})
-    assert isinstance(rec, LlmCall) and rec.cut == "it went on past 12 tests"
+    rec = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0, "cut": "it went on past 16 checks"})
+    assert isinstance(rec, LlmCall) and rec.cut == "it went on past 16 checks"
     old = parse({"event": "llm_call", "agent": "tester", "seconds": 3.0})
     assert isinstance(old, LlmCall) and old.cut == ""
 
@@ -153,7 +164,8 @@ def test_the_offline_replay_counts_what_the_guard_would_have_cut(tmp_path: Path,
     run = tmp_path / "keep" / "HumanEval-53"
     run.mkdir(parents=True)
     records = [{"event": "answer", "task": "implement", "text": "```python\ndef add(x, y):\n    return x + y\n```"},
-               {"event": "task_done", "task": "write_tests", "raw": _LOOP + "```\n\nREAL PYTEST RESULT (round 1):\nok"},
+               {"event": "answer", "task": "consensus", "text": _LOOP},
+               {"event": "task_done", "task": "write_tests", "raw": _LOOP + "# processed by the handlers\n"},
                {"event": "answer", "task": "consensus", "text": "```python\ndef add(x, y):\n    return x + y\n```"},
                "not a record"]
     (run / "run.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{torn")
@@ -162,7 +174,7 @@ def test_the_offline_replay_counts_what_the_guard_would_have_cut(tmp_path: Path,
     report = json.loads(out.read_text())
     assert report["answers"] == 2          # the two identical attempts count once
     (stopped,) = report["stopped"]
-    assert stopped["what"] == "task/write_tests" and stopped["why"] == "it repeated the same lines"
+    assert stopped["what"] == "answer/consensus" and stopped["why"] == "it repeated the same lines"
     assert stopped["streamed"] < stopped["length"]
     assert report["saved_characters"] == stopped["length"] - stopped["streamed"]
     assert "stopped: 1 (50.0%)" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Answers that run away — repeating themselves, or writing test after test — found while they stream,
+"""Answers that run away — repeating themselves, or writing check after check — found while they stream,
 and what of them to keep. Pure.
 
 A 0.5B model that loops writes the same lines again and again until its length limit: the tester's file for
@@ -15,11 +15,13 @@ inputs are different lines, however alike. Only the tail is scanned (`_TAIL_LINE
 `_LONG_LINE` are compared as they are (the two patterns are anchored to one line, but a lazy match over a
 very long line is quadratic in it): a check's cost does not grow with the answer.
 
-A tester that does not loop can still run away: 58 tests of `encode_shift`, one letter of the alphabet
-each (HumanEval/50, 1024 tokens, the answer cut by its limit). Of 61 test files kept from past runs, 58
-had at most 8 tests; the other three had 15, 26 and 58, all runaways (own/isbn: `'1234567890X1'`,
-`'1234567890X10'`, … one digit longer each). Past `MAX_TESTS` (room for a class's methods, a few tests
-each) the answer is cut where the next test begins: the tests before it are whole.
+A tester that does not loop can still run away: 58 asserts of `encode_shift`, one letter of the alphabet
+each (HumanEval/50, the answer cut by its 1024-token limit). Of 61 test files kept from past runs (one
+assert a test, as the tester's handler splits them), 58 had at most 8; the other three had 15, 26 and 58,
+all runaways (own/isbn: `'1234567890X1'`, `'1234567890X10'`, … one digit longer each). Past `MAX_CHECKS`
+checks (`assert`, `self.assert…`, `pytest.raises`: room for a class's methods, a few each) the answer is
+cut where the next one begins; cut_back keeps the lines before it that parse. Checks, not test functions:
+the 0.5B tester often writes all its asserts in one function.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ _REPEATS_ONE_LINE = 6  # a single line, this many times (six identical calls in 
 
 _LONG_LINE = 400       # characters; longer lines are not normalised
 
-MAX_TESTS = 12         # tests in one answer; the next one is not waited for
+MAX_CHECKS = 16        # checks in one answer; the next one is not waited for
 
-_TEST_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+test", re.MULTILINE)
+_CHECK = re.compile(r"^[ \t]*(?:assert\b|self\.assert|(?:with[ \t]+)?pytest\.raises)", re.MULTILINE)
 _TEST_NUMBER = re.compile(r"^(\s*(?:async\s+)?def\s+test\w*?)_?\d+\s*\(")
 _ASSERT_MESSAGE = re.compile(r"^(\s*assert\s.*?),\s*[rbfu]?(?:\"[^\"]*\"|'[^']*')\s*$")
 
@@ -79,10 +81,10 @@ def repeating_from(text: str) -> int | None:
     return None
 
 
-def past_max_tests(text: str, limit: int = MAX_TESTS) -> int | None:
-    """Where the test after the `limit`-th begins (the start of its `def` line), once the answer has begun
-    it; None before."""
-    for n, m in enumerate(_TEST_DEF.finditer(text), 1):
+def past_max_checks(text: str, limit: int = MAX_CHECKS) -> int | None:
+    """Where the check after the `limit`-th begins (the start of its line), once the answer has begun it;
+    None before."""
+    for n, m in enumerate(_CHECK.finditer(text), 1):
         if n > limit:
             return m.start()
     return None
@@ -94,9 +96,9 @@ def runaway(text: str) -> tuple[int, str] | None:
     at = repeating_from(text)
     if at is not None:
         return at, "it repeated the same lines"
-    at = past_max_tests(text)
+    at = past_max_checks(text)
     if at is not None:
-        return at, f"it went on past {MAX_TESTS} tests"
+        return at, f"it went on past {MAX_CHECKS} checks"
     return None
 
 
