@@ -25,21 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from crew.answers import runaway
+from crew.journal.log import RunLog
 
 
 def answers_in(run_log: Path) -> list[tuple[str, str]]:
-    """(what, text) for each answer a run recorded."""
-    out: list[tuple[str, str]] = []
-    for line in run_log.read_text(errors="replace").splitlines():
-        try:
-            rec: Any = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(rec, dict):
-            continue
-        if rec.get("event") == "answer" and isinstance(rec.get("text"), str):
-            out.append((f"answer/{rec.get('task', '?')}", rec["text"]))
-    return out
+    """(what, text) for each answer a run recorded as the model gave it."""
+    return [(f"answer/{rec.get('task', '?')}", rec["text"]) for rec in RunLog(run_log).records()
+            if rec.get("event") == "answer" and isinstance(rec.get("text"), str)]
 
 
 def first_stop(text: str) -> tuple[int, int, str] | None:

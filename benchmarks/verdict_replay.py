@@ -24,20 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from crew.answers import probes
+from crew.journal.log import RunLog
 
 _PLAIN = ("pass-examples", "pass-model-tests")
-
-
-def _records(run_log: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in run_log.read_text(errors="replace").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
 
 
 def replayed(records: list[dict[str, Any]]) -> tuple[str, str]:
@@ -79,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             log = Path(keep) / str(task["id"]).replace("/", "-") / "run.jsonl"
             if not log.is_file():
                 continue
-            said, now = replayed(_records(log))
+            said, now = replayed(list(RunLog(log).records()))
             hidden = bool(task.get("crew_pass"))
             before[(said, hidden)] += 1
             after[(now, hidden)] += 1
