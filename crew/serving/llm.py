@@ -18,7 +18,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import httpx
-from crewai.events.types.llm_events import LLMCallType
 from crewai.llms.providers.openai.completion import OpenAICompletion
 from openai import APIConnectionError, APIError, Stream
 from pydantic import PrivateAttr
@@ -262,12 +261,17 @@ class ServedLLM(OpenAICompletion):
             if self._on_chunk is not None:
                 self._on_chunk(chunk)
         super()._emit_stream_chunk_event(chunk, *args, **kwargs)
-        if chunk and kwargs.get("call_type") in (None, LLMCallType.LLM_CALL):
+        call_type = kwargs.get("call_type")
+        if chunk and (call_type is None or getattr(call_type, "value", call_type) == "llm_call"):  # not a tool call
             self._answer_parts.append(chunk)
             if "\n" in chunk:
                 self._stop_if_runaway(kwargs)
 
     def _stop_if_runaway(self, event: dict[str, Any]) -> None:
+        # Imported here: crewai.events imported before crewai itself is a circular import inside crewai (a
+        # `localcrew run` that binds its agents before anything else imported crewai failed on it).
+        from crewai.events.types.llm_events import LLMCallType
+
         text = "".join(self._answer_parts)
         found = runaway.runaway(text)
         if found is None:
