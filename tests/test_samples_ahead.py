@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from crew.run import attempts
+from crew.run.drafter import LEAN_NOTE
 from crew.run.state import RunState
 from crew.run.steps import Knobs
 from crew.sandbox import SandboxLimits
@@ -31,9 +32,9 @@ class Drafter:
         return f"attempt {k}"
 
 
-def _state(tmp_path: Path, *, consensus: int = 3, ahead: bool = True) -> RunState:
+def _state(tmp_path: Path, *, consensus: int = 3, ahead: bool = True, lean: bool = True) -> RunState:
     knobs = Knobs(implement_rounds=3, max_fix_rounds=1, second_opinions=2, consensus_samples=consensus,
-                  samples_ahead=ahead)
+                  samples_ahead=ahead, lean_samples=lean)
     return RunState(run_dir=tmp_path / "run", module="m.py", knobs=knobs, sandbox_limits=SandboxLimits(),
                     progress=lambda _: None, task="Write m.py with `f(x)` returning x.")
 
@@ -49,7 +50,9 @@ def test_attempts_asked_ahead_are_taken_first_in_order_and_never_asked_again(tmp
     assert attempts.next_drafts(state, 3) == ["attempt 3", "attempt 5", "attempt 6"]
     assert sorted(k for k, *_ in drafter.asked) == [1, 2, 3, 4, 5, 6]  # each asked once
     assert all(name.startswith("ahead") for k, _, _, name in drafter.asked if k <= 3)
-    assert all(not greedy and not note for k, greedy, note, _ in drafter.asked if k != 4)
+    # independent attempts are asked for the code alone; the implement retry is the one-shot request itself
+    assert all(not greedy and note == LEAN_NOTE for k, greedy, note, _ in drafter.asked if k != 4)
+    assert [note for k, _, note, _ in drafter.asked if k == 4] == [""]
     attempts.send_ahead(state)  # once the consensus's attempts were taken, nothing more is sent
     assert state.tally.drafts_asked == 6 and len(drafter.asked) == 6
 
@@ -92,3 +95,11 @@ def test_attempts_nothing_took_are_cancelled_or_briefly_waited_for(tmp_path: Pat
     hold.set()
     time.sleep(0.2)
     assert sorted(k for k, *_ in drafter.asked) == [1, 2, 3, 4]  # the fifth was never sent
+
+
+def test_without_lean_samples_independent_attempts_are_asked_the_task_alone(tmp_path: Path) -> None:
+    state = _state(tmp_path, lean=False)
+    state.draft = drafter = Drafter()
+    attempts.send_ahead(state)
+    assert attempts.next_drafts(state, 4) == ["attempt 1", "attempt 2", "attempt 3", "attempt 4"]
+    assert [note for *_, note, _ in drafter.asked] == ["", "", "", ""]

@@ -151,13 +151,18 @@ def skeleton_problems(source: str, task: str) -> list[str]:
 CLASS_ADVICE = "Write the body of every method; no docstrings, no comments, no examples."
 
 
+def task_code_blocks(task: str) -> list[str]:
+    """The Python code blocks the task shows (a skeleton, a signature with its docstring)."""
+    return [str(b) for b in _TASK_FENCE.findall(task[:_MAX_CHARS])]
+
+
 def has_class_skeleton(task: str) -> bool:
     return bool(_skeleton_classes(task))
 
 
 def _skeleton_classes(task: str) -> dict[str, dict[str, tuple[str, ...]]]:
     out: dict[str, dict[str, tuple[str, ...]]] = {}
-    for block in _TASK_FENCE.findall(task[:_MAX_CHARS]):
+    for block in task_code_blocks(task):
         tree = _parse(block)
         for node in tree.body if tree is not None else ():
             if isinstance(node, ast.ClassDef):

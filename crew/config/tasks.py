@@ -15,7 +15,7 @@ from crew.errors import ConfigError
 _TASK_KEYS = ("agent", "description", "expected_output", "context", "max_tokens", "stop")
 _WORKFLOW_KEYS = ("max_fix_rounds", "test_timeout_s", "workspace_root", "implement_rounds", "seed", "temperature",
                   "second_opinions", "consensus_samples", "consensus_tiebreak", "samples_at_once", "assumed_examples",
-                  "class_by_method", "samples_ahead")
+                  "class_by_method", "samples_ahead", "lean_samples")
 MAX_TEST_TIMEOUT_S = 86_400  # a day: a limit beyond is no limit, and `.inf` crashed the first pytest run
 
 
@@ -43,6 +43,7 @@ def load_tasks(path: Path, agents: Mapping[str, AgentConfig]) -> TasksConfig:
         assumed_examples=w.positive_int("assumed_examples", 0, low=0, high=8),
         class_by_method=w.get("class_by_method", bool, False, fix="write `class_by_method: true` or `false`"),
         samples_ahead=w.get("samples_ahead", bool, True, fix="write `samples_ahead: true` or `false`"),
+        lean_samples=w.get("lean_samples", bool, True, fix="write `lean_samples: true` or `false`"),
     )
     missing = [n for n in TASK_NAMES if n not in data]
     if missing:

@@ -81,6 +81,7 @@ class WorkflowSettings:
     assumed_examples: int = 0      # examples the manager assumes when the task states none (0: off)
     class_by_method: bool = False  # a class skeleton's methods asked one per request, at once (third attempt)
     samples_ahead: bool = True     # the consensus's attempts asked once specify is done, beside implement
+    lean_samples: bool = True      # independent attempts asked for the code alone (the task's docstrings put back)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crew.answers import answers
 from crew.errors import RunAborted
 from crew.journal.records import Answer, AskedAhead, DraftFailed, NoModule, SkeletonChanged, StubAnswer
+from crew.run.drafter import LEAN_NOTE
 from crew.sandbox import TestReport
 
 if TYPE_CHECKING:
@@ -122,7 +123,8 @@ def send_ahead(state: RunState) -> None:
         return
     ks = _numbers(state, n)
     pool = ThreadPoolExecutor(min(n, state.knobs.samples_at_once), thread_name_prefix="ahead")
-    state.tally.ahead = [pool.submit(_asked, state, k, False, "") for k in ks]
+    note = sample_note(state)
+    state.tally.ahead = [pool.submit(_asked, state, k, False, note) for k in ks]
     pool.shutdown(wait=False)  # its threads end with their requests
     state.log.record(AskedAhead(task="consensus", agent="developer", sent=True, why=f"{n} attempt(s)"))
 
@@ -150,12 +152,20 @@ def next_drafts(state: RunState, n: int) -> list[str]:
     taken, state.tally.ahead = state.tally.ahead[:n], state.tally.ahead[n:]
     ks = _numbers(state, n - len(taken))
     at_once = min(len(ks), state.knobs.samples_at_once)
+    note = sample_note(state)
     if at_once <= 1 or not getattr(state.draft, "concurrent", False):
-        asked = [_asked(state, k, False, "") for k in ks]
+        asked = [_asked(state, k, False, note) for k in ks]
     else:
         with ThreadPoolExecutor(at_once, thread_name_prefix="sample") as pool:
-            asked = list(pool.map(lambda k: _asked(state, k, False, ""), ks))
+            asked = list(pool.map(lambda k: _asked(state, k, False, note), ks))
     return [f.result() for f in taken] + asked
+
+
+def sample_note(state: RunState) -> str:
+    """What an independent attempt is told beyond the task: with `workflow.lean_samples`, to leave out the
+    docstrings, comments and examples it would copy back (the one delivered gets the task's docstrings back,
+    second_opinion.module_from)."""
+    return LEAN_NOTE if state.knobs.lean_samples else ""
 
 
 def _numbers(state: RunState, n: int) -> list[int]:

@@ -18,6 +18,10 @@ DRAFT_SEED_OFFSET = 1000  # drafts' seeds never coincide with the guardrail retr
 # the system names the file and cuts import-time code itself.
 DRAFT_SUFFIX = "\n\nAnswer with the complete Python module in one ```python code block."
 
+# Independent attempts (the consensus, second opinions) serve for their behaviour; copied back, the task's
+# docstrings and the model's comments were 46 % of what they decoded (the eighth session's 46 dev tasks).
+LEAN_NOTE = "Answer with the code only: no docstrings, no comments, no examples, no tests."
+
 
 def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
     """Attempts at the module asked of the developer's model directly (state.py: implement retries, second

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from crew.answers import answers, contradictions, feedback
 from crew.answers.assumed import ASSUMED_FILE
 from crew.answers.codeblocks import extract_code_files
+from crew.answers.docstrings import with_task_docstrings
 from crew.journal.events import SecondOpinionAdopted, TestsRepaired
 from crew.journal.records import Answer, AttemptUnusable, SecondOpinion, SecondOpinionsUndecided
 from crew.run.attempts import ANSWER_LOG_CHARS, next_drafts
@@ -161,6 +162,7 @@ def module_from(state: RunState, raw: str, k: int, *, task: str = "second_opinio
         return None
     code, _ = answers.without_import_time_code(code)
     code, _ = answers.with_task_imports(code, state.task)
+    code, _ = with_task_docstrings(code, state.task)  # asked for the code alone (LEAN_NOTE): delivered whole
     return code
 
 

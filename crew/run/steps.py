@@ -26,6 +26,7 @@ class Knobs:
     assumed_examples: int = 0  # examples the manager assumes when the task states none (crew/run/assumed.py)
     class_by_method: bool = False  # implement's third attempt: a class skeleton method by method (by_method.py)
     samples_ahead: bool = True  # the consensus's attempts asked once specify is done (attempts.send_ahead)
+    lean_samples: bool = True  # independent attempts asked for the code alone (drafter.LEAN_NOTE)
 
 
 @dataclass(frozen=True)

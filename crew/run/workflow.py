@@ -249,7 +249,8 @@ def open_state(project: ProjectConfig, run_dir: Path, inputs: dict[str, str], sa
                   second_opinions=wf.second_opinions, consensus_samples=wf.consensus_samples,
                   consensus_tiebreak=wf.consensus_tiebreak,
                   samples_at_once=wf.samples_at_once, assumed_examples=wf.assumed_examples,
-                  class_by_method=wf.class_by_method, samples_ahead=wf.samples_ahead)
+                  class_by_method=wf.class_by_method, samples_ahead=wf.samples_ahead,
+                  lean_samples=wf.lean_samples)
     state = RunState(run_dir=run_dir, module=inputs["module"], knobs=knobs,
                      sandbox_limits=SandboxLimits(wall_timeout_s=wf.test_timeout_s), progress=say,
                      task=inputs["project_task"])
