@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from crew.answers import codeblocks, runaway
+from crew.answers import codeblocks, complete, runaway
 from crew.journal.events import LlmCall, parse
 from crew.serving.llm import served_llm
 from crew.serving.process import free_port
@@ -179,3 +179,82 @@ def test_the_offline_replay_counts_what_the_guard_would_have_cut(tmp_path: Path,
     assert report["saved_characters"] == stopped["length"] - stopped["streamed"]
     assert "stopped: 1 (50.0%)" in capsys.readouterr().out
     assert br.main([str(tmp_path / "nothing-here")]) == 2
+
+
+# ------------------------------------------------------------------------ an attempt complete while it streams
+
+
+def _first_end(text: str, names: tuple[str, ...]) -> int | None:
+    """As the stream sees it: asked each time a line ends."""
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            end = complete.module_end(text[:i + 1], names)
+            if end is not None:
+                return end
+    return None
+
+
+def test_an_attempt_ends_where_the_block_holding_its_module_closes() -> None:
+    module = "```python\n# file: m.py\ndef f(x):\n    return x + 1\n```\n"
+    answer = module + "\nThis function adds one.\n\n```python\nassert f(1) == 2\n```\n"
+    assert _first_end(answer, ("f",)) == len(module)
+    assert _first_end(answer, ()) == len(module)                 # no name given: any function
+    assert _first_end(answer, ("f", "g")) is None                # the task's `g` is not there: go on
+    assert _first_end(module[:-1], ("f",)) is None               # a fence still streaming is not yet a fence
+
+
+def test_a_usage_example_first_or_a_fence_inside_a_docstring_is_not_the_end() -> None:
+    usage = "```python\nprint(f(1))\n```\n"
+    module = '```python\ndef f(x):\n    """Use it:\n```\nf(1)\n```\n    """\n    return x\n```\n'
+    assert _first_end(usage + module, ("f",)) == len(usage + module)
+    assert complete.module_end("no code at all\n", ("f",)) is None
+
+
+class _Chatty(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that streams a module, then talks about it for as long as the client reads."""
+
+    sent = 0
+    hung_up = threading.Event()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path != "/v1/chat/completions":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        pieces = ["```python\n", "def f(x):\n", "    return x + 1\n", "```\n"] + [
+            f"Here is remark {i} about the function.\n" for i in range(100_000)]
+        try:
+            for piece in pieces:
+                chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                self.wfile.flush()
+                type(self).sent += 1
+                time.sleep(0.002)
+        except OSError:
+            type(self).hung_up.set()
+            return
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+def test_an_attempt_is_hung_up_on_once_its_module_is_complete_and_not_called_a_runaway() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port(12995)), _Chatty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        llm = served_llm(agent="developer", base_url=f"http://127.0.0.1:{server.server_address[1]}",
+                         model_alias="m", ctx_tokens=4096, device="cpu", retries=0, timeout_s=20)
+        one = llm.sibling(seed=7, done_when_defines=("f",))
+        answer = one.call([{"role": "user", "content": "Write f."}])
+        assert _Chatty.hung_up.wait(20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Chatty.sent < 1000
+    assert str(answer) == "```python\ndef f(x):\n    return x + 1\n```\n"
+    assert one.last_cut == ""  # ended, not cut: no yellow line, no `cut` in the run log

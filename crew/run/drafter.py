@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crew.answers import answers
+from crew.answers.task import ParsedTask
 
 DRAFT_TEMPERATURE = 0.8
 DRAFT_SEED_OFFSET = 1000  # drafts' seeds never coincide with the guardrail retries' (seed + 1, + 2, …)
@@ -29,6 +30,8 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
     seed of its own."""
 
     advice = f" {answers.CLASS_ADVICE}" if answers.has_class_skeleton(task) else ""
+    parsed = ParsedTask.parse(task)
+    names = (*parsed.functions, *parsed.classes)  # the answer ends where a block defining these closes
 
     def ask(one: Any, note: str) -> str:
         text = task.strip() + DRAFT_SUFFIX + advice + (f"\n\n{note}" if note else "")
@@ -39,7 +42,7 @@ def drafter(llm: Any, task: str) -> Callable[[int, bool, str], str]:
         seed = (getattr(llm, "seed", None) or 0) + DRAFT_SEED_OFFSET + k
         temperature = llm.temperature if greedy else DRAFT_TEMPERATURE
         if hasattr(llm, "sibling"):  # our served model: a copy per request, so several can be in flight
-            one = llm.sibling(temperature=temperature, seed=seed)
+            one = llm.sibling(temperature=temperature, seed=seed, done_when_defines=names)
             try:
                 return ask(one, note)
             finally:

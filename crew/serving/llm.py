@@ -22,7 +22,7 @@ from crewai.llms.providers.openai.completion import OpenAICompletion
 from openai import APIConnectionError, APIError, Stream
 from pydantic import PrivateAttr
 
-from crew.answers import runaway
+from crew.answers import complete, runaway
 
 # What CrewAI puts in the prompt when it re-asks after a guardrail refused the answer (translations/en.json,
 # errors.validation_error).
@@ -110,6 +110,9 @@ class ServedLLM(OpenAICompletion):
     # manager answered code instead in 38 of 38 measured runs — 250 tokens, ~15 s, thrown away each time. Sent
     # to the server (CrewAI only cuts stop words after the whole answer has been generated).
     task_stop: dict[str, list[str]] = {}
+    # An attempt at the module (crew/run/drafter.py) ends where its code block closes once the block defines
+    # these names (crew/answers/complete.py): nothing after the block is read. None: the answer runs to its end.
+    done_when_defines: tuple[str, ...] | None = None
     _stop_now: list[str] = PrivateAttr(default_factory=list)
     _wall_s: float = PrivateAttr(default=0.0)
     _calls: int = PrivateAttr(default=0)
@@ -275,7 +278,13 @@ class ServedLLM(OpenAICompletion):
         text = "".join(self._answer_parts)
         found = runaway.runaway(text)
         if found is None:
-            return
+            end = complete.module_end(text, self.done_when_defines) if self.done_when_defines is not None else None
+            if end is None:
+                return
+            self._emit_call_completed_event(response=text[:end], call_type=LLMCallType.LLM_CALL,
+                                            from_task=event.get("from_task"), from_agent=event.get("from_agent"),
+                                            finish_reason="stop")
+            raise _RanAway(text[:end], "")  # not a runaway: ended where what is read of it ends
         kept = runaway.kept(text, found[0])
         # Still inside CrewAI's call: its listeners see the answer end as every other does.
         self._emit_call_completed_event(response=kept, call_type=LLMCallType.LLM_CALL,
