@@ -99,7 +99,7 @@ case "$mode" in
       crew/models/server_binary.py crew/run/overlap.py crew/run/verdict.py crew/run/assumed.py crew/answers/assumed.py crew/run/consensus.py \
       crew/answers/sessions.py crew/answers/task.py crew/answers/contradictions.py crew/run/workflow.py \
       crew/answers/by_method.py crew/run/by_method.py crew/run/crew.py crew/run/drafter.py \
-      crew/answers/runaway.py crew/answers/docstrings.py crew/answers/complete.py crew/serving/llm.py benchmarks/bench_runaway.py benchmarks/verdict_replay.py \
+      crew/answers/runaway.py crew/answers/docstrings.py crew/answers/complete.py crew/serving/llm.py benchmarks/bench_runaway.py benchmarks/bench_ngram.py benchmarks/verdict_replay.py \
       crew/answers/probes.py
     set +e
     uv run --frozen pytest "$@"

@@ -30,6 +30,11 @@ MAX_SLOTS = 64
 MIB = 1024**2
 
 
+# agents.yaml `draft_model: ngram`: llama-server drafts from n-grams of the prompt and answer so far (no model
+# file, no memory): an answer that copies its prompt — a docstring, the module being fixed — decodes in steps.
+NGRAM_DRAFT = "ngram"
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     name: str
@@ -47,7 +52,8 @@ class AgentConfig:
     max_iter: int = 3          # CrewAI's cap on an agent's reasoning iterations per task
     tools: str = "auto"        # read-only file tools: auto (API endpoints only) | on | off (crew/tools/file_tools.py)
     slots: int = 1             # requests in flight at once on its model's server (see DEFAULT_SLOTS)
-    draft_model: str = ""      # a smaller model of the same family drafting tokens (speculative decoding)
+    draft_model: str = ""      # a smaller model of the same family drafting tokens (speculative decoding),
+                               # or NGRAM_DRAFT: tokens drafted from the text already in the context
 
     @property
     def candidates(self) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ class Candidate:
     cost: ModelCost
     draft_path: str | None = None  # the draft model's file (agents.yaml `draft_model`), counted in `cost`
     draft_bytes: int = 0
+    ngram: bool = False  # `draft_model: ngram`: drafted from the context's n-grams (nothing to count)
 
 
 @dataclass
@@ -193,6 +194,7 @@ def _placement(
         slots=cand.settings.parallel,
         draft_path=cand.draft_path,
         draft_bytes=cand.draft_bytes,
+        ngram=cand.ngram,
     )
 
 

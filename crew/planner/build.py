@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from crew.config import AgentConfig, LayoutConfig, ProjectConfig
+from crew.config.types import NGRAM_DRAFT
 from crew.errors import LocalcrewError
 from crew.hardware.inventory import load_inventory, system_memory
 from crew.hardware.nvml import NvmlProvider
@@ -221,7 +222,7 @@ def _candidate(
         return None
     want = ctx or agent.num_ctx
     s = replace(settings, ctx_tokens=min(want, fp.n_ctx_train) if fp.n_ctx_train else want, parallel=agent.slots)
-    if agent.draft_model and s.outputs_per_slot:  # the target scores the draft's tokens too
+    if agent.draft_model and agent.draft_model != NGRAM_DRAFT and s.outputs_per_slot:  # the target scores them too
         s = replace(s, outputs_per_slot=s.outputs_per_slot + DRAFT_MAX_TOKENS)
     try:
         est = estimate(fp, s)
@@ -240,7 +241,7 @@ def _candidate(
         label=ref,
     )
     return Candidate(ref, rank, fp, s, est, cost, draft_path=draft[0] if draft else None,
-                     draft_bytes=draft[1].total_bytes if draft else 0)
+                     draft_bytes=draft[1].total_bytes if draft else 0, ngram=agent.draft_model == NGRAM_DRAFT)
 
 
 def _footprint(ref: str, cache: dict[str, ModelFootprint | LocalcrewError]) -> ModelFootprint | LocalcrewError:
@@ -260,7 +261,7 @@ def _draft(agent: AgentConfig, s: RunSettings, cache: dict[str, ModelFootprint |
     """The agent's draft model (agents.yaml `draft_model`), estimated at the target's settings; None when it
     has none or it cannot be read (said in the plan: the agent then runs without a draft)."""
     ref = agent.draft_model
-    if not ref:
+    if not ref or ref == NGRAM_DRAFT:  # n-grams of the context: no model to place
         return None
     fp = _footprint(ref, cache)
     if isinstance(fp, LocalcrewError) or not fp.path:

@@ -40,6 +40,7 @@ class AgentPlacement:
     slots: int = 1  # requests it may have in flight at once; `estimate` counts a KV cache for each
     draft_path: str | None = None  # speculative decoding's draft model, beside the target on its device
     draft_bytes: int = 0           # the draft's weights, KV cache and compute buffer (not in `estimate`)
+    ngram: bool = False            # drafts from the context's n-grams (`draft_model: ngram`): no memory of its own
 
 
 @dataclass(frozen=True)

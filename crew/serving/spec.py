@@ -52,6 +52,7 @@ class ServedModel:
     n_threads: int = 0
     slots: int = 1                  # sequences decoded at once (llama-server's --parallel)
     draft_path: str = ""            # a smaller model of the same family drafting tokens (speculative decoding)
+    ngram: bool = False             # tokens drafted from n-grams of the context (llama-server only)
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,11 @@ def llamacpp_model_args(m: ServedModel) -> list[str]:
     return args
 
 
+
+# llama-server's n-gram drafting (`draft_model: ngram`): a 6-token n-gram of the context looked up, up to 12
+# tokens drafted. benchmarks/bench_ngram.py: these sizes against the defaults (12, 48) on the 2-core machine.
+NGRAM_ARGS = ("--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "6", "--spec-ngram-simple-size-m", "12")
+
 def llama_server_args(models: tuple[ServedModel, ...], host: str, port: int) -> list[str]:
     """llama-server's flags for one model: every setting the planner counted is passed, none left to
     llama.cpp's defaults that would change the memory (its `--fit` would shrink the context the plan gave)."""
@@ -199,6 +205,8 @@ def llama_server_args(models: tuple[ServedModel, ...], host: str, port: int) -> 
     if m.draft_path:
         args += ["--model-draft", m.draft_path, "--n-gpu-layers-draft",
                  str(m.n_gpu_layers if m.n_gpu_layers >= 0 else 999)]
+    elif m.ngram:
+        args += [*NGRAM_ARGS]
     return args
 
 
