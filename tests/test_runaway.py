@@ -98,9 +98,11 @@ def test_a_long_line_costs_no_more_than_its_length() -> None:
 # ------------------------------------------------------------------------------ through a real HTTP stream
 
 
-class _Looping(BaseHTTPRequestHandler):
-    """An OpenAI-compatible server that streams the same test for as long as the client reads."""
+class _Streaming(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that streams `pieces` for as long as the client reads; a subclass names them
+    and counts what it sent and whether the client hung up."""
 
+    pieces: list[str] = []
     sent = 0
     hung_up = threading.Event()
 
@@ -115,10 +117,8 @@ class _Looping(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        pieces = ["```python\n", "def test_a_1():\n", "    assert a(1) == 2\n"] + [
-            f"def test_a_{i}():\n    assert a(0) == 0, 'case {i}'\n\n" for i in range(2, 100_000)]
         try:
-            for piece in pieces:
+            for piece in self.pieces:
                 chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
                          "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                 self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
@@ -129,6 +129,15 @@ class _Looping(BaseHTTPRequestHandler):
             type(self).hung_up.set()
             return
         self.wfile.write(b"data: [DONE]\n\n")
+
+
+class _Looping(_Streaming):
+    """The same test for as long as the client reads."""
+
+    pieces = ["```python\n", "def test_a_1():\n", "    assert a(1) == 2\n"] + [
+        f"def test_a_{i}():\n    assert a(0) == 0, 'case {i}'\n\n" for i in range(2, 100_000)]
+    sent = 0
+    hung_up = threading.Event()
 
 
 def test_a_runaway_stream_is_hung_up_on_and_its_start_returned() -> None:
@@ -210,37 +219,13 @@ def test_a_usage_example_first_or_a_fence_inside_a_docstring_is_not_the_end() ->
     assert complete.module_end("no code at all\n", ("f",)) is None
 
 
-class _Chatty(BaseHTTPRequestHandler):
-    """An OpenAI-compatible server that streams a module, then talks about it for as long as the client reads."""
+class _Chatty(_Streaming):
+    """A module, then talk about it for as long as the client reads."""
 
+    pieces = ["```python\n", "def f(x):\n", "    return x + 1\n", "```\n"] + [
+        f"Here is remark {i} about the function.\n" for i in range(100_000)]
     sent = 0
     hung_up = threading.Event()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path != "/v1/chat/completions":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        pieces = ["```python\n", "def f(x):\n", "    return x + 1\n", "```\n"] + [
-            f"Here is remark {i} about the function.\n" for i in range(100_000)]
-        try:
-            for piece in pieces:
-                chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-                self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-                self.wfile.flush()
-                type(self).sent += 1
-                time.sleep(0.002)
-        except OSError:
-            type(self).hung_up.set()
-            return
-        self.wfile.write(b"data: [DONE]\n\n")
 
 
 def test_an_attempt_is_hung_up_on_once_its_module_is_complete_and_not_called_a_runaway() -> None:
