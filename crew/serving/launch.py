@@ -178,7 +178,7 @@ def _models(agents: list[AgentPlacement], *, gpu: bool, threads: int = -1) -> tu
                 n_threads=0 if gpu else threads,
                 slots=sum(g.slots for g in group),
                 draft_path=next((g.draft_path for g in group if g.draft_path), "") or "",
-                ngram=any(g.ngram for g in group) and not any(g.draft_path for g in group),
+                ngram=any(g.ngram for g in group),  # a draft model wins over it (spec.llama_server_args)
             )
         )
     return tuple(models), unresolved
